@@ -1,0 +1,3 @@
+from msgctl.cli.main import main
+
+main()

@@ -1,0 +1,390 @@
+"""ActiveMQ Classic (and Amazon MQ for ActiveMQ) over STOMP 1.2 with stomp.py.
+
+Queue depth and counters come from the broker's ``statisticsBrokerPlugin``: a SEND to
+``ActiveMQ.Statistics.Destination.<name>`` with a ``reply-to`` is answered with one map per matching
+destination, ended by an empty message when ``...List.End.With.Null`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from msgctl.address import Channel, Kind
+from msgctl.backends.base import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
+from msgctl.broker import BrokerTarget
+from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
+
+STATS_PREFIX = "ActiveMQ.Statistics.Destination."
+INTERNAL_PREFIXES = ("ActiveMQ.Advisory.", "ActiveMQ.Statistics.")
+SHARED_DLQ = "ActiveMQ.DLQ"
+INDIVIDUAL_DLQ_PREFIX = "DLQ."
+REPLY_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    headers: dict[str, str]
+    body: bytes
+
+
+class _Listener:
+    """Routes incoming frames: MESSAGEs by subscription id, RECEIPTs and ERRORs by receipt id."""
+
+    def __init__(self) -> None:
+        self.subscriptions: dict[str, queue.Queue[Frame]] = {}
+        self.receipts: dict[str, queue.Queue[Frame | MsgctlError]] = {}
+        self.connect_error: str | None = None
+        self.lock = threading.Lock()
+
+    def on_message(self, frame: Any) -> None:
+        target = self.subscriptions.get(frame.headers.get("subscription", ""))
+        if target is not None:
+            target.put(Frame(dict(frame.headers), _as_bytes(frame.body)))
+
+    def on_receipt(self, frame: Any) -> None:
+        waiter = self.receipts.get(frame.headers.get("receipt-id", ""))
+        if waiter is not None:
+            waiter.put(Frame(dict(frame.headers), b""))
+
+    def on_error(self, frame: Any) -> None:
+        message = frame.headers.get("message", "broker error")
+        waiter = self.receipts.get(frame.headers.get("receipt-id", ""))
+        if waiter is not None:
+            waiter.put(_stomp_error(message))
+        else:
+            self.connect_error = message
+            for pending in list(self.receipts.values()):
+                pending.put(_stomp_error(message))
+
+
+class StompSession:
+    """One STOMP connection with request/reply helpers; a context manager that disconnects on exit."""
+
+    def __init__(self, target: BrokerTarget) -> None:
+        self.target = target
+        self._listener = _Listener()
+        self._conn: Any = None
+
+    def __enter__(self) -> StompSession:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        import stomp
+        from stomp.exception import ConnectFailedException
+
+        hosts = [(e.host, e.port) for e in self.target.endpoints]
+        conn = stomp.Connection12(
+            host_and_ports=hosts,
+            heartbeats=(10000, 10000),
+            auto_decode=False,
+            reconnect_attempts_max=1,
+            timeout=10,
+        )
+        for endpoint in self.target.endpoints:
+            if endpoint.ssl:
+                conn.set_ssl(
+                    for_hosts=[(endpoint.host, endpoint.port)],
+                    ca_certs=self.target.ca_file,
+                    verify=self.target.verify,
+                )
+        conn.set_listener("msgctl", self._listener)
+        try:
+            conn.connect(
+                self.target.user, self.target.password, wait=True, headers={"client-id": _new_id("msgctl")}
+            )
+        except (ConnectFailedException, OSError) as exc:
+            _stop(conn)
+            reason = self._listener.connect_error
+            if reason and ("User name" in reason or "password" in reason or "ecurity" in reason):
+                raise AccessDeniedError(
+                    f"broker {self.target.label} refused the login: {reason}", "STOMP ERROR"
+                ) from exc
+            detail = reason or "connection refused or timed out"
+            raise MsgctlError(
+                f"cannot connect to broker {self.target.label}: {detail}", "ConnectFailed"
+            ) from exc
+        self._conn = conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            _stop(self._conn)
+            self._conn = None
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            self.connect()
+        return self._conn
+
+    def subscribe(
+        self, destination: str, headers: dict[str, str] | None = None, ack: str = "auto"
+    ) -> tuple[str, queue.Queue[Frame]]:
+        sub_id = _new_id("sub")
+        inbox: queue.Queue[Frame] = queue.Queue()
+        self._listener.subscriptions[sub_id] = inbox
+        self.conn.subscribe(destination, id=sub_id, ack=ack, headers=headers or {})
+        return sub_id, inbox
+
+    def receive(self, inbox: queue.Queue[Frame], what: str) -> Frame:
+        frame: Frame = _get(inbox, f"nothing received from {what} within {REPLY_TIMEOUT_S:.0f} s")
+        return frame
+
+    def nack(self, frame: Frame) -> None:
+        """Refuse a message; ActiveMQ sends a NACKed message straight to its DLQ."""
+        receipt = _new_id("rcpt")
+        waiter: queue.Queue[Frame | MsgctlError] = queue.Queue()
+        self._listener.receipts[receipt] = waiter
+        try:
+            self.conn.nack(frame.headers["ack"], receipt=receipt)
+            reply = _get(waiter, "no receipt for NACK")
+        finally:
+            self._listener.receipts.pop(receipt, None)
+        if isinstance(reply, MsgctlError):
+            raise reply
+
+    def unsubscribe(self, sub_id: str) -> None:
+        self.conn.unsubscribe(id=sub_id)
+        self._listener.subscriptions.pop(sub_id, None)
+
+    def send(self, destination: str, body: bytes, headers: dict[str, str]) -> None:
+        """SEND and wait for the broker's RECEIPT, so a returned call means the broker has the message."""
+        receipt = _new_id("rcpt")
+        waiter: queue.Queue[Frame | MsgctlError] = queue.Queue()
+        self._listener.receipts[receipt] = waiter
+        try:
+            self.conn.send(destination, body, headers={**headers, "receipt": receipt})
+            reply = _get(waiter, f"no receipt from {self.target.label} for the message sent to {destination}")
+        finally:
+            self._listener.receipts.pop(receipt, None)
+        if isinstance(reply, MsgctlError):
+            raise reply
+
+    def statistics(self, query: str, kind: Kind) -> list[dict[str, Any]]:
+        """Ask the statistics plugin about destinations matching ``query`` (ActiveMQ wildcards allowed)."""
+        reply_to = f"/temp-queue/{_new_id('msgctl-stats')}"
+        sub_id, inbox = self.subscribe(reply_to, {"transformation": "jms-map-json"})
+        try:
+            self.send(
+                f"/{kind}/{STATS_PREFIX}{query}",
+                b"",
+                {"reply-to": reply_to, "ActiveMQ.Statistics.Destination.List.End.With.Null": "true"},
+            )
+            replies: list[dict[str, Any]] = []
+            while True:
+                frame = _get(
+                    inbox,
+                    f"no statistics reply from {self.target.label}: is the statisticsBrokerPlugin enabled?",
+                )
+                entries = _parse_stats_map(frame.body)
+                if not entries:
+                    return replies
+                replies.append(entries)
+        finally:
+            self.unsubscribe(sub_id)
+
+    def first_message(self, queue_name: str) -> Frame | None:
+        """Browse the head of a queue without consuming it."""
+        sub_id, inbox = self.subscribe(f"/queue/{queue_name}", {"browser": "true"})
+        try:
+            frame = _get(inbox, f"browsing {queue_name} did not answer")
+        finally:
+            self.unsubscribe(sub_id)
+        return None if frame.headers.get("browser") == "end" else frame
+
+
+class ActiveMqBackend:
+    service = "amq"
+    capabilities = Capabilities(queues=True, topics=True, peek=True, message_groups=True, stats=True)
+
+    def __init__(self, target: BrokerTarget) -> None:
+        self.target = target
+        self._session: StompSession | None = None
+
+    @property
+    def session(self) -> StompSession:
+        if self._session is None:
+            self._session = StompSession(self.target)
+            self._session.connect()
+        return self._session
+
+    def list_channels(self, prefix: str | None = None) -> Iterator[ChannelSummary]:
+        query = f"{prefix or ''}>"
+        queues = self._destinations(query, "queue")
+        topics = self._destinations(query, "topic")
+        queue_names = {name for name, _ in queues}
+        for name, stats in sorted(queues):
+            yield _summary("queue", name, stats, _dlq_for(name, queue_names))
+        for name, stats in sorted(topics):
+            yield _summary("topic", name, stats, None)
+
+    def _destinations(self, query: str, kind: Kind) -> list[tuple[str, dict[str, Any]]]:
+        found = []
+        for stats in self.session.statistics(query, kind):
+            name = _destination_name(stats)
+            if name and not name.startswith(INTERNAL_PREFIXES):
+                found.append((name, stats))
+        return found
+
+    def stats(self, channel: Channel) -> ChannelStats:
+        matches = [
+            s
+            for s in self.session.statistics(channel.name, channel.kind)
+            if _destination_name(s) == channel.name
+        ]
+        if not matches:
+            raise NotFoundError(f"{channel} not found on {self.target.label}")
+        stats = matches[0]
+        dlq = None
+        if channel.kind == "queue":
+            existing = {
+                name for name, _ in self._destinations(f"{INDIVIDUAL_DLQ_PREFIX}{channel.name}", "queue")
+            }
+            existing |= {name for name, _ in self._destinations(SHARED_DLQ, "queue")}
+            dlq = _dlq_for(channel.name, existing)
+        details = {
+            "enqueue_count": stats.get("enqueueCount"),
+            "dequeue_count": stats.get("dequeueCount"),
+            "dispatch_count": stats.get("dispatchCount"),
+            "expired_count": stats.get("expiredCount"),
+            "consumer_count": stats.get("consumerCount"),
+            "producer_count": stats.get("producerCount"),
+            "broker": stats.get("brokerName"),
+            "statistics": stats,
+        }
+        return ChannelStats(
+            summary=_summary(channel.kind, channel.name, stats, dlq),
+            oldest_age_s=self._oldest_age(channel, stats),
+            details=details,
+        )
+
+    def _oldest_age(self, channel: Channel, stats: dict[str, Any]) -> float | None:
+        first = stats.get("firstMessageTimestamp")
+        if isinstance(first, int) and first > 0:
+            return _age_s(first)
+        if channel.kind != "queue" or not stats.get("size"):
+            return None
+        head = self.session.first_message(channel.name)
+        if head is None or not head.headers.get("timestamp", "").isdigit():
+            return None
+        return _age_s(int(head.headers["timestamp"]))
+
+    def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt:
+        headers = {"persistent": "true"}
+        for name, attr in message.message_attributes.items():
+            if not isinstance(attr.value, str):
+                raise UsageError(
+                    f"attribute {name!r}: ActiveMQ properties are strings or numbers, not {attr.type}"
+                )
+            headers[name] = attr.value
+        if message.group_id:
+            headers["JMSXGroupID"] = message.group_id
+            headers["msgctl_group"] = message.group_id
+        if message.dedup_id:
+            headers["msgctl_dedup_id"] = message.dedup_id
+        self.session.send(f"/{channel.kind}/{channel.name}", message.body, headers)
+        return SendReceipt(str(channel), None)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def _summary(kind: Kind, name: str, stats: dict[str, Any], dlq: str | None) -> ChannelSummary:
+    if kind == "topic":
+        return ChannelSummary(
+            channel=f"amq:topic/{name}", kind="topic", subscriptions=_int(stats.get("consumerCount"))
+        )
+    return ChannelSummary(
+        channel=f"amq:queue/{name}",
+        kind="queue",
+        depth=_int(stats.get("size")),
+        in_flight=_int(stats.get("inflightCount")),
+        dlq=dlq,
+    )
+
+
+def _dlq_for(name: str, existing_queues: set[str]) -> str | None:
+    """The DLQ a queue's dead letters go to: its own ``DLQ.<name>`` if present, else ``ActiveMQ.DLQ``."""
+    if name == SHARED_DLQ or name.startswith(INDIVIDUAL_DLQ_PREFIX):
+        return None
+    for candidate in (f"{INDIVIDUAL_DLQ_PREFIX}{name}", SHARED_DLQ):
+        if candidate in existing_queues:
+            return f"amq:queue/{candidate}"
+    return None
+
+
+def _parse_stats_map(body: bytes) -> dict[str, Any]:
+    """Flatten XStream's map JSON: {"map":{"entry":[{"string":"size","long":3}, {"string":["k","v"]}]}}."""
+    if not body.strip():
+        return {}
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise MsgctlError("the broker sent statistics that are not JSON") from None
+    entries = (document.get("map") or {}) if isinstance(document, dict) else {}
+    raw = entries.get("entry", []) if isinstance(entries, dict) else []
+    result: dict[str, Any] = {}
+    for entry in raw if isinstance(raw, list) else [raw]:
+        key = entry.get("string")
+        if isinstance(key, list) and len(key) == 2:
+            result[str(key[0])] = key[1]
+        elif isinstance(key, str):
+            values = [v for k, v in entry.items() if k != "string"]
+            result[key] = values[0] if values else None
+    return result
+
+
+def _destination_name(stats: dict[str, Any]) -> str | None:
+    name = stats.get("destinationName")
+    if not isinstance(name, str):
+        return None
+    return name.split("://", 1)[-1]
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _age_s(timestamp_ms: int) -> float:
+    return max(0.0, round(time.time() - timestamp_ms / 1000.0, 3))
+
+
+def _get(inbox: queue.Queue[Any], timeout_message: str) -> Any:
+    try:
+        return inbox.get(timeout=REPLY_TIMEOUT_S)
+    except queue.Empty:
+        raise MsgctlError(timeout_message, "Timeout") from None
+
+
+def _stomp_error(message: str) -> MsgctlError:
+    if "not authorized" in message.lower() or "ecurity" in message:
+        return AccessDeniedError(message, "STOMP ERROR")
+    return MsgctlError(message, "STOMP ERROR")
+
+
+def _as_bytes(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else str(body or "").encode("utf-8")
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def _stop(conn: Any) -> None:
+    try:
+        if conn.is_connected():
+            conn.disconnect()
+    except Exception:  # closing is best effort; the socket goes with the process anyway
+        pass

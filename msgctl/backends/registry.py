@@ -1,0 +1,69 @@
+"""Opens the backend a channel needs, once per run, importing its client library only then."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from msgctl.address import Channel, Service
+from msgctl.backends.base import Backend
+from msgctl.broker import BrokerTarget, resolve_broker
+from msgctl.config import Settings
+
+if TYPE_CHECKING:
+    from msgctl.backends.aws import AwsClients
+
+SERVICES: tuple[Service, ...] = ("sqs", "sns", "amq")
+
+
+class Backends:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._open: dict[tuple[str, str | None], Backend] = {}
+        self._aws: AwsClients | None = None
+
+    @property
+    def aws(self) -> AwsClients:
+        if self._aws is None:
+            from msgctl.backends.aws import AwsClients
+
+            self._aws = AwsClients(self.settings)
+        return self._aws
+
+    @property
+    def broker_configured(self) -> bool:
+        return bool(self.settings.broker or self.settings.config.default_broker)
+
+    def for_channel(self, channel: Channel) -> Backend:
+        return self.for_service(channel.service, channel.broker_profile)
+
+    def for_service(self, service: Service, broker_profile: str | None = None) -> Backend:
+        key = (service, broker_profile)
+        if key not in self._open:
+            self._open[key] = self._create(service, broker_profile)
+        return self._open[key]
+
+    def _create(self, service: Service, broker_profile: str | None) -> Backend:
+        if service == "sqs":
+            from msgctl.backends.sqs import SqsBackend
+
+            return SqsBackend(self.aws)
+        if service == "sns":
+            from msgctl.backends.sns import SnsBackend
+
+            return SnsBackend(self.aws)
+        from msgctl.backends.activemq import ActiveMqBackend
+
+        return ActiveMqBackend(self.broker_target(broker_profile))
+
+    def broker_target(self, profile: str | None = None) -> BrokerTarget:
+        return resolve_broker(self.settings, profile, self._amazon_mq_endpoints)
+
+    def _amazon_mq_endpoints(self, name_or_id: str) -> list[str]:
+        from msgctl.backends.amazonmq import stomp_endpoints
+
+        return stomp_endpoints(self.aws, name_or_id)
+
+    def close(self) -> None:
+        for backend in self._open.values():
+            backend.close()
+        self._open.clear()

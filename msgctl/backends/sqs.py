@@ -1,0 +1,150 @@
+"""Amazon SQS through boto3."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from msgctl.address import Channel
+from msgctl.backends.aws import AwsClients, arn_name, aws_errors
+from msgctl.backends.base import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
+from msgctl.envelope import MessageAttribute
+from msgctl.errors import NotFoundError, UsageError
+
+_INT_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+class SqsBackend:
+    service = "sqs"
+    capabilities = Capabilities(
+        queues=True, peek=False, native_redrive=True, fifo=True, stats=True, binary_attributes=True
+    )
+
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+        self._urls: dict[Channel, str] = {}
+
+    @property
+    def _sqs(self) -> Any:
+        return self._clients.client("sqs")
+
+    def queue_url(self, channel: Channel) -> str:
+        if channel.queue_url:
+            return channel.queue_url
+        if channel not in self._urls:
+            kwargs = {"QueueName": channel.name}
+            if channel.account:
+                kwargs["QueueOwnerAWSAccountId"] = channel.account
+            with aws_errors(f"queue {channel} not found"):
+                self._urls[channel] = self._sqs.get_queue_url(**kwargs)["QueueUrl"]
+        return self._urls[channel]
+
+    def queue_attributes(self, channel: Channel) -> dict[str, str]:
+        url = self.queue_url(channel)
+        with aws_errors(f"cannot read the attributes of {channel}"):
+            return dict(self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"])
+
+    def list_channels(self, prefix: str | None = None) -> Iterator[ChannelSummary]:
+        paginator = self._sqs.get_paginator("list_queues")
+        kwargs: dict[str, Any] = {"QueueNamePrefix": prefix} if prefix else {}
+        with aws_errors("cannot list SQS queues"):
+            urls = [url for page in paginator.paginate(**kwargs) for url in page.get("QueueUrls", [])]
+        for url in sorted(urls, key=lambda u: u.rsplit("/", 1)[-1]):
+            try:
+                with aws_errors("cannot read queue attributes"):
+                    attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            except NotFoundError:
+                continue  # deleted while we were listing
+            yield _summary(url.rsplit("/", 1)[-1], attributes.get("Attributes", {}))
+
+    def stats(self, channel: Channel) -> ChannelStats:
+        attributes = self.queue_attributes(channel)
+        return ChannelStats(
+            summary=_summary(channel.name, attributes),
+            oldest_age_s=self._oldest_age(channel.name),
+            details={
+                "fifo": channel.fifo,
+                "url": self.queue_url(channel),
+                "attributes": attributes,
+            },
+        )
+
+    def _oldest_age(self, queue_name: str) -> float | None:
+        """ApproximateAgeOfOldestMessage from CloudWatch, or None where CloudWatch has no datapoint."""
+        now = datetime.now(UTC)
+        try:
+            with aws_errors("CloudWatch"):
+                response = self._clients.client("cloudwatch").get_metric_statistics(
+                    Namespace="AWS/SQS",
+                    MetricName="ApproximateAgeOfOldestMessage",
+                    Dimensions=[{"Name": "QueueName", "Value": queue_name}],
+                    StartTime=now - timedelta(minutes=15),
+                    EndTime=now,
+                    Period=60,
+                    Statistics=["Maximum"],
+                )
+        except Exception:  # CloudWatch is a bonus: no permission or no metric is not an error
+            return None
+        points = sorted(response.get("Datapoints", []), key=lambda p: p["Timestamp"])
+        return float(points[-1]["Maximum"]) if points else None
+
+    def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt:
+        try:
+            body = message.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError("SQS message bodies must be text (UTF-8)") from None
+        kwargs: dict[str, Any] = {"QueueUrl": self.queue_url(channel), "MessageBody": body}
+        if message.message_attributes:
+            kwargs["MessageAttributes"] = {
+                name: to_sqs_attribute(name, attr) for name, attr in message.message_attributes.items()
+            }
+        if message.group_id:
+            kwargs["MessageGroupId"] = message.group_id
+        if message.dedup_id:
+            kwargs["MessageDeduplicationId"] = message.dedup_id
+        with aws_errors(f"cannot send to {channel}"):
+            response = self._sqs.send_message(**kwargs)
+        return SendReceipt(str(channel), response.get("MessageId"), response.get("SequenceNumber"))
+
+    def close(self) -> None:
+        pass
+
+
+def to_sqs_attribute(name: str, attr: MessageAttribute) -> dict[str, Any]:
+    if attr.base_type == "String.Array":
+        raise UsageError(f"attribute {name!r}: SQS has no String.Array type (SNS only)")
+    if isinstance(attr.value, bytes):
+        return {"DataType": attr.type, "BinaryValue": attr.value}
+    return {"DataType": attr.type, "StringValue": str(attr.value)}
+
+
+def _summary(name: str, attributes: dict[str, str]) -> ChannelSummary:
+    depth, in_flight, delayed = (_int(attributes.get(key)) for key in _INT_ATTRIBUTES)
+    return ChannelSummary(
+        channel=f"sqs:{name}",
+        kind="queue",
+        depth=depth,
+        in_flight=in_flight,
+        delayed=delayed,
+        dlq=_dlq(attributes.get("RedrivePolicy")),
+    )
+
+
+def _dlq(redrive_policy: str | None) -> str | None:
+    if not redrive_policy:
+        return None
+    try:
+        target = json.loads(redrive_policy).get("deadLetterTargetArn")
+    except (ValueError, AttributeError):
+        return None
+    return f"sqs:{arn_name(target)}" if target else None
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None

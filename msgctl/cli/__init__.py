@@ -1,0 +1,1 @@
+"""The Typer layer: parse, call the core, render. Nothing here talks to a broker directly."""

@@ -1,0 +1,110 @@
+"""ls, stats and send: the commands that look at and write to any channel."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Literal
+
+import typer
+
+from msgctl.address import parse_channel
+from msgctl.backends.base import OutgoingMessage
+from msgctl.cli.options import OutputOption
+from msgctl.cli.state import get_state
+from msgctl.core import channels as core
+from msgctl.errors import UsageError
+
+LS_COLUMNS = ("channel", "kind", "depth", "in_flight", "delayed", "dlq", "subscriptions")
+ServiceName = Literal["sqs", "sns", "amq"]
+
+
+def ls(
+    ctx: typer.Context,
+    service: Annotated[
+        str | None,
+        typer.Argument(help="sqs, sns or amq. Default: SQS and SNS, and ActiveMQ when a broker is set."),
+    ] = None,
+    prefix: Annotated[str | None, typer.Option(help="Only channels whose name starts with this.")] = None,
+    output: OutputOption = None,
+) -> None:
+    """List channels with their depth, in-flight and delayed counts, DLQ and subscriptions.
+
+    Example:
+
+        msgctl ls sqs --prefix orders -o json
+    """
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    if service is not None and service not in ("sqs", "sns", "amq"):
+        raise UsageError(f"unknown service {service!r}: expected sqs, sns or amq")
+    services: list[ServiceName] = [service] if service else ["sqs", "sns"]  # type: ignore[list-item]
+    if service is None and state.backends.broker_configured:
+        services.append("amq")
+    backends = [state.backends.for_service(s) for s in services]
+    rows = [summary.to_json() for summary in core.list_channels(backends, prefix)]
+    renderer.records(rows, LS_COLUMNS)
+
+
+def stats(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Argument(help="The channel address, e.g. sqs:orders or amq:queue/orders.")],
+    output: OutputOption = None,
+) -> None:
+    """Show one channel in detail: counts, DLQ, oldest message age and everything the broker reports.
+
+    Example:
+
+        msgctl stats amq:queue/orders
+    """
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    address = parse_channel(channel)
+    result = core.channel_stats(state.backends.for_channel(address), address)
+    renderer.document(result.to_json())
+
+
+def send(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Argument(help="Where to send.")],
+    body: Annotated[
+        str | None, typer.Argument(help="The message body; - or nothing reads it from stdin.")
+    ] = None,
+    attr: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attr",
+            help="A message attribute, NAME=VALUE (String) or NAME:TYPE=VALUE with TYPE String, Number, "
+            "Binary (base64) or String.Array (JSON list). Repeatable.",
+        ),
+    ] = None,
+    group_id: Annotated[
+        str | None, typer.Option(help="Message group (FIFO; JMSXGroupID on ActiveMQ).")
+    ] = None,
+    dedup_id: Annotated[str | None, typer.Option(help="Deduplication id (FIFO).")] = None,
+    output: OutputOption = None,
+) -> None:
+    """Send one message. ActiveMQ messages are sent persistent and confirmed by a broker receipt.
+
+    Example:
+
+        msgctl send sqs:orders.fifo '{"id": 1}' --group-id customer-7 --attr kind=order
+    """
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    address = parse_channel(channel)
+    message = OutgoingMessage(
+        body=_read_body(body),
+        message_attributes=core.parse_attributes(attr or []),
+        group_id=group_id,
+        dedup_id=dedup_id,
+    )
+    receipt = core.send_message(state.backends.for_channel(address), address, message)
+    renderer.document(receipt.to_json())
+
+
+def _read_body(body: str | None) -> bytes:
+    if body is not None and body != "-":
+        return body.encode("utf-8")
+    if body is None and sys.stdin.isatty():
+        raise UsageError("no message body: give BODY, or - to read it from stdin")
+    return sys.stdin.buffer.read()

@@ -1,0 +1,76 @@
+"""sandbox up/status/down: the embedded default that needs no AWS account."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated
+
+import typer
+
+from msgctl import sandbox as core
+from msgctl.cli.options import OutputOption
+from msgctl.cli.state import get_state
+
+app = typer.Typer(
+    help="A local AWS endpoint (moto server) and ActiveMQ broker on 127.0.0.1, for trying msgctl.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    seed: Annotated[
+        bool, typer.Option(help="Create a topic-queue chain and a DLQ holding a few dead messages.")
+    ] = False,
+    aws_port: Annotated[int, typer.Option(help="Port of the local AWS endpoint.")] = core.DEFAULT_AWS_PORT,
+    stomp_port: Annotated[
+        int, typer.Option(help="STOMP port of the local broker.")
+    ] = core.DEFAULT_STOMP_PORT,
+    activemq: Annotated[bool, typer.Option(help="Start ActiveMQ too, when it is installed.")] = True,
+) -> None:
+    """Start the sandbox servers (what is already running is kept) and print the export lines.
+
+    Example:
+
+        eval "$(msgctl sandbox up --seed)"
+    """
+    renderer = get_state(ctx).renderer
+    directory = core.state_dir()
+    state = core.up(directory, aws_port, stomp_port, with_activemq=activemq, progress=renderer.info)
+    for note in state.notes:
+        renderer.warn(note)
+    if seed and not state.seeded:
+        from msgctl.sandbox_seed import seed as seed_channels
+
+        renderer.info("seeding: " + ", ".join(seed_channels(state)))
+        state.seeded = True
+        core.save_state(directory, state)
+    for name, value in state.env().items():
+        renderer.line(f"export {name}={shlex.quote(value)}")
+
+
+@app.command()
+def status(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Show which sandbox servers run, where, and their logs."""
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    sandbox = core.load_state(core.state_dir())
+    rows = [
+        {"server": s.name, "url": s.url, "pid": s.pid, "log": s.log, "seeded": sandbox.seeded}
+        for s in sandbox.servers.values()
+    ]
+    if not rows and renderer.output == "table":
+        renderer.info("the sandbox is not running: msgctl sandbox up")
+        return
+    renderer.records(rows, ("server", "url", "pid", "log", "seeded"))
+
+
+@app.command()
+def down(ctx: typer.Context) -> None:
+    """Stop the sandbox servers and print the unset lines."""
+    renderer = get_state(ctx).renderer
+    stopped = core.down(core.state_dir())
+    renderer.info(f"stopped: {', '.join(stopped)}" if stopped else "the sandbox was not running")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MSGCTL_BROKER"):
+        renderer.line(f"unset {name}")

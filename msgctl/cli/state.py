@@ -1,0 +1,90 @@
+"""Per-run state shared by the commands: settings (resolved lazily), the renderer and open backends."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from dataclasses import dataclass, field
+
+import typer
+
+from msgctl.backends.registry import Backends
+from msgctl.cli.options import Output
+from msgctl.config import Settings, config_path, load_config
+from msgctl.render import Renderer
+
+
+@dataclass
+class GlobalFlags:
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    broker: str | None = None
+    password_stdin: bool = False
+    output: Output | None = None
+    verbose: int = 0
+    debug: bool = False
+    quiet: bool = False
+    no_color: bool = False
+
+
+@dataclass
+class AppState:
+    flags: GlobalFlags = field(default_factory=GlobalFlags)
+    renderer: Renderer = field(default_factory=Renderer)
+    _settings: Settings | None = None
+    _backends: Backends | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Flags beat environment beat the config file; read on first use so --help never fails."""
+        if self._settings is None:
+            flags = self.flags
+            config = load_config(config_path())
+            self._settings = Settings(
+                profile=flags.profile or config.aws_profile,
+                region=flags.region or config.aws_region,
+                endpoint_url=flags.endpoint_url,
+                broker=flags.broker,
+                broker_user=os.environ.get("MSGCTL_BROKER_USER"),
+                broker_password=_read_password()
+                if flags.password_stdin
+                else os.environ.get("MSGCTL_BROKER_PASSWORD"),
+                output=self.renderer.output,
+                verbose=flags.verbose,
+                debug=flags.debug,
+                quiet=flags.quiet,
+                color=self.renderer.color,
+                config=config,
+            )
+        return self._settings
+
+    @property
+    def backends(self) -> Backends:
+        if self._backends is None:
+            self._backends = Backends(self.settings)
+        return self._backends
+
+    def use_output(self, output: Output | None) -> Renderer:
+        """A command's own -o beats the global one."""
+        if output is not None:
+            self.renderer.output = output.value
+        return self.renderer
+
+    def close(self) -> None:
+        if self._backends is not None:
+            self._backends.close()
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("broker password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def get_state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj

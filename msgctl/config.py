@@ -1,0 +1,157 @@
+"""Settings: global flags, environment and the config file, in that order of precedence.
+
+The config file (``$XDG_CONFIG_HOME/msgctl/config.toml``, or ``MSGCTL_CONFIG``) holds AWS defaults and
+named broker profiles::
+
+    [aws]
+    profile = "ops"
+    region = "eu-west-1"
+
+    [brokers.prod]
+    urls = ["stomp+ssl://b-1.example:61614", "stomp+ssl://b-2.example:61614"]
+    user = "ops"
+    password_file = "~/.config/msgctl/prod.password"   # or password_env = "PROD_MQ_PASSWORD"
+    ca_file = "/etc/ssl/certs/amazon-mq.pem"
+    verify = true
+
+    default_broker = "prod"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from msgctl.errors import UsageError
+
+OutputFormat = Literal["table", "json", "ndjson"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("table", "json", "ndjson")
+
+
+@dataclass(frozen=True)
+class BrokerProfile:
+    name: str
+    urls: tuple[str, ...]
+    user: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    aws_profile: str | None = None
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+    default_broker: str | None = None
+    brokers: Mapping[str, BrokerProfile] = field(default_factory=dict)
+
+
+@dataclass
+class Settings:
+    """Everything a command needs to know about where and how to talk; secrets are never printed."""
+
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    broker: str | None = None
+    broker_user: str | None = None
+    broker_password: str | None = field(default=None, repr=False)
+    output: OutputFormat = "table"
+    verbose: int = 0
+    debug: bool = False
+    quiet: bool = False
+    color: bool = True
+    config: Config = field(default_factory=Config)
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in output or logs."""
+        candidates = [
+            self.broker_password,
+            os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            os.environ.get("AWS_SESSION_TOKEN"),
+            os.environ.get("MSGCTL_BROKER_PASSWORD"),
+        ]
+        return [s for s in candidates if s]
+
+
+def config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    if environ.get("MSGCTL_CONFIG"):
+        return Path(environ["MSGCTL_CONFIG"]).expanduser()
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "msgctl" / "config.toml"
+
+
+def load_config(path: Path) -> Config:
+    """Read the config file; a missing file is an empty config, a broken one a usage error."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Config(path=None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    aws = _table(raw, "aws", path)
+    brokers = _table(raw, "brokers", path)
+    return Config(
+        path=path,
+        aws_profile=_opt_str(aws, "profile", path),
+        aws_region=_opt_str(aws, "region", path),
+        aws_endpoint_url=_opt_str(aws, "endpoint_url", path),
+        default_broker=_opt_str(raw, "default_broker", path),
+        brokers={name: _broker_profile(name, value, path) for name, value in brokers.items()},
+    )
+
+
+def _broker_profile(name: str, raw: Any, path: Path) -> BrokerProfile:
+    if not isinstance(raw, dict):
+        raise UsageError(f"config file {path}: [brokers.{name}] must be a table")
+    urls = raw.get("urls", raw.get("url"))
+    if isinstance(urls, str):
+        urls = [u.strip() for u in urls.split(",") if u.strip()]
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise UsageError(f"config file {path}: [brokers.{name}] needs 'urls', a list of stomp:// URLs")
+    verify = raw.get("verify", True)
+    if not isinstance(verify, bool):
+        raise UsageError(f"config file {path}: [brokers.{name}] 'verify' must be true or false")
+    known = {"urls", "url", "user", "password_env", "password_file", "ca_file", "verify"}
+    unknown = sorted(set(raw) - known)
+    if "password" in raw:
+        raise UsageError(
+            f"config file {path}: [brokers.{name}] holds a plain 'password'; "
+            "use password_env or password_file"
+        )
+    if unknown:
+        raise UsageError(f"config file {path}: [brokers.{name}] has unknown keys: {', '.join(unknown)}")
+    section = f"brokers.{name}"
+    return BrokerProfile(
+        name=name,
+        urls=tuple(urls),
+        user=_opt_str(raw, "user", path, section),
+        password_env=_opt_str(raw, "password_env", path, section),
+        password_file=_opt_str(raw, "password_file", path, section),
+        ca_file=_opt_str(raw, "ca_file", path, section),
+        verify=verify,
+    )
+
+
+def _table(raw: Mapping[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise UsageError(f"config file {path}: [{key}] must be a table")
+    return value
+
+
+def _opt_str(raw: Mapping[str, Any], key: str, path: Path, section: str | None = None) -> str | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    where = f"[{section}] " if section else ""
+    raise UsageError(f"config file {path}: {where}'{key}' must be a string")

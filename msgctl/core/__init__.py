@@ -1,0 +1,1 @@
+"""The backend-agnostic core: every function takes a backend and returns dataclasses or iterators."""

@@ -1,0 +1,131 @@
+"""The message envelope: the one JSON shape msgctl prints and reads.
+
+``{"channel", "id", "body", "body_encoding", "attributes", "message_attributes"}``. Bodies that are
+valid UTF-8 travel as text, anything else as base64, so an envelope read back recreates the exact bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from msgctl.errors import UsageError
+
+BodyEncoding = Literal["text", "base64"]
+ENVELOPE_KEYS = ("channel", "id", "body", "body_encoding", "attributes", "message_attributes")
+
+
+@dataclass(frozen=True)
+class MessageAttribute:
+    """A typed message attribute. Binary values are held as bytes and printed as base64."""
+
+    type: str
+    value: str | bytes | list[Any]
+
+    @property
+    def base_type(self) -> str:
+        return self.type.split(".", 1)[0] if not self.type.startswith("String.Array") else "String.Array"
+
+    def to_json(self) -> dict[str, Any]:
+        value: Any = self.value
+        if isinstance(value, bytes):
+            value = base64.b64encode(value).decode("ascii")
+        return {"type": self.type, "value": value}
+
+    @classmethod
+    def from_json(cls, name: str, raw: Any) -> MessageAttribute:
+        if not isinstance(raw, dict) or "type" not in raw or "value" not in raw:
+            raise UsageError(f"message attribute {name!r} must be an object with 'type' and 'value'")
+        type_, value = raw["type"], raw["value"]
+        if not isinstance(type_, str) or not type_:
+            raise UsageError(f"message attribute {name!r} has no type")
+        if type_.startswith("Binary"):
+            if not isinstance(value, str):
+                raise UsageError(f"binary attribute {name!r} must be base64 text")
+            return cls(type_, b64decode(value, f"binary attribute {name!r}"))
+        if type_.startswith("String.Array"):
+            if not isinstance(value, list):
+                raise UsageError(f"String.Array attribute {name!r} must be a JSON list")
+            return cls(type_, value)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise UsageError(f"attribute {name!r} must have a string or number value")
+        return cls(type_, str(value))
+
+
+@dataclass(frozen=True)
+class Envelope:
+    channel: str
+    id: str | None
+    body: bytes
+    attributes: dict[str, Any] = field(default_factory=dict)
+    message_attributes: dict[str, MessageAttribute] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str | None:
+        try:
+            return self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def to_json(self) -> dict[str, Any]:
+        text = self.text
+        return {
+            "channel": self.channel,
+            "id": self.id,
+            "body": text if text is not None else base64.b64encode(self.body).decode("ascii"),
+            "body_encoding": "text" if text is not None else "base64",
+            "attributes": dict(self.attributes),
+            "message_attributes": {k: v.to_json() for k, v in self.message_attributes.items()},
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Envelope:
+        if not isinstance(raw, dict):
+            raise UsageError("an envelope must be a JSON object")
+        body = raw.get("body")
+        if not isinstance(body, str):
+            raise UsageError("envelope 'body' must be a string")
+        encoding = raw.get("body_encoding", "text")
+        if encoding == "base64":
+            body_bytes = b64decode(body, "envelope body")
+        elif encoding == "text":
+            body_bytes = body.encode("utf-8")
+        else:
+            raise UsageError(f"envelope 'body_encoding' must be 'text' or 'base64', not {encoding!r}")
+        channel, message_id = raw.get("channel", ""), raw.get("id")
+        if not isinstance(channel, str) or not (message_id is None or isinstance(message_id, str)):
+            raise UsageError("envelope 'channel' and 'id' must be strings")
+        attributes = raw.get("attributes") or {}
+        message_attributes = raw.get("message_attributes") or {}
+        if not isinstance(attributes, dict) or not isinstance(message_attributes, dict):
+            raise UsageError("envelope 'attributes' and 'message_attributes' must be objects")
+        return cls(
+            channel=channel,
+            id=message_id,
+            body=body_bytes,
+            attributes=attributes,
+            message_attributes={
+                name: MessageAttribute.from_json(name, value) for name, value in message_attributes.items()
+            },
+        )
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, line: str) -> Envelope:
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+        return cls.from_json(raw)
+
+
+def b64decode(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise UsageError(f"{what} is not valid base64") from None

@@ -1,0 +1,58 @@
+"""Exit codes and the error types that map onto them.
+
+Every failure msgctl reports is a ``MsgctlError``; the CLI prints its message on one line and exits
+with its code. ``code`` names the broker's own error code (AWS or STOMP) when there is one.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    PARTIAL = 3
+    NOT_FOUND = 4
+    ACCESS_DENIED = 5
+    INTERRUPTED = 130
+
+    @property
+    def meaning(self) -> str:
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    ExitCode.OK: "ok",
+    ExitCode.FAILED: "the operation failed",
+    ExitCode.USAGE: "usage error or bad input",
+    ExitCode.PARTIAL: "partial success: some messages failed",
+    ExitCode.NOT_FOUND: "channel not found",
+    ExitCode.ACCESS_DENIED: "access denied",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+
+
+class MsgctlError(Exception):
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.code})" if self.code else self.message
+
+
+class UsageError(MsgctlError):
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(MsgctlError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class AccessDeniedError(MsgctlError):
+    exit_code = ExitCode.ACCESS_DENIED

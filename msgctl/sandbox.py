@@ -1,0 +1,314 @@
+"""The embedded default: a local AWS endpoint (moto server) and, when installed, a local ActiveMQ.
+
+``up`` starts what is not running yet and records it in a state file; ``down`` stops what ``up``
+started. Both servers listen on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from msgctl.errors import MsgctlError
+
+HOST = "127.0.0.1"
+DEFAULT_AWS_PORT = 4577
+DEFAULT_STOMP_PORT = 61613
+REGION = "us-east-1"
+ACCESS_KEY = "sandbox"
+SECRET_KEY = "sandbox-secret"
+STATS_JARS = ("xstream", "jettison", "xpp3")
+JAVA_OPENS = (
+    "java.base/java.lang",
+    "java.base/java.util",
+    "java.base/java.util.concurrent",
+    "java.base/java.net",
+    "java.base/java.security",
+)
+
+
+@dataclass
+class Server:
+    name: str
+    pid: int
+    url: str
+    log: str
+
+    @property
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+@dataclass
+class SandboxState:
+    servers: dict[str, Server] = field(default_factory=dict)
+    seeded: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if "aws" in self.servers:
+            env.update(
+                AWS_ENDPOINT_URL=self.servers["aws"].url,
+                AWS_REGION=REGION,
+                AWS_ACCESS_KEY_ID=ACCESS_KEY,
+                AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            )
+        if "amq" in self.servers:
+            env["MSGCTL_BROKER"] = self.servers["amq"].url
+        return env
+
+
+def state_dir() -> Path:
+    if os.environ.get("MSGCTL_SANDBOX_DIR"):
+        return Path(os.environ["MSGCTL_SANDBOX_DIR"])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "msgctl" / "sandbox"
+
+
+def load_state(directory: Path) -> SandboxState:
+    try:
+        raw = json.loads((directory / "state.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return SandboxState()
+    servers = {name: Server(**value) for name, value in raw.get("servers", {}).items()}
+    return SandboxState(
+        servers={n: s for n, s in servers.items() if s.alive}, seeded=raw.get("seeded", False)
+    )
+
+
+def save_state(directory: Path, state: SandboxState) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = {"servers": {n: asdict(s) for n, s in state.servers.items()}, "seeded": state.seeded}
+    (directory / "state.json").write_text(json.dumps(payload, indent=2))
+
+
+def up(
+    directory: Path,
+    aws_port: int = DEFAULT_AWS_PORT,
+    stomp_port: int = DEFAULT_STOMP_PORT,
+    with_activemq: bool = True,
+    progress: Callable[[str], None] = lambda _: None,
+) -> SandboxState:
+    state = load_state(directory)
+    if "aws" not in state.servers:
+        progress(f"starting moto server on {HOST}:{aws_port}")
+        state.servers["aws"] = _start_moto(directory, aws_port)
+        save_state(directory, state)
+    if with_activemq and "amq" not in state.servers:
+        activemq_home = find_activemq()
+        if activemq_home is None:
+            state.notes.append("ActiveMQ is not installed (Debian: apt-get install activemq); amq: skipped")
+        else:
+            progress(f"starting ActiveMQ with STOMP on {HOST}:{stomp_port}")
+            state.servers["amq"] = _start_activemq(directory, activemq_home, stomp_port)
+            save_state(directory, state)
+    return state
+
+
+def down(directory: Path) -> list[str]:
+    state = load_state(directory)
+    stopped = []
+    for name, server in state.servers.items():
+        _stop(server)
+        stopped.append(name)
+    state.servers.clear()
+    state.seeded = False
+    save_state(directory, state)
+    return stopped
+
+
+def find_activemq() -> Path | None:
+    home = Path(os.environ.get("MSGCTL_ACTIVEMQ_HOME", "/usr/share/activemq"))
+    if (home / "bin" / "activemq.jar").exists() and shutil.which("java"):
+        return home
+    return None
+
+
+def _start_moto(directory: Path, port: int) -> Server:
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        raise MsgctlError("the sandbox needs moto's server: pip install 'msgctl[sandbox]'") from None
+    _require_free_port(port, "moto server")
+    log = directory / "moto.log"
+    directory.mkdir(parents=True, exist_ok=True)
+    process = _spawn([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)], log)
+    url = f"http://{HOST}:{port}"
+    _wait_until(lambda: _http_ok(f"{url}/moto-api/"), process, "moto server", log, timeout=60)
+    return Server("aws", process.pid, url, str(log))
+
+
+def _start_activemq(directory: Path, home: Path, port: int) -> Server:
+    _require_free_port(port, "ActiveMQ STOMP")
+    base = directory / "activemq"
+    for sub in ("conf", "data", "lib"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    (base / "conf" / "activemq.xml").write_text(ACTIVEMQ_XML.format(host=HOST, port=port))
+    (base / "conf" / "log4j2.properties").write_text(LOG4J2)
+    _link_stats_jars(base / "lib")
+    log = base / "activemq.log"
+    java = shutil.which("java") or "java"
+    command = [
+        java,
+        "-Xms64M",
+        "-Xmx512M",
+        *(f"--add-opens={m}=ALL-UNNAMED" for m in JAVA_OPENS),
+        f"-Dactivemq.home={home}",
+        f"-Dactivemq.base={base}",
+        f"-Dactivemq.conf={base / 'conf'}",
+        f"-Dactivemq.data={base / 'data'}",
+        f"-Dactivemq.classpath={base / 'conf'}",
+        f"-Dlog4j2.configurationFile={base / 'conf' / 'log4j2.properties'}",
+        "-jar",
+        str(home / "bin" / "activemq.jar"),
+        "start",
+        f"xbean:file:{base / 'conf' / 'activemq.xml'}",
+    ]
+    process = _spawn(command, log)
+    _wait_until(lambda: _stomp_ready(port), process, "ActiveMQ", log, timeout=90)
+    return Server("amq", process.pid, f"stomp://{HOST}:{port}", str(log))
+
+
+def _link_stats_jars(lib: Path) -> None:
+    # The statistics plugin answers in XStream JSON; without these jars its replies are silently dropped.
+    for name in STATS_JARS:
+        source = Path("/usr/share/java") / f"{name}.jar"
+        target = lib / f"{name}.jar"
+        if source.exists() and not target.exists():
+            target.symlink_to(source)
+
+
+def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, log: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise MsgctlError(f"{what} exited with code {process.returncode} while starting; see {log}")
+        if ready():
+            return
+        time.sleep(0.2)
+    _stop(Server(what, process.pid, "", str(log)))
+    raise MsgctlError(f"{what} did not become ready within {timeout:.0f} s; see {log}")
+
+
+def _stop(server: Server, grace_s: float = 20.0) -> None:
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and server.alive:
+        _reap(server.pid)
+        time.sleep(0.1)
+    if server.alive:
+        os.killpg(server.pid, signal.SIGKILL)
+        _reap(server.pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _require_free_port(port: int, what: str) -> None:
+    with socket.socket() as sock:
+        if sock.connect_ex((HOST, port)) == 0:
+            raise MsgctlError(f"cannot start {what}: something else already listens on {HOST}:{port}")
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stomp_ready(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=2) as sock:
+            sock.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\x00")
+            reply = sock.recv(64)
+            sock.sendall(b"DISCONNECT\n\n\x00")
+            return reply.startswith(b"CONNECTED")
+    except OSError:
+        return False
+
+
+ACTIVEMQ_XML = """<beans xmlns="http://www.springframework.org/schema/beans"
+  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+  xsi:schemaLocation="http://www.springframework.org/schema/beans
+    http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
+    http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
+  <!-- Elements inside <broker> must stay in alphabetical order (the XSD says so). -->
+  <broker xmlns="http://activemq.apache.org/schema/core" brokerName="msgctl-sandbox" useJmx="false"
+          dataDirectory="${{activemq.data}}">
+    <destinationPolicy>
+      <policyMap>
+        <policyEntries>
+          <policyEntry queue=">">
+            <deadLetterStrategy>
+              <individualDeadLetterStrategy queuePrefix="DLQ." useQueueForQueueMessages="true"/>
+            </deadLetterStrategy>
+          </policyEntry>
+        </policyEntries>
+      </policyMap>
+    </destinationPolicy>
+    <persistenceAdapter>
+      <kahaDB directory="${{activemq.data}}/kahadb"/>
+    </persistenceAdapter>
+    <plugins>
+      <statisticsBrokerPlugin/>
+    </plugins>
+    <systemUsage>
+      <systemUsage>
+        <storeUsage><storeUsage limit="2 gb"/></storeUsage>
+        <tempUsage><tempUsage limit="1 gb"/></tempUsage>
+      </systemUsage>
+    </systemUsage>
+    <transportConnectors>
+      <transportConnector name="stomp" uri="stomp://{host}:{port}"/>
+    </transportConnectors>
+  </broker>
+</beans>
+"""
+
+LOG4J2 = """rootLogger.level=INFO
+rootLogger.appenderRef.console.ref=Console
+appender.console.type=Console
+appender.console.name=Console
+appender.console.layout.type=PatternLayout
+appender.console.layout.pattern=%d | %-5p | %m | %c%n
+logger.spring.name=org.springframework
+logger.spring.level=WARN
+logger.xbean.name=org.apache.xbean
+logger.xbean.level=WARN
+"""
