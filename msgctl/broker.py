@@ -52,19 +52,21 @@ def parse_broker_urls(text: str) -> tuple[BrokerEndpoint, ...]:
 def _parse_broker_url(url: str) -> BrokerEndpoint:
     # Amazon MQ lists failover URIs as failover:(ssl://a:61617,ssl://b:61617); msgctl speaks STOMP only.
     parts = urlsplit(url)
+    has_credentials = "@" in parts.netloc
+    shown = f"{parts.scheme}://****@{parts.netloc.rsplit('@', 1)[-1]}" if has_credentials else url
+    if has_credentials:
+        raise UsageError(
+            f"bad broker URL {shown!r}: credentials do not belong in the URL; "
+            "use MSGCTL_BROKER_USER/MSGCTL_BROKER_PASSWORD, a password_file or --password-stdin"
+        )
     if parts.scheme not in DEFAULT_PORTS:
-        raise UsageError(f"bad broker URL {url!r}: expected stomp://HOST:PORT or stomp+ssl://HOST:PORT")
+        raise UsageError(f"bad broker URL {shown!r}: expected stomp://HOST:PORT or stomp+ssl://HOST:PORT")
     try:
         port = parts.port or DEFAULT_PORTS[parts.scheme]
     except ValueError:
-        raise UsageError(f"bad broker URL {url!r}: invalid port") from None
+        raise UsageError(f"bad broker URL {shown!r}: invalid port") from None
     if not parts.hostname:
-        raise UsageError(f"bad broker URL {url!r}: missing host")
-    if parts.username or parts.password:
-        raise UsageError(
-            f"bad broker URL {url!r}: credentials do not belong in the URL; "
-            "use MSGCTL_BROKER_USER/MSGCTL_BROKER_PASSWORD, a password_file or --password-stdin"
-        )
+        raise UsageError(f"bad broker URL {shown!r}: missing host")
     return BrokerEndpoint(parts.hostname, port, parts.scheme == "stomp+ssl")
 
 

@@ -98,8 +98,10 @@ class Envelope:
         channel, message_id = raw.get("channel", ""), raw.get("id")
         if not isinstance(channel, str) or not (message_id is None or isinstance(message_id, str)):
             raise UsageError("envelope 'channel' and 'id' must be strings")
-        attributes = raw.get("attributes") or {}
-        message_attributes = raw.get("message_attributes") or {}
+        attributes = raw.get("attributes")
+        attributes = {} if attributes is None else attributes
+        message_attributes = raw.get("message_attributes")
+        message_attributes = {} if message_attributes is None else message_attributes
         if not isinstance(attributes, dict) or not isinstance(message_attributes, dict):
             raise UsageError("envelope 'attributes' and 'message_attributes' must be objects")
         return cls(

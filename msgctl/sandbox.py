@@ -122,14 +122,17 @@ def up(
     return state
 
 
-def down(directory: Path) -> list[str]:
+def down(directory: Path, only: set[str] | None = None) -> list[str]:
+    """Stop the sandbox servers (or only the named ones); returns the names stopped."""
     state = load_state(directory)
     stopped = []
-    for name, server in state.servers.items():
-        _stop(server)
-        stopped.append(name)
-    state.servers.clear()
-    state.seeded = False
+    for name, server in list(state.servers.items()):
+        if only is None or name in only:
+            _stop(server)
+            del state.servers[name]
+            stopped.append(name)
+    if not state.servers:
+        state.seeded = False
     save_state(directory, state)
     return stopped
 

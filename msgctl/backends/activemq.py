@@ -219,14 +219,15 @@ class ActiveMqBackend:
         return self._session
 
     def list_channels(self, prefix: str | None = None) -> Iterator[ChannelSummary]:
-        query = f"{prefix or ''}>"
-        queues = self._destinations(query, "queue")
-        topics = self._destinations(query, "topic")
-        queue_names = {name for name, _ in queues}
-        for name, stats in sorted(queues):
-            yield _summary("queue", name, stats, _dlq_for(name, queue_names))
-        for name, stats in sorted(topics):
-            yield _summary("topic", name, stats, None)
+        # ActiveMQ wildcards match whole name segments only ("orders.>"), so a name prefix is a filter.
+        all_queues = self._destinations(">", "queue")
+        queue_names = {name for name, _ in all_queues}
+        for name, stats in sorted(all_queues, key=lambda d: d[0]):
+            if name.startswith(prefix or ""):
+                yield _summary("queue", name, stats, _dlq_for(name, queue_names))
+        for name, stats in sorted(self._destinations(">", "topic"), key=lambda d: d[0]):
+            if name.startswith(prefix or ""):
+                yield _summary("topic", name, stats, None)
 
     def _destinations(self, query: str, kind: Kind) -> list[tuple[str, dict[str, Any]]]:
         found = []

@@ -1,0 +1,1 @@
+complete --command msgctl --no-files --arguments "(env _MSGCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) msgctl)" --condition "env _MSGCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) msgctl"

@@ -1,0 +1,160 @@
+"""Fixtures: an isolated config per test, and real servers (moto server, ActiveMQ) once per session.
+
+The servers come from the sandbox: when `msgctl sandbox up` already runs them (as .ci/run does) they are
+reused, otherwise they are started here and stopped at the end. Under CI=true a missing server fails
+the tests that need it instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from msgctl import sandbox
+from msgctl.cli.main import run
+
+IN_CI = os.environ.get("CI") == "true"
+CLEARED_ENV = (
+    "MSGCTL_BROKER",
+    "MSGCTL_OUTPUT",
+    "MSGCTL_CONFIG",
+    "MSGCTL_BROKER_USER",
+    "MSGCTL_BROKER_PASSWORD",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_SNS",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "NO_COLOR",
+)
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read the user's config, profiles or endpoints."""
+    for name in CLEARED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+
+
+@pytest.fixture
+def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run msgctl in-process, the way the console script does, and capture what it printed."""
+
+    def _invoke(*args: str, input: str | bytes | None = None) -> Result:
+        if input is not None:
+            data = input.encode() if isinstance(input, str) else input
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        capsys.readouterr()
+        code = run(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return _invoke
+
+
+@pytest.fixture
+def unique() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[sandbox.SandboxState]:
+    directory = sandbox.state_dir()
+    before = set(sandbox.load_state(directory).servers)
+    state = sandbox.up(directory)
+    started = set(state.servers) - before
+    yield state
+    if started:
+        sandbox.down(directory, only=started)
+
+
+def _missing(what: str) -> None:
+    message = f"{what} is not running and could not be started"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(servers: sandbox.SandboxState) -> str:
+    if "aws" not in servers.servers:
+        _missing("moto server")
+    return servers.servers["aws"].url
+
+
+@pytest.fixture(scope="session")
+def broker_url(servers: sandbox.SandboxState) -> str:
+    if "amq" not in servers.servers:
+        _missing("ActiveMQ (Debian package activemq)")
+    return servers.servers["amq"].url
+
+
+@pytest.fixture
+def aws(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """msgctl's environment pointed at the moto server."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+    return aws_endpoint
+
+
+@pytest.fixture
+def amq(broker_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """msgctl's environment pointed at the ActiveMQ broker."""
+    monkeypatch.setenv("MSGCTL_BROKER", broker_url)
+    return broker_url
+
+
+def _boto3_client(service: str, endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret",
+    )
+
+
+@pytest.fixture(scope="session")
+def sqs(aws_endpoint: str) -> Any:
+    return _boto3_client("sqs", aws_endpoint)
+
+
+@pytest.fixture(scope="session")
+def sns(aws_endpoint: str) -> Any:
+    return _boto3_client("sns", aws_endpoint)
+
+
+@pytest.fixture
+def stomp_conn(broker_url: str) -> Iterator[Any]:
+    """A plain stomp.py connection, to set up and check the broker independently of msgctl."""
+    import stomp
+
+    host, port = broker_url.removeprefix("stomp://").split(":")
+    conn = stomp.Connection12([(host, int(port))], auto_decode=False)
+    conn.connect(wait=True)
+    yield conn
+    conn.disconnect()

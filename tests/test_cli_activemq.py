@@ -1,0 +1,177 @@
+"""ActiveMQ over STOMP against a real broker; destinations are made and checked with plain stomp.py."""
+
+import json
+import queue
+import time
+import uuid
+
+import pytest
+
+from msgctl.errors import ExitCode
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.frames: queue.Queue = queue.Queue()
+
+    def on_message(self, frame) -> None:
+        self.frames.put(frame)
+
+
+def _fill(stomp_conn, destination: str, count: int) -> None:
+    receipt = uuid.uuid4().hex
+    for n in range(count):
+        headers = {"persistent": "true"}
+        if n == count - 1:
+            headers["receipt"] = receipt
+        stomp_conn.send(destination, f"m{n}".encode(), headers=headers)
+    _wait_for_receipt(stomp_conn, receipt)
+
+
+def _wait_for_receipt(stomp_conn, receipt: str) -> None:
+    got: queue.Queue = queue.Queue()
+
+    class Waiter:
+        def on_receipt(self, frame) -> None:
+            if frame.headers.get("receipt-id") == receipt:
+                got.put(True)
+
+    stomp_conn.set_listener("receipt", Waiter())
+    assert got.get(timeout=10)
+
+
+def test_ls_reports_depth_and_consumers(invoke, amq, stomp_conn, unique) -> None:
+    _fill(stomp_conn, f"/queue/{unique}.a", 5)
+    _fill(stomp_conn, f"/queue/{unique}.b", 2)
+    inbox = Inbox()
+    stomp_conn.set_listener("inbox", inbox)
+    receipt = uuid.uuid4().hex
+    stomp_conn.subscribe(f"/topic/{unique}.t", id="t1", ack="auto", headers={"receipt": receipt})
+    _wait_for_receipt(stomp_conn, receipt)
+    result = invoke("ls", "amq", "--prefix", unique, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = {row["channel"]: row for row in json.loads(result.stdout)}
+    assert rows[f"amq:queue/{unique}.a"]["depth"] == 5
+    assert rows[f"amq:queue/{unique}.b"]["depth"] == 2
+    assert rows[f"amq:queue/{unique}.a"]["in_flight"] == 0
+    assert rows[f"amq:topic/{unique}.t"]["kind"] == "topic"
+    assert rows[f"amq:topic/{unique}.t"]["subscriptions"] == 1
+    assert not any("Advisory" in channel for channel in rows)
+
+
+def test_stats_counts_and_oldest_age(invoke, amq, stomp_conn, unique) -> None:
+    _fill(stomp_conn, f"/queue/{unique}", 3)
+    time.sleep(0.05)  # a measurable age; the assertion below does not depend on how long
+    result = invoke("stats", f"amq:queue/{unique}", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["depth"], doc["enqueue_count"], doc["dequeue_count"], doc["consumer_count"]) == (3, 3, 0, 0)
+    assert 0 < doc["oldest_age_s"] < 60
+
+
+def test_stats_names_the_individual_dlq(invoke, amq, stomp_conn, unique) -> None:
+    _fill(stomp_conn, f"/queue/{unique}", 1)
+    inbox = Inbox()
+    stomp_conn.set_listener("inbox", inbox)
+    stomp_conn.subscribe(f"/queue/{unique}", id="s1", ack="client-individual")
+    frame = inbox.frames.get(timeout=10)
+    stomp_conn.nack(frame.headers["ack"])
+    stomp_conn.unsubscribe("s1")
+    deadline = time.monotonic() + 10
+    while True:  # the NACK is asynchronous: poll the DLQ's depth until the broker has moved it
+        dlq = invoke("stats", f"amq:queue/DLQ.{unique}", "-o", "json")
+        if dlq.exit_code == 0 and json.loads(dlq.stdout)["depth"] == 1:
+            break
+        assert time.monotonic() < deadline, dlq.stderr
+    doc = json.loads(invoke("stats", f"amq:queue/{unique}", "-o", "json").stdout)
+    assert doc["dlq"] == f"amq:queue/DLQ.{unique}"
+    assert doc["depth"] == 0
+
+
+def test_send_is_persistent_and_keeps_properties(invoke, amq, stomp_conn, unique) -> None:
+    result = invoke(
+        "send",
+        f"amq:queue/{unique}",
+        '{"x": 1}',
+        "--attr",
+        "kind=order",
+        "--attr",
+        "n:Number=5",
+        "--group-id",
+        "g7",
+        "--dedup-id",
+        "d1",
+    )
+    assert result.exit_code == 0, result.stderr
+    inbox = Inbox()
+    stomp_conn.set_listener("inbox", inbox)
+    stomp_conn.subscribe(f"/queue/{unique}", id="s1", ack="auto")
+    frame = inbox.frames.get(timeout=10)
+    assert frame.body == b'{"x": 1}'
+    assert frame.headers["persistent"] == "true"
+    assert frame.headers["kind"] == "order"
+    assert frame.headers["n"] == "5"
+    assert frame.headers["msgctl_group"] == "g7"
+    assert frame.headers["msgctl_dedup_id"] == "d1"
+
+
+def test_send_from_stdin_to_a_topic_reaches_its_subscriber(invoke, amq, stomp_conn, unique) -> None:
+    inbox = Inbox()
+    stomp_conn.set_listener("inbox", inbox)
+    receipt = uuid.uuid4().hex
+    stomp_conn.subscribe(f"/topic/{unique}", id="t1", ack="auto", headers={"receipt": receipt})
+    _wait_for_receipt(stomp_conn, receipt)
+    assert invoke("send", f"amq:topic/{unique}", input=b"\x00binary\xff").exit_code == 0
+    assert inbox.frames.get(timeout=10).body == b"\x00binary\xff"
+
+
+def test_binary_attribute_is_refused_and_nothing_is_sent(invoke, amq, unique) -> None:
+    result = invoke("send", f"amq:queue/{unique}", "x", "--attr", "b:Binary=AA==")
+    assert result.exit_code == ExitCode.USAGE
+    assert invoke("stats", f"amq:queue/{unique}").exit_code == ExitCode.NOT_FOUND
+
+
+def test_missing_destination_exits_4_and_is_not_created(invoke, amq, unique) -> None:
+    for _ in range(2):
+        result = invoke("stats", f"amq:queue/{unique}")
+        assert result.exit_code == ExitCode.NOT_FOUND
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("spec", ["flag", "profile"])
+def test_broker_from_flag_or_profile(
+    invoke, broker_url, stomp_conn, unique, tmp_path, monkeypatch, spec
+) -> None:
+    _fill(stomp_conn, f"/queue/{unique}", 1)
+    if spec == "flag":
+        args = ["--broker", broker_url]
+    else:
+        config = tmp_path / "config.toml"
+        config.write_text(f'[brokers.local]\nurls = ["{broker_url}"]\n')
+        monkeypatch.setenv("MSGCTL_CONFIG", str(config))
+        args = []
+    address = f"amq://local/queue/{unique}" if spec == "profile" else f"amq:queue/{unique}"
+    result = invoke(*args, "stats", address, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["depth"] == 1
+
+
+def test_env_broker_beats_config_default_and_flag_beats_env(
+    invoke, broker_url, unique, tmp_path, monkeypatch
+):
+    config = tmp_path / "config.toml"
+    config.write_text(f'default_broker = "local"\n[brokers.local]\nurls = ["{broker_url}"]\n')
+    monkeypatch.setenv("MSGCTL_CONFIG", str(config))
+    assert invoke("ls", "amq").exit_code == 0
+    monkeypatch.setenv("MSGCTL_BROKER", "stomp://127.0.0.1:9")
+    assert invoke("ls", "amq").exit_code == ExitCode.FAILED
+    assert invoke("--broker", "local", "ls", "amq").exit_code == 0
+
+
+def test_failover_list_skips_a_dead_endpoint(invoke, broker_url, stomp_conn, unique) -> None:
+    _fill(stomp_conn, f"/queue/{unique}", 2)
+    result = invoke(
+        "--broker", f"stomp://127.0.0.1:9,{broker_url}", "stats", f"amq:queue/{unique}", "-o", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["depth"] == 2

@@ -1,0 +1,29 @@
+"""`msgctl --help` must not import the broker client libraries (their import alone is slower than our
+whole start-up). The timing itself is measured by bench/startup.py, never asserted here."""
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("boto3", "botocore", "stomp")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["ls", "--help"], ["send", "--help"], ["sandbox", "--help"]])
+def test_help_imports_no_broker_library(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "msgctl", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    top_level = {name.split(".")[0] for name in imported}
+    assert top_level.isdisjoint(HEAVY), sorted(top_level & set(HEAVY))
+    assert "Usage: msgctl" in result.stdout
+
+
+def test_console_script_and_module_agree() -> None:
+    module = subprocess.run([sys.executable, "-m", "msgctl", "--version"], capture_output=True, text=True)
+    assert module.returncode == 0
+    assert module.stdout.startswith("msgctl ")
