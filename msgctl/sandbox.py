@@ -161,6 +161,8 @@ def _start_moto(directory: Path, port: int) -> Server:
 def _start_activemq(directory: Path, home: Path, port: int) -> Server:
     _require_free_port(port, "ActiveMQ STOMP")
     base = directory / "activemq"
+    # A sandbox broker starts empty, like the moto server beside it, so a reseed never doubles messages.
+    shutil.rmtree(base / "data", ignore_errors=True)
     for sub in ("conf", "data", "lib"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     (base / "conf" / "activemq.xml").write_text(ACTIVEMQ_XML.format(host=HOST, port=port))
@@ -271,6 +273,8 @@ ACTIVEMQ_XML = """<beans xmlns="http://www.springframework.org/schema/beans"
   xsi:schemaLocation="http://www.springframework.org/schema/beans
     http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
     http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
+  <!-- Resolves ${{activemq.data}} from the JVM's system properties. -->
+  <bean class="org.springframework.beans.factory.config.PropertyPlaceholderConfigurer"/>
   <!-- Elements inside <broker> must stay in alphabetical order (the XSD says so). -->
   <broker xmlns="http://activemq.apache.org/schema/core" brokerName="msgctl-sandbox" useJmx="false"
           dataDirectory="${{activemq.data}}">
