@@ -81,25 +81,20 @@ def root(
     ] = False,
 ) -> None:
     state = get_state(ctx)
-    env_output = _env_output()
-    state.flags = GlobalFlags(
-        profile=profile,
-        region=region,
-        endpoint_url=endpoint_url,
-        broker=broker,
-        password_stdin=password_stdin,
-        output=output or env_output,
-        verbose=verbose,
-        debug=debug,
-        quiet=quiet,
-        no_color=no_color,
+    state.configure(
+        GlobalFlags(
+            profile=profile,
+            region=region,
+            endpoint_url=endpoint_url,
+            broker=broker,
+            password_stdin=password_stdin,
+            output=output or _env_output(),
+            verbose=verbose,
+            debug=debug,
+            quiet=quiet,
+            no_color=no_color or bool(os.environ.get("NO_COLOR")),
+        )
     )
-    renderer = state.renderer
-    renderer.output = (output or env_output or Output.table).value
-    renderer.color = not (no_color or os.environ.get("NO_COLOR"))
-    renderer.quiet = quiet
-    renderer.verbose = verbose
-    ctx.call_on_close(state.close)
 
 
 def _env_output() -> Output | None:

@@ -92,6 +92,8 @@ def send(
     state = get_state(ctx)
     renderer = state.use_output(output)
     address = parse_channel(channel)
+    if state.flags.password_stdin and body in (None, "-"):
+        raise UsageError("stdin cannot carry both the broker password and the message body")
     message = OutgoingMessage(
         body=_read_body(body),
         message_attributes=core.parse_attributes(attr or []),

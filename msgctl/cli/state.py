@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from msgctl.backends.registry import Backends
 from msgctl.cli.options import Output
 from msgctl.config import Settings, config_path, load_config
 from msgctl.render import Renderer
+from msgctl.render.logs import start_logging, stop_logging
 
 
 @dataclass
@@ -35,6 +37,22 @@ class AppState:
     renderer: Renderer = field(default_factory=Renderer)
     _settings: Settings | None = None
     _backends: Backends | None = None
+    _log_handler: logging.Handler | None = None
+
+    def configure(self, flags: GlobalFlags) -> None:
+        """Called once the global flags are parsed: output, colour and logs follow them."""
+        self.flags = flags
+        self.renderer.output = (flags.output or Output.table).value
+        self.renderer.color = not flags.no_color
+        self.renderer.quiet = flags.quiet
+        self.renderer.verbose = flags.verbose
+        self._log_handler = start_logging(flags.verbose, flags.debug, self.secrets)
+
+    def secrets(self) -> list[str]:
+        if self._settings is not None:
+            return self._settings.secrets()
+        names = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MSGCTL_BROKER_PASSWORD")
+        return [value for name in names if (value := os.environ.get(name))]
 
     @property
     def settings(self) -> Settings:
@@ -75,6 +93,9 @@ class AppState:
     def close(self) -> None:
         if self._backends is not None:
             self._backends.close()
+            self._backends = None
+        stop_logging(self._log_handler)
+        self._log_handler = None
 
 
 def _read_password() -> str:
