@@ -35,8 +35,9 @@ def test_debug_wire_logs_of_aws_and_stomp_are_redacted(invoke, aws, amq, sentine
 
 def test_password_from_stdin_is_redacted_in_debug_logs(invoke, amq, monkeypatch, unique) -> None:
     monkeypatch.setenv("MSGCTL_BROKER_USER", "someone")
-    result = invoke("--debug", "--password-stdin", "send", f"amq:queue/{unique}", "x",
-                    input="stdin-password-5e0f\n")
+    result = invoke(
+        "--debug", "--password-stdin", "send", f"amq:queue/{unique}", "x", input="stdin-password-5e0f\n"
+    )
     assert result.exit_code == 0, result.stderr[-2000:]
     assert "stdin-password-5e0f" not in result.stdout + result.stderr
     assert "****" in result.stderr
