@@ -18,26 +18,29 @@ class Inbox:
         self.frames.put(frame)
 
 
-def _fill(stomp_conn, destination: str, count: int) -> None:
+def _confirmed(stomp_conn, frame) -> None:
+    """Call ``frame(headers)`` with a receipt header and wait until the broker acknowledged it."""
     receipt = uuid.uuid4().hex
-    for n in range(count):
-        headers = {"persistent": "true"}
-        if n == count - 1:
-            headers["receipt"] = receipt
-        stomp_conn.send(destination, f"m{n}".encode(), headers=headers)
-    _wait_for_receipt(stomp_conn, receipt)
-
-
-def _wait_for_receipt(stomp_conn, receipt: str) -> None:
     got: queue.Queue = queue.Queue()
 
     class Waiter:
-        def on_receipt(self, frame) -> None:
-            if frame.headers.get("receipt-id") == receipt:
+        def on_receipt(self, reply) -> None:
+            if reply.headers.get("receipt-id") == receipt:
                 got.put(True)
 
-    stomp_conn.set_listener("receipt", Waiter())
+    stomp_conn.set_listener(f"receipt-{receipt}", Waiter())  # registered before the frame goes out
+    frame({"receipt": receipt})
     assert got.get(timeout=10)
+    stomp_conn.remove_listener(f"receipt-{receipt}")
+
+
+def _fill(stomp_conn, destination: str, count: int) -> None:
+    for n in range(count - 1):
+        stomp_conn.send(destination, f"m{n}".encode(), headers={"persistent": "true"})
+    _confirmed(
+        stomp_conn,
+        lambda h: stomp_conn.send(destination, f"m{count - 1}".encode(), headers={"persistent": "true", **h}),
+    )
 
 
 def test_ls_reports_depth_and_consumers(invoke, amq, stomp_conn, unique) -> None:
@@ -45,9 +48,9 @@ def test_ls_reports_depth_and_consumers(invoke, amq, stomp_conn, unique) -> None
     _fill(stomp_conn, f"/queue/{unique}.b", 2)
     inbox = Inbox()
     stomp_conn.set_listener("inbox", inbox)
-    receipt = uuid.uuid4().hex
-    stomp_conn.subscribe(f"/topic/{unique}.t", id="t1", ack="auto", headers={"receipt": receipt})
-    _wait_for_receipt(stomp_conn, receipt)
+    _confirmed(
+        stomp_conn, lambda h: stomp_conn.subscribe(f"/topic/{unique}.t", id="t1", ack="auto", headers=h)
+    )
     result = invoke("ls", "amq", "--prefix", unique, "-o", "json")
     assert result.exit_code == 0, result.stderr
     rows = {row["channel"]: row for row in json.loads(result.stdout)}
@@ -118,9 +121,7 @@ def test_send_is_persistent_and_keeps_properties(invoke, amq, stomp_conn, unique
 def test_send_from_stdin_to_a_topic_reaches_its_subscriber(invoke, amq, stomp_conn, unique) -> None:
     inbox = Inbox()
     stomp_conn.set_listener("inbox", inbox)
-    receipt = uuid.uuid4().hex
-    stomp_conn.subscribe(f"/topic/{unique}", id="t1", ack="auto", headers={"receipt": receipt})
-    _wait_for_receipt(stomp_conn, receipt)
+    _confirmed(stomp_conn, lambda h: stomp_conn.subscribe(f"/topic/{unique}", id="t1", ack="auto", headers=h))
     assert invoke("send", f"amq:topic/{unique}", input=b"\x00binary\xff").exit_code == 0
     assert inbox.frames.get(timeout=10).body == b"\x00binary\xff"
 
