@@ -94,10 +94,15 @@ def resolve_broker(
         raise UsageError(
             f"unknown broker {spec!r}: not a stomp:// URL, mq:NAME or a profile in the config file"
         )
+    # MSGCTL_BROKER_USER/PASSWORD are for the default broker; a profile an address names (amq://NAME/...)
+    # uses its own credentials, so the default broker's password is never sent to another broker.
+    use_environment = profile is None or not profile_name
+    user = settings.broker_user if use_environment and settings.broker_user else None
+    password = settings.broker_password if use_environment and settings.broker_password else None
     return BrokerTarget(
         endpoints=endpoints,
-        user=settings.broker_user or (profile.user if profile else None),
-        password=settings.broker_password or (_profile_password(profile) if profile else None),
+        user=user or (profile.user if profile else None),
+        password=password or (_profile_password(profile) if profile else None),
         ca_file=profile.ca_file if profile else None,
         verify=profile.verify if profile else True,
     )

@@ -63,22 +63,19 @@ class Settings:
     broker: str | None = None
     broker_user: str | None = None
     broker_password: str | None = field(default=None, repr=False)
-    output: OutputFormat = "table"
-    verbose: int = 0
-    debug: bool = False
-    quiet: bool = False
-    color: bool = True
     config: Config = field(default_factory=Config)
 
-    def secrets(self) -> list[str]:
-        """Values that must never appear in output or logs."""
-        candidates = [
-            self.broker_password,
-            os.environ.get("AWS_SECRET_ACCESS_KEY"),
-            os.environ.get("AWS_SESSION_TOKEN"),
-            os.environ.get("MSGCTL_BROKER_PASSWORD"),
-        ]
-        return [s for s in candidates if s]
+
+SECRET_VARIABLES = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "MSGCTL_BROKER_PASSWORD",
+)
+
+
+def environment_secrets() -> list[str]:
+    return [value for name in SECRET_VARIABLES if (value := os.environ.get(name))]
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:

@@ -15,7 +15,6 @@ from typing import Any, Literal
 from msgctl.errors import UsageError
 
 BodyEncoding = Literal["text", "base64"]
-ENVELOPE_KEYS = ("channel", "id", "body", "body_encoding", "attributes", "message_attributes")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class Server:
     pid: int
     url: str
     log: str
+    marker: str = ""  # a word of its command line, so a recycled pid is never taken for it
 
     @property
     def alive(self) -> bool:
@@ -51,8 +52,18 @@ class Server:
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
-        return True
+            pass
+        return self._is_ours()
+
+    def _is_ours(self) -> bool:
+        try:
+            status = Path(f"/proc/{self.pid}/stat").read_text()
+            command = Path(f"/proc/{self.pid}/cmdline").read_bytes()
+        except OSError:
+            return True  # no /proc (not Linux): trust the pid
+        if status.rsplit(")", 1)[-1].split()[0] == "Z":
+            return False  # exited, not yet reaped
+        return not self.marker or self.marker.encode() in command
 
 
 @dataclass
@@ -155,7 +166,7 @@ def _start_moto(directory: Path, port: int) -> Server:
     process = _spawn([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)], log)
     url = f"http://{HOST}:{port}"
     _wait_until(lambda: _http_ok(f"{url}/moto-api/"), process, "moto server", log, timeout=60)
-    return Server("aws", process.pid, url, str(log))
+    return Server("aws", process.pid, url, str(log), "moto.server")
 
 
 def _start_activemq(directory: Path, home: Path, port: int) -> Server:
@@ -188,7 +199,7 @@ def _start_activemq(directory: Path, home: Path, port: int) -> Server:
     ]
     process = _spawn(command, log)
     _wait_until(lambda: _stomp_ready(port), process, "ActiveMQ", log, timeout=90)
-    return Server("amq", process.pid, f"stomp://{HOST}:{port}", str(log))
+    return Server("amq", process.pid, f"stomp://{HOST}:{port}", str(log), "activemq.jar")
 
 
 def _link_stats_jars(lib: Path) -> None:
@@ -210,18 +221,24 @@ def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
 def _wait_until(
     ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, log: Path, timeout: float
 ) -> None:
+    """Wait for the server to answer; if it does not (or we are interrupted), stop it again."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise MsgctlError(f"{what} exited with code {process.returncode} while starting; see {log}")
-        if ready():
-            return
-        time.sleep(0.2)
-    _stop(Server(what, process.pid, "", str(log)))
-    raise MsgctlError(f"{what} did not become ready within {timeout:.0f} s; see {log}")
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise MsgctlError(f"{what} exited with code {process.returncode} while starting; see {log}")
+            if ready():
+                return
+            time.sleep(0.2)
+        raise MsgctlError(f"{what} did not become ready within {timeout:.0f} s; see {log}")
+    except BaseException:
+        _stop(Server(what, process.pid, "", str(log)))
+        raise
 
 
 def _stop(server: Server, grace_s: float = 20.0) -> None:
+    if not server.alive:
+        return
     try:
         os.killpg(server.pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
@@ -232,7 +249,7 @@ def _stop(server: Server, grace_s: float = 20.0) -> None:
         time.sleep(0.1)
     if server.alive:
         os.killpg(server.pid, signal.SIGKILL)
-        _reap(server.pid)
+    _reap(server.pid)
 
 
 def _reap(pid: int) -> None:

@@ -91,7 +91,7 @@ def servers() -> Iterator[sandbox.SandboxState]:
         sandbox.down(directory, only=started)
 
 
-def _missing(what: str) -> None:
+def missing(what: str) -> None:
     message = f"{what} is not running and could not be started"
     if IN_CI:
         pytest.fail(message)
@@ -101,14 +101,14 @@ def _missing(what: str) -> None:
 @pytest.fixture(scope="session")
 def aws_endpoint(servers: sandbox.SandboxState) -> str:
     if "aws" not in servers.servers:
-        _missing("moto server")
+        missing("moto server")
     return servers.servers["aws"].url
 
 
 @pytest.fixture(scope="session")
 def broker_url(servers: sandbox.SandboxState) -> str:
     if "amq" not in servers.servers:
-        _missing("ActiveMQ (Debian package activemq)")
+        missing("ActiveMQ (Debian package activemq)")
     return servers.servers["amq"].url
 
 

@@ -86,6 +86,7 @@ def test_stats_names_the_individual_dlq(invoke, amq, stomp_conn, unique) -> None
         if dlq.exit_code == 0 and json.loads(dlq.stdout)["depth"] == 1:
             break
         assert time.monotonic() < deadline, dlq.stderr
+        time.sleep(0.1)
     doc = json.loads(invoke("stats", f"amq:queue/{unique}", "-o", "json").stdout)
     assert doc["dlq"] == f"amq:queue/DLQ.{unique}"
     assert doc["depth"] == 0
@@ -176,3 +177,19 @@ def test_failover_list_skips_a_dead_endpoint(invoke, broker_url, stomp_conn, uni
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["depth"] == 2
+
+
+def test_reserved_stomp_headers_are_refused(invoke, amq, unique) -> None:
+    for header in ("content-length=2", "persistent=false", "destination=/queue/other"):
+        result = invoke("send", f"amq:queue/{unique}", "hello", "--attr", header)
+        assert result.exit_code == ExitCode.USAGE
+        assert "STOMP header" in result.stderr
+    assert invoke("stats", f"amq:queue/{unique}").exit_code == ExitCode.NOT_FOUND, "nothing was sent"
+
+
+def test_ls_of_everything_lists_what_answers_and_exits_3(invoke, aws, sqs, unique) -> None:
+    sqs.create_queue(QueueName=unique)
+    result = invoke("--broker", "stomp://127.0.0.1:9", "ls", "--prefix", unique, "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    assert [row["channel"] for row in json.loads(result.stdout)] == [f"sqs:{unique}"]
+    assert "msgctl: warning: amq: cannot connect to broker stomp://127.0.0.1:9" in result.stderr

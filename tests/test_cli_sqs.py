@@ -72,7 +72,28 @@ def test_stats_reports_the_queue_in_detail(invoke, aws, sqs, queue_with_dlq, uni
     assert doc["dlq"] == f"sqs:{unique}-dlq"
     assert doc["url"] == url
     assert doc["attributes"]["QueueArn"] == truth["QueueArn"]
-    assert "oldest_age_s" in doc
+    assert doc["oldest_age_s"] is None, "no CloudWatch datapoint yet"
+
+
+def test_stats_reads_the_oldest_age_from_cloudwatch(invoke, aws, aws_endpoint, sqs, unique) -> None:
+    import boto3
+
+    sqs.create_queue(QueueName=unique)
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=aws_endpoint, region_name="us-east-1")
+    cloudwatch.put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Dimensions": [{"Name": "QueueName", "Value": unique}],
+                "Value": 812.0,
+                "Unit": "Seconds",
+            }
+        ],
+    )
+    result = invoke("stats", f"sqs:{unique}", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["oldest_age_s"] == 812.0
 
 
 @pytest.mark.parametrize("form", ["url", "arn"])

@@ -121,3 +121,15 @@ def test_credentials_in_a_broker_url_are_refused_without_echoing_them() -> None:
 def test_no_broker_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="--broker"):
         resolve_broker(Settings())
+
+
+def test_a_named_profile_keeps_its_own_credentials(config_file: Path) -> None:
+    settings = Settings(
+        config=load_config(config_file),
+        broker="stomp://default:61613",
+        broker_user="env-user",
+        broker_password="env-password",
+    )
+    assert resolve_broker(settings).password == "env-password", "the default broker takes the environment's"
+    named = resolve_broker(settings, "prod")
+    assert (named.user, named.password) == ("ops", "s3cret-from-file"), "never the default broker's password"

@@ -7,6 +7,7 @@ import socket
 import boto3
 
 from msgctl import sandbox
+from tests.conftest import missing
 
 
 def _free_port() -> int:
@@ -44,19 +45,27 @@ def test_up_status_down_with_moto_only(invoke, tmp_path, monkeypatch) -> None:
     assert json.loads(invoke("sandbox", "status", "-o", "json").stdout) == []
 
 
-def test_seeded_sandbox_has_something_for_every_command(invoke, servers, broker_url, monkeypatch) -> None:
-    up = invoke("sandbox", "up", "--seed")
-    assert up.exit_code == 0, up.stderr
-    for line in up.stdout.splitlines():
-        name, value = line.removeprefix("export ").split("=", 1)
-        monkeypatch.setenv(name, value)
-    rows = {row["channel"]: row for row in json.loads(invoke("ls", "-o", "json").stdout)}
+def test_seeded_sandbox_has_something_for_every_command(invoke, tmp_path, monkeypatch) -> None:
+    """A private sandbox (its own state directory and ports) with ActiveMQ, seeded, then stopped."""
+    if sandbox.find_activemq() is None:
+        missing("ActiveMQ (Debian package activemq)")
+    monkeypatch.setenv("MSGCTL_SANDBOX_DIR", str(tmp_path / "sandbox"))
+    up = invoke("sandbox", "up", "--seed", "--aws-port", str(_free_port()), "--stomp-port", str(_free_port()))
+    try:
+        assert up.exit_code == 0, up.stderr
+        for line in up.stdout.splitlines():
+            name, value = line.removeprefix("export ").split("=", 1)
+            monkeypatch.setenv(name, value)
+        rows = {row["channel"]: row for row in json.loads(invoke("ls", "-o", "json").stdout)}
+    finally:
+        assert invoke("sandbox", "down").exit_code == 0
     assert rows["sqs:orders-billing"]["dlq"] == "sqs:orders-billing-dlq"
     assert rows["sqs:orders-billing"]["depth"] == 3
     assert rows["sqs:orders-billing-dlq"]["depth"] == 2
     assert rows["sns:orders"]["subscriptions"] == 2
     assert rows["sqs:payments.fifo"]["depth"] == 4
     assert rows["amq:queue/Consumer.billing.VirtualTopic.orders"]["depth"] == 3
+    assert rows["amq:queue/Consumer.shipping.VirtualTopic.orders"]["depth"] == 3
     assert rows["amq:queue/payments"]["dlq"] == "amq:queue/DLQ.payments"
     assert rows["amq:queue/DLQ.payments"]["depth"] == 2
 

@@ -43,9 +43,40 @@ def test_password_from_stdin_is_redacted_in_debug_logs(invoke, amq, monkeypatch,
     assert "****" in result.stderr
 
 
-def test_error_messages_are_redacted(invoke, sentinels) -> None:
-    result = invoke("--debug", "--broker", "stomp://127.0.0.1:9", "stats", "amq:queue/x")
+def test_profile_password_file_is_redacted(invoke, broker_url, tmp_path, monkeypatch, unique) -> None:
+    secret_file = tmp_path / "broker.password"
+    secret_file.write_text("profile-file-password-91d2\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[brokers.local]\nurls = ["{broker_url}"]\nuser = "ops"\npassword_file = "{secret_file}"\n'
+    )
+    monkeypatch.setenv("MSGCTL_CONFIG", str(config))
+    result = invoke("--debug", "--broker", "local", "send", f"amq:queue/{unique}", "x")
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert "passcode:****" in result.stderr, "the CONNECT frame is logged, its passcode blanked"
+    assert "profile-file-password-91d2" not in result.stdout + result.stderr
+
+
+def test_credentials_file_secrets_are_redacted(invoke, aws, tmp_path, monkeypatch, sqs, unique) -> None:
+    sqs.create_queue(QueueName=unique)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    credentials = tmp_path / "aws-credentials"
+    credentials.write_text(
+        "[ops]\naws_access_key_id = AKIAOPS\naws_secret_access_key = file-secret-key-4be7\n"
+        "aws_session_token = file-session-token-c0a8\n"
+    )
+    result = invoke("--debug", "--profile", "ops", "stats", f"sqs:{unique}")
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert "X-Amz-Security-Token" in result.stderr, "the wire log shows the header, with its value blanked"
+    for secret in ("file-secret-key-4be7", "file-session-token-c0a8"):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_debug_traceback_is_redacted(invoke, sentinels) -> None:
+    result = invoke("--debug", "--broker", f"stomp://{SENTINELS['MSGCTL_BROKER_PASSWORD']}:9", "ls", "amq")
     assert result.exit_code == 1
+    assert "Traceback" in result.stderr
     _assert_clean(result.stdout, result.stderr)
 
 

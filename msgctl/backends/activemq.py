@@ -8,11 +8,11 @@ destination, ended by an empty message when ``...List.End.With.Null`` is set.
 from __future__ import annotations
 
 import json
+import logging
 import queue
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +21,30 @@ from msgctl.backends.base import Capabilities, ChannelStats, ChannelSummary, Out
 from msgctl.broker import BrokerTarget
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
+log = logging.getLogger(__name__)
 STATS_PREFIX = "ActiveMQ.Statistics.Destination."
 INTERNAL_PREFIXES = ("ActiveMQ.Advisory.", "ActiveMQ.Statistics.")
 SHARED_DLQ = "ActiveMQ.DLQ"
 INDIVIDUAL_DLQ_PREFIX = "DLQ."
 REPLY_TIMEOUT_S = 10.0
+RESERVED_HEADERS = frozenset(
+    {
+        "content-length",
+        "content-type",
+        "destination",
+        "receipt",
+        "transaction",
+        "persistent",
+        "message-id",
+        "subscription",
+        "ack",
+        "id",
+        "redelivered",
+        "amq-msg-type",
+        "jmsxgroupid",
+        "transformation",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -38,10 +57,9 @@ class _Listener:
     """Routes incoming frames: MESSAGEs by subscription id, RECEIPTs and ERRORs by receipt id."""
 
     def __init__(self) -> None:
-        self.subscriptions: dict[str, queue.Queue[Frame]] = {}
+        self.subscriptions: dict[str, queue.Queue[Frame | MsgctlError]] = {}
         self.receipts: dict[str, queue.Queue[Frame | MsgctlError]] = {}
         self.connect_error: str | None = None
-        self.lock = threading.Lock()
 
     def on_message(self, frame: Any) -> None:
         target = self.subscriptions.get(frame.headers.get("subscription", ""))
@@ -60,8 +78,15 @@ class _Listener:
             waiter.put(_stomp_error(message))
         else:
             self.connect_error = message
-            for pending in list(self.receipts.values()):
-                pending.put(_stomp_error(message))
+            self._fail_all(_stomp_error(message))
+
+    def on_disconnected(self) -> None:
+        self._fail_all(MsgctlError("the broker closed the connection", "Disconnected"))
+
+    def _fail_all(self, error: MsgctlError) -> None:
+        """Wake every wait with the error instead of letting it run into its timeout."""
+        for pending in [*self.receipts.values(), *self.subscriptions.values()]:
+            pending.put(error)
 
 
 class StompSession:
@@ -115,6 +140,7 @@ class StompSession:
                 f"cannot connect to broker {self.target.label}: {detail}", "ConnectFailed"
             ) from exc
         self._conn = conn
+        log.info("connected to %s", self.target.label)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -129,29 +155,46 @@ class StompSession:
 
     def subscribe(
         self, destination: str, headers: dict[str, str] | None = None, ack: str = "auto"
-    ) -> tuple[str, queue.Queue[Frame]]:
+    ) -> tuple[str, queue.Queue[Frame | MsgctlError]]:
         sub_id = _new_id("sub")
-        inbox: queue.Queue[Frame] = queue.Queue()
+        inbox: queue.Queue[Frame | MsgctlError] = queue.Queue()
         self._listener.subscriptions[sub_id] = inbox
         self.conn.subscribe(destination, id=sub_id, ack=ack, headers=headers or {})
         return sub_id, inbox
 
-    def receive(self, inbox: queue.Queue[Frame], what: str) -> Frame:
-        frame: Frame = _get(inbox, f"nothing received from {what} within {REPLY_TIMEOUT_S:.0f} s")
-        return frame
+    def receive(
+        self, inbox: queue.Queue[Frame | MsgctlError], what: str, timeout_s: float = REPLY_TIMEOUT_S
+    ) -> Frame:
+        return _get(inbox, f"nothing received from {what} within {timeout_s:g} s", timeout_s)
 
     def nack(self, frame: Frame) -> None:
         """Refuse a message; ActiveMQ sends a NACKed message straight to its DLQ."""
+        self._confirmed("NACK", lambda receipt: self.conn.nack(frame.headers["ack"], receipt=receipt))
+
+    def ack(self, frame: Frame) -> None:
+        self._confirmed("ACK", lambda receipt: self.conn.ack(frame.headers["ack"], receipt=receipt))
+
+    def touch(self, destination: str) -> None:
+        """Make a destination exist: subscribe (confirmed by a receipt), then unsubscribe."""
+        sub_id = _new_id("sub")
+        self._confirmed(
+            f"SUBSCRIBE {destination}",
+            lambda receipt: self.conn.subscribe(
+                destination, id=sub_id, ack="auto", headers={"receipt": receipt}
+            ),
+        )
+        self.conn.unsubscribe(id=sub_id)
+
+    def _confirmed(self, what: str, frame: Callable[[str], None]) -> None:
+        """Send a frame with a receipt header and wait for the broker's RECEIPT (or its ERROR)."""
         receipt = _new_id("rcpt")
         waiter: queue.Queue[Frame | MsgctlError] = queue.Queue()
         self._listener.receipts[receipt] = waiter
         try:
-            self.conn.nack(frame.headers["ack"], receipt=receipt)
-            reply = _get(waiter, "no receipt for NACK")
+            frame(receipt)
+            _get(waiter, f"no receipt from {self.target.label} for {what}")
         finally:
             self._listener.receipts.pop(receipt, None)
-        if isinstance(reply, MsgctlError):
-            raise reply
 
     def unsubscribe(self, sub_id: str) -> None:
         self.conn.unsubscribe(id=sub_id)
@@ -159,16 +202,10 @@ class StompSession:
 
     def send(self, destination: str, body: bytes, headers: dict[str, str]) -> None:
         """SEND and wait for the broker's RECEIPT, so a returned call means the broker has the message."""
-        receipt = _new_id("rcpt")
-        waiter: queue.Queue[Frame | MsgctlError] = queue.Queue()
-        self._listener.receipts[receipt] = waiter
-        try:
-            self.conn.send(destination, body, headers={**headers, "receipt": receipt})
-            reply = _get(waiter, f"no receipt from {self.target.label} for the message sent to {destination}")
-        finally:
-            self._listener.receipts.pop(receipt, None)
-        if isinstance(reply, MsgctlError):
-            raise reply
+        self._confirmed(
+            f"the message sent to {destination}",
+            lambda receipt: self.conn.send(destination, body, headers={**headers, "receipt": receipt}),
+        )
 
     def statistics(self, query: str, kind: Kind) -> list[dict[str, Any]]:
         """Ask the statistics plugin about destinations matching ``query`` (ActiveMQ wildcards allowed)."""
@@ -214,22 +251,21 @@ class ActiveMqBackend:
     @property
     def session(self) -> StompSession:
         if self._session is None:
-            self._session = StompSession(self.target)
-            self._session.connect()
+            self._session = StompSession(self.target)  # connects on first use
         return self._session
 
     def list_channels(self, prefix: str | None = None) -> Iterator[ChannelSummary]:
         # ActiveMQ wildcards match whole name segments only ("orders.>"), so a name prefix is a filter.
-        all_queues = self._destinations(">", "queue")
+        all_queues = self.destinations(">", "queue")
         queue_names = {name for name, _ in all_queues}
         for name, stats in sorted(all_queues, key=lambda d: d[0]):
             if name.startswith(prefix or ""):
-                yield _summary("queue", name, stats, _dlq_for(name, queue_names))
-        for name, stats in sorted(self._destinations(">", "topic"), key=lambda d: d[0]):
+                yield _summary("queue", name, stats, dlq_for(name, queue_names))
+        for name, stats in sorted(self.destinations(">", "topic"), key=lambda d: d[0]):
             if name.startswith(prefix or ""):
                 yield _summary("topic", name, stats, None)
 
-    def _destinations(self, query: str, kind: Kind) -> list[tuple[str, dict[str, Any]]]:
+    def destinations(self, query: str, kind: Kind) -> list[tuple[str, dict[str, Any]]]:
         found = []
         for stats in self.session.statistics(query, kind):
             name = _destination_name(stats)
@@ -249,10 +285,10 @@ class ActiveMqBackend:
         dlq = None
         if channel.kind == "queue":
             existing = {
-                name for name, _ in self._destinations(f"{INDIVIDUAL_DLQ_PREFIX}{channel.name}", "queue")
+                name for name, _ in self.destinations(f"{INDIVIDUAL_DLQ_PREFIX}{channel.name}", "queue")
             }
-            existing |= {name for name, _ in self._destinations(SHARED_DLQ, "queue")}
-            dlq = _dlq_for(channel.name, existing)
+            existing |= {name for name, _ in self.destinations(SHARED_DLQ, "queue")}
+            dlq = dlq_for(channel.name, existing)
         details = {
             "enqueue_count": stats.get("enqueueCount"),
             "dequeue_count": stats.get("dequeueCount"),
@@ -282,7 +318,11 @@ class ActiveMqBackend:
 
     def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt:
         headers = {"persistent": "true"}
+        if _is_text(message.body):
+            headers["amq-msg-type"] = "text"  # a JMS TextMessage, not a BytesMessage, for Java consumers
         for name, attr in message.message_attributes.items():
+            if name.lower() in RESERVED_HEADERS:
+                raise UsageError(f"attribute {name!r} is a STOMP header msgctl sets itself")
             if not isinstance(attr.value, str):
                 raise UsageError(
                     f"attribute {name!r}: ActiveMQ properties are strings or numbers, not {attr.type}"
@@ -316,7 +356,7 @@ def _summary(kind: Kind, name: str, stats: dict[str, Any], dlq: str | None) -> C
     )
 
 
-def _dlq_for(name: str, existing_queues: set[str]) -> str | None:
+def dlq_for(name: str, existing_queues: set[str]) -> str | None:
     """The DLQ a queue's dead letters go to: its own ``DLQ.<name>`` if present, else ``ActiveMQ.DLQ``."""
     if name == SHARED_DLQ or name.startswith(INDIVIDUAL_DLQ_PREFIX):
         return None
@@ -362,11 +402,15 @@ def _age_s(timestamp_ms: int) -> float:
     return max(0.0, round(time.time() - timestamp_ms / 1000.0, 3))
 
 
-def _get(inbox: queue.Queue[Any], timeout_message: str) -> Any:
+def _get(inbox: queue.Queue[Any], timeout_message: str, timeout_s: float = REPLY_TIMEOUT_S) -> Frame:
+    """The next frame, or the error the listener put there (ERROR frame, dropped connection)."""
     try:
-        return inbox.get(timeout=REPLY_TIMEOUT_S)
+        item = inbox.get(timeout=timeout_s)
     except queue.Empty:
         raise MsgctlError(timeout_message, "Timeout") from None
+    if isinstance(item, MsgctlError):
+        raise item
+    return item  # type: ignore[no-any-return]
 
 
 def _stomp_error(message: str) -> MsgctlError:
@@ -377,6 +421,14 @@ def _stomp_error(message: str) -> MsgctlError:
 
 def _as_bytes(body: Any) -> bytes:
     return body if isinstance(body, bytes) else str(body or "").encode("utf-8")
+
+
+def _is_text(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _new_id(prefix: str) -> str:

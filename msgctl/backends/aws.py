@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ ACCESS_DENIED_CODES = frozenset(
         "KMSAccessDeniedException",
     }
 )
+log = logging.getLogger(__name__)
 USAGE_CODES = frozenset(
     {
         "InvalidParameterValue",
@@ -54,20 +56,26 @@ class AwsClients:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._session: Any = None
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._caller: tuple[str, str] | None = None
+        self.secrets: list[str] = []
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client for the session's region, or for ``region`` (a queue URL or ARN elsewhere)."""
+        key = (service, None if region == self.region else region)
+        if key not in self._clients:
             with aws_errors(f"cannot create the {service} client"):
-                self._clients[service] = self._create(service)
-        return self._clients[service]
+                self._clients[key] = self._create(service, key[1])
+        return self._clients[key]
 
-    def _create(self, service: str) -> Any:
+    def _create(self, service: str, region: str | None) -> Any:
         from botocore.config import Config
 
         session = self._ensure_session()
         config = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-        return session.client(service, endpoint_url=self._endpoint_for(service), config=config)
+        endpoint = self._endpoint_for(service)
+        log.info("%s client: region %s, endpoint %s", service, region or self.region, endpoint or "default")
+        return session.client(service, region_name=region, endpoint_url=endpoint, config=config)
 
     def _endpoint_for(self, service: str) -> str | None:
         if self._settings.endpoint_url:
@@ -88,11 +96,39 @@ class AwsClients:
                 )
             if self._session.region_name is None:
                 raise UsageError("no AWS region: pass --region or set AWS_REGION")
+            self.secrets = _credential_secrets(self._session)
         return self._session
 
     @property
     def region(self) -> str:
         return str(self._ensure_session().region_name)
+
+    def arn(self, service: str, name: str) -> str:
+        """The ARN a resource of this account and region has (or will have once created)."""
+        account, partition = self._identity()
+        return f"arn:{partition}:{service}:{self.region}:{account}:{name}"
+
+    @property
+    def account(self) -> str:
+        return self._identity()[0]
+
+    def _identity(self) -> tuple[str, str]:
+        if self._caller is None:
+            with aws_errors("cannot read the AWS account id"):
+                arn = str(self.client("sts").get_caller_identity()["Arn"])
+            parts = arn.split(":")
+            self._caller = (parts[4], parts[1])
+        return self._caller
+
+
+def _credential_secrets(session: Any) -> list[str]:
+    """The session's secret key and token, wherever they came from (files, SSO, roles), for redaction."""
+    try:
+        credentials = session.get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials else None
+    except Exception:  # unresolvable credentials fail later, with the AWS call that needs them
+        return []
+    return [s for s in (getattr(frozen, "secret_key", None), getattr(frozen, "token", None)) if s]
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -153,3 +189,11 @@ def aws_errors(what: str) -> Iterator[None]:
 
 def arn_name(arn: str) -> str:
     return arn.rsplit(":", 1)[-1]
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"

@@ -11,8 +11,7 @@ from msgctl.config import Settings
 
 if TYPE_CHECKING:
     from msgctl.backends.aws import AwsClients
-
-SERVICES: tuple[Service, ...] = ("sqs", "sns", "amq")
+    from msgctl.core.chains import ChainBackend
 
 
 class Backends:
@@ -20,6 +19,7 @@ class Backends:
         self.settings = settings
         self._open: dict[tuple[str, str | None], Backend] = {}
         self._aws: AwsClients | None = None
+        self._targets: list[BrokerTarget] = []
 
     @property
     def aws(self) -> AwsClients:
@@ -55,13 +55,35 @@ class Backends:
 
         return ActiveMqBackend(self.broker_target(broker_profile))
 
+    def chains_for(self, topic: Channel) -> ChainBackend:
+        """The chain planner for the broker that holds this topic."""
+        if topic.service == "amq":
+            from msgctl.backends.activemq import ActiveMqBackend
+            from msgctl.backends.activemq_chains import ActiveMqChainBackend
+
+            backend = self.for_channel(topic)
+            assert isinstance(backend, ActiveMqBackend)
+            return ActiveMqChainBackend(backend)
+        from msgctl.backends.sns_chains import SnsChainBackend
+
+        return SnsChainBackend(self.aws)
+
     def broker_target(self, profile: str | None = None) -> BrokerTarget:
-        return resolve_broker(self.settings, profile, self._amazon_mq_endpoints)
+        target = resolve_broker(self.settings, profile, self._amazon_mq_endpoints)
+        self._targets.append(target)
+        return target
 
     def _amazon_mq_endpoints(self, name_or_id: str) -> list[str]:
         from msgctl.backends.amazonmq import stomp_endpoints
 
         return stomp_endpoints(self.aws, name_or_id)
+
+    def secrets(self) -> list[str]:
+        """Credentials resolved while talking to brokers, for redaction."""
+        found = [t.password for t in self._targets if t.password]
+        if self._aws is not None:
+            found += self._aws.secrets
+        return found
 
     def close(self) -> None:
         for backend in self._open.values():

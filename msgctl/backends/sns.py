@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from msgctl.address import Channel
-from msgctl.backends.aws import AwsClients, arn_name, aws_errors
+from msgctl.backends.aws import AwsClients, arn_name, aws_errors, partition_of
 from msgctl.backends.base import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import NotFoundError, UsageError
@@ -27,23 +27,25 @@ class SnsBackend:
     def _sns(self) -> Any:
         return self._clients.client("sns")
 
+    def client_for(self, channel: Channel) -> Any:
+        return self._clients.client("sns", channel.region)
+
     def topic_arn(self, channel: Channel) -> str:
         """The topic's ARN; raises NotFoundError when the topic does not exist."""
         if channel not in self._arns:
-            account = channel.account or self._account()
-            region = channel.region or self._clients.region
-            arn = f"arn:aws:sns:{region}:{account}:{channel.name}"
+            if channel.region and channel.account:
+                partition, region = partition_of(channel.region), channel.region
+                arn = f"arn:{partition}:sns:{region}:{channel.account}:{channel.name}"
+            else:
+                arn = self._clients.arn("sns", channel.name)
             self._topic_attributes(arn, channel)
             self._arns[channel] = arn
         return self._arns[channel]
 
-    def _account(self) -> str:
-        with aws_errors("cannot read the AWS account id"):
-            return str(self._clients.client("sts").get_caller_identity()["Account"])
-
     def _topic_attributes(self, arn: str, channel: Channel | str) -> dict[str, str]:
-        with aws_errors(f"topic {channel} not found"):
-            return dict(self._sns.get_topic_attributes(TopicArn=arn)["Attributes"])
+        client = self.client_for(channel) if isinstance(channel, Channel) else self._sns
+        with aws_errors(f"cannot look up {channel}"):
+            return dict(client.get_topic_attributes(TopicArn=arn)["Attributes"])
 
     def list_channels(self, prefix: str | None = None) -> Iterator[ChannelSummary]:
         with aws_errors("cannot list SNS topics"):
@@ -63,6 +65,7 @@ class SnsBackend:
 
     def _subscriptions(self, arn: str, channel: Channel | str) -> list[dict[str, Any]]:
         # Counted from the list: the topic's SubscriptionsConfirmed attribute lags (and moto leaves it 0).
+        client = self.client_for(channel) if isinstance(channel, Channel) else self._sns
         with aws_errors(f"cannot list the subscriptions of {channel}"):
             return [
                 {
@@ -70,7 +73,7 @@ class SnsBackend:
                     "protocol": sub.get("Protocol"),
                     "endpoint": sub.get("Endpoint"),
                 }
-                for page in self._sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
+                for page in client.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
                 for sub in page.get("Subscriptions", [])
             ]
 
@@ -103,7 +106,7 @@ class SnsBackend:
         if message.dedup_id:
             kwargs["MessageDeduplicationId"] = message.dedup_id
         with aws_errors(f"cannot publish to {channel}"):
-            response = self._sns.publish(**kwargs)
+            response = self.client_for(channel).publish(**kwargs)
         return SendReceipt(str(channel), response.get("MessageId"), response.get("SequenceNumber"))
 
     def close(self) -> None:

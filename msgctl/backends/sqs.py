@@ -34,6 +34,10 @@ class SqsBackend:
     def _sqs(self) -> Any:
         return self._clients.client("sqs")
 
+    def client_for(self, channel: Channel) -> Any:
+        """The client of the channel's region (a queue URL or ARN may name another one)."""
+        return self._clients.client("sqs", channel.region)
+
     def queue_url(self, channel: Channel) -> str:
         if channel.queue_url:
             return channel.queue_url
@@ -41,18 +45,22 @@ class SqsBackend:
             kwargs = {"QueueName": channel.name}
             if channel.account:
                 kwargs["QueueOwnerAWSAccountId"] = channel.account
-            with aws_errors(f"queue {channel} not found"):
-                self._urls[channel] = self._sqs.get_queue_url(**kwargs)["QueueUrl"]
+            with aws_errors(f"cannot look up {channel}"):
+                self._urls[channel] = self.client_for(channel).get_queue_url(**kwargs)["QueueUrl"]
         return self._urls[channel]
 
     def queue_attributes(self, channel: Channel) -> dict[str, str]:
         url = self.queue_url(channel)
         with aws_errors(f"cannot read the attributes of {channel}"):
-            return dict(self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"])
+            response = self.client_for(channel).get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        return dict(response["Attributes"])
 
     def list_channels(self, prefix: str | None = None) -> Iterator[ChannelSummary]:
         paginator = self._sqs.get_paginator("list_queues")
-        kwargs: dict[str, Any] = {"QueueNamePrefix": prefix} if prefix else {}
+        # Without MaxResults, ListQueues returns at most 1,000 queues and no NextToken.
+        kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": 1000}}
+        if prefix:
+            kwargs["QueueNamePrefix"] = prefix
         with aws_errors("cannot list SQS queues"):
             urls = [url for page in paginator.paginate(**kwargs) for url in page.get("QueueUrls", [])]
         for url in sorted(urls, key=lambda u: u.rsplit("/", 1)[-1]):
@@ -85,7 +93,7 @@ class SqsBackend:
                     MetricName="ApproximateAgeOfOldestMessage",
                     Dimensions=[{"Name": "QueueName", "Value": queue_name}],
                     StartTime=now - timedelta(minutes=15),
-                    EndTime=now,
+                    EndTime=now + timedelta(minutes=1),  # the current minute is still open
                     Period=60,
                     Statistics=["Maximum"],
                 )
@@ -109,7 +117,7 @@ class SqsBackend:
         if message.dedup_id:
             kwargs["MessageDeduplicationId"] = message.dedup_id
         with aws_errors(f"cannot send to {channel}"):
-            response = self._sqs.send_message(**kwargs)
+            response = self.client_for(channel).send_message(**kwargs)
         return SendReceipt(str(channel), response.get("MessageId"), response.get("SequenceNumber"))
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from msgctl.backends.base import OutgoingMessage
 from msgctl.cli.options import OutputOption
 from msgctl.cli.state import get_state
 from msgctl.core import channels as core
-from msgctl.errors import UsageError
+from msgctl.errors import ExitCode, MsgctlError, UsageError
 
 LS_COLUMNS = ("channel", "kind", "depth", "in_flight", "delayed", "dlq", "subscriptions")
 ServiceName = Literal["sqs", "sns", "amq"]
@@ -40,9 +40,22 @@ def ls(
     services: list[ServiceName] = [service] if service else ["sqs", "sns"]  # type: ignore[list-item]
     if service is None and state.backends.broker_configured:
         services.append("amq")
-    backends = [state.backends.for_service(s) for s in services]
-    rows = [summary.to_json() for summary in core.list_channels(backends, prefix)]
+    rows: list[dict[str, object]] = []
+    failures: list[MsgctlError] = []
+    for name in services:
+        try:
+            backend = state.backends.for_service(name)
+            rows += [summary.to_json() for summary in core.list_channels([backend], prefix)]
+        except MsgctlError as exc:
+            if service is not None:
+                raise
+            failures.append(exc)
+            renderer.warn(f"{name}: {exc}")
+    if len(failures) == len(services):
+        raise failures[0]
     renderer.records(rows, LS_COLUMNS)
+    if failures:  # what could be listed was; say the rest failed
+        raise typer.Exit(ExitCode.PARTIAL)
 
 
 def stats(

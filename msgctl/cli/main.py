@@ -30,7 +30,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="msgctl", standalone_mode=False, obj=state)
-        return int(result) if isinstance(result, int) else ExitCode.OK
+        code = int(result) if isinstance(result, int) else ExitCode.OK
+        if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into this exit code
+            state.renderer.error("interrupted")
+        return code
     except MsgctlError as exc:
         _report(state, str(exc))
         return exc.exit_code
@@ -44,12 +47,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         _report(state, exc.format_message())
         return exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        state.renderer.error("interrupted")
+    except click.exceptions.Abort:
+        state.renderer.error("aborted")
         return ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        _silence_stdout()
-        return ExitCode.FAILED
     except Exception as exc:  # a bug: still one line, the traceback only with --debug
         _report(state, f"unexpected {type(exc).__name__}: {exc}")
         return ExitCode.FAILED
@@ -58,13 +58,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(state: AppState, message: str) -> None:
+    secrets = state.secrets()
     if state.flags.debug:
-        traceback.print_exc(file=sys.stderr)
-    state.renderer.error(redact(message, state.secrets()))
-
-
-def _silence_stdout() -> None:
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+        sys.stderr.write(redact(traceback.format_exc(), secrets))
+    state.renderer.error(redact(message, secrets))

@@ -72,5 +72,8 @@ def down(ctx: typer.Context) -> None:
     renderer = get_state(ctx).renderer
     stopped = core.down(core.state_dir())
     renderer.info(f"stopped: {', '.join(stopped)}" if stopped else "the sandbox was not running")
-    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MSGCTL_BROKER"):
+    for name in core.SandboxState(servers={"aws": _ANY, "amq": _ANY}).env():
         renderer.line(f"unset {name}")
+
+
+_ANY = core.Server("", 0, "", "")

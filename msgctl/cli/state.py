@@ -12,7 +12,7 @@ import typer
 
 from msgctl.backends.registry import Backends
 from msgctl.cli.options import Output
-from msgctl.config import Settings, config_path, load_config
+from msgctl.config import Settings, config_path, environment_secrets, load_config
 from msgctl.render import Renderer
 from msgctl.render.logs import start_logging, stop_logging
 
@@ -49,10 +49,13 @@ class AppState:
         self._log_handler = start_logging(flags.verbose, flags.debug, self.secrets)
 
     def secrets(self) -> list[str]:
-        if self._settings is not None:
-            return self._settings.secrets()
-        names = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MSGCTL_BROKER_PASSWORD")
-        return [value for name in names if (value := os.environ.get(name))]
+        """Every secret known so far: environment, --password-stdin, profiles and resolved credentials."""
+        found = environment_secrets()
+        if self._settings is not None and self._settings.broker_password:
+            found.append(self._settings.broker_password)
+        if self._backends is not None:
+            found += self._backends.secrets()
+        return found
 
     @property
     def settings(self) -> Settings:
@@ -69,11 +72,6 @@ class AppState:
                 broker_password=_read_password()
                 if flags.password_stdin
                 else os.environ.get("MSGCTL_BROKER_PASSWORD"),
-                output=self.renderer.output,
-                verbose=flags.verbose,
-                debug=flags.debug,
-                quiet=flags.quiet,
-                color=self.renderer.color,
                 config=config,
             )
         return self._settings

@@ -46,6 +46,15 @@ class Renderer:
         else:
             self._table([[key, _cell(value)] for key, value in _flatten(doc)], ["field", "value"])
 
+    def confirm(self, question: str, stdin: IO[str] | None = None) -> bool:
+        """Ask on the terminal; without one, refuse rather than hang (the caller offers --yes)."""
+        stream = stdin if stdin is not None else sys.stdin
+        if not getattr(stream, "isatty", lambda: False)():
+            return False
+        self.stderr.write(f"{question} [y/N] ")
+        self.stderr.flush()
+        return stream.readline().strip().lower() in ("y", "yes")
+
     def line(self, text: str) -> None:
         self._write(text)
 

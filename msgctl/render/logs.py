@@ -27,23 +27,26 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self._secrets())
 
 
+_saved_levels: list[tuple[logging.Logger, int]] = []
+
+
 def start_logging(verbose: int, debug: bool, secrets: Callable[[], Sequence[str]]) -> logging.Handler | None:
     """-v: msgctl's own INFO lines; -vv: its DEBUG lines; --debug: everything, boto3 and stomp.py too."""
     if not verbose and not debug:
         return None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets))
-    if debug:
-        logging.getLogger().addHandler(handler)
-        logging.getLogger().setLevel(logging.DEBUG)
-    else:
-        msgctl_logger = logging.getLogger("msgctl")
-        msgctl_logger.addHandler(handler)
-        msgctl_logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+    logger = logging.getLogger() if debug else logging.getLogger("msgctl")
+    _saved_levels.append((logger, logger.level))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug or verbose > 1 else logging.INFO)
     return handler
 
 
 def stop_logging(handler: logging.Handler | None) -> None:
-    if handler is not None:
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger("msgctl").removeHandler(handler)
+    if handler is None:
+        return
+    while _saved_levels:
+        logger, level = _saved_levels.pop()
+        logger.removeHandler(handler)
+        logger.setLevel(level)

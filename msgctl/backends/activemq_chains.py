@@ -1,0 +1,158 @@
+"""ActiveMQ virtual topics as chains: producers send to ``VirtualTopic.<topic>``; each consumer reads its own
+``Consumer.<name>.VirtualTopic.<topic>`` queue, which the broker fills once the queue exists."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from msgctl.address import Channel
+from msgctl.backends.activemq import SHARED_DLQ, ActiveMqBackend, dlq_for
+from msgctl.core.chains import (
+    DEFAULT_MAX_RECEIVE_COUNT,
+    ChainSpec,
+    ChainTree,
+    Change,
+    Conflict,
+    Link,
+    ProbeResult,
+)
+from msgctl.errors import MsgctlError, NotFoundError, UsageError
+
+VIRTUAL_PREFIX = "VirtualTopic."
+CANARY_PROPERTY = "msgctl_canary"
+
+
+def virtual_topic(topic_name: str) -> str:
+    return topic_name if topic_name.startswith(VIRTUAL_PREFIX) else f"{VIRTUAL_PREFIX}{topic_name}"
+
+
+def consumer_queue(queue_name: str, topic_name: str) -> str:
+    topic = virtual_topic(topic_name)
+    if queue_name.startswith("Consumer.") and queue_name.endswith(f".{topic}"):
+        return queue_name
+    return f"Consumer.{queue_name}.{topic}"
+
+
+class ActiveMqChainBackend:
+    def __init__(self, backend: ActiveMqBackend) -> None:
+        self._amq = backend
+
+    def validate(self, spec: ChainSpec) -> None:
+        aws_only = {
+            "--fifo": spec.fifo,
+            "--content-based-dedup": spec.content_based_dedup,
+            "--kms-key": spec.kms_key is not None,
+            "--tag": bool(spec.tags),
+            "--max-receive-count": spec.max_receive_count != DEFAULT_MAX_RECEIVE_COUNT,
+            "--filter-policy": any(q.filter_policy for q in spec.queues),
+            "--no-raw": any(not q.raw for q in spec.queues),
+        }
+        given = [flag for flag, used in aws_only.items() if used]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)}: SNS/SQS options; ActiveMQ virtual topics have no such setting "
+                "(redelivery and DLQs are broker policy)"
+            )
+
+    def plan(self, spec: ChainSpec) -> tuple[list[Change], list[Conflict]]:
+        topic = virtual_topic(spec.topic.name)
+        queues = {name for name, _ in self._amq.destinations(">", "queue")}
+        topics = {name for name, _ in self._amq.destinations(">", "topic")}
+        changes = [
+            Change(
+                f"topic amq:topic/{topic}",
+                "unchanged" if topic in topics else "create",
+                "virtual topic: producers send here",
+                self._toucher(f"/topic/{topic}"),
+            )
+        ]
+        for queue_spec in spec.queues:
+            name = consumer_queue(queue_spec.channel.name, spec.topic.name)
+            exists = name in queues
+            dlq = "DLQ by broker policy" if spec.dlq else ""
+            changes.append(
+                Change(
+                    f"queue amq:queue/{name}",
+                    "unchanged" if exists else "create",
+                    f"consumer {queue_spec.channel.name} reads here; {dlq}".rstrip("; "),
+                    None if exists else self._toucher(f"/queue/{name}"),
+                )
+            )
+        return changes, []
+
+    def _toucher(self, destination: str) -> Any:
+        return lambda: self._amq.session.touch(destination)
+
+    def show(self, topic: Channel) -> ChainTree:
+        name = virtual_topic(topic.name)
+        queues = dict(self._amq.destinations(">", "queue"))
+        topics = {topic_name for topic_name, _ in self._amq.destinations(">", "topic")}
+        consumers = sorted(q for q in queues if q.startswith("Consumer.") and q.endswith(f".{name}"))
+        if name not in topics and not consumers:
+            raise NotFoundError(f"virtual topic amq:topic/{name} not found (no topic, no consumer queues)")
+        tree = ChainTree(topic=f"amq:topic/{name}", exists=name in topics, fifo=False)
+        for queue in consumers:
+            stats = queues[queue]
+            dlq = dlq_for(queue, set(queues))
+            link = Link(
+                endpoint=f"/queue/{queue}",
+                protocol="virtual-topic",
+                channel=f"amq:queue/{queue}",
+                depth=stats.get("size"),
+                in_flight=stats.get("inflightCount"),
+                consumers=stats.get("consumerCount"),
+                dlq=dlq,
+                dlq_depth=queues.get(dlq.split("/", 1)[1], {}).get("size") if dlq else None,
+            )
+            if not link.consumers:
+                link.warnings.append("no consumer is connected: messages wait in the queue")
+            if dlq and dlq.endswith(SHARED_DLQ):
+                link.warnings.append("dead letters go to the shared ActiveMQ.DLQ")
+            tree.links.append(link)
+        if not consumers:
+            tree.problems.append("no consumer queues: messages published here go nowhere")
+        return tree
+
+    def probe(self, tree: ChainTree, timeout_s: float) -> list[ProbeResult]:
+        """Send a canary through the virtual topic; take it back from each consumer queue by selector."""
+        canary = uuid.uuid4().hex
+        session = self._amq.session
+        inboxes = {
+            link.channel: session.subscribe(
+                link.endpoint, {"selector": f"{CANARY_PROPERTY} = '{canary}'"}, ack="client-individual"
+            )
+            for link in tree.links
+            if link.channel
+        }
+        start = time.monotonic()
+        results: list[ProbeResult] = []
+        try:
+            session.send(
+                f"/topic/{tree.topic.split('/', 1)[1]}",
+                json.dumps({CANARY_PROPERTY: canary}).encode(),
+                {"persistent": "true", CANARY_PROPERTY: canary},
+            )
+            for channel, (_, inbox) in inboxes.items():
+                remaining = max(0.1, timeout_s - (time.monotonic() - start))
+                try:
+                    frame = session.receive(inbox, channel, remaining)
+                except MsgctlError as exc:
+                    if exc.code != "Timeout":
+                        raise
+                    results.append(ProbeResult(channel, "missing", f"not received within {timeout_s:g} s"))
+                    continue
+                session.ack(frame)
+                results.append(ProbeResult(channel, "delivered", f"after {time.monotonic() - start:.1f} s"))
+        finally:
+            for sub_id, _ in inboxes.values():
+                session.unsubscribe(sub_id)
+        return results
+
+    def plan_delete(self, topic: Channel, with_queues: bool) -> list[Change]:
+        raise MsgctlError(
+            "ActiveMQ cannot delete destinations over STOMP: remove the consumer queues from the web console "
+            "or let the broker drop inactive ones (gcInactiveDestinations)"
+        )
