@@ -112,6 +112,36 @@ def broker_url(servers: sandbox.SandboxState) -> str:
     return servers.servers["amq"].url
 
 
+@pytest.fixture(scope="session")
+def localstack_endpoint() -> str:
+    """LocalStack is started by .ci/localstack (as .ci/run does), not by the tests."""
+    import urllib.request
+
+    endpoint = os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566")
+    try:
+        urllib.request.urlopen(f"{endpoint}/_localstack/health", timeout=3).close()
+    except OSError:
+        missing(f"LocalStack at {endpoint} (start it with .ci/localstack)")
+    return endpoint
+
+
+@pytest.fixture(params=["moto", "localstack"])
+def aws_any(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """msgctl pointed at moto server, then at LocalStack; yields boto3 clients for the same endpoint."""
+    fixture = "aws_endpoint" if request.param == "moto" else "localstack_endpoint"
+    endpoint = request.getfixturevalue(fixture)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    return AwsClients(endpoint)
+
+
+@dataclass
+class AwsClients:
+    endpoint: str
+
+    def __call__(self, service: str) -> Any:
+        return _boto3_client(service, self.endpoint)
+
+
 @pytest.fixture
 def aws(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """msgctl's environment pointed at the moto server."""

@@ -152,7 +152,21 @@ class ActiveMqChainBackend:
         return results
 
     def plan_delete(self, topic: Channel, with_queues: bool) -> list[Change]:
-        raise MsgctlError(
-            "ActiveMQ cannot delete destinations over STOMP: remove the consumer queues from the web console "
-            "or let the broker drop inactive ones (gcInactiveDestinations)"
-        )
+        raise _cannot_delete()
+
+    def plan_prune(self, spec: ChainSpec) -> list[Change]:
+        listed = {consumer_queue(q.channel.name, spec.topic.name) for q in spec.queues}
+        try:
+            tree = self.show(spec.topic)
+        except NotFoundError:
+            return []
+        if any(link.channel and link.channel.split("/", 1)[1] not in listed for link in tree.links):
+            raise _cannot_delete()
+        return []
+
+
+def _cannot_delete() -> MsgctlError:
+    return MsgctlError(
+        "ActiveMQ cannot delete destinations over STOMP: remove the consumer queues from the web console "
+        "or let the broker drop inactive ones (gcInactiveDestinations)"
+    )

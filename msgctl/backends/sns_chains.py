@@ -588,6 +588,23 @@ class SnsChainBackend:
         )
         return changes
 
+    def plan_prune(self, spec: ChainSpec) -> list[Change]:
+        """Unsubscribe what the topic feeds besides the spec's queues (other protocols included)."""
+        topic_arn = self._clients.arn("sns", spec.topic.name)
+        if self._topic_attributes(topic_arn) is None:
+            return []
+        wanted = {self._clients.arn("sqs", q.channel.name) for q in spec.queues}
+        return [
+            Change(
+                f"subscription {spec.topic} -> {sub.get('Endpoint')}",
+                "delete",
+                "not in the file",
+                self._unsubscriber(sub["SubscriptionArn"]),
+            )
+            for sub in self._subscriptions(topic_arn)
+            if sub.get("Endpoint") not in wanted and str(sub.get("SubscriptionArn", "")).startswith("arn:")
+        ]
+
     def _unsubscriber(self, subscription_arn: str) -> Any:
         def unsubscribe() -> None:
             with aws_errors("cannot unsubscribe"):

@@ -10,7 +10,7 @@ import typer.core
 import typer.main
 
 from msgctl import __version__
-from msgctl.cli import channels, sandbox
+from msgctl.cli import chains, channels, sandbox
 from msgctl.cli.options import Output, OutputOption
 from msgctl.cli.state import GlobalFlags, get_state
 from msgctl.errors import ExitCode, UsageError
@@ -110,4 +110,5 @@ def _env_output() -> Output | None:
 app.command("ls")(channels.ls)
 app.command("stats")(channels.stats)
 app.command("send")(channels.send)
+app.add_typer(chains.app, name="chain")
 app.add_typer(sandbox.app, name="sandbox")

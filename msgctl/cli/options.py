@@ -23,3 +23,6 @@ OutputOption = Annotated[
         show_default=False,
     ),
 ]
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

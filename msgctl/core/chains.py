@@ -55,7 +55,7 @@ class Change:
             "resource": self.resource,
             "action": self.action,
             "detail": self.detail,
-            "status": self.status,
+            "status": None if self.action == "unchanged" else self.status,
         }
 
 
@@ -189,6 +189,8 @@ class ChainBackend(Protocol):
     def probe(self, tree: ChainTree, timeout_s: float) -> list[ProbeResult]: ...
 
     def plan_delete(self, topic: Channel, with_queues: bool) -> list[Change]: ...
+
+    def plan_prune(self, spec: ChainSpec) -> list[Change]: ...
 
 
 def plan_chain(backend: ChainBackend, spec: ChainSpec) -> Plan:

@@ -1,0 +1,70 @@
+"""A chain that fails half-way says what it already built, with the failing call's exit code."""
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from msgctl.backends.aws import AwsClients
+from msgctl.core.chains import ApplyError, Change, Plan, apply_plan
+from msgctl.errors import AccessDeniedError, ExitCode
+
+
+def test_apply_stops_at_the_first_failure_and_marks_every_change() -> None:
+    ran = []
+
+    def fail() -> None:
+        raise AccessDeniedError("no", "AccessDenied")
+
+    plan = Plan(
+        [
+            Change("a", "create", run=lambda: ran.append("a")),
+            Change("b", "unchanged"),
+            Change("c", "update", run=fail),
+            Change("d", "create", run=lambda: ran.append("d")),
+        ]
+    )
+    with pytest.raises(ApplyError) as info:
+        apply_plan(plan)
+    assert ran == ["a"]
+    assert [c.status for c in plan.changes] == ["applied", "planned", "failed", "not run"]
+    assert info.value.exit_code == ExitCode.ACCESS_DENIED
+
+
+@pytest.fixture
+def create_queue_denied_for(monkeypatch):
+    """The AWS endpoint answers AccessDenied to CreateQueue for one queue name (a botocore event hook)."""
+    denied: list[str] = []
+    original = AwsClients._create
+
+    def create(self, service, region):
+        client = original(self, service, region)
+
+        def deny(params, **_):
+            if params.get("QueueName") in denied:
+                raise ClientError(
+                    {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "CreateQueue"
+                )
+
+        client.meta.events.register("before-parameter-build.sqs.CreateQueue", deny)
+        return client
+
+    monkeypatch.setattr(AwsClients, "_create", create)
+    return denied
+
+
+def test_a_failure_half_way_reports_what_was_created(
+    invoke, aws, sqs, unique, create_queue_denied_for
+) -> None:
+    create_queue_denied_for.append(f"{unique}-b")
+    result = invoke("chain", "create", f"sns:{unique}", f"sqs:{unique}-a", f"sqs:{unique}-b", "-o", "json")
+    assert result.exit_code == ExitCode.ACCESS_DENIED
+    rows = {row["resource"]: row["status"] for row in json.loads(result.stdout)}
+    assert rows[f"queue sqs:{unique}-a"] == "applied"
+    assert rows[f"subscription sns:{unique} -> sqs:{unique}-a"] == "applied"
+    assert rows[f"queue sqs:{unique}-b"] == "failed"
+    assert rows[f"subscription sns:{unique} -> sqs:{unique}-b"] == "not run"
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("msgctl: error: cannot create queue") and "AccessDenied" in error
+    assert "Traceback" not in result.stderr
+    assert sqs.get_queue_url(QueueName=f"{unique}-a")["QueueUrl"], "what the output says exists, exists"
