@@ -1,0 +1,108 @@
+"""The filter engine against the documented cases, and invariants that must hold for any input."""
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from msgctl.core.filter_policy import FilterPolicy, Message, combinations, lint
+from tests.filter_cases import CASES
+
+
+def _message(scope, message):
+    if scope == "body":
+        return Message(body=message if isinstance(message, str) else json.dumps(message))
+    return Message(attributes=message)
+
+
+@pytest.mark.parametrize(
+    ("case", "source", "policy", "scope", "message", "expected"), CASES, ids=[c[0] for c in CASES]
+)
+def test_documented_cases(case, source, policy, scope, message, expected) -> None:
+    assert lint(policy, scope) == [], f"{case} uses a valid policy ({source})"
+    decision = FilterPolicy(policy, scope).decide(_message(scope, message))
+    assert decision.match is expected, f"{case} from {source}: {decision.reason}"
+    assert (decision.reason is None) is expected
+
+
+def test_no_match_names_the_failing_key() -> None:
+    policy = FilterPolicy({"kind": ["order"], "price": [{"numeric": [">", 100]}]})
+    decision = policy.decide(Message(attributes={"kind": ("String", "order"), "price": ("Number", "50")}))
+    assert decision.reason == '$.price: 50.0 matches none of [{"numeric": [">", 100]}]'
+    missing = policy.decide(Message(attributes={"price": ("Number", "500")}))
+    assert missing.reason == '$.kind: missing matches none of ["order"]'
+
+
+def test_combination_counts_follow_the_documented_algorithm() -> None:
+    assert combinations({"a": ["1", "2", "3"], "b": ["1"], "c": ["1", "2"]}) == 6
+    nested = {"key_a": {"key_b": {"key_c": ["1", "2", "3", "4"]}}, "key_d": {"key_e": ["1", "2", "3"]}}
+    assert combinations(nested) == 72
+    with_or = {
+        "source": ["aws.cloudwatch"],
+        "$or": [
+            {"metricName": ["CPUUtilization", "ReadLatency"]},
+            {
+                "metricType": ["MetricType"],
+                "$or": [{"metricId": [1234, 4321]}, {"spaceId": [1000, 2000, 3000]}],
+            },
+        ],
+    }
+    assert combinations(with_or) == 7
+    assert (
+        combinations(
+            {
+                "$or": [{"metricName": ["a", "b"]}, {"namespace": ["c", "d"]}],
+                "detail": {"scope": ["Service"], "$or": [{"source": ["x"]}, {"type": ["y"]}]},
+            }
+        )
+        == 32
+    )
+
+
+words = st.text(alphabet="abcxyz", min_size=1, max_size=4)
+
+
+@given(words, words)
+def test_anything_but_is_not_exact_on_present_keys(excluded, value) -> None:
+    message = Message(attributes={"k": ("String", value)})
+    anything_but = FilterPolicy({"k": [{"anything-but": [excluded]}]}).matches(message)
+    exact = FilterPolicy({"k": [excluded]}).matches(message)
+    assert anything_but is not exact
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), words, max_size=3), words, words, words)
+def test_or_agrees_with_its_expansion(attributes, v1, v2, v3) -> None:
+    message = Message(attributes={k: ("String", v) for k, v in attributes.items()})
+    with_or = FilterPolicy({"a": [v1], "$or": [{"b": [v2]}, {"c": [v3]}]}).matches(message)
+    expanded = FilterPolicy({"a": [v1], "b": [v2]}).matches(message) or FilterPolicy(
+        {"a": [v1], "c": [v3]}
+    ).matches(message)
+    assert with_or is expanded
+
+
+@given(st.lists(words, min_size=1, max_size=4), st.lists(words, min_size=1, max_size=3))
+def test_string_array_matches_when_any_element_does(elements, wanted) -> None:
+    as_array = FilterPolicy({"k": wanted}).matches(
+        Message(attributes={"k": ("String.Array", json.dumps(elements))})
+    )
+    one_by_one = any(
+        FilterPolicy({"k": wanted}).matches(Message(attributes={"k": ("String", e)})) for e in elements
+    )
+    assert as_array is one_by_one
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda children: (
+            st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+        ),
+        max_leaves=10,
+    )
+)
+def test_any_body_is_decided_without_error(document) -> None:
+    policy = FilterPolicy(
+        {"a": {"b": ["x", {"prefix": "y"}, {"numeric": [">", 1]}, {"exists": False}]}}, "body"
+    )
+    assert policy.decide(Message(body=json.dumps(document))).match in (True, False)
