@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from msgctl.core.filter_policy import FilterPolicy, Message, combinations, lint
+from msgctl.core.filter_lint import combinations, lint
+from msgctl.core.filter_policy import FilterPolicy, Message
 from tests.filter_cases import CASES
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from msgctl.core.filter_policy import lint, parse_policy
+from msgctl.core.filter_lint import lint, parse_policy
 
 
 @pytest.mark.parametrize(

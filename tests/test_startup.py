@@ -32,3 +32,27 @@ def test_console_script_and_module_agree() -> None:
     ]
     assert outputs[0] == outputs[1]
     assert outputs[0].startswith("msgctl ")
+
+
+def test_root_help_summaries_are_the_commands_own() -> None:
+    import importlib
+
+    from msgctl.cli.app import COMMANDS
+
+    for name, (module_name, function, summary) in COMMANDS.items():
+        module = importlib.import_module(f"msgctl.cli.{module_name}")
+        own = (
+            (getattr(module, function).__doc__ or "").strip().splitlines()[0]
+            if function
+            else module.app.info.help
+        )
+        assert summary == own, name
+
+
+def test_every_command_runs_its_own_help(invoke) -> None:
+    from msgctl.cli.app import COMMANDS
+
+    for name in COMMANDS:
+        result = invoke(name, "--help")
+        assert result.exit_code == 0, result.stderr
+        assert f"Usage: msgctl {name}" in result.stdout

@@ -109,8 +109,72 @@ class SnsBackend:
             response = self.client_for(channel).publish(**kwargs)
         return SendReceipt(str(channel), response.get("MessageId"), response.get("SequenceNumber"))
 
+    # Subscription filter policies ----------------------------------------------------------------------
+
+    def find_subscription(self, topic: Channel, queue: Channel) -> str:
+        """The ARN of the topic's subscription that delivers to this queue."""
+        endpoint = queue_arn(self._clients, queue)
+        for sub in self._subscriptions(self.topic_arn(topic), topic):
+            if sub["endpoint"] == endpoint and str(sub["arn"]).startswith("arn:"):
+                return str(sub["arn"])
+        raise NotFoundError(f"{topic} has no confirmed subscription for {queue}")
+
+    def subscription_filter(self, subscription_arn: str) -> tuple[dict[str, Any] | None, str]:
+        """The subscription's filter policy (None when it has none) and its scope."""
+        attributes = self._subscription_attributes(subscription_arn)
+        policy = json.loads(attributes["FilterPolicy"]) if attributes.get("FilterPolicy") else None
+        scope = "body" if attributes.get("FilterPolicyScope") == "MessageBody" else "attributes"
+        return (policy or None), scope
+
+    def set_subscription_filter(
+        self, subscription_arn: str, policy: dict[str, Any] | None, scope: str
+    ) -> None:
+        client = self._client_for_arn(subscription_arn)
+        with aws_errors(f"cannot set the filter policy of {subscription_arn}"):
+            if policy is not None:
+                client.set_subscription_attributes(
+                    SubscriptionArn=subscription_arn,
+                    AttributeName="FilterPolicyScope",
+                    AttributeValue="MessageBody" if scope == "body" else "MessageAttributes",
+                )
+            # An empty JSON object removes the policy (the SNS documentation's way to detach one).
+            client.set_subscription_attributes(
+                SubscriptionArn=subscription_arn,
+                AttributeName="FilterPolicy",
+                AttributeValue=json.dumps(policy) if policy is not None else "{}",
+            )
+
+    def topic_subscriptions(self, topic: Channel) -> list[dict[str, Any]]:
+        """Every subscription of the topic with its filter policy and scope."""
+        found = []
+        for sub in self._subscriptions(self.topic_arn(topic), topic):
+            policy, scope = (None, "attributes")
+            if str(sub["arn"]).startswith("arn:"):
+                policy, scope = self.subscription_filter(str(sub["arn"]))
+            found.append({**sub, "filter_policy": policy, "filter_scope": scope})
+        return found
+
+    def _subscription_attributes(self, subscription_arn: str) -> dict[str, str]:
+        with aws_errors(f"cannot look up subscription {subscription_arn}"):
+            response = self._client_for_arn(subscription_arn).get_subscription_attributes(
+                SubscriptionArn=subscription_arn
+            )
+        return dict(response["Attributes"])
+
+    def _client_for_arn(self, arn: str) -> Any:
+        parts = arn.split(":")
+        if len(parts) < 6 or parts[2] != "sns":
+            raise UsageError(f"not an SNS subscription ARN: {arn!r}")
+        return self._clients.client("sns", parts[3])
+
     def close(self) -> None:
         pass
+
+
+def queue_arn(clients: AwsClients, queue: Channel) -> str:
+    if queue.region and queue.account:
+        return f"arn:{partition_of(queue.region)}:sqs:{queue.region}:{queue.account}:{queue.name}"
+    return clients.arn("sqs", queue.name)
 
 
 def to_sns_attribute(attr: MessageAttribute) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -10,7 +12,6 @@ import typer.core
 import typer.main
 
 from msgctl import __version__
-from msgctl.cli import chains, channels, sandbox
 from msgctl.cli.options import Output, OutputOption
 from msgctl.cli.state import GlobalFlags, get_state
 from msgctl.errors import ExitCode, UsageError
@@ -22,7 +23,7 @@ typer.main.HAS_RICH = False  # type: ignore[attr-defined]
 
 EXIT_CODES = ", ".join(f"{int(code)} {code.meaning}" for code in ExitCode)
 
-app = typer.Typer(
+ROOT_SETTINGS = dict(
     name="msgctl",
     help="Inspect and operate message channels on Amazon SQS/SNS and ActiveMQ (STOMP).\n\n"
     "Channels: sqs:NAME, a queue URL or ARN, sns:NAME or ARN, amq:queue/NAME, amq:topic/NAME, "
@@ -33,6 +34,41 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,
 )
+# Each command's module is imported only when that command runs; the root help lists the commands from
+# these summaries (a test keeps them equal to the modules' own help), so `msgctl --help` imports none.
+COMMANDS = {
+    "ls": (
+        "channels",
+        "ls",
+        "List channels with their depth, in-flight and delayed counts, DLQ and subscriptions.",
+    ),
+    "stats": (
+        "channels",
+        "stats",
+        "Show one channel in detail: counts, DLQ, oldest message age and everything the broker reports.",
+    ),
+    "send": (
+        "channels",
+        "send",
+        "Send one message. ActiveMQ messages are sent persistent and confirmed by a broker receipt.",
+    ),
+    "chain": (
+        "chains",
+        None,
+        "Topic-queue chains: SNS topic -> SQS queues, or ActiveMQ virtual topic -> consumer queues.",
+    ),
+    "filter": (
+        "filters",
+        None,
+        "SNS subscription filter policies: lint and test offline, attach to subscriptions.",
+    ),
+    "sandbox": (
+        "sandbox",
+        None,
+        "A local AWS endpoint (moto server) and ActiveMQ broker on 127.0.0.1, for trying msgctl.",
+    ),
+}
+VALUE_OPTIONS = frozenset({"--profile", "--region", "--endpoint-url", "--broker", "--output", "-o"})
 
 
 def _version(value: bool) -> None:
@@ -41,7 +77,41 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+def build_app(argv: Sequence[str] = (), everything: bool = False) -> typer.Typer:
+    """The root command with the subcommand that argv names (all of them for help or completion)."""
+    app = typer.Typer(**ROOT_SETTINGS)  # type: ignore[arg-type]
+    app.callback()(root)
+    wanted = None if everything else _subcommand(argv)
+    for name, (module_name, function, summary) in COMMANDS.items():
+        if not everything and wanted not in COMMANDS:
+            app.command(name, help=summary)(_listed_only)  # root help, or an unknown command's error
+            continue
+        if wanted in COMMANDS and name != wanted:
+            continue
+        module = importlib.import_module(f"msgctl.cli.{module_name}")
+        if function is None:
+            app.add_typer(module.app, name=name)
+        else:
+            app.command(name)(getattr(module, function))
+    return app
+
+
+def _listed_only() -> None:  # pragma: no cover - build_app registers the real command before it runs
+    raise UsageError("internal: a command was run without its module")
+
+
+def _subcommand(argv: Sequence[str]) -> str | None:
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token.startswith("-"):
+            skip = token in VALUE_OPTIONS
+        else:
+            return token
+    return None
+
+
 def root(
     ctx: typer.Context,
     profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE", help="AWS profile.")] = None,
@@ -105,10 +175,3 @@ def _env_output() -> Output | None:
         return Output(value)
     except ValueError:
         raise UsageError(f"MSGCTL_OUTPUT={value!r}: expected table, json or ndjson") from None
-
-
-app.command("ls")(channels.ls)
-app.command("stats")(channels.stats)
-app.command("send")(channels.send)
-app.add_typer(chains.app, name="chain")
-app.add_typer(sandbox.app, name="sandbox")

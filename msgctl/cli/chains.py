@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from msgctl.address import Channel, parse_channel
-from msgctl.cli.options import DryRunOption, OutputOption, YesOption
+from msgctl.cli.options import DryRunOption, OutputOption, YesOption, read_argument
 from msgctl.cli.state import get_state
 from msgctl.core import chains as core
 from msgctl.core.chain_file import load_chain_file
@@ -238,11 +237,4 @@ def _parse_tag(text: str) -> tuple[str, str]:
 
 
 def _read_policy(text: str) -> dict[str, object]:
-    if text == "-":
-        text = sys.stdin.read()
-    elif text.startswith("@"):
-        try:
-            text = Path(text[1:]).expanduser().read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read {text[1:]}: {exc.strerror}") from None
-    return core.parse_policy_text(text)
+    return core.parse_policy_text(read_argument(text))

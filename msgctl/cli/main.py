@@ -19,15 +19,17 @@ def main() -> NoReturn:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    import os
+
     import click
     import typer.main
 
-    from msgctl.cli.app import app
+    from msgctl.cli.app import build_app
     from msgctl.cli.state import AppState
 
     args = list(sys.argv[1:] if argv is None else argv)
     state = AppState()
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(build_app(args, everything="_MSGCTL_COMPLETE" in os.environ))
     try:
         result = command.main(args=args, prog_name="msgctl", standalone_mode=False, obj=state)
         code = int(result) if isinstance(result, int) else ExitCode.OK

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from msgctl.errors import UsageError
 
 
 class Output(StrEnum):
@@ -26,3 +30,15 @@ OutputOption = Annotated[
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def read_argument(text: str) -> str:
+    """A JSON argument given inline, as @FILE, or as - for stdin."""
+    if text == "-":
+        return sys.stdin.read()
+    if text.startswith("@"):
+        try:
+            return Path(text[1:]).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {text[1:]}: {exc.strerror}") from None
+    return text

@@ -1,0 +1,112 @@
+"""Filter-policy evaluation speed: msgctl's compiled engine beside moto's FilterPolicyMatcher.
+
+Run: .venv/bin/python bench/filter.py [--messages N]
+
+1. In-process: the same policy and the same N messages through each matcher; evaluations per second.
+2. Whole process: `msgctl filter test POLICY --input FILE --count` over N envelopes, beside a plain Python
+   loop that reads the same file and asks moto's matcher (both include reading and parsing the NDJSON).
+The filter issue's goal is 5x moto's rate on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from moto.sns.utils import FilterPolicyMatcher
+
+from msgctl.core.filter_policy import FilterPolicy
+from msgctl.core.filtering import message_from_envelope
+from msgctl.envelope import Envelope, MessageAttribute
+
+POLICY = {
+    "kind": ["order", "refund"],
+    "total": [{"numeric": [">", 100, "<=", 1000]}],
+    "region": [{"prefix": "eu-"}],
+    "channel": [{"anything-but": ["test"]}],
+}
+
+
+def make_envelopes(count: int) -> list[Envelope]:
+    rng = random.Random(7)
+    envelopes = []
+    for n in range(count):
+        attributes = {
+            "kind": MessageAttribute("String", rng.choice(["order", "refund", "quote", "order"])),
+            "total": MessageAttribute("Number", str(rng.randint(0, 2000))),
+            "region": MessageAttribute("String", rng.choice(["eu-west-1", "eu-central-1", "us-east-1"])),
+            "channel": MessageAttribute("String", rng.choice(["web", "mobile", "test"])),
+        }
+        envelopes.append(Envelope("sqs:bench", str(n), b'{"order": %d}' % n, {}, attributes))
+    return envelopes
+
+
+def moto_attributes(envelope: Envelope) -> dict[str, dict[str, str]]:
+    return {name: {"Type": a.type, "Value": str(a.value)} for name, a in envelope.message_attributes.items()}
+
+
+def rate(label: str, seconds: float, count: int) -> float:
+    per_second = count / seconds
+    print(f"  {label:<44} {seconds:8.3f} s {per_second:>12,.0f} msg/s")
+    return per_second
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=100_000)
+    args = parser.parse_args()
+    envelopes = make_envelopes(args.messages)
+
+    print(f"1. in-process, {args.messages:,} messages, policy {json.dumps(POLICY)}")
+    ours_messages = [message_from_envelope(e) for e in envelopes]
+    moto_messages = [(moto_attributes(e), e.text or "") for e in envelopes]
+    engine = FilterPolicy(POLICY)
+    start = time.perf_counter()
+    ours = sum(1 for m in ours_messages if engine.matches(m))
+    ours_rate = rate("msgctl FilterPolicy.matches", time.perf_counter() - start, args.messages)
+    matcher = FilterPolicyMatcher(POLICY, "MessageAttributes")
+    start = time.perf_counter()
+    theirs = sum(1 for attributes, body in moto_messages if matcher.matches(attributes, body))
+    moto_rate = rate("moto FilterPolicyMatcher.matches", time.perf_counter() - start, args.messages)
+    print(f"  matches: msgctl {ours:,}, moto {theirs:,}; speed-up {ours_rate / moto_rate:.1f}x")
+
+    print(f"2. whole process over an NDJSON file of {args.messages:,} envelopes")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "envelopes.ndjson"
+        path.write_text("".join(e.dumps() + "\n" for e in envelopes))
+        msgctl = shutil.which("msgctl") or f"{sys.prefix}/bin/msgctl"
+        start = time.perf_counter()
+        result = subprocess.run(
+            [msgctl, "filter", "test", json.dumps(POLICY), "--input", str(path), "--count"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        cli_seconds = time.perf_counter() - start
+        cli_rate = rate("msgctl filter test --input --count", cli_seconds, args.messages)
+        start = time.perf_counter()
+        counted = 0
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                raw = json.loads(line)
+                attributes = {
+                    k: {"Type": v["type"], "Value": str(v["value"])}
+                    for k, v in raw["message_attributes"].items()
+                }
+                counted += matcher.matches(attributes, raw["body"])
+        loop_rate = rate("plain loop: json.loads + moto matcher", time.perf_counter() - start, args.messages)
+        print(
+            f"  counts: msgctl {result.stdout.strip()}, moto loop {counted:,}; "
+            f"speed-up {cli_rate / loop_rate:.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Feeding messages to the filter engine: attributes given on the command line, and captured envelopes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from msgctl.core.filter_lint import lint, parse_policy
+from msgctl.core.filter_policy import AttributeValue, EnvelopeError, FilterPolicy, Message, Problem, Scope
+from msgctl.envelope import Envelope
+from msgctl.errors import UsageError
+
+
+class InvalidPolicy(UsageError):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(
+            f"invalid filter policy: {problems[0]}"
+            + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
+        )
+        self.problems = problems
+
+
+def load_policy(text: str, scope: Scope) -> FilterPolicy:
+    """Parse and lint; raise InvalidPolicy (exit 2) listing every problem."""
+    policy, problems = parse_policy(text)
+    if policy is not None:
+        problems += lint(policy, scope)
+    if problems or policy is None:
+        raise InvalidPolicy(problems)
+    return FilterPolicy(policy, scope)
+
+
+def attributes_from_json(text: str) -> dict[str, tuple[str, AttributeValue]]:
+    """``{"name": value}`` with plain values (str, number, list) or typed ones ({"Type", "Value"} or SNS's
+    {"DataType", "StringValue"|"BinaryValue"})."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--attributes is not JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(raw, dict):
+        raise UsageError("--attributes must be a JSON object")
+    return {name: _attribute(name, value) for name, value in raw.items()}
+
+
+def _attribute(name: str, value: Any) -> tuple[str, AttributeValue]:
+    if isinstance(value, bool) or value is None:
+        raise UsageError(f"attribute {name!r}: use a string, a number, a list or a typed object")
+    if isinstance(value, str):
+        return "String", value
+    if isinstance(value, int | float):
+        return "Number", json.dumps(value)
+    if isinstance(value, list):
+        return "String.Array", json.dumps(value)
+    type_ = value.get("Type", value.get("DataType")) if isinstance(value, dict) else None
+    if not isinstance(type_, str):
+        raise UsageError(f"attribute {name!r}: a typed value needs Type (or DataType)")
+    if "BinaryValue" in value:
+        try:
+            return type_, base64.b64decode(value["BinaryValue"], validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise UsageError(f"attribute {name!r}: BinaryValue is not base64") from None
+    content = value.get("Value", value.get("StringValue"))
+    if isinstance(content, list) and type_.startswith("String.Array"):
+        content = json.dumps(content)
+    if isinstance(content, int | float) and not isinstance(content, bool):
+        content = json.dumps(content)
+    if not isinstance(content, str):
+        raise UsageError(f"attribute {name!r}: a typed value needs Value (or StringValue)")
+    return type_, content
+
+
+def message_from_envelope(envelope: Envelope) -> Message:
+    attributes: dict[str, tuple[str, AttributeValue]] = {}
+    for name, attribute in envelope.message_attributes.items():
+        value = attribute.value
+        attributes[name] = (attribute.type, json.dumps(value) if isinstance(value, list) else value)
+    text = envelope.text
+    return Message(body=text if text is not None else "", attributes=attributes)
+
+
+def select_lines(policy: FilterPolicy, lines: Iterable[str], invert: bool = False) -> Iterator[str]:
+    """The NDJSON envelope lines the policy matches (or, inverted, does not); a malformed line stops the
+    scan with its line number (exit 2). Envelopes are read only as far as the policy needs them."""
+    loads = _json_loads()
+    keep = not invert
+    for number, line in enumerate(lines, start=1):
+        try:
+            raw = loads(line)
+        except ValueError:
+            if not line.strip():
+                continue
+            raw = None
+        try:
+            if type(raw) is not dict:
+                raise UsageError("an envelope must be a JSON object")
+            if policy.matches_envelope(raw) is keep:
+                yield line
+        except (UsageError, EnvelopeError) as exc:
+            raise UsageError(f"line {number}: {_reason(exc, raw, line)}") from None
+
+
+def _reason(exc: Exception, raw: Any, line: str) -> str:
+    """The full envelope reader's explanation of what is wrong with the line."""
+    try:
+        Envelope.from_json(raw) if raw is not None else Envelope.loads(line)
+    except UsageError as full:
+        return full.message
+    return str(exc)
+
+
+def _json_loads() -> Callable[[str], Any]:
+    try:
+        import orjson
+    except ImportError:  # orjson is a dependency, but a plain json fallback keeps msgctl working without it
+        return json.loads
+    return orjson.loads
+
+
+# Large files are scanned in parallel: each worker takes a byte range of the file (ranges begin after a
+# newline), and the parent writes the workers' results in file order, so the output is what one pass gives.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+_SCAN: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class RangeResult:
+    count: int
+    lines: list[str]
+    error_line: int | None = None  # 1-based within the range
+    error: str | None = None
+
+
+def scan_file(
+    policy: FilterPolicy, path: str, invert: bool = False, keep_lines: bool = True, workers: int | None = None
+) -> Iterator[RangeResult]:
+    """Results per byte range of the file, in file order; raises UsageError naming a malformed line."""
+    import os
+
+    size = os.path.getsize(path)
+    workers = workers or min(os.cpu_count() or 1, 8)
+    if size < PARALLEL_MIN_BYTES or workers < 2:
+        yield _scan_range_with(policy, path, 0, size, invert, keep_lines)
+        return
+    import multiprocessing
+
+    step = size // workers + 1
+    ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
+    _SCAN.update(policy=policy, path=path, invert=invert, keep_lines=keep_lines)
+    try:
+        with multiprocessing.get_context("fork").Pool(len(ranges)) as pool:
+            results = pool.map(_scan_range, ranges)
+    finally:
+        _SCAN.clear()
+    for (start, _), result in zip(ranges, results, strict=True):
+        if result.error_line is not None:
+            raise UsageError(f"line {_lines_up_to(path, start) + result.error_line}: {result.error}")
+        yield result
+
+
+def _scan_range(bounds: tuple[int, int]) -> RangeResult:
+    return _scan_range_with(_SCAN["policy"], _SCAN["path"], *bounds, _SCAN["invert"], _SCAN["keep_lines"])
+
+
+def _scan_range_with(
+    policy: FilterPolicy, path: str, start: int, end: int, invert: bool, keep_lines: bool
+) -> RangeResult:
+    """Decide the lines that begin in [start, end)."""
+    kept: list[str] = []
+    count = 0
+    with open(path, "rb") as file:
+        if start:
+            file.seek(start - 1)
+            file.readline()  # the line under way at `start` belongs to the previous range
+        position = file.tell()
+        lines = []
+        while position < end:
+            raw = file.readline()
+            if not raw:
+                break
+            position += len(raw)
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append("\x00not UTF-8")  # reported below as a malformed line, with its number
+    try:
+        for line in select_lines(policy, lines, invert):
+            count += 1
+            if keep_lines:
+                kept.append(line)
+    except UsageError as exc:
+        number, _, reason = exc.message.partition(": ")
+        return RangeResult(count, kept, int(number.removeprefix("line ")), reason)
+    return RangeResult(count, kept)
+
+
+def _lines_up_to(path: str, offset: int) -> int:
+    """How many lines end before the range beginning at ``offset`` (only computed to name a bad line)."""
+    if offset == 0:
+        return 0
+    with open(path, "rb") as file:
+        data = file.read(offset - 1)
+        file.readline()
+        return data.count(b"\n") + 1
