@@ -14,6 +14,7 @@ import argparse
 import json
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,18 @@ def moto_attributes(envelope: Envelope) -> dict[str, dict[str, str]]:
     return {name: {"Type": a.type, "Value": str(a.value)} for name, a in envelope.message_attributes.items()}
 
 
+def moto_loop(matcher: FilterPolicyMatcher, path: Path) -> int:
+    counted = 0
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            raw = json.loads(line)
+            attributes = {
+                k: {"Type": v["type"], "Value": str(v["value"])} for k, v in raw["message_attributes"].items()
+            }
+            counted += matcher.matches(attributes, raw["body"])
+    return counted
+
+
 def rate(label: str, seconds: float, count: int) -> float:
     per_second = count / seconds
     print(f"  {label:<44} {seconds:8.3f} s {per_second:>12,.0f} msg/s")
@@ -61,6 +74,7 @@ def rate(label: str, seconds: float, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3, help="whole-process runs of each (median)")
     args = parser.parse_args()
     envelopes = make_envelopes(args.messages)
 
@@ -82,26 +96,20 @@ def main() -> None:
         path = Path(scratch) / "envelopes.ndjson"
         path.write_text("".join(e.dumps() + "\n" for e in envelopes))
         msgctl = shutil.which("msgctl") or f"{sys.prefix}/bin/msgctl"
-        start = time.perf_counter()
-        result = subprocess.run(
-            [msgctl, "filter", "test", json.dumps(POLICY), "--input", str(path), "--count"],
-            capture_output=True,
-            text=True,
-            check=False,
+        command = [msgctl, "filter", "test", json.dumps(POLICY), "--input", str(path), "--count"]
+        cli_times, loop_times = [], []
+        for _ in range(args.runs):  # alternate the two, so both see the same machine load
+            start = time.perf_counter()
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            cli_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            counted = moto_loop(matcher, path)
+            loop_times.append(time.perf_counter() - start)
+        print(f"  median of {args.runs} runs each")
+        cli_rate = rate("msgctl filter test --input --count", statistics.median(cli_times), args.messages)
+        loop_rate = rate(
+            "plain loop: json.loads + moto matcher", statistics.median(loop_times), args.messages
         )
-        cli_seconds = time.perf_counter() - start
-        cli_rate = rate("msgctl filter test --input --count", cli_seconds, args.messages)
-        start = time.perf_counter()
-        counted = 0
-        with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                raw = json.loads(line)
-                attributes = {
-                    k: {"Type": v["type"], "Value": str(v["value"])}
-                    for k, v in raw["message_attributes"].items()
-                }
-                counted += matcher.matches(attributes, raw["body"])
-        loop_rate = rate("plain loop: json.loads + moto matcher", time.perf_counter() - start, args.messages)
         print(
             f"  counts: msgctl {result.stdout.strip()}, moto loop {counted:,}; "
             f"speed-up {cli_rate / loop_rate:.1f}x"

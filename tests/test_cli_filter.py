@@ -250,3 +250,23 @@ def test_to_selector_names_what_has_no_equivalent(invoke, policy, operator) -> N
     result = invoke("filter", "to-selector", json.dumps(policy))
     assert result.exit_code == ExitCode.USAGE
     assert operator in result.stderr
+
+
+def test_parallel_file_scan_gives_the_sequential_result(invoke, tmp_path, monkeypatch) -> None:
+    from msgctl.core import filtering
+
+    lines = [_envelope(n, ["order", "refund", "other"][n % 3]) for n in range(3000)]
+    path = tmp_path / "big.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(filtering, "PARALLEL_MIN_BYTES", 1)
+    parallel = invoke("filter", "test", '{"kind": ["order"]}', "--input", str(path))
+    sequential = invoke("filter", "test", '{"kind": ["order"]}', "--input", "-", input=path.read_text())
+    assert parallel.exit_code == 0
+    assert parallel.stdout == sequential.stdout
+    assert parallel.stdout.splitlines() == lines[::3]
+
+    lines[2500] = '{"body": 5}'
+    path.write_text("\n".join(lines) + "\n")
+    broken = invoke("filter", "test", '{"kind": ["order"]}', "--input", str(path), "--count")
+    assert broken.exit_code == ExitCode.USAGE
+    assert "line 2501: envelope 'body' must be a string" in broken.stderr

@@ -107,3 +107,27 @@ def test_any_body_is_decided_without_error(document) -> None:
         {"a": {"b": ["x", {"prefix": "y"}, {"numeric": [">", 1]}, {"exists": False}]}}, "body"
     )
     assert policy.decide(Message(body=json.dumps(document))).match in (True, False)
+
+
+attribute_values = st.one_of(
+    st.tuples(st.just("String"), words),
+    st.tuples(st.just("Number"), st.integers(-5, 5).map(str)),
+    st.tuples(st.just("String.Array"), st.lists(words | st.integers(-5, 5), max_size=3).map(json.dumps)),
+)
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), attribute_values, max_size=3))
+def test_envelopes_are_decided_like_messages(attributes) -> None:
+    """`filter test --input` reads envelopes through its own path; it must agree with the engine."""
+    policies = [
+        {"a": ["x", {"prefix": "y"}], "b": [{"numeric": [">", 0]}]},
+        {"a": [{"anything-but": ["x"]}], "c": [{"exists": False}]},
+        {"$or": [{"a": [3, "z"]}, {"b": [{"exists": True}]}]},
+    ]
+    raw = {
+        "body": "{}",
+        "message_attributes": {k: {"type": t, "value": v} for k, (t, v) in attributes.items()},
+    }
+    for policy in policies:
+        compiled = FilterPolicy(policy)
+        assert compiled.matches_envelope(raw) is compiled.matches(Message(attributes=attributes)), policy

@@ -83,11 +83,12 @@ class FilterPolicy:
         return self._test(message.attributes)
 
     def matches_envelope(self, envelope: dict[str, Any]) -> bool:
-        """Decide a parsed NDJSON envelope directly, reading only what the policy looks at."""
+        """Decide a parsed NDJSON envelope directly, reading only what the policy looks at (and the body's
+        type, so a line that is no envelope at all is reported whatever the scope)."""
+        body = envelope.get("body")
+        if type(body) is not str:
+            raise EnvelopeError("envelope 'body' must be a string")
         if self.scope == "body":
-            body = envelope.get("body")
-            if type(body) is not str:
-                raise EnvelopeError("envelope 'body' must be a string")
             if envelope.get("body_encoding", "text") != "text":
                 return False  # base64 bodies are not UTF-8 text, so not a JSON object either
             document = _document(body)
@@ -309,11 +310,20 @@ def _build_leaf(path: tuple[str, ...], conditions: list[Any], scope: Mode) -> _N
         item = attributes.get(key)
         if item is None:
             return want_absent and bool(attributes)
-        type_, value = _typed(key, item)
+        try:  # inlined _typed: this runs once per key per envelope
+            type_ = item["type"]
+            value = item["value"]
+        except (TypeError, KeyError):
+            type_, value = _typed(key, item)
         if want_present:
             return True
         if type_ == "String":
             return matches_value(value)
+        if type_ == "Number":
+            parsed = number(value)
+            return parsed is not None and matches_value(parsed)
+        if type(type_) is not str:
+            _typed(key, item)
         for candidate in attribute_values(type_, value):
             if candidate is not BINARY and matches_value(candidate):
                 return True

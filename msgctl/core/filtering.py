@@ -7,7 +7,7 @@ import binascii
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AnyStr
 
 from msgctl.core.filter_lint import lint, parse_policy
 from msgctl.core.filter_policy import AttributeValue, EnvelopeError, FilterPolicy, Message, Problem, Scope
@@ -82,7 +82,7 @@ def message_from_envelope(envelope: Envelope) -> Message:
     return Message(body=text if text is not None else "", attributes=attributes)
 
 
-def select_lines(policy: FilterPolicy, lines: Iterable[str], invert: bool = False) -> Iterator[str]:
+def select_lines(policy: FilterPolicy, lines: Iterable[AnyStr], invert: bool = False) -> Iterator[AnyStr]:
     """The NDJSON envelope lines the policy matches (or, inverted, does not); a malformed line stops the
     scan with its line number (exit 2). Envelopes are read only as far as the policy needs them."""
     loads = _json_loads()
@@ -103,8 +103,13 @@ def select_lines(policy: FilterPolicy, lines: Iterable[str], invert: bool = Fals
             raise UsageError(f"line {number}: {_reason(exc, raw, line)}") from None
 
 
-def _reason(exc: Exception, raw: Any, line: str) -> str:
+def _reason(exc: Exception, raw: Any, line: str | bytes) -> str:
     """The full envelope reader's explanation of what is wrong with the line."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return "not UTF-8 text"
     try:
         Envelope.from_json(raw) if raw is not None else Envelope.loads(line)
     except UsageError as full:
@@ -112,7 +117,7 @@ def _reason(exc: Exception, raw: Any, line: str) -> str:
     return str(exc)
 
 
-def _json_loads() -> Callable[[str], Any]:
+def _json_loads() -> Callable[[str | bytes], Any]:
     try:
         import orjson
     except ImportError:  # orjson is a dependency, but a plain json fallback keeps msgctl working without it
@@ -176,21 +181,14 @@ def _scan_range_with(
             file.seek(start - 1)
             file.readline()  # the line under way at `start` belongs to the previous range
         position = file.tell()
-        lines = []
-        while position < end:
-            raw = file.readline()
-            if not raw:
-                break
-            position += len(raw)
-            try:
-                lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                lines.append("\x00not UTF-8")  # reported below as a malformed line, with its number
+        data = file.read(max(0, end - position)) if position < end else b""
+        if data and not data.endswith(b"\n"):
+            data += file.readline()  # finish the last line that begins in this range
     try:
-        for line in select_lines(policy, lines, invert):
+        for line in select_lines(policy, data.splitlines(keepends=True), invert):
             count += 1
             if keep_lines:
-                kept.append(line)
+                kept.append(line.decode("utf-8", errors="replace"))
     except UsageError as exc:
         number, _, reason = exc.message.partition(": ")
         return RangeResult(count, kept, int(number.removeprefix("line ")), reason)
