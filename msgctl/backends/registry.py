@@ -12,6 +12,7 @@ from msgctl.config import Settings
 if TYPE_CHECKING:
     from msgctl.backends.aws import AwsClients
     from msgctl.core.chains import ChainBackend
+    from msgctl.core.tail import TailOptions, TailSource
 
 
 class Backends:
@@ -67,6 +68,25 @@ class Backends:
         from msgctl.backends.sns_chains import SnsChainBackend
 
         return SnsChainBackend(self.aws)
+
+    def tail_source(self, channel: Channel, options: TailOptions) -> TailSource:
+        """What tail reads: an SQS snapshot, an SNS ephemeral queue, an ActiveMQ browse or subscription."""
+        backend = self.for_channel(channel)
+        if channel.service == "amq":
+            from msgctl.backends.activemq import ActiveMqBackend
+            from msgctl.backends.activemq_tail import ActiveMqQueueTail, ActiveMqTopicTail
+
+            assert isinstance(backend, ActiveMqBackend)
+            tail_class = ActiveMqQueueTail if channel.kind == "queue" else ActiveMqTopicTail
+            return tail_class(backend, channel, options)
+        from msgctl.backends.sns import SnsBackend
+        from msgctl.backends.sqs import SqsBackend
+        from msgctl.backends.sqs_tail import SnsTail, SqsSnapshot
+
+        if isinstance(backend, SnsBackend):
+            return SnsTail(self.aws, backend, channel, options)
+        assert isinstance(backend, SqsBackend)
+        return SqsSnapshot(backend, channel, options)
 
     def broker_target(self, profile: str | None = None) -> BrokerTarget:
         target = resolve_broker(self.settings, profile, self._amazon_mq_endpoints)

@@ -52,6 +52,11 @@ COMMANDS = {
         "send",
         "Send one message. ActiveMQ messages are sent persistent and confirmed by a broker receipt.",
     ),
+    "tail": (
+        "tail",
+        "tail_command",
+        "Watch a channel without consuming it: SQS snapshots, SNS via an ephemeral queue, ActiveMQ browsing.",
+    ),
     "chain": (
         "chains",
         None,

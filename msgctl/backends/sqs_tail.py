@@ -1,0 +1,298 @@
+"""tail on SQS: snapshots that hold what they receive and release it all at the end, and SNS topics through
+an ephemeral queue that lives as long as the tail."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from msgctl.address import Channel
+from msgctl.backends.aws import AwsClients, aws_errors
+from msgctl.backends.sns import SnsBackend
+from msgctl.backends.sqs import SqsBackend
+from msgctl.core.chains import allow_topic_statement, merge_statement
+from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
+from msgctl.envelope import Envelope, MessageAttribute
+from msgctl.errors import MsgctlError, NotFoundError, UsageError
+
+RECEIVE_BATCH = 10
+FOLLOW_INTERVAL_S = 10.0
+EPHEMERAL_PREFIX = "msgctl-tail-"
+EPHEMERAL_TAG = "msgctl:ephemeral"
+TOPIC_TAG = "msgctl:topic"
+GC_AGE = timedelta(hours=1)
+
+
+def envelope_from_sqs(channel: str, message: dict[str, Any]) -> Envelope:
+    system = message.get("Attributes", {})
+    attributes = {
+        "sent_at": iso(system.get("SentTimestamp")),
+        "receive_count": int(system["ApproximateReceiveCount"])
+        if "ApproximateReceiveCount" in system
+        else None,
+        "group_id": system.get("MessageGroupId"),
+        "dedup_id": system.get("MessageDeduplicationId"),
+        "sequence_number": system.get("SequenceNumber"),
+    }
+    return Envelope(
+        channel=channel,
+        id=message.get("MessageId"),
+        body=message.get("Body", "").encode("utf-8"),
+        attributes={k: v for k, v in attributes.items() if v is not None},
+        message_attributes={
+            name: MessageAttribute(
+                value["DataType"],
+                value["BinaryValue"] if "BinaryValue" in value else value.get("StringValue", ""),
+            )
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+    )
+
+
+class SqsSnapshot:
+    """Receive everything visible, holding it (visibility = hold) so each message comes once, then release
+    it all (visibility 0). With follow, repeat every FOLLOW_INTERVAL_S and print only new message ids."""
+
+    def __init__(self, backend: SqsBackend, channel: Channel, options: TailOptions) -> None:
+        self.channel, self.options = channel, options
+        self.client = backend.client_for(channel)
+        self.url = backend.queue_url(channel)
+        attributes = backend.queue_attributes(channel)
+        redrive = json.loads(attributes["RedrivePolicy"]) if attributes.get("RedrivePolicy") else {}
+        self.max_receive_count: int | None = int(redrive["maxReceiveCount"]) if redrive else None
+        self.fifo = attributes.get("FifoQueue") == "true"
+        if self.max_receive_count is not None and self.max_receive_count <= 2 and not options.force:
+            raise UsageError(
+                f"{channel} moves a message to its DLQ after {self.max_receive_count} receives: a peek "
+                "would leave consumers no retry; nothing was received (--force to tail anyway)"
+            )
+        depth = int(attributes.get("ApproximateNumberOfMessages", "0") or 0)
+        self.hold = options.hold or min(DEFAULT_MAX_HOLD_S, max(15, depth // 20))
+        self.held: dict[str, str] = {}  # receipt handle -> message id, released at the end of a snapshot
+        self.receipts: dict[str, str] = {}  # message id -> latest receipt handle (for --consume)
+        self.counts: dict[str, int] = {}  # message id -> receive count after our receive
+        self.seen: set[str] = set()
+
+    def poll(self) -> Iterator[Envelope | None]:
+        while True:
+            yield from self._snapshot()
+            if not self.options.follow:
+                return
+            self._release()
+            self._refuse_to_push_toward_the_dlq()
+            deadline = time.monotonic() + FOLLOW_INTERVAL_S
+            while time.monotonic() < deadline:
+                yield None
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    def _snapshot(self) -> Iterator[Envelope]:
+        while True:
+            with aws_errors(f"cannot receive from {self.channel}"):
+                messages = self.client.receive_message(
+                    QueueUrl=self.url,
+                    MaxNumberOfMessages=RECEIVE_BATCH,
+                    VisibilityTimeout=self.hold,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            if not messages:
+                return
+            for message in messages:  # hold the whole batch before yielding any: all of it gets released
+                message_id = message["MessageId"]
+                self.held[message["ReceiptHandle"]] = message_id
+                self.receipts[message_id] = message["ReceiptHandle"]
+                self.counts[message_id] = int(
+                    message.get("Attributes", {}).get("ApproximateReceiveCount", "0")
+                )
+            for message in messages:
+                message_id = message["MessageId"]
+                if message_id not in self.seen:
+                    self.seen.add(message_id)
+                    yield envelope_from_sqs(str(self.channel), message)
+
+    def _refuse_to_push_toward_the_dlq(self) -> None:
+        if self.max_receive_count is None or self.options.force:
+            return
+        at_risk = sum(1 for c in self.counts.values() if c >= self.max_receive_count - 1)
+        if at_risk:
+            raise MsgctlError(
+                f"stopped following: another snapshot would leave {at_risk} messages one receive (or less) "
+                f"from the DLQ (maxReceiveCount {self.max_receive_count}); --force to go on"
+            )
+
+    def printed(self, envelope: Envelope) -> None:
+        if self.options.consume and envelope.id in self.receipts:
+            handle = self.receipts.pop(envelope.id)
+            with aws_errors(f"cannot delete a message from {self.channel}"):
+                self.client.delete_message(QueueUrl=self.url, ReceiptHandle=handle)
+            self.held.pop(handle, None)
+            self.counts.pop(envelope.id, None)
+
+    def _release(self) -> None:
+        handles = list(self.held)
+        self.held.clear()
+        for start in range(0, len(handles), RECEIVE_BATCH):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for n, handle in enumerate(handles[start : start + RECEIVE_BATCH])
+            ]
+            with aws_errors(f"cannot release held messages of {self.channel}"):
+                self.client.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+
+    def close(self, report: TailReport) -> None:
+        self._release()
+        if self.max_receive_count is not None:
+            near = sum(1 for c in self.counts.values() if c >= self.max_receive_count)
+            if near:
+                report.notes.append(
+                    f"{near} messages are now one receive away from the DLQ "
+                    f"(maxReceiveCount {self.max_receive_count})"
+                )
+        if self.fifo and self.seen:
+            report.notes.append(
+                "FIFO: the groups of held messages were locked for consumers during the scan "
+                f"(hold {self.hold} s)"
+            )
+
+
+class SnsTail:
+    """A topic seen through an ephemeral queue subscribed to it, removed again on exit."""
+
+    def __init__(self, clients: AwsClients, sns: SnsBackend, channel: Channel, options: TailOptions) -> None:
+        self.channel, self.options = channel, options
+        self.sns, self.sqs = clients.client("sns", channel.region), clients.client("sqs", channel.region)
+        self.topic_arn = sns.topic_arn(channel)
+        fifo = channel.fifo
+        stem = f"{EPHEMERAL_PREFIX}{channel.name.removesuffix('.fifo')[:40]}-{uuid.uuid4().hex[:8]}"
+        self.queue_name = stem + (".fifo" if fifo else "")
+        self.queue_url: str | None = None
+        self.subscription: str | None = None
+        try:
+            self._create(clients, fifo)
+        except BaseException:
+            self.close(TailReport())
+            raise
+
+    def _create(self, clients: AwsClients, fifo: bool) -> None:
+        queue_arn = clients.arn("sqs", self.queue_name)
+        attributes = {"Policy": merge_statement(None, allow_topic_statement(queue_arn, self.topic_arn))}
+        if fifo:
+            attributes["FifoQueue"] = "true"
+        tags = {EPHEMERAL_TAG: datetime.now(UTC).isoformat(timespec="seconds"), TOPIC_TAG: self.topic_arn}
+        with aws_errors(f"cannot create the ephemeral queue {self.queue_name}"):
+            self.queue_url = self.sqs.create_queue(
+                QueueName=self.queue_name, Attributes=attributes, tags=tags
+            )["QueueUrl"]
+        with aws_errors(f"cannot subscribe {self.queue_name} to {self.channel}"):
+            self.subscription = self.sns.subscribe(
+                TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True
+            )["SubscriptionArn"]
+
+    def poll(self) -> Iterator[Envelope | None]:
+        while True:
+            with aws_errors(f"cannot receive from {self.queue_name}"):
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=RECEIVE_BATCH,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            if not messages:
+                yield None
+            for message in messages:
+                yield self._envelope(message)
+                with aws_errors(f"cannot delete from {self.queue_name}"):
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _envelope(self, message: dict[str, Any]) -> Envelope:
+        raw = envelope_from_sqs(str(self.channel), message)
+        try:
+            notification = json.loads(message.get("Body", ""))
+        except ValueError:
+            notification = None
+        if not isinstance(notification, dict) or "Message" not in notification:
+            return raw
+        attributes = {k: v for k, v in raw.attributes.items() if k in ("group_id", "sequence_number")}
+        attributes["sent_at"] = notification.get("Timestamp")
+        if not self.options.unwrap:
+            return Envelope(str(self.channel), notification.get("MessageId"), raw.body, attributes)
+        return Envelope(
+            channel=str(self.channel),
+            id=notification.get("MessageId"),
+            body=str(notification["Message"]).encode("utf-8"),
+            attributes={k: v for k, v in attributes.items() if v is not None},
+            message_attributes={
+                name: MessageAttribute(
+                    value.get("Type", "String"),
+                    base64.b64decode(value["Value"])
+                    if value.get("Type", "").startswith("Binary")
+                    else value.get("Value", ""),
+                )
+                for name, value in notification.get("MessageAttributes", {}).items()
+            },
+        )
+
+    def printed(self, envelope: Envelope) -> None:
+        pass
+
+    def close(self, report: TailReport) -> None:
+        if self.subscription:
+            with aws_errors("cannot remove the tail's subscription"):
+                self.sns.unsubscribe(SubscriptionArn=self.subscription)
+            self.subscription = None
+        if self.queue_url:
+            with aws_errors("cannot remove the tail's queue"):
+                self.sqs.delete_queue(QueueUrl=self.queue_url)
+            self.queue_url = None
+
+
+def collect_garbage(clients: AwsClients, older_than: timedelta = GC_AGE) -> list[str]:
+    """Remove ephemeral tail queues (and their subscriptions) left behind by a killed tail."""
+    sqs, sns = clients.client("sqs"), clients.client("sns")
+    removed = []
+    with aws_errors("cannot list queues"):
+        urls = [
+            url
+            for page in sqs.get_paginator("list_queues").paginate(QueueNamePrefix=EPHEMERAL_PREFIX)
+            for url in page.get("QueueUrls", [])
+        ]
+    now = datetime.now(UTC)
+    for url in urls:
+        try:
+            with aws_errors("cannot read queue tags"):
+                tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+        except NotFoundError:
+            continue
+        created = tags.get(EPHEMERAL_TAG)
+        if not created or now - datetime.fromisoformat(created) < older_than:
+            continue
+        name = url.rsplit("/", 1)[-1]
+        if tags.get(TOPIC_TAG):
+            _unsubscribe_queue(sns, tags[TOPIC_TAG], clients.arn("sqs", name))
+        with aws_errors(f"cannot delete {name}"):
+            sqs.delete_queue(QueueUrl=url)
+        removed.append(f"sqs:{name}")
+    return removed
+
+
+def _unsubscribe_queue(sns: Any, topic_arn: str, queue_arn: str) -> None:
+    try:
+        with aws_errors("cannot list subscriptions"):
+            subscriptions = [
+                s
+                for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
+                for s in page.get("Subscriptions", [])
+            ]
+    except NotFoundError:
+        return  # the topic is gone, and its subscriptions with it
+    for sub in subscriptions:
+        if sub.get("Endpoint") == queue_arn and str(sub.get("SubscriptionArn", "")).startswith("arn:"):
+            with aws_errors("cannot unsubscribe"):
+                sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])

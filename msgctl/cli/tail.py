@@ -1,0 +1,186 @@
+"""tail: watch a channel live without consuming it."""
+
+from __future__ import annotations
+
+import re
+import signal
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from msgctl.address import parse_channel
+from msgctl.cli.options import YesOption, read_argument
+from msgctl.cli.state import AppState, get_state
+from msgctl.core.filter_policy import Scope
+from msgctl.core.filtering import load_policy
+from msgctl.core.tail import TailOptions, TailReport, parse_duration, tail
+from msgctl.errors import UsageError
+from msgctl.render.messages import MessageFormat, MessageWriter
+
+
+def tail_command(
+    ctx: typer.Context,
+    channel: Annotated[str | None, typer.Argument(help="The queue or topic to watch.")] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep going until Ctrl-C. On SQS each snapshot (every 10 s) receives every visible message "
+            "once more, raising its receive count by one; tail stops before that would leave a message one "
+            "receive from its DLQ.",
+        ),
+    ] = False,
+    max_messages: Annotated[
+        int | None, typer.Option("--max", "-n", help="Stop after N messages.", min=1)
+    ] = None,
+    wait: Annotated[float | None, typer.Option(help="Stop after this many idle seconds.", min=0)] = None,
+    consume: Annotated[
+        bool, typer.Option("--consume", help="Delete (ack) each message once printed.")
+    ] = False,
+    yes: YesOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Tail a queue whose maxReceiveCount is 2 or less.")
+    ] = False,
+    filter_policy: Annotated[
+        str | None,
+        typer.Option("--filter", help="Only messages an SNS filter policy accepts: JSON, @FILE or -."),
+    ] = None,
+    filter_scope: Annotated[str, typer.Option(help="The filter's scope: attributes or body.")] = "attributes",
+    grep: Annotated[
+        str | None, typer.Option(help="Only messages whose body matches this regular expression.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only messages sent within this long: 90s, 15m, 2h, 1d.")
+    ] = None,
+    hold: Annotated[
+        int | None,
+        typer.Option(
+            help="SQS: seconds a snapshot holds what it received (default: enough for the scan, at most 60).",
+            min=1,
+            max=43200,
+        ),
+    ] = None,
+    unwrap: Annotated[
+        bool, typer.Option("--unwrap/--no-unwrap", help="SNS: show the message, not its envelope.")
+    ] = True,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="pretty (terminal default), ndjson (pipe default) or json."),
+    ] = None,
+    gc: Annotated[
+        bool,
+        typer.Option("--gc", help="Remove ephemeral tail queues left over (older than an hour) and exit."),
+    ] = False,
+) -> None:
+    """Watch a channel without consuming it: SQS snapshots, SNS via an ephemeral queue, ActiveMQ browsing.
+
+    Nothing is consumed unless --consume. SQS messages are held while the snapshot runs and released at its
+    end (also on Ctrl-C, SIGTERM and errors); a queue that dead-letters after 2 receives or fewer is refused.
+
+    Example:
+
+        msgctl tail sqs:orders -n 20
+        msgctl tail sns:orders --follow -o ndjson | jq .body
+    """
+    state = get_state(ctx)
+    if gc:
+        _collect_garbage(state)
+        return
+    if channel is None:
+        raise UsageError("give the CHANNEL to tail (or --gc)")
+    address = parse_channel(channel)
+    options = TailOptions(
+        follow=follow or address.kind == "topic",
+        max=max_messages,
+        wait=wait,
+        consume=consume,
+        force=force,
+        hold=hold,
+        unwrap=unwrap,
+        since=parse_duration(since) if since else None,
+        filter=load_policy(read_argument(filter_policy), _scope(filter_scope)) if filter_policy else None,
+        grep=_regex(grep) if grep else None,
+    )
+    writer = MessageWriter(state.renderer, _format(state, output))
+    if (
+        consume
+        and not yes
+        and not state.renderer.confirm(f"delete every message tail prints from {address}?")
+    ):
+        raise UsageError("--consume deletes messages: confirm on a terminal or pass --yes")
+    report = TailReport()
+    stop = _StopRequest()
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        source = state.backends.tail_source(address, options)
+        try:
+            for envelope in tail(source, options, report, stop.requested_at_least_once):
+                writer.write(envelope)
+        except KeyboardInterrupt:
+            report.notes.append("interrupted")
+        finally:
+            source.close(report)
+            writer.close()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    skipped = f" ({report.skipped} skipped by --filter/--grep/--since)" if report.skipped else ""
+    state.renderer.info(f"tail: {report.shown} messages from {address}{skipped}")
+    for note in report.notes:
+        if note != "interrupted":
+            state.renderer.warn(note)
+
+
+class _StopRequest:
+    """Ctrl-C or SIGTERM asks tail to stop between two messages, so nothing received is left unreleased;
+    a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+
+    def requested_at_least_once(self) -> bool:
+        return self.count > 0
+
+
+def _format(state: AppState, output: str | None) -> MessageFormat:
+    chosen = output or (state.flags.output.value if state.flags.output else None)
+    if chosen is None:
+        return "pretty" if state.renderer.stdout_is_terminal else "ndjson"
+    formats: dict[str, MessageFormat] = {
+        "pretty": "pretty",
+        "table": "pretty",
+        "ndjson": "ndjson",
+        "json": "json",
+    }
+    if chosen not in formats:
+        raise UsageError(f"-o {chosen}: tail prints pretty, ndjson or json")
+    return formats[chosen]
+
+
+def _scope(text: str) -> Scope:
+    if text not in ("attributes", "body"):
+        raise UsageError("--filter-scope must be attributes or body")
+    return "body" if text == "body" else "attributes"
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"bad --grep pattern: {exc}") from None
+
+
+def _collect_garbage(state: AppState) -> None:
+    from msgctl.backends.sqs_tail import collect_garbage
+
+    removed = collect_garbage(state.backends.aws)
+    for name in removed:
+        state.renderer.line(name)
+    state.renderer.info(f"removed {len(removed)} leftover tail queues")

@@ -1,0 +1,225 @@
+"""tail shows what is in a channel without changing what consumers will see."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from msgctl.errors import ExitCode
+
+
+def _queue(sqs, name, count, max_receive_count=5, attributes=None):
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+    url = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive, **(attributes or {})})[
+        "QueueUrl"
+    ]
+    for start in range(0, count, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {
+                    "Id": str(n),
+                    "MessageBody": json.dumps({"n": n}),
+                    "MessageAttributes": {
+                        "kind": {"DataType": "String", "StringValue": "even" if n % 2 == 0 else "odd"}
+                    },
+                }
+                for n in range(start, min(start + 10, count))
+            ],
+        )
+    return url, dlq
+
+
+def _depths(sqs, url):
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_four_tails_in_a_row_show_everything_and_change_nothing(invoke, aws, sqs, unique) -> None:
+    url, dlq = _queue(sqs, unique, 50)
+    for run in range(4):
+        result = invoke("tail", f"sqs:{unique}", "-o", "ndjson")
+        assert result.exit_code == 0, result.stderr
+        envelopes = [json.loads(line) for line in result.stdout.splitlines()]
+        assert sorted(json.loads(e["body"])["n"] for e in envelopes) == list(range(50)), f"tail {run + 1}"
+        assert {e["attributes"]["receive_count"] for e in envelopes} == {run + 1}
+        assert _depths(sqs, url) == (50, 0), "everything is visible again"
+    assert _depths(sqs, dlq) == (0, 0), "nothing reached the DLQ"
+
+
+def test_a_queue_that_dead_letters_after_two_receives_is_refused(invoke, aws, sqs, unique) -> None:
+    url, _ = _queue(sqs, unique, 3, max_receive_count=2)
+    result = invoke("tail", f"sqs:{unique}")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--force" in result.stderr
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in received} == {"1"}, "tail received nothing"
+
+
+def test_after_the_scan_it_warns_what_is_one_receive_from_the_dlq(invoke, aws, sqs, unique) -> None:
+    url, _ = _queue(sqs, unique, 2, max_receive_count=3)
+    for _ in range(2):  # receive count 2; the tail's receive makes it 3: the next receive dead-letters them
+        assert (
+            len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"])
+            == 2
+        )
+    result = invoke("tail", f"sqs:{unique}", "--max", "5")
+    assert result.exit_code == 0
+    assert "2 messages are now one receive away from the DLQ" in result.stderr
+
+
+def test_filter_grep_since_and_max_select(invoke, aws, sqs, unique) -> None:
+    _queue(sqs, unique, 20)
+    evens = invoke("tail", f"sqs:{unique}", "--filter", '{"kind": ["even"]}', "-o", "ndjson")
+    assert len(evens.stdout.splitlines()) == 10
+    assert "10 skipped" in evens.stderr
+    grep = invoke("tail", f"sqs:{unique}", "--grep", r'"n": 1\d', "-o", "ndjson")
+    assert sorted(json.loads(json.loads(line)["body"])["n"] for line in grep.stdout.splitlines()) == list(
+        range(10, 20)
+    )
+    assert len(invoke("tail", f"sqs:{unique}", "-n", "3", "-o", "ndjson").stdout.splitlines()) == 3
+    assert invoke("tail", f"sqs:{unique}", "--since", "1h", "-o", "ndjson").stdout.count("\n") == 20
+    bad = invoke("tail", f"sqs:{unique}", "--since", "yesterday")
+    assert bad.exit_code == ExitCode.USAGE
+
+
+def test_consume_needs_confirmation_then_deletes_what_it_printed(invoke, aws, sqs, unique) -> None:
+    url, _ = _queue(sqs, unique, 5)
+    refused = invoke("tail", f"sqs:{unique}", "--consume")
+    assert refused.exit_code == ExitCode.USAGE
+    assert _depths(sqs, url) == (5, 0)
+    drained = invoke("tail", f"sqs:{unique}", "--consume", "--yes", "-n", "3", "-o", "ndjson")
+    assert drained.exit_code == 0
+    assert len(drained.stdout.splitlines()) == 3
+    assert _depths(sqs, url) == (2, 0), "three deleted, the rest released"
+
+
+def test_pretty_output_on_a_terminal_shape(invoke, aws, sqs, unique, monkeypatch) -> None:
+    _queue(sqs, unique, 1)
+    result = invoke("tail", f"sqs:{unique}", "-o", "pretty")
+    lines = result.stdout.splitlines()
+    assert f"sqs:{unique}" in lines[0] and "receives 1" in lines[0]
+    assert lines[1].strip() == "kind=even"
+    assert lines[2:5] == ["  {", '    "n": 0', "  }"]
+
+
+def _msgctl(*args, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "msgctl", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _env(extra):
+    return {**os.environ, **extra}
+
+
+def test_sigterm_in_the_middle_of_a_follow_releases_everything(aws_endpoint, sqs, unique) -> None:
+    url, _ = _queue(sqs, unique, 30)
+    process = _msgctl(
+        "tail",
+        f"sqs:{unique}",
+        "--follow",
+        "--hold",
+        "300",
+        "-o",
+        "ndjson",
+        env=_env({"AWS_ENDPOINT_URL": aws_endpoint}),
+    )
+    first = process.stdout.readline()
+    assert first, process.stderr.read()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    assert process.returncode == 0, process.stderr.read()
+    assert _depths(sqs, url) == (30, 0), "held messages were released, not left invisible for 300 s"
+
+
+def test_topic_tail_prints_what_is_published_and_cleans_up_on_sigint(aws_endpoint, sqs, sns, unique) -> None:
+    topic_arn = sns.create_topic(Name=unique)["TopicArn"]
+    process = _msgctl("tail", f"sns:{unique}", "-o", "ndjson", env=_env({"AWS_ENDPOINT_URL": aws_endpoint}))
+    deadline = time.monotonic() + 30
+    while not sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]:
+        assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+        time.sleep(0.1)
+    sns.publish(
+        TopicArn=topic_arn,
+        Message='{"hello": "tail"}',
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "greeting"}},
+    )
+    envelope = json.loads(process.stdout.readline())
+    assert (envelope["body"], envelope["channel"]) == ('{"hello": "tail"}', f"sns:{unique}")
+    assert envelope["message_attributes"] == {"kind": {"type": "String", "value": "greeting"}}
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
+    assert sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"] == []
+    assert not sqs.list_queues(QueueNamePrefix=f"msgctl-tail-{unique}").get("QueueUrls")
+
+
+def test_gc_removes_old_leftover_tail_queues(invoke, aws, sqs, unique) -> None:
+    old = (datetime.now(UTC) - timedelta(hours=2)).isoformat(timespec="seconds")
+    new = datetime.now(UTC).isoformat(timespec="seconds")
+    sqs.create_queue(QueueName=f"msgctl-tail-{unique}-old", tags={"msgctl:ephemeral": old})
+    sqs.create_queue(QueueName=f"msgctl-tail-{unique}-new", tags={"msgctl:ephemeral": new})
+    result = invoke("tail", "--gc")
+    assert result.exit_code == 0
+    assert f"sqs:msgctl-tail-{unique}-old" in result.stdout.splitlines()
+    left = [
+        u.rsplit("/", 1)[-1] for u in sqs.list_queues(QueueNamePrefix=f"msgctl-tail-{unique}")["QueueUrls"]
+    ]
+    assert left == [f"msgctl-tail-{unique}-new"]
+
+
+def _fill(stomp_conn, destination, count):
+    for n in range(count):
+        headers = {"persistent": "true", "n": str(n)}
+        stomp_conn.send(destination, json.dumps({"n": n}).encode(), headers=headers)
+
+
+def _amq_depth(invoke, name):
+    return json.loads(invoke("stats", f"amq:queue/{name}", "-o", "json").stdout)["depth"]
+
+
+def test_activemq_browse_leaves_the_queue_depth_unchanged(invoke, amq, stomp_conn, unique) -> None:
+    _fill(stomp_conn, f"/queue/{unique}", 7)
+    deadline = time.monotonic() + 10
+    while invoke("stats", f"amq:queue/{unique}").exit_code != 0 or _amq_depth(invoke, unique) != 7:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    for _ in range(2):
+        result = invoke("tail", f"amq:queue/{unique}", "-o", "ndjson")
+        assert result.exit_code == 0, result.stderr
+        envelopes = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [json.loads(e["body"])["n"] for e in envelopes] == list(range(7))
+        assert envelopes[0]["attributes"]["persistent"] is True
+        assert envelopes[0]["message_attributes"]["n"] == {"type": "String", "value": "0"}
+        assert _amq_depth(invoke, unique) == 7
+
+
+def test_activemq_consume_acks_what_it_printed(invoke, amq, stomp_conn, unique) -> None:
+    _fill(stomp_conn, f"/queue/{unique}", 4)
+    result = invoke("tail", f"amq:queue/{unique}", "--consume", "--yes", "-n", "3", "-o", "ndjson")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+    deadline = time.monotonic() + 10
+    while _amq_depth(invoke, unique) != 1:
+        assert time.monotonic() < deadline, "the unprinted message went back to the queue"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("text", ["90", "90s", "15m", "2h", "1d", "500ms"])
+def test_durations(text) -> None:
+    from msgctl.core.tail import parse_duration
+
+    assert parse_duration(text).total_seconds() > 0
