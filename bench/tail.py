@@ -1,0 +1,138 @@
+"""tail speed: `msgctl tail` of a queue to NDJSON beside a hand-written boto3 snapshot loop doing the same
+work (receive 10 holding them, print each as JSON, release everything at the end), on LocalStack.
+
+Run: .venv/bin/python bench/tail.py [--messages N] [--endpoint http://127.0.0.1:4566]
+(start LocalStack first with .ci/localstack). The tail issue's goal is at least 0.8x the loop's speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import boto3
+
+REGION = "us-east-1"
+
+
+def client(endpoint: str) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
+
+def fill(sqs: Any, count: int) -> str:
+    url = sqs.create_queue(QueueName=f"bench-tail-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for start in range(0, count, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {
+                    "Id": str(n),
+                    "MessageBody": json.dumps({"order": n, "note": "x" * 180}),
+                    "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "order"}},
+                }
+                for n in range(start, min(start + 10, count))
+            ],
+        )
+    return url
+
+
+def reference_loop(sqs: Any, url: str, out: Any) -> int:
+    """Receive 10 at a time holding them, print each, release them all at the end."""
+    held, seen = [], set()
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=60,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            held.append(message["ReceiptHandle"])
+            if message["MessageId"] not in seen:
+                seen.add(message["MessageId"])
+                out.write(
+                    json.dumps(
+                        {
+                            "id": message["MessageId"],
+                            "body": message["Body"],
+                            "attributes": message.get("MessageAttributes", {}),
+                        }
+                    )
+                    + "\n"
+                )
+    for start in range(0, len(held), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for n, h in enumerate(held[start : start + 10])
+            ],
+        )
+    return len(seen)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--endpoint", default=os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566"))
+    args = parser.parse_args()
+    sqs = client(args.endpoint)
+    url = fill(sqs, args.messages)
+    queue = url.rsplit("/", 1)[-1]
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": args.endpoint,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }
+    msgctl = shutil.which("msgctl") or f"{sys.prefix}/bin/msgctl"
+    ours, theirs = [], []
+    with open(os.devnull, "w") as devnull:
+        for _ in range(args.runs):  # alternate, so both see the same machine load
+            start = time.perf_counter()
+            result = subprocess.run(
+                [msgctl, "tail", f"sqs:{queue}", "-o", "ndjson", "--force"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                check=True,
+                text=True,
+            )
+            ours.append(time.perf_counter() - start)
+            shown = result.stdout.count("\n")
+            start = time.perf_counter()
+            printed = reference_loop(sqs, url, devnull)
+            theirs.append(time.perf_counter() - start)
+    sqs.delete_queue(QueueUrl=url)
+    tail_s, loop_s = statistics.median(ours), statistics.median(theirs)
+    print(f"{args.messages:,} messages on {args.endpoint}, median of {args.runs} runs each")
+    for label, seconds, count in (
+        ("msgctl tail -o ndjson (whole process)", tail_s, shown),
+        ("boto3 snapshot loop (in process)", loop_s, printed),
+    ):
+        print(f"  {label:<40} {seconds:7.2f} s {args.messages / seconds:8,.0f} msg/s  ({count} shown)")
+    print(f"  msgctl / reference speed: {loop_s / tail_s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
