@@ -31,6 +31,17 @@ def test_apply_stops_at_the_first_failure_and_marks_every_change() -> None:
     assert info.value.exit_code == ExitCode.ACCESS_DENIED
 
 
+def test_any_failure_is_reported_with_what_was_applied() -> None:
+    def crash() -> None:
+        raise KeyError("boom")
+
+    plan = Plan([Change("a", "create", run=lambda: None), Change("b", "create", run=crash)])
+    with pytest.raises(ApplyError) as info:
+        apply_plan(plan)
+    assert [c.status for c in plan.changes] == ["applied", "failed"]
+    assert "b: 'boom'" in info.value.message
+
+
 @pytest.fixture
 def create_queue_denied_for(monkeypatch):
     """The AWS endpoint answers AccessDenied to CreateQueue for one queue name (a botocore event hook)."""

@@ -303,3 +303,47 @@ def test_virtual_topic_refuses_aws_options_and_delete(invoke, amq, unique) -> No
 def test_missing_topic_exits_4(invoke, aws, unique) -> None:
     assert invoke("chain", "show", f"sns:{unique}").exit_code == ExitCode.NOT_FOUND
     assert invoke("chain", "check", f"sns:{unique}").exit_code == ExitCode.NOT_FOUND
+
+
+def test_chains_sharing_a_queue_in_one_file_both_keep_their_grant(invoke, aws, unique, tmp_path) -> None:
+    path = tmp_path / "shared.toml"
+    path.write_text(
+        f'[[chains]]\ntopic = "sns:{unique}-a"\nqueues = ["sqs:{unique}"]\n'
+        f'[[chains]]\ntopic = "sns:{unique}-b"\nqueues = ["sqs:{unique}"]\n'
+    )
+    _plan(invoke("chain", "apply", "-f", str(path), "-o", "json"))
+    for topic in (f"sns:{unique}-a", f"sns:{unique}-b"):
+        assert invoke("chain", "check", topic).exit_code == 0, topic
+    again = _plan(invoke("chain", "apply", "-f", str(path), "-o", "json"))
+    assert {row["action"] for row in again} == {"unchanged"}
+
+
+def test_an_invalid_filter_policy_stops_create_before_anything_exists(invoke, aws, sqs, unique) -> None:
+    result = invoke(
+        "chain", "create", f"sns:{unique}", f"sqs:{unique}", "--filter-policy", '{"kind": "order"}'
+    )
+    assert result.exit_code == ExitCode.USAGE
+    assert "$.kind" in result.stderr
+    assert not sqs.list_queues(QueueNamePrefix=unique).get("QueueUrls")
+
+
+def test_a_queue_in_another_account_is_never_deleted_in_its_place(invoke, aws, sqs, sns, unique) -> None:
+    topic_arn = sns.create_topic(Name=unique)["TopicArn"]
+    sqs.create_queue(QueueName=unique)
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=f"arn:aws:sqs:us-east-1:111111111111:{unique}")
+    tree = json.loads(invoke("chain", "show", f"sns:{unique}", "-o", "json").stdout)
+    assert "another account or region" in tree["subscriptions"][0]["warnings"][0]
+    assert invoke("chain", "delete", f"sns:{unique}", "--with-queues", "--yes").exit_code == 0
+    assert sqs.get_queue_url(QueueName=unique)["QueueUrl"], "the local queue of the same name is still there"
+
+
+def test_virtual_topic_consumer_names_cannot_have_dots(invoke, amq, unique) -> None:
+    result = invoke("chain", "create", f"amq:topic/{unique}", "amq:queue/billing.eu")
+    assert result.exit_code == ExitCode.USAGE
+    assert "cannot contain '.'" in result.stderr
+
+
+def test_bundled_short_flags_reach_the_command(invoke, aws, unique) -> None:
+    result = invoke("-qo", "json", "filter", "lint", '{"a": ["x"]}')
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"valid": True, "problems": []}

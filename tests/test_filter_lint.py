@@ -103,3 +103,11 @@ def test_parse_reports_json_errors_and_size() -> None:
     assert problems and "256 KB" in problems[0].reason
     policy, problems = parse_policy("[1]")
     assert policy is None and "JSON object" in problems[0].reason
+
+
+def test_combinations_are_counted_without_expanding_every_or() -> None:
+    from msgctl.core.filter_lint import combinations
+
+    policy = {f"k{i}": {"$or": [{"a": ["x"]}, {"b": ["y"]}]} for i in range(20)}
+    assert combinations(policy) == (2 * 2) ** 20  # per key: two one-value branches, each at level 2
+    assert any(p.reason.endswith("at most 150") for p in lint(policy, "body"))

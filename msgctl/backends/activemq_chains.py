@@ -50,6 +50,13 @@ class ActiveMqChainBackend:
             "--filter-policy": any(q.filter_policy for q in spec.queues),
             "--no-raw": any(not q.raw for q in spec.queues),
         }
+        for queue in spec.queues:
+            name = queue.channel.name
+            if "." in name and consumer_queue(name, spec.topic.name) != name:
+                raise UsageError(
+                    f"{queue.channel}: a consumer name cannot contain '.': the broker feeds only "
+                    "Consumer.<name>.VirtualTopic.<topic> queues whose <name> is one segment"
+                )
         given = [flag for flag, used in aws_only.items() if used]
         if given:
             raise UsageError(

@@ -24,6 +24,7 @@ from msgctl.core.chains import (
     policy_allows_topic,
     remove_statement,
 )
+from msgctl.core.filter_lint import lint
 from msgctl.core.filter_policy import FilterPolicy, Message
 from msgctl.errors import NotFoundError, UsageError
 
@@ -423,7 +424,8 @@ class SnsChainBackend:
         name = arn_name(link.endpoint)
         link.channel = f"sqs:{name}"
         if link.endpoint != self._clients.arn("sqs", name):
-            link.warnings.append("queue in another account or region: not inspected")
+            link.foreign = True
+            link.warnings.append("queue in another account or region: not inspected, probed or deleted")
             return link
         queue = self._queue(name)
         link.exists = queue.exists
@@ -467,13 +469,11 @@ class SnsChainBackend:
         results: list[ProbeResult] = []
         waiting: dict[str, Link] = {}
         for link in tree.links:
-            if link.protocol != "sqs" or link.channel is None:
+            if link.protocol != "sqs" or link.channel is None or link.foreign:
                 continue
             if not link.exists:
                 results.append(ProbeResult(link.channel, "missing", "queue does not exist"))
-            elif link.filter_policy and not FilterPolicy(link.filter_policy, link.filter_scope).matches(
-                message
-            ):
+            elif link.filter_policy and _rejects(link, message):
                 results.append(ProbeResult(link.channel, "filtered", "its filter policy rejects the canary"))
             else:
                 waiting[link.channel] = link
@@ -555,7 +555,7 @@ class SnsChainBackend:
                         self._unsubscriber(link.subscription),
                     )
                 )
-            if link.protocol != "sqs" or not link.exists or link.channel is None:
+            if link.protocol != "sqs" or not link.exists or link.channel is None or link.foreign:
                 continue
             queue = self._queue(link.channel.split(":", 1)[1])
             if with_queues:
@@ -625,6 +625,14 @@ class SnsChainBackend:
                 self._sns.delete_topic(TopicArn=topic_arn)
 
         return delete
+
+
+def _rejects(link: Link, message: Message) -> bool:
+    """Does the subscription's policy reject the canary? A policy the engine cannot read is not assumed to."""
+    policy = link.filter_policy or {}
+    if lint(policy, link.filter_scope):
+        return False
+    return not FilterPolicy(policy, link.filter_scope).matches(message)
 
 
 def _is_canary(message: dict[str, Any], canary: str) -> bool:

@@ -111,7 +111,9 @@ def _subcommand(argv: Sequence[str]) -> str | None:
         if skip:
             skip = False
         elif token.startswith("-"):
-            skip = token in VALUE_OPTIONS
+            # "-qo json": a bundle of short flags whose last one takes a value
+            bundle = not token.startswith("--") and len(token) > 2 and "=" not in token
+            skip = token in VALUE_OPTIONS or (bundle and token[-1] == "o")
         else:
             return token
     return None

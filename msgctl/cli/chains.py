@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from msgctl.address import Channel, parse_channel
 from msgctl.cli.options import DryRunOption, OutputOption, YesOption, read_argument
-from msgctl.cli.state import get_state
+from msgctl.cli.state import AppState, get_state
 from msgctl.core import chains as core
 from msgctl.core.chain_file import load_chain_file
-from msgctl.errors import ExitCode, UsageError
+from msgctl.core.filtering import load_policy
+from msgctl.errors import ExitCode, MsgctlError, UsageError
 from msgctl.render import Renderer
 from msgctl.render.chains import chain_tree
 
@@ -59,7 +61,7 @@ def create(
     renderer = state.use_output(output)
     if filter_scope not in ("attributes", "body"):
         raise UsageError("--filter-scope must be attributes or body")
-    policy = _read_policy(filter_policy) if filter_policy else None
+    policy = _read_policy(filter_policy, filter_scope) if filter_policy else None
     spec = core.ChainSpec(
         topic=parse_channel(topic),
         queues=tuple(
@@ -98,16 +100,22 @@ def apply(
     state = get_state(ctx)
     renderer = state.use_output(output)
     specs = load_chain_file(file)
-    plans = [core.plan_chain(state.backends.chains_for(spec.topic), spec) for spec in specs]
-    changes = [change for plan in plans for change in plan.changes]
+    # Every chain is planned (conflicts checked) before anything changes ...
+    first = [core.plan_chain(state.backends.chains_for(spec.topic), spec) for spec in specs]
+    pruned: list[core.Change] = []
     if prune:
         pruned = [
             change for spec in specs for change in state.backends.chains_for(spec.topic).plan_prune(spec)
         ]
         if pruned and not dry_run and not _confirmed(renderer, yes, f"remove {len(pruned)} subscriptions?"):
             raise UsageError("pruning needs confirmation: pass --yes (no terminal to ask on)")
-        changes += pruned
-    _run_plan(renderer, core.Plan(changes), dry_run)
+    # ... then each is planned again just before it is applied, seeing what the chains before it did.
+    steps = [
+        _given(plan) if index == 0 or dry_run else _replanned(state, spec)
+        for index, (spec, plan) in enumerate(zip(specs, first, strict=True))
+    ]
+    steps.append(lambda: core.Plan(pruned))
+    _run_plans(renderer, steps, dry_run)
 
 
 @app.command()
@@ -202,20 +210,39 @@ def delete(
 
 
 def _run_plan(renderer: Renderer, plan: core.Plan, dry_run: bool) -> None:
-    if dry_run or not plan.pending:
-        renderer.records([c.to_json() for c in plan.changes], PLAN_COLUMNS)
-        renderer.info("dry run: nothing changed" if dry_run and plan.pending else "nothing to change")
-        return
+    _run_plans(renderer, [lambda: plan], dry_run)
+
+
+def _run_plans(renderer: Renderer, plans: Sequence[Callable[[], core.Plan]], dry_run: bool) -> None:
+    """Plan and apply one step after the other (a later chain may share a queue with an earlier one), then
+    print every row; on a failure, print what was applied before it, then fail."""
+    shown: list[core.Change] = []
     try:
-        core.apply_plan(plan)
-    except core.ApplyError:
-        renderer.records([c.to_json() for c in plan.changes], PLAN_COLUMNS)
-        applied = sum(1 for c in plan.changes if c.status == "applied")
-        renderer.warn(f"{applied} changes were applied before the failure (status column)")
+        for make_plan in plans:
+            plan = make_plan()
+            shown += plan.changes
+            if not dry_run and plan.pending:
+                core.apply_plan(plan)
+    except MsgctlError:
+        if shown:
+            renderer.records([c.to_json() for c in shown], PLAN_COLUMNS)
+            applied = sum(1 for c in shown if c.status == "applied")
+            renderer.warn(f"{applied} changes were applied before the failure (status column)")
         raise
-    renderer.records([c.to_json() for c in plan.changes], PLAN_COLUMNS)
-    counts = {a: sum(1 for c in plan.changes if c.action == a) for a in ("create", "update", "delete")}
+    renderer.records([c.to_json() for c in shown], PLAN_COLUMNS)
+    if dry_run:
+        renderer.info("dry run: nothing changed")
+        return
+    counts = {a: sum(1 for c in shown if c.action == a) for a in ("create", "update", "delete")}
     renderer.info(", ".join(f"{n} {a}d" for a, n in counts.items() if n) or "nothing to change")
+
+
+def _given(plan: core.Plan) -> Callable[[], core.Plan]:
+    return lambda: plan
+
+
+def _replanned(state: AppState, spec: core.ChainSpec) -> Callable[[], core.Plan]:
+    return lambda: core.plan_chain(state.backends.chains_for(spec.topic), spec)
 
 
 def _confirmed(renderer: Renderer, yes: bool, question: str) -> bool:
@@ -236,5 +263,6 @@ def _parse_tag(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _read_policy(text: str) -> dict[str, object]:
-    return core.parse_policy_text(read_argument(text))
+def _read_policy(text: str, scope: str) -> dict[str, Any]:
+    """Parse and lint, so an invalid policy stops the plan before anything is created (exit 2)."""
+    return load_policy(read_argument(text), "body" if scope == "body" else "attributes").policy

@@ -19,6 +19,7 @@ from typing import Any
 
 from msgctl.address import parse_channel
 from msgctl.core.chains import DEFAULT_MAX_RECEIVE_COUNT, ChainSpec, QueueSpec
+from msgctl.core.filter_lint import lint
 from msgctl.errors import UsageError
 
 CHAIN_KEYS = {
@@ -111,6 +112,9 @@ def _queue(where: str, raw: Any, defaults: dict[str, Any]) -> QueueSpec:
     scope = raw.get("filter_scope", defaults["filter_scope"])
     if scope not in ("attributes", "body"):
         raise UsageError(f"{where}: 'filter_scope' must be attributes or body")
+    problems = lint(policy, scope) if policy is not None else []
+    if problems:
+        raise UsageError(f"{where}: invalid filter policy: {problems[0]}")
     return QueueSpec(
         channel=parse_channel(raw["channel"]),
         filter_policy=policy,

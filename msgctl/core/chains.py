@@ -7,6 +7,7 @@ everything here is broker-agnostic.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -109,6 +110,7 @@ class Link:
     filter_scope: FilterScope = "attributes"
     pending_confirmation: bool = False
     exists: bool = True
+    foreign: bool = False  # a queue in another account or region: not inspected, probed or deleted
     fifo: bool | None = None
     depth: int | None = None
     in_flight: int | None = None
@@ -206,15 +208,16 @@ def plan_chain(backend: ChainBackend, spec: ChainSpec) -> Plan:
 def apply_plan(plan: Plan, on_change: Callable[[Change], None] = lambda _: None) -> Plan:
     """Run each pending change in order; on a failure raise ApplyError saying what was already done."""
     pending = plan.pending
-    for change in pending:
+    for index, change in enumerate(pending):
         try:
             if change.run is not None:
                 change.run()
-        except MsgctlError as exc:
+        except Exception as exc:  # any failure: say what was applied before it
             change.status = "failed"
-            for later in pending[pending.index(change) + 1 :]:
+            for later in pending[index + 1 :]:
                 later.status = "not run"
-            raise ApplyError(exc, plan.changes) from exc
+            cause = exc if isinstance(exc, MsgctlError) else MsgctlError(f"{change.resource}: {exc}")
+            raise ApplyError(cause, plan.changes) from exc
         change.status = "applied"
         on_change(change)
     return plan
@@ -262,8 +265,13 @@ SNS_PRINCIPALS = ("sns.amazonaws.com",)
 
 
 def allow_topic_statement(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    import hashlib
+
+    digest = hashlib.sha256(topic_arn.encode()).hexdigest()[
+        :8
+    ]  # names alone collide: orders.fifo, orders-fifo
     return {
-        "Sid": f"msgctl-allow-{topic_arn.rsplit(':', 1)[-1].replace('.', '-')}",
+        "Sid": f"msgctl-allow-{re.sub(r'[^A-Za-z0-9]', '', topic_arn.rsplit(':', 1)[-1])[:40]}-{digest}",
         "Effect": "Allow",
         "Principal": {"Service": "sns.amazonaws.com"},
         "Action": "sqs:SendMessage",

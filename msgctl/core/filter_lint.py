@@ -23,12 +23,18 @@ def parse_policy(text: str) -> tuple[dict[str, Any] | None, list[Problem]]:
     if size > MAX_BYTES:
         problems.append(Problem("$", f"{size} bytes: a filter policy has at most 256 KB"))
     try:
-        policy = json.loads(text)
+        policy = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         return None, [Problem("$", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+    except ValueError as exc:
+        return None, [Problem("$", str(exc))]
     if not isinstance(policy, dict):
         return None, [Problem("$", "a filter policy is a JSON object")]
     return policy, problems
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"not JSON: {name} is not a JSON number")
 
 
 def lint(policy: dict[str, Any], scope: Scope = "attributes") -> list[Problem]:
@@ -148,14 +154,16 @@ def _lint_numeric(operand: Any, where: str, problems: list[Problem]) -> None:
         problems.append(Problem(where, 'numeric takes ["op", n] or [">"|">=", low, "<"|"<=", high]'))
         return
     pairs = [(operand[i], operand[i + 1]) for i in range(0, len(operand), 2)]
+    found: list[Problem] = []
     for index, (op, value) in enumerate(pairs):
         if op not in ("=", "<", "<=", ">", ">="):
-            problems.append(Problem(f"{where}[{index * 2}]", f"unknown numeric operator {op!r}"))
+            found.append(Problem(f"{where}[{index * 2}]", f"unknown numeric operator {op!r}"))
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(Problem(f"{where}[{index * 2 + 1}]", "numeric bounds are JSON numbers"))
+            found.append(Problem(f"{where}[{index * 2 + 1}]", "numeric bounds are JSON numbers"))
         else:
-            _lint_number(value, f"{where}[{index * 2 + 1}]", problems)
-    if len(pairs) == 2 and not problems:
+            _lint_number(value, f"{where}[{index * 2 + 1}]", found)
+    problems += found
+    if len(pairs) == 2 and not found:
         (low_op, low), (high_op, high) = pairs
         if low_op not in (">", ">=") or high_op not in ("<", "<="):
             problems.append(Problem(where, 'a range is [">"|">=", low, "<"|"<=", high]'))
@@ -197,27 +205,15 @@ def _leaf_keys(policy: dict[str, Any], prefix: tuple[str, ...]) -> set[tuple[str
     return keys
 
 
-def combinations(policy: dict[str, Any]) -> int:
-    """AWS's complexity: over every $or expansion, the product of (values x nesting level) per leaf key."""
-    return sum(_branch_product(branch) for branch in _expand(policy, 1))
-
-
-def _expand(policy: dict[str, Any], level: int) -> list[list[tuple[int, int]]]:
-    """Each $or expansion of the policy as a list of (number of values, nesting level) per leaf key."""
-    branches: list[list[tuple[int, int]]] = [[]]
+def combinations(policy: dict[str, Any], level: int = 1) -> int:
+    """AWS's complexity: summed over every $or expansion, the product of (values x nesting level) per leaf
+    key. Computed as a product of sums (AND multiplies, $or adds), never expanding the branches."""
+    total = 1
     for key, value in policy.items():
         if key == "$or" and is_or_operator(value):
-            options = [option for branch in value for option in _expand(branch, level)]
+            total *= sum(combinations(branch, level) for branch in value)
         elif isinstance(value, dict):
-            options = _expand(value, level + 1)
+            total *= combinations(value, level + 1)
         else:
-            options = [[(len(value) if isinstance(value, list) else 1, level)]]
-        branches = [existing + option for existing in branches for option in options]
-    return branches
-
-
-def _branch_product(leaves: list[tuple[int, int]]) -> int:
-    product = 1
-    for values, level in leaves:
-        product *= values * level
-    return product
+            total *= (len(value) if isinstance(value, list) else 1) * level
+    return total

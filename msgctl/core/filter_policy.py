@@ -88,13 +88,17 @@ class FilterPolicy:
         body = envelope.get("body")
         if type(body) is not str:
             raise EnvelopeError("envelope 'body' must be a string")
+        encoding = envelope.get("body_encoding", "text")
+        if encoding not in ("text", "base64"):
+            raise EnvelopeError(f"envelope 'body_encoding' must be 'text' or 'base64', not {encoding!r}")
         if self.scope == "body":
-            if envelope.get("body_encoding", "text") != "text":
-                return False  # base64 bodies are not UTF-8 text, so not a JSON object either
-            document = _document(body)
+            text = body if encoding == "text" else _base64_text(body)
+            document = _document(text) if text is not None else None
             return document is not None and self._test(_BodyView(document))
-        attributes = envelope.get("message_attributes") or {}
-        if type(attributes) is not dict:
+        attributes = envelope.get("message_attributes")
+        if attributes is None:
+            attributes = {}
+        elif type(attributes) is not dict:
             raise EnvelopeError("envelope 'message_attributes' must be an object")
         return self._envelope_test(attributes)
 
@@ -121,18 +125,26 @@ class _Binary:
 BINARY = _Binary()
 
 
+NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def number(value: Any) -> float | None:
-    """A message number as msgctl compares it: a float rounded to 5 decimals."""
+    """A Number attribute as msgctl compares it: a float rounded to 5 decimals (None if it is no number)."""
+    if type(value) is not str or not NUMBER_TEXT.fullmatch(value):
+        return None
     try:
         return round(float(value), DECIMALS)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:
         return None
 
 
 def _normalize(value: Any) -> Any:
     kind = type(value)
     if kind is int or kind is float:
-        return round(float(value), DECIMALS)
+        try:
+            return round(float(value), DECIMALS)
+        except OverflowError:  # an integer too large for any comparison: not a number to the engine
+            return str(value)
     return value
 
 
@@ -157,6 +169,16 @@ def _json_list(value: str | bytes) -> list[Any] | None:
     except (TypeError, ValueError):
         return None
     return items if isinstance(items, list) else None
+
+
+def _base64_text(body: str) -> str | None:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise EnvelopeError("envelope body is not valid base64") from None
 
 
 def _document(body: str) -> dict[str, Any] | None:
@@ -310,10 +332,12 @@ def _build_leaf(path: tuple[str, ...], conditions: list[Any], scope: Mode) -> _N
         item = attributes.get(key)
         if item is None:
             return want_absent and bool(attributes)
-        try:  # inlined _typed: this runs once per key per envelope
+        try:  # the common case inline: this runs once per key per envelope
             type_ = item["type"]
             value = item["value"]
         except (TypeError, KeyError):
+            type_, value = _typed(key, item)
+        if type(value) is not str or type(type_) is not str:
             type_, value = _typed(key, item)
         if want_present:
             return True
@@ -322,8 +346,8 @@ def _build_leaf(path: tuple[str, ...], conditions: list[Any], scope: Mode) -> _N
         if type_ == "Number":
             parsed = number(value)
             return parsed is not None and matches_value(parsed)
-        if type(type_) is not str:
-            _typed(key, item)
+        if type(value) is str and type_.startswith("String.Array"):
+            _typed(key, item)  # raises: the envelope reader wants a JSON list here
         for candidate in attribute_values(type_, value):
             if candidate is not BINARY and matches_value(candidate):
                 return True
@@ -344,12 +368,25 @@ def _build_leaf(path: tuple[str, ...], conditions: list[Any], scope: Mode) -> _N
 
 
 def _typed(key: str, attribute: Any) -> tuple[str, AttributeValue]:
+    """An envelope attribute read the way the envelope reader reads it (numbers become their text)."""
     try:
         type_, value = attribute["type"], attribute["value"]
     except (TypeError, KeyError):
         raise EnvelopeError(f"message attribute {key!r} must be an object with 'type' and 'value'") from None
-    if type(type_) is not str:
+    if type(type_) is not str or not type_:
         raise EnvelopeError(f"message attribute {key!r} has no type")
+    if type_.startswith("String.Array"):
+        if type(value) is not list:
+            raise EnvelopeError(f"String.Array attribute {key!r} must be a JSON list")
+        return type_, value
+    if type_.startswith("Binary"):
+        if type(value) is not str:
+            raise EnvelopeError(f"binary attribute {key!r} must be base64 text")
+        return type_, value.encode()
+    if type(value) in (int, float):
+        return type_, str(value)
+    if type(value) is not str:
+        raise EnvelopeError(f"attribute {key!r} must have a string or number value")
     return type_, value
 
 
