@@ -57,6 +57,7 @@ COMMANDS = {
         "tail_command",
         "Watch a channel without consuming it: SQS snapshots, SNS via an ephemeral queue, ActiveMQ browsing.",
     ),
+    "dlq": ("dlq", None, "Dead-letter queues: list them, look inside, move their messages back."),
     "chain": (
         "chains",
         None,

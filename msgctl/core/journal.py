@@ -88,7 +88,8 @@ class Journal:
         now = time.time()
         with self._transaction() as db:
             db.executemany(
-                "UPDATE messages SET state = ?, detail = COALESCE(?, detail), updated_at = ? WHERE message_id = ?",
+                "UPDATE messages SET state = ?, detail = COALESCE(?, detail), updated_at = ? "
+                "WHERE message_id = ?",
                 [(state, detail, now, message_id) for message_id in message_ids],
             )
 

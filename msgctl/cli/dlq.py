@@ -1,0 +1,412 @@
+"""dlq ls/redrive/status/cancel/export/purge: dead letters listed, inspected and moved back safely."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from msgctl.address import Channel, parse_channel
+from msgctl.backends.sqs import SqsBackend
+from msgctl.cli.options import DryRunOption, OutputOption, YesOption, read_argument
+from msgctl.cli.state import AppState, get_state
+from msgctl.core.filter_policy import Scope
+from msgctl.core.filtering import load_policy
+from msgctl.core.journal import Journal
+from msgctl.core.redrive import (
+    DEFAULT_HOLD_S,
+    RedriveOptions,
+    RedriveReport,
+    RedriveTarget,
+    Selection,
+    redrive,
+    resume,
+)
+from msgctl.core.redrive_paths import default_journal
+from msgctl.errors import ExitCode, MsgctlError, UsageError
+from msgctl.render.progress import Progress
+
+if TYPE_CHECKING:
+    from msgctl.backends.sqs_redrive import NativeMove
+
+app = typer.Typer(
+    help="Dead-letter queues: list them, look inside, move their messages back.", no_args_is_help=True
+)
+LS_COLUMNS = ("channel", "depth", "oldest_age_s", "sources")
+TERMINAL_TASK_STATES = ("COMPLETED", "CANCELLED", "FAILED")
+
+
+@app.command("ls")
+def ls_command(
+    ctx: typer.Context,
+    prefix: Annotated[str | None, typer.Option(help="Only DLQs whose name starts with this.")] = None,
+    output: OutputOption = None,
+) -> None:
+    """Every DLQ: SQS queues some RedrivePolicy names (and ActiveMQ's DLQ.* and ActiveMQ.DLQ when a broker
+    is set), with depth, oldest message age where known, and source queues."""
+    from msgctl.backends.sqs_redrive import dead_letter_queues
+
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    rows = []
+    sqs = _sqs(state)
+    for dlq, sources in sorted(dead_letter_queues(sqs, prefix).items()):
+        stats = sqs.stats(parse_channel(dlq))
+        rows.append(
+            {
+                "channel": dlq,
+                "depth": stats.summary.depth,
+                "oldest_age_s": stats.oldest_age_s,
+                "sources": ", ".join(sorted(sources)),
+            }
+        )
+    if state.backends.broker_configured:
+        amq = state.backends.for_service("amq")
+        summaries = list(amq.list_channels(prefix))
+        queues = {s.channel: s for s in summaries if s.kind == "queue"}
+        for summary in summaries:
+            if summary.kind == "queue" and summary.dlq:
+                queues.setdefault(summary.dlq, summary)
+        for channel in sorted(c for c in queues if c.split("/", 1)[1].startswith(("DLQ.", "ActiveMQ.DLQ"))):
+            sources = sorted(s.channel for s in summaries if s.dlq == channel)
+            rows.append(
+                {
+                    "channel": channel,
+                    "depth": queues[channel].depth,
+                    "oldest_age_s": None,
+                    "sources": ", ".join(sources),
+                }
+            )
+    renderer.records(rows, LS_COLUMNS)
+
+
+@app.command("redrive")
+def redrive_command(
+    ctx: typer.Context,
+    dlq: Annotated[str, typer.Argument(help="The dead-letter queue.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="Where to move (default: the queue whose DLQ it is).")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="auto, native (SQS move task) or client.")] = "auto",
+    max_messages: Annotated[int | None, typer.Option("--max", help="Move at most N messages.", min=1)] = None,
+    filter_policy: Annotated[
+        str | None,
+        typer.Option("--filter", help="Only messages an SNS filter policy accepts: JSON, @FILE or -."),
+    ] = None,
+    filter_scope: Annotated[str, typer.Option(help="The filter's scope: attributes or body.")] = "attributes",
+    ids: Annotated[str | None, typer.Option(help="Only these message ids, comma-separated.")] = None,
+    copy: Annotated[bool, typer.Option("--copy", help="Send copies; leave the DLQ as it is.")] = False,
+    rate: Annotated[float | None, typer.Option(help="At most this many messages a second.", min=0.1)] = None,
+    concurrency: Annotated[int, typer.Option(help="Workers (FIFO group order is kept).", min=1, max=32)] = 1,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    journal: Annotated[
+        Path | None, typer.Option(help="The journal file (default: under the state directory).")
+    ] = None,
+    resume_flag: Annotated[
+        bool, typer.Option("--resume", help="Finish an interrupted redrive from its journal.")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Move dead letters back: natively (SQS move task) or client-side, selectively, resumably.
+
+    Client-side, a message is deleted from the DLQ only after the target confirmed it, and a journal records
+    every step: after a crash or Ctrl-C, --resume deletes what was sent without sending it again and names
+    what may have been sent twice. Exit 0 when every selected message moved, 3 when some failed.
+
+    Example:
+
+        msgctl dlq redrive sqs:orders-dlq --filter '{"kind": ["order"]}' --max 100 --yes
+    """
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    channel = parse_channel(dlq)
+    if channel.service != "sqs":
+        raise MsgctlError(f"{channel}: redrive of ActiveMQ dead letters is not implemented yet")
+    if engine not in ("auto", "native", "client"):
+        raise UsageError("--engine must be auto, native or client")
+    sqs = _sqs(state)
+    selection = Selection(
+        max=max_messages,
+        filter=load_policy(read_argument(filter_policy), _scope(filter_scope)) if filter_policy else None,
+        ids=frozenset(i.strip() for i in ids.split(",") if i.strip()) if ids else None,
+    )
+    selecting = max_messages is not None or filter_policy is not None or ids is not None or copy
+    target = _destination(state, sqs, channel, to)
+    if engine == "native" and selecting:
+        raise UsageError(
+            "the native engine cannot select (--max, --filter, --ids) or --copy: use --engine client"
+        )
+    depth = sqs.stats(channel).summary.depth
+    if (
+        not dry_run
+        and not yes
+        and not renderer.confirm(f"move up to {depth} messages from {channel} to {target}?")
+    ):
+        raise UsageError("redrive moves messages: confirm on a terminal or pass --yes")
+    if engine != "client" and not selecting and not dry_run and target.service == "sqs":
+        from msgctl.backends.sqs_redrive import NativeMove
+
+        native = NativeMove(sqs, channel)
+        if engine == "native" or native.available():
+            _native(state, native, target, rate, depth)
+            return
+    report = _client(
+        state, sqs, channel, target, selection, copy, rate, concurrency, dry_run, journal, resume_flag, depth
+    )
+    renderer.document(
+        {"dlq": str(channel), "target": str(target), "engine": "client", **report.to_json()}
+        if not dry_run
+        else {
+            "dlq": str(channel),
+            "target": str(target),
+            "would_move": report.would_move,
+            "skipped": report.skipped,
+        }
+    )
+    if report.failed:
+        raise typer.Exit(ExitCode.PARTIAL)
+
+
+def _client(
+    state: AppState,
+    sqs: SqsBackend,
+    channel: Channel,
+    target: Channel,
+    selection: Selection,
+    copy: bool,
+    rate: float | None,
+    concurrency: int,
+    dry_run: bool,
+    journal_path: Path | None,
+    resuming: bool,
+    depth: int | None,
+) -> RedriveReport:
+    from msgctl.backends.sqs_redrive import SqsDeadLetters
+
+    renderer = state.renderer
+    source = SqsDeadLetters(sqs, channel)
+    sink = _target(state, target)
+    path = journal_path or default_journal(channel)
+    if not dry_run and path.exists() and not resuming:
+        unfinished = Journal(path)
+        counts = unfinished.counts()
+        unfinished.close()
+        if counts.get("received") or counts.get("sent"):
+            raise UsageError(f"{path} holds an unfinished redrive: --resume to finish it, or --journal NEW")
+        path.unlink()
+    journal = Journal(path) if not dry_run else None
+    report = RedriveReport()
+    options = RedriveOptions(
+        selection=selection,
+        copy=copy,
+        dry_run=dry_run,
+        rate=rate,
+        concurrency=concurrency,
+        hold_s=DEFAULT_HOLD_S,
+    )
+    try:
+        if journal is not None:
+            journal.set_meta({"dlq": str(channel), "target": str(target), "started": str(time.time())})
+            if resuming:
+                resume(source, journal, report, copy)
+        with Progress(renderer, f"{channel} -> {target}", depth) as progress:
+            redrive(source, sink, journal, options, report, progress.advance)
+    except KeyboardInterrupt:
+        renderer.warn(f"interrupted; the journal {path} is kept: --resume finishes the redrive")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    finally:
+        if journal is not None:
+            journal.close()
+    if report.possible_duplicates:
+        renderer.warn(
+            f"{len(report.possible_duplicates)} messages may have been sent twice (listed in the output)"
+        )
+    renderer.info(
+        f"moved {report.moved}, skipped {report.skipped}, failed {len(report.failed)}; journal {path}"
+        if not dry_run
+        else f"dry run: {len(report.would_move)} messages would move; nothing changed"
+    )
+    return report
+
+
+def _native(
+    state: AppState, native: NativeMove, target: Channel, rate: float | None, depth: int | None
+) -> None:
+    renderer = state.renderer
+    destination = _queue_arn(state, target)
+    handle = native.start(destination, rate)
+    try:
+        with Progress(renderer, f"{native.dlq} -> {target} (native)", depth) as progress:
+            while True:
+                task = (
+                    next((t for t in native.tasks() if t.get("TaskHandle") == handle), None)
+                    or native.tasks()[0]
+                )
+                progress.update(
+                    int(task.get("ApproximateNumberOfMessagesMoved", 0)),
+                    task.get("ApproximateNumberOfMessagesToMove"),
+                )
+                if task.get("Status") in TERMINAL_TASK_STATES:
+                    break
+                time.sleep(1)
+    except KeyboardInterrupt:
+        if renderer.confirm("cancel the move task?"):
+            moved = native.cancel(handle)
+            renderer.warn(f"cancelled after {moved} messages")
+        else:
+            renderer.warn(
+                f"the move task goes on: msgctl dlq status {native.dlq}; msgctl dlq cancel {native.dlq}"
+            )
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    renderer.document(
+        {
+            "dlq": str(native.dlq),
+            "target": str(target),
+            "engine": "native",
+            "status": task.get("Status"),
+            "moved": task.get("ApproximateNumberOfMessagesMoved"),
+            "failure": task.get("FailureReason"),
+        }
+    )
+    if task.get("Status") != "COMPLETED":
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context, dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")], output: OutputOption = None
+) -> None:
+    """The DLQ's native move tasks (SQS)."""
+    from msgctl.backends.sqs_redrive import NativeMove
+
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    tasks = NativeMove(_sqs(state), _sqs_channel(dlq)).tasks()
+    renderer.records(
+        [
+            {
+                "status": t.get("Status"),
+                "moved": t.get("ApproximateNumberOfMessagesMoved"),
+                "to_move": t.get("ApproximateNumberOfMessagesToMove"),
+                "destination": t.get("DestinationArn"),
+                "started": t.get("StartedTimestamp"),
+                "failure": t.get("FailureReason"),
+            }
+            for t in tasks
+        ],
+        ("status", "moved", "to_move", "destination", "started", "failure"),
+    )
+
+
+@app.command("cancel")
+def cancel_command(ctx: typer.Context, dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")]) -> None:
+    """Cancel the DLQ's running native move task."""
+    from msgctl.backends.sqs_redrive import NativeMove
+
+    state = get_state(ctx)
+    native = NativeMove(_sqs(state), _sqs_channel(dlq))
+    running = [t for t in native.tasks() if t.get("Status") == "RUNNING"]
+    if not running:
+        raise MsgctlError(f"{dlq} has no running move task")
+    moved = native.cancel(running[0]["TaskHandle"])
+    state.renderer.info(f"cancelled after {moved} messages")
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    dlq: Annotated[str, typer.Argument(help="The DLQ.")],
+    max_messages: Annotated[int | None, typer.Option("--max", help="At most N messages.", min=1)] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also when the DLQ dead-letters after 2 receives.")
+    ] = False,
+) -> None:
+    """The DLQ's messages as NDJSON envelopes, without consuming them (the tail snapshot rules apply)."""
+    from msgctl.core.tail import TailOptions, TailReport, tail
+    from msgctl.render.messages import MessageWriter
+
+    state = get_state(ctx)
+    channel = parse_channel(dlq)
+    options = TailOptions(max=max_messages, force=force)
+    source = state.backends.tail_source(channel, options)
+    report = TailReport()
+    writer = MessageWriter(state.renderer, "ndjson")
+    try:
+        for envelope in tail(source, options, report):
+            writer.write(envelope)
+    finally:
+        source.close(report)
+    state.renderer.info(f"exported {report.shown} messages from {channel}")
+
+
+@app.command("purge")
+def purge_command(
+    ctx: typer.Context,
+    dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")],
+    yes: YesOption = False,
+) -> None:
+    """Delete every message of the DLQ (SQS PurgeQueue)."""
+    from msgctl.backends.aws import aws_errors
+
+    state = get_state(ctx)
+    channel = _sqs_channel(dlq)
+    if not yes:
+        raise UsageError(f"purge deletes every message of {channel}: pass --yes")
+    sqs = _sqs(state)
+    with aws_errors(f"cannot purge {channel}"):
+        sqs.client_for(channel).purge_queue(QueueUrl=sqs.queue_url(channel))
+    state.renderer.info(f"purged {channel}")
+
+
+def _sqs(state: AppState) -> SqsBackend:
+    backend = state.backends.for_service("sqs")
+    assert isinstance(backend, SqsBackend)
+    return backend
+
+
+def _sqs_channel(text: str) -> Channel:
+    channel = parse_channel(text)
+    if channel.service != "sqs":
+        raise UsageError(f"{channel}: this command works on SQS queues")
+    return channel
+
+
+def _destination(state: AppState, sqs: SqsBackend, dlq: Channel, to: str | None) -> Channel:
+    if to:
+        target = parse_channel(to)
+        if target.service == "amq":
+            raise MsgctlError("redrive from SQS to ActiveMQ is not implemented yet")
+        return target
+    from msgctl.backends.sqs_redrive import source_queues
+
+    sources = source_queues(sqs, dlq)
+    if not sources:
+        raise UsageError(f"no queue names {dlq} as its DLQ: pass --to")
+    if len(sources) > 1:
+        raise UsageError(f"{dlq} is the DLQ of {', '.join(sources)}: pass --to to choose one")
+    return parse_channel(sources[0])
+
+
+def _target(state: AppState, target: Channel) -> RedriveTarget:
+    from msgctl.backends.sns import SnsBackend
+    from msgctl.backends.sqs_redrive import SnsTarget, SqsTarget
+
+    if target.service == "sns":
+        sns = state.backends.for_service("sns")
+        assert isinstance(sns, SnsBackend)
+        return SnsTarget(state.backends.aws, sns.topic_arn(target), target)
+    return SqsTarget(_sqs(state), target)
+
+
+def _queue_arn(state: AppState, channel: Channel) -> str:
+    sqs = _sqs(state)
+    return str(sqs.queue_attributes(channel)["QueueArn"])
+
+
+def _scope(text: str) -> Scope:
+    if text not in ("attributes", "body"):
+        raise UsageError("--filter-scope must be attributes or body")
+    return "body" if text == "body" else "attributes"

@@ -1,0 +1,258 @@
+"""Moving dead letters back, losing nothing.
+
+The order of every move is fixed: record ``received`` in the journal, send, record ``sent`` for each entry
+the target confirmed, delete those from the DLQ, record ``deleted``. A crash anywhere leaves each message in
+the DLQ, in the target, or in both, and the journal says which: ``--resume`` deletes what was sent without
+sending it again, and names what may have been sent twice (a crash between send and ``sent``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from msgctl.core.filter_policy import FilterPolicy
+from msgctl.core.filtering import message_from_envelope
+from msgctl.core.journal import Journal
+from msgctl.envelope import Envelope
+
+RECEIVE_BATCH = 10
+DEFAULT_HOLD_S = 120
+
+
+@dataclass(frozen=True)
+class Dead:
+    """One message received from the DLQ."""
+
+    id: str
+    receipt: str
+    envelope: Envelope
+
+    @property
+    def group_id(self) -> str | None:
+        group = self.envelope.attributes.get("group_id")
+        return group if isinstance(group, str) else None
+
+    @property
+    def dedup_id(self) -> str:
+        """The same for every send of this message, so a FIFO target drops a resend."""
+        return hashlib.sha256(f"msgctl-redrive:{self.id}".encode()).hexdigest()
+
+
+class DeadLetterSource(Protocol):
+    channel: str
+
+    def receive(self, hold_s: int) -> list[Dead]: ...
+
+    def delete(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
+        """Delete; returns the messages that could not be deleted, with the reason."""
+
+    def release(self, messages: list[Dead]) -> None: ...
+
+    def extend(self, messages: list[Dead], hold_s: int) -> None: ...
+
+    def delete_by_receipt(self, message_id: str, receipt: str) -> bool:
+        """Delete a message sent before a crash (the receipt may have expired: then False)."""
+
+
+class RedriveTarget(Protocol):
+    channel: str
+
+    def send(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
+        """Send in order; returns the messages the target did not confirm, with the reason."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    max: int | None = None
+    filter: FilterPolicy | None = None
+    ids: frozenset[str] | None = None
+
+    def wants(self, message: Dead) -> bool:
+        if self.ids is not None and message.id not in self.ids:
+            return False
+        return self.filter is None or self.filter.matches(message_from_envelope(message.envelope))
+
+
+@dataclass
+class RedriveReport:
+    moved: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # message id -> reason
+    possible_duplicates: list[str] = field(default_factory=list)
+    cleaned_up: int = 0  # sent before a crash, deleted on --resume without sending again
+    would_move: list[str] = field(default_factory=list)  # --dry-run
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "moved": self.moved,
+            "skipped": self.skipped,
+            "failed": [{"id": k, "reason": v} for k, v in sorted(self.failed.items())],
+            "possible_duplicates": sorted(self.possible_duplicates),
+            "deleted_after_resume": self.cleaned_up,
+        }
+
+
+@dataclass
+class RedriveOptions:
+    selection: Selection = field(default_factory=Selection)
+    copy: bool = False
+    dry_run: bool = False
+    rate: float | None = None
+    concurrency: int = 1
+    hold_s: int = DEFAULT_HOLD_S
+
+
+class _Shared:
+    """What the workers share: the count of selected messages, the held ones, the rate limit."""
+
+    def __init__(self, options: RedriveOptions) -> None:
+        self.lock = threading.Lock()
+        self.selected = 0
+        self.held: list[Dead] = []  # not selected (or dry run): released when everything is done
+        self.stop = threading.Event()
+        self.rate = options.rate
+        self.next_send = time.monotonic()
+
+    def take(self, count: int, limit: int | None) -> int:
+        """How many of ``count`` selected messages may still move under --max."""
+        with self.lock:
+            allowed = count if limit is None else max(0, min(count, limit - self.selected))
+            self.selected += allowed
+            if limit is not None and self.selected >= limit:
+                self.stop.set()
+            return allowed
+
+    def pace(self, count: int) -> None:
+        if not self.rate:
+            return
+        with self.lock:
+            start = max(self.next_send, time.monotonic())
+            self.next_send = start + count / self.rate
+        delay = start - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, copy: bool) -> None:
+    """Before receiving again: delete what was sent but not yet deleted, while its receipt still works."""
+    if copy:
+        return
+    for entry in journal.in_state("sent"):
+        if entry.receipt and source.delete_by_receipt(entry.message_id, entry.receipt):
+            journal.mark([entry.message_id], "deleted")
+            report.cleaned_up += 1
+
+
+def redrive(
+    source: DeadLetterSource,
+    target: RedriveTarget,
+    journal: Journal | None,
+    options: RedriveOptions,
+    report: RedriveReport,
+    progress: Callable[[int], None] = lambda _: None,
+) -> RedriveReport:
+    """Move the selected messages with ``options.concurrency`` workers; release what was not moved."""
+    shared = _Shared(options)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while not shared.stop.is_set():
+                batch = source.receive(options.hold_s)
+                if not batch:
+                    return
+                _move(batch, source, target, journal, options, shared, report, progress)
+        except BaseException as exc:  # stop the others; the main thread re-raises
+            errors.append(exc)
+            shared.stop.set()
+
+    heartbeat = threading.Thread(target=_keep_held, args=(source, shared, options.hold_s), daemon=True)
+    heartbeat.start()
+    workers = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, options.concurrency))]
+    try:
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            while thread.is_alive():
+                thread.join(0.2)
+    except BaseException:
+        shared.stop.set()  # Ctrl-C: workers finish the batch at hand (the journal covers the rest)
+        for thread in workers:
+            thread.join()
+        raise
+    finally:
+        shared.stop.set()
+        with shared.lock:
+            held, shared.held = shared.held, []
+        source.release(held)
+    if errors:
+        raise errors[0]
+    return report
+
+
+def _move(
+    batch: list[Dead],
+    source: DeadLetterSource,
+    target: RedriveTarget,
+    journal: Journal | None,
+    options: RedriveOptions,
+    shared: _Shared,
+    report: RedriveReport,
+    progress: Callable[[int], None],
+) -> None:
+    selected = [m for m in batch if options.selection.wants(m)]
+    allowed = shared.take(len(selected), options.selection.max)
+    moving, keep = selected[:allowed], [m for m in batch if m not in selected[:allowed]]
+    with shared.lock:
+        shared.held.extend(keep)
+        report.skipped += len(batch) - len(selected)
+    if options.dry_run:
+        with shared.lock:
+            shared.held.extend(moving)
+            report.would_move.extend(m.id for m in moving)
+        return
+    if not moving:
+        return
+    assert journal is not None, "only a dry run goes without a journal"
+    known = journal.states(m.id for m in moving)
+    already_sent = [m for m in moving if known.get(m.id) and known[m.id].state in ("sent", "deleted")]
+    to_send = [m for m in moving if m not in already_sent]
+    resent = [m.id for m in to_send if known.get(m.id) and known[m.id].state == "received"]
+    journal.received((m.id, m.receipt) for m in moving)
+    shared.pace(len(to_send))
+    failures = dict((m.id, reason) for m, reason in target.send(to_send)) if to_send else {}
+    sent = [m for m in to_send if m.id not in failures] + already_sent
+    journal.mark([m.id for m in sent], "sent")
+    for message_id, reason in failures.items():
+        journal.mark([message_id], "failed", reason)
+    with shared.lock:
+        report.failed.update(failures)
+        report.possible_duplicates.extend(i for i in resent if i not in failures)
+        shared.held.extend(m for m in to_send if m.id in failures)
+    if options.copy:
+        with shared.lock:
+            shared.held.extend(sent)
+            report.moved += len(sent)
+        progress(len(sent))
+        return
+    undeleted = dict((m.id, reason) for m, reason in source.delete(sent))
+    journal.mark([m.id for m in sent if m.id not in undeleted], "deleted")
+    with shared.lock:
+        report.moved += len(sent)
+        for message_id, reason in undeleted.items():
+            report.failed[message_id] = f"sent, but not deleted from the DLQ: {reason} (--resume deletes it)"
+    progress(len(sent))
+
+
+def _keep_held(source: DeadLetterSource, shared: _Shared, hold_s: int) -> None:
+    """Extend the visibility of held messages before it runs out, until the redrive ends."""
+    while not shared.stop.wait(hold_s / 3):
+        with shared.lock:
+            held = list(shared.held)
+        if held:
+            source.extend(held, hold_s)
