@@ -54,6 +54,15 @@ class SqsDeadLetters:
             return False
         return True
 
+    def release_by_receipt(self, receipts: list[str]) -> None:
+        for start in range(0, len(receipts), RECEIVE_BATCH):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": receipt, "VisibilityTimeout": 0}
+                for n, receipt in enumerate(receipts[start : start + RECEIVE_BATCH])
+            ]
+            with aws_errors(f"cannot release held messages of {self.channel}"):
+                self.client.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+
     def _batch(self, operation: str, messages: list[Dead], extra: dict[str, Any]) -> list[tuple[Dead, str]]:
         failed: list[tuple[Dead, str]] = []
         for start in range(0, len(messages), RECEIVE_BATCH):

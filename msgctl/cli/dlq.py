@@ -108,6 +108,12 @@ def redrive_command(
     resume_flag: Annotated[
         bool, typer.Option("--resume", help="Finish an interrupted redrive from its journal.")
     ] = False,
+    hold: Annotated[
+        int,
+        typer.Option(
+            help="Seconds a received message stays hidden (extended while work is pending).", min=10
+        ),
+    ] = DEFAULT_HOLD_S,
     output: OutputOption = None,
 ) -> None:
     """Move dead letters back: natively (SQS move task) or client-side, selectively, resumably.
@@ -154,7 +160,19 @@ def redrive_command(
             _native(state, native, target, rate, depth)
             return
     report = _client(
-        state, sqs, channel, target, selection, copy, rate, concurrency, dry_run, journal, resume_flag, depth
+        state,
+        sqs,
+        channel,
+        target,
+        selection,
+        copy,
+        rate,
+        concurrency,
+        dry_run,
+        journal,
+        resume_flag,
+        depth,
+        hold,
     )
     renderer.document(
         {"dlq": str(channel), "target": str(target), "engine": "client", **report.to_json()}
@@ -183,6 +201,7 @@ def _client(
     journal_path: Path | None,
     resuming: bool,
     depth: int | None,
+    hold: int,
 ) -> RedriveReport:
     from msgctl.backends.sqs_redrive import SqsDeadLetters
 
@@ -205,7 +224,7 @@ def _client(
         dry_run=dry_run,
         rate=rate,
         concurrency=concurrency,
-        hold_s=DEFAULT_HOLD_S,
+        hold_s=hold,
     )
     try:
         if journal is not None:
@@ -220,6 +239,12 @@ def _client(
     finally:
         if journal is not None:
             journal.close()
+    still_held = sqs.stats(channel).summary.in_flight or 0
+    if still_held and not dry_run:
+        renderer.warn(
+            f"{still_held} messages of {channel} are still held (by an interrupted run whose receipts are "
+            f"unknown, or by a consumer); they become visible again within {hold} s: --resume then"
+        )
     if report.possible_duplicates:
         renderer.warn(
             f"{len(report.possible_duplicates)} messages may have been sent twice (listed in the output)"

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-State = Literal["received", "sent", "deleted", "failed"]
+State = Literal["held", "received", "sent", "deleted", "failed"]
+# held: received from the DLQ, not (yet) being sent; received: being sent; sent: the target confirmed it;
+# deleted: gone from the DLQ; failed: the target refused it (it stays in the DLQ).
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -67,6 +69,18 @@ class Journal:
     def set_meta(self, values: dict[str, str]) -> None:
         with self._transaction() as db:
             db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items())
+
+    def held(self, messages: Iterable[tuple[str, str]]) -> None:
+        """Right after a receive: the receipt handles, so a resume can release what a crash left held."""
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany(
+                """INSERT INTO messages(message_id, state, receipt, attempts, updated_at)
+                   VALUES (?, 'held', ?, 0, ?)
+                   ON CONFLICT(message_id) DO UPDATE SET receipt = excluded.receipt,
+                     updated_at = excluded.updated_at""",
+                [(message_id, receipt, now) for message_id, receipt in messages],
+            )
 
     def received(self, messages: Iterable[tuple[str, str]]) -> None:
         """(message id, receipt handle) pairs about to be sent; a message already sent keeps that state."""

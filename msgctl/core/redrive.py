@@ -58,6 +58,9 @@ class DeadLetterSource(Protocol):
     def delete_by_receipt(self, message_id: str, receipt: str) -> bool:
         """Delete a message sent before a crash (the receipt may have expired: then False)."""
 
+    def release_by_receipt(self, receipts: list[str]) -> None:
+        """Make messages held by a crashed run visible again (expired receipts: they already are)."""
+
 
 class RedriveTarget(Protocol):
     channel: str
@@ -139,13 +142,17 @@ class _Shared:
 
 
 def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, copy: bool) -> None:
-    """Before receiving again: delete what was sent but not yet deleted, while its receipt still works."""
-    if copy:
-        return
-    for entry in journal.in_state("sent"):
-        if entry.receipt and source.delete_by_receipt(entry.message_id, entry.receipt):
-            journal.mark([entry.message_id], "deleted")
-            report.cleaned_up += 1
+    """Before receiving again: delete what was sent but not yet deleted, while its receipt still works, and
+    make visible again what the crashed run held without knowing whether it was sent (it is sent again, and
+    named as a possible duplicate)."""
+    if not copy:
+        for entry in journal.in_state("sent"):
+            if entry.receipt and source.delete_by_receipt(entry.message_id, entry.receipt):
+                journal.mark([entry.message_id], "deleted")
+                report.cleaned_up += 1
+    held = [e.receipt for state in ("held", "received") for e in journal.in_state(state) if e.receipt]
+    if held:
+        source.release_by_receipt(held)
 
 
 def redrive(
@@ -205,6 +212,8 @@ def _move(
     report: RedriveReport,
     progress: Callable[[int], None],
 ) -> None:
+    if journal is not None:
+        journal.held((m.id, m.receipt) for m in batch)
     selected = [m for m in batch if options.selection.wants(m)]
     allowed = shared.take(len(selected), options.selection.max)
     moving, keep = selected[:allowed], [m for m in batch if m not in selected[:allowed]]
