@@ -28,7 +28,7 @@ class SqsDeadLetters:
                 QueueUrl=self.url,
                 MaxNumberOfMessages=RECEIVE_BATCH,
                 VisibilityTimeout=hold_s,
-                WaitTimeSeconds=2,
+                WaitTimeSeconds=1,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])

@@ -145,7 +145,7 @@ def redrive_command(
         raise UsageError(
             "the native engine cannot select (--max, --filter, --ids) or --copy: use --engine client"
         )
-    depth = sqs.stats(channel).summary.depth
+    depth = int(sqs.queue_attributes(channel).get("ApproximateNumberOfMessages", 0))
     if (
         not dry_run
         and not yes
@@ -239,7 +239,7 @@ def _client(
     finally:
         if journal is not None:
             journal.close()
-    still_held = sqs.stats(channel).summary.in_flight or 0
+    still_held = int(sqs.queue_attributes(channel).get("ApproximateNumberOfMessagesNotVisible", 0))
     if still_held and not dry_run:
         renderer.warn(
             f"{still_held} messages of {channel} are still held (by an interrupted run whose receipts are "

@@ -1,0 +1,169 @@
+"""Redrive speed on LocalStack: msgctl (client engine, journal on) beside a hand-written boto3 mover with the
+same concurrency (batches of 10, no journal) and a naive receive-one/send/delete loop.
+
+Run: .venv/bin/python bench/redrive.py [--messages 3000] [--concurrency 4] [--naive 300]
+(start LocalStack first with .ci/localstack). Goals: >= 0.9x the threaded mover, >= 8x the naive loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+import boto3
+
+REGION = "us-east-1"
+
+
+def client(endpoint: str) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
+
+def pair(sqs: Any, count: int) -> tuple[str, str, str]:
+    name = f"bench-redrive-{uuid.uuid4().hex[:8]}"
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 5})},
+    )["QueueUrl"]
+    for start in range(0, count, 10):
+        sqs.send_message_batch(
+            QueueUrl=dlq,
+            Entries=[
+                {
+                    "Id": str(n),
+                    "MessageBody": json.dumps({"order": n, "note": "x" * 180}),
+                    "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "order"}},
+                }
+                for n in range(start, min(start + 10, count))
+            ],
+        )
+    return name, url, dlq
+
+
+def threaded_mover(sqs: Any, dlq: str, url: str, threads: int) -> None:
+    def work() -> None:
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return
+            sent = sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {
+                        "Id": str(n),
+                        "MessageBody": m["Body"],
+                        "MessageAttributes": m.get("MessageAttributes", {}),
+                    }
+                    for n, m in enumerate(messages)
+                ],
+            )
+            ok = {s["Id"] for s in sent.get("Successful", [])}
+            sqs.delete_message_batch(
+                QueueUrl=dlq,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                    for n, m in enumerate(messages)
+                    if str(n) in ok
+                ],
+            )
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+def naive_loop(sqs: Any, dlq: str, url: str) -> None:
+    while True:
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=1, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        if not messages:
+            return
+        sqs.send_message(QueueUrl=url, MessageBody=messages[0]["Body"])
+        sqs.delete_message(QueueUrl=dlq, ReceiptHandle=messages[0]["ReceiptHandle"])
+
+
+def timed(label: str, count: int, action: Any) -> float:
+    start = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - start
+    print(f"  {label:<52} {seconds:7.2f} s {count / seconds:8,.0f} msg/s")
+    return count / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--naive", type=int, default=300, help="messages for the (slow) naive loop")
+    parser.add_argument("--endpoint", default=os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566"))
+    args = parser.parse_args()
+    sqs = client(args.endpoint)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": args.endpoint,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }
+    msgctl = shutil.which("msgctl") or f"{sys.prefix}/bin/msgctl"
+    print(f"redrive on {args.endpoint}")
+    name, url, dlq = pair(sqs, args.messages)
+    with tempfile.TemporaryDirectory() as scratch:
+        command = [
+            msgctl,
+            "-q",
+            "dlq",
+            "redrive",
+            f"sqs:{name}-dlq",
+            "--yes",
+            "--engine",
+            "client",
+            "--concurrency",
+            str(args.concurrency),
+            "--journal",
+            f"{scratch}/journal.sqlite",
+        ]
+        ours = timed(
+            f"msgctl dlq redrive --concurrency {args.concurrency} (journal on)",
+            args.messages,
+            lambda: subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL),
+        )
+    name, url, dlq = pair(sqs, args.messages)
+    threaded = timed(
+        f"boto3 mover, {args.concurrency} threads, batches of 10",
+        args.messages,
+        lambda: threaded_mover(sqs, dlq, url, args.concurrency),
+    )
+    name, url, dlq = pair(sqs, args.naive)
+    naive = timed(
+        f"naive receive-1/send/delete loop ({args.naive} messages)",
+        args.naive,
+        lambda: naive_loop(sqs, dlq, url),
+    )
+    print(f"  msgctl: {ours / threaded:.2f}x the threaded mover, {ours / naive:.1f}x the naive loop")
+
+
+if __name__ == "__main__":
+    main()
