@@ -262,3 +262,88 @@ def test_kill_9_then_resume_delivers_everything_and_names_duplicates(localstack_
         "every duplicate is named"
     )
     assert _depth(sqs, dlq) == 0
+
+
+def _nack_into_dlq(stomp_conn, name, count, properties):
+    """Send `count` messages to `name` and NACK them, so the broker itself dead-letters them to DLQ.<name>."""
+    import queue as queue_module
+
+    for n in range(count):
+        stomp_conn.send(
+            f"/queue/{name}",
+            json.dumps({"n": n}).encode(),
+            headers={
+                "persistent": "true",
+                "n": str(n),
+                "parity": "even" if n % 2 == 0 else "odd",
+                **properties,
+            },
+        )
+    frames: queue_module.Queue = queue_module.Queue()
+
+    class Collector:
+        def on_message(self, frame) -> None:
+            frames.put(frame)
+
+    stomp_conn.set_listener("nacker", Collector())
+    stomp_conn.subscribe(f"/queue/{name}", id="nacker", ack="client-individual")
+    for _ in range(count):
+        stomp_conn.nack(frames.get(timeout=10).headers["ack"])
+    stomp_conn.unsubscribe("nacker")
+    stomp_conn.remove_listener("nacker")
+
+
+def _amq_depth(invoke, name):
+    result = invoke("stats", f"amq:queue/{name}", "-o", "json")
+    return json.loads(result.stdout)["depth"] if result.exit_code == 0 else None
+
+
+def _wait_depth(invoke, name, depth):
+    deadline = time.monotonic() + 15
+    while _amq_depth(invoke, name) != depth:
+        assert time.monotonic() < deadline, f"{name} did not reach depth {depth}: {_amq_depth(invoke, name)}"
+        time.sleep(0.1)
+
+
+def _consume_all(stomp_conn, name, count):
+    import queue as queue_module
+
+    frames: queue_module.Queue = queue_module.Queue()
+
+    class Collector:
+        def on_message(self, frame) -> None:
+            frames.put(frame)
+
+    stomp_conn.set_listener("drain", Collector())
+    stomp_conn.subscribe(f"/queue/{name}", id="drain", ack="auto")
+    received = [frames.get(timeout=10) for _ in range(count)]
+    stomp_conn.unsubscribe("drain")
+    return received
+
+
+def test_100_nacked_activemq_messages_return_with_their_properties(invoke, amq, stomp_conn, unique):
+    _nack_into_dlq(stomp_conn, unique, 100, {"tenant": "acme", "trace": "t-1"})
+    _wait_depth(invoke, f"DLQ.{unique}", 100)
+    result = invoke("dlq", "redrive", f"amq:queue/DLQ.{unique}", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["moved"] == 100
+    _wait_depth(invoke, f"DLQ.{unique}", 0)
+    frames = _consume_all(stomp_conn, unique, 100)
+    assert sorted(int(f.headers["n"]) for f in frames) == list(range(100)), "each once"
+    for frame in frames:
+        assert (frame.headers["tenant"], frame.headers["trace"]) == ("acme", "t-1")
+        assert frame.headers["persistent"] == "true"
+        assert "dlqDeliveryFailureCause" not in frame.headers and "originalExpiration" not in frame.headers
+        assert json.loads(frame.body)["n"] == int(frame.headers["n"])
+
+
+@pytest.mark.parametrize("policy", ['{"parity": ["even"]}', '{"parity": [{"equals-ignore-case": "EVEN"}]}'])
+def test_activemq_filter_moves_only_matching(invoke, amq, stomp_conn, unique, policy):
+    _nack_into_dlq(stomp_conn, unique, 10, {})
+    _wait_depth(invoke, f"DLQ.{unique}", 10)
+    result = invoke("dlq", "redrive", f"amq:queue/DLQ.{unique}", "--yes", "--filter", policy, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["moved"] == 5
+    _wait_depth(invoke, f"DLQ.{unique}", 5)
+    frames = _consume_all(stomp_conn, unique, 5)
+    assert sorted(int(f.headers["n"]) for f in frames) == [0, 2, 4, 6, 8]

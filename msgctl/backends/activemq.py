@@ -174,6 +174,13 @@ class StompSession:
     def ack(self, frame: Frame) -> None:
         self._confirmed("ACK", lambda receipt: self.conn.ack(frame.headers["ack"], receipt=receipt))
 
+    def commit(self, transaction: str) -> None:
+        """COMMIT, confirmed by the broker's RECEIPT (or its ERROR)."""
+        self._confirmed(
+            f"COMMIT {transaction}",
+            lambda receipt: self.conn.commit(transaction=transaction, headers={"receipt": receipt}),
+        )
+
     def touch(self, destination: str) -> None:
         """Make a destination exist: subscribe (confirmed by a receipt), then unsubscribe."""
         sub_id = _new_id("sub")

@@ -129,16 +129,19 @@ def redrive_command(
     state = get_state(ctx)
     renderer = state.use_output(output)
     channel = parse_channel(dlq)
-    if channel.service != "sqs":
-        raise MsgctlError(f"{channel}: redrive of ActiveMQ dead letters is not implemented yet")
     if engine not in ("auto", "native", "client"):
         raise UsageError("--engine must be auto, native or client")
-    sqs = _sqs(state)
     selection = Selection(
         max=max_messages,
         filter=load_policy(read_argument(filter_policy), _scope(filter_scope)) if filter_policy else None,
         ids=frozenset(i.strip() for i in ids.split(",") if i.strip()) if ids else None,
     )
+    if channel.service == "amq":
+        _activemq(state, channel, to, selection, copy, dry_run, yes)
+        return
+    if channel.service != "sqs":
+        raise UsageError(f"{channel} is not a queue")
+    sqs = _sqs(state)
     selecting = max_messages is not None or filter_policy is not None or ids is not None or copy
     target = _destination(state, sqs, channel, to)
     if engine == "native" and selecting:
@@ -255,6 +258,55 @@ def _client(
         else f"dry run: {len(report.would_move)} messages would move; nothing changed"
     )
     return report
+
+
+def _activemq(
+    state: AppState,
+    channel: Channel,
+    to: str | None,
+    selection: Selection,
+    copy: bool,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    from msgctl.backends.activemq import ActiveMqBackend
+    from msgctl.backends.activemq_redrive import ActiveMqRedrive
+
+    renderer = state.renderer
+    target = parse_channel(to) if to else None
+    if target is not None and target.service != "amq":
+        raise MsgctlError("redrive from ActiveMQ to SQS/SNS is not implemented yet")
+    backend = state.backends.for_channel(channel)
+    assert isinstance(backend, ActiveMqBackend)
+    depth = backend.stats(channel).summary.depth
+    where = str(target) if target else "each message's original destination"
+    if (
+        not dry_run
+        and not yes
+        and not renderer.confirm(f"move up to {depth} messages from {channel} to {where}?")
+    ):
+        raise UsageError("redrive moves messages: confirm on a terminal or pass --yes")
+    mover = ActiveMqRedrive(backend, channel, target)
+    try:
+        with Progress(renderer, f"{channel} -> {where}", depth) as progress:
+            # Without a selection, what the DLQ held at the start is the job: no idle wait after the last one.
+            limit = selection.max
+            if limit is None and selection.filter is None and selection.ids is None and not copy:
+                limit = depth
+            report = mover.run(selection.filter, selection.ids, limit, copy, dry_run, progress.advance)
+    except KeyboardInterrupt:
+        renderer.warn("interrupted: the transaction under way was rolled back; what was committed has moved")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    for note in report.notes:
+        renderer.warn(note)
+    if dry_run:
+        renderer.document({"dlq": str(channel), "target": where, "would_move": report.would_move})
+        return
+    renderer.document(
+        {"dlq": str(channel), "target": where, "engine": "stomp-transactions", **report.to_json()}
+    )
+    if report.failed:
+        raise typer.Exit(ExitCode.PARTIAL)
 
 
 def _native(

@@ -91,6 +91,7 @@ class Renderer:
             file=self.stdout,
             no_color=not self.color,
             highlight=False,
+            emoji=False,
             width=None if terminal else 10_000,
             force_terminal=terminal and self.color,
         )

@@ -33,6 +33,7 @@ def chain_tree(renderer: Renderer, tree: dict[str, Any]) -> None:
         force_terminal=terminal and renderer.color,
         width=None if terminal else 10_000,
         highlight=False,
+        emoji=False,
     ).print(root)
 
 

@@ -1,0 +1,187 @@
+"""ActiveMQ dead letters moved back inside STOMP transactions: the SEND to the target and the ACK of the
+DLQ message commit together (a receipt confirms the COMMIT), so a crash can neither lose nor double them."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from msgctl.address import Channel
+from msgctl.backends.activemq import ActiveMqBackend, Frame
+from msgctl.backends.activemq_tail import envelope_from_frame
+from msgctl.core.filter_policy import FilterPolicy
+from msgctl.core.filtering import message_from_envelope
+from msgctl.core.selector import NoSelectorEquivalent, to_selector
+from msgctl.errors import MsgctlError
+
+TRANSACTION_SIZE = 100
+IDLE_S = 0.3  # the broker dispatches the next batch within milliseconds of a COMMIT
+# Headers the broker or the dead-lettering set: never copied to the message sent back.
+DLQ_HEADERS = frozenset(
+    {
+        "original-destination",
+        "dlqDeliveryFailureCause",
+        "originalExpiration",
+        "message-id",
+        "destination",
+        "subscription",
+        "ack",
+        "redelivered",
+        "timestamp",
+        "expires",
+        "content-length",
+        "receipt",
+        "transaction",
+        "JMSXDeliveryCount",
+        "persistent",
+    }
+)
+
+
+@dataclass
+class AmqRedriveReport:
+    moved: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    would_move: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "moved": self.moved,
+            "failed": [{"id": k, "reason": v} for k, v in sorted(self.failed.items())],
+            "possible_duplicates": [],
+        }
+
+
+def selector_for(policy: FilterPolicy | None, ids: frozenset[str] | None) -> str | None:
+    parts = []
+    if ids is not None:
+        parts.append(
+            "JMSMessageID IN (" + ", ".join("'" + i.replace("'", "''") + "'" for i in sorted(ids)) + ")"
+        )
+    if policy is not None:
+        parts.append(f"({to_selector(policy.policy)})")
+    return " AND ".join(parts) or None
+
+
+class ActiveMqRedrive:
+    def __init__(self, backend: ActiveMqBackend, dlq: Channel, to: Channel | None) -> None:
+        self.session, self.dlq, self.to = backend.session, dlq, to
+
+    def run(
+        self,
+        policy: FilterPolicy | None,
+        ids: frozenset[str] | None,
+        limit: int | None,
+        copy: bool,
+        dry_run: bool,
+        progress: Callable[[int], None],
+    ) -> AmqRedriveReport:
+        report = AmqRedriveReport()
+        try:
+            selector = selector_for(policy, ids)
+        except NoSelectorEquivalent:
+            # The broker cannot select for us: browse, decide with the engine, select those ids.
+            selector = selector_for(None, self._browse_ids(policy, ids, report))
+        if dry_run:
+            report.would_move = sorted(self._browse_ids(None, None, report, selector))
+            return report
+        headers = {"activemq.prefetchSize": str(TRANSACTION_SIZE)}
+        if selector:
+            headers["selector"] = selector
+        sub_id, inbox = self.session.subscribe(f"/queue/{self.dlq.name}", headers, ack="client-individual")
+        try:
+            while limit is None or report.moved < limit:
+                batch = self._next_batch(
+                    inbox, TRANSACTION_SIZE if limit is None else min(TRANSACTION_SIZE, limit - report.moved)
+                )
+                if not batch:
+                    break
+                report.moved += self._move(batch, copy, report)
+                progress(len(batch))
+        finally:
+            self.session.unsubscribe(sub_id)  # whatever was delivered and not acked goes back to the DLQ
+        return report
+
+    def _next_batch(self, inbox: queue.Queue[Frame | MsgctlError], size: int) -> list[Frame]:
+        batch: list[Frame] = []
+        while len(batch) < size:
+            try:
+                batch.append(self.session.receive(inbox, str(self.dlq), IDLE_S))
+            except MsgctlError as exc:
+                if exc.code != "Timeout":
+                    raise
+                break
+        return batch
+
+    def _move(self, batch: list[Frame], copy: bool, report: AmqRedriveReport) -> int:
+        transaction = f"msgctl-redrive-{uuid.uuid4().hex[:12]}"
+        conn = self.session.conn
+        conn.begin(transaction=transaction)
+        moved = 0
+        try:
+            for frame in batch:
+                destination = self._destination(frame)
+                if destination is None:
+                    report.failed[frame.headers.get("message-id", "")] = "no original-destination: pass --to"
+                    continue
+                headers = {k: v for k, v in frame.headers.items() if k not in DLQ_HEADERS}
+                headers |= {"persistent": "true", "transaction": transaction}
+                conn.send(destination, frame.body, headers=headers)
+                if not copy:
+                    conn.ack(frame.headers["ack"], transaction=transaction)
+                moved += 1
+            self.session.commit(transaction)
+        except BaseException:
+            # The broker also rolls back an open transaction when the connection goes.
+            with contextlib.suppress(Exception):
+                conn.abort(transaction)
+            raise
+        return moved
+
+    def _destination(self, frame: Frame) -> str | None:
+        if self.to is not None:
+            return f"/{self.to.kind}/{self.to.name}"
+        original = frame.headers.get("original-destination", "")
+        for prefix, kind in (
+            ("/queue/", "queue"),
+            ("queue://", "queue"),
+            ("/topic/", "topic"),
+            ("topic://", "topic"),
+        ):
+            if original.startswith(prefix):
+                return f"/{kind}/{original[len(prefix) :]}"
+        return None
+
+    def _browse_ids(
+        self,
+        policy: FilterPolicy | None,
+        ids: frozenset[str] | None,
+        report: AmqRedriveReport,
+        selector: str | None = None,
+    ) -> frozenset[str]:
+        sub_id, inbox = self.session.subscribe(
+            f"/queue/{self.dlq.name}", {"browser": "true", **({"selector": selector} if selector else {})}
+        )
+        found: set[str] = set()
+        browsed = 0
+        try:
+            while True:
+                frame = self.session.receive(inbox, str(self.dlq))
+                if frame.headers.get("browser") == "end":
+                    break
+                browsed += 1
+                message_id = frame.headers.get("message-id", "")
+                envelope = envelope_from_frame(str(self.dlq), frame)
+                if (ids is None or message_id in ids) and (
+                    policy is None or policy.matches(message_from_envelope(envelope))
+                ):
+                    found.add(message_id)
+        finally:
+            self.session.unsubscribe(sub_id)
+        if browsed >= 400:
+            report.notes.append("the broker browses at most 400 messages: run again for the rest")
+        return frozenset(found)
