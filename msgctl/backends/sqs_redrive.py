@@ -54,6 +54,13 @@ class SqsDeadLetters:
             return False
         return True
 
+    def visible(self) -> int:
+        with aws_errors(f"cannot read {self.channel}"):
+            attributes = self.client.get_queue_attributes(
+                QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessages", 0))
+
     def release_by_receipt(self, receipts: list[str]) -> None:
         for start in range(0, len(receipts), RECEIVE_BATCH):
             entries = [

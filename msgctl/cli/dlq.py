@@ -463,7 +463,10 @@ def _destination(state: AppState, sqs: SqsBackend, dlq: Channel, to: str | None)
     if not sources:
         raise UsageError(f"no queue names {dlq} as its DLQ: pass --to")
     if len(sources) > 1:
-        raise UsageError(f"{dlq} is the DLQ of {', '.join(sources)}: pass --to to choose one")
+        chosen = state.renderer.choose(f"{dlq} is the DLQ of several queues: move to which?", sources)
+        if chosen is None:
+            raise UsageError(f"{dlq} is the DLQ of {', '.join(sources)}: pass --to to choose one")
+        return parse_channel(chosen)
     return parse_channel(sources[0])
 
 

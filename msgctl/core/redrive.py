@@ -22,6 +22,7 @@ from msgctl.envelope import Envelope
 
 RECEIVE_BATCH = 10
 DEFAULT_HOLD_S = 120
+MAX_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class DeadLetterSource(Protocol):
         """Delete; returns the messages that could not be deleted, with the reason."""
 
     def release(self, messages: list[Dead]) -> None: ...
+
+    def visible(self) -> int:
+        """How many messages the DLQ shows now (approximately)."""
 
     def extend(self, messages: list[Dead], hold_s: int) -> None: ...
 
@@ -180,13 +184,20 @@ def redrive(
 
     heartbeat = threading.Thread(target=_keep_held, args=(source, shared, options.hold_s), daemon=True)
     heartbeat.start()
-    workers = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, options.concurrency))]
+    workers: list[threading.Thread] = []
     try:
-        for thread in workers:
-            thread.start()
-        for thread in workers:
-            while thread.is_alive():
-                thread.join(0.2)
+        for round_number in range(1, MAX_ROUNDS + 1):
+            workers = [
+                threading.Thread(target=worker, daemon=True) for _ in range(max(1, options.concurrency))
+            ]
+            for thread in workers:
+                thread.start()
+            for thread in workers:
+                while thread.is_alive():
+                    thread.join(0.2)
+            # Messages whose hold ran out during the run (a crashed run's, say) are visible again: go on.
+            if shared.stop.is_set() or options.dry_run or round_number == MAX_ROUNDS or not source.visible():
+                break
     except BaseException:
         shared.stop.set()  # Ctrl-C: workers finish the batch at hand (the journal covers the rest)
         for thread in workers:

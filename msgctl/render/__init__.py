@@ -55,6 +55,18 @@ class Renderer:
         self.stderr.flush()
         return stream.readline().strip().lower() in ("y", "yes")
 
+    def choose(self, question: str, options: Sequence[str], stdin: IO[str] | None = None) -> str | None:
+        """Pick one option on the terminal (by number); None without a terminal or without an answer."""
+        stream = stdin if stdin is not None else sys.stdin
+        if not getattr(stream, "isatty", lambda: False)():
+            return None
+        for number, option in enumerate(options, start=1):
+            self.stderr.write(f"  {number}) {option}\n")
+        self.stderr.write(f"{question} [1-{len(options)}] ")
+        self.stderr.flush()
+        answer = stream.readline().strip()
+        return options[int(answer) - 1] if answer.isdigit() and 1 <= int(answer) <= len(options) else None
+
     def line(self, text: str) -> None:
         self._write(text)
 
