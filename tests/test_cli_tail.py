@@ -88,6 +88,8 @@ def test_filter_grep_since_and_max_select(invoke, aws, sqs, unique) -> None:
     )
     assert len(invoke("tail", f"sqs:{unique}", "-n", "3", "-o", "ndjson").stdout.splitlines()) == 3
     assert invoke("tail", f"sqs:{unique}", "--since", "1h", "-o", "ndjson").stdout.count("\n") == 20
+    # sent before the tails above ran, so all older than a millisecond
+    assert invoke("tail", f"sqs:{unique}", "--since", "1ms", "-o", "ndjson").stdout == ""
     bad = invoke("tail", f"sqs:{unique}", "--since", "yesterday")
     assert bad.exit_code == ExitCode.USAGE
 
@@ -218,8 +220,10 @@ def test_activemq_consume_acks_what_it_printed(invoke, amq, stomp_conn, unique) 
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("text", ["90", "90s", "15m", "2h", "1d", "500ms"])
-def test_durations(text) -> None:
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400), ("500ms", 0.5)]
+)
+def test_durations(text, seconds) -> None:
     from msgctl.core.tail import parse_duration
 
-    assert parse_duration(text).total_seconds() > 0
+    assert parse_duration(text).total_seconds() == seconds

@@ -58,6 +58,8 @@ class AmqRedriveReport:
 
 def selector_for(policy: FilterPolicy | None, ids: frozenset[str] | None) -> str | None:
     parts = []
+    if ids is not None and not ids:
+        return "1 = 0"  # nothing is selected (a filter that matched no browsed message)
     if ids is not None:
         parts.append(
             "JMSMessageID IN (" + ", ".join("'" + i.replace("'", "''") + "'" for i in sorted(ids)) + ")"
@@ -89,6 +91,8 @@ class ActiveMqRedrive:
         if dry_run:
             report.would_move = sorted(self._browse_ids(None, None, report, selector))
             return report
+        if copy:  # nothing is acked, so copies come from a browse (a consumer would stall at its prefetch)
+            return self._copy(selector, limit, report, progress)
         headers = {"activemq.prefetchSize": str(TRANSACTION_SIZE)}
         if selector:
             headers["selector"] = selector
@@ -104,6 +108,32 @@ class ActiveMqRedrive:
                 progress(len(batch))
         finally:
             self.session.unsubscribe(sub_id)  # whatever was delivered and not acked goes back to the DLQ
+        return report
+
+    def _copy(
+        self,
+        selector: str | None,
+        limit: int | None,
+        report: AmqRedriveReport,
+        progress: Callable[[int], None],
+    ) -> AmqRedriveReport:
+        headers = {"browser": "true", **({"selector": selector} if selector else {})}
+        sub_id, inbox = self.session.subscribe(f"/queue/{self.dlq.name}", headers)
+        browsed: list[Frame] = []
+        try:
+            while limit is None or len(browsed) < limit:
+                frame = self.session.receive(inbox, str(self.dlq))
+                if frame.headers.get("browser") == "end":
+                    break
+                browsed.append(frame)
+        finally:
+            self.session.unsubscribe(sub_id)
+        if len(browsed) >= 400:
+            report.notes.append("the broker browses at most 400 messages: run again for the rest")
+        for start in range(0, len(browsed), TRANSACTION_SIZE):
+            batch = browsed[start : start + TRANSACTION_SIZE]
+            report.moved += self._move(batch, True, report)
+            progress(len(batch))
         return report
 
     def _next_batch(self, inbox: queue.Queue[Frame | MsgctlError], size: int) -> list[Frame]:

@@ -96,27 +96,43 @@ class SqsTarget:
         self.max_bytes = int(attributes.get("MaximumMessageSize", DEFAULT_MAX_MESSAGE_SIZE))
 
     def send(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
+        """Never raises for the target's errors: what was not confirmed comes back as failed, with why.
+        On a FIFO target, once a message of a group fails, the rest of that group is not sent (order)."""
         failed: list[tuple[Dead, str]] = []
+        broken_groups: set[str] = set()
         batch: list[tuple[Dead, dict[str, Any]]] = []
         size = 0
+
+        def flush() -> None:
+            nonlocal batch, size
+            if batch:
+                for message, reason in self._send(batch):
+                    failed.append((message, reason))
+                    if self.fifo:
+                        broken_groups.add(message.group_id or "")
+            batch, size = [], 0
+
         for message in messages:
+            if self.fifo and (message.group_id or "") in broken_groups:
+                failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
+                continue
             try:
                 entry = self._entry(message)
+                entry_size = _size(entry)
+                if entry_size > self.max_bytes:
+                    raise UsageError(
+                        f"{entry_size} bytes: over the target's MaximumMessageSize {self.max_bytes}"
+                    )
             except UsageError as exc:
                 failed.append((message, exc.message))
-                continue
-            entry_size = _size(entry)
-            if entry_size > self.max_bytes:
-                failed.append(
-                    (message, f"{entry_size} bytes: over the target's MaximumMessageSize {self.max_bytes}")
-                )
+                broken_groups.add(message.group_id or "")
                 continue
             if len(batch) == RECEIVE_BATCH or size + entry_size > self.max_bytes:
-                failed += self._send(batch)
-                batch, size = [], 0
+                flush()
             batch.append((message, entry))
             size += entry_size
-        return failed + (self._send(batch) if batch else [])
+        flush()
+        return failed
 
     def _entry(self, message: Dead) -> dict[str, Any]:
         text = message.envelope.text
@@ -135,8 +151,13 @@ class SqsTarget:
 
     def _send(self, batch: list[tuple[Dead, dict[str, Any]]]) -> list[tuple[Dead, str]]:
         entries = [{"Id": str(n), **entry} for n, (_, entry) in enumerate(batch)]
-        with aws_errors(f"cannot send to {self.channel}"):
-            response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+        try:
+            with aws_errors(f"cannot send to {self.channel}"):
+                response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+        except (
+            MsgctlError
+        ) as exc:  # nothing of this call is known to have arrived: all of it stays in the DLQ
+            return [(message, str(exc)) for message, _ in batch]
         confirmed = {item["Id"] for item in response.get("Successful", [])}
         failed = [
             (batch[int(f["Id"])][0], f"{f.get('Code')}: {f.get('Message', '')}")
@@ -197,11 +218,21 @@ def _unwrapped(message: Dead) -> tuple[str, dict[str, Any]]:
         and "Message" in notification
     ):
         attributes = {
-            name: to_sns_attribute(MessageAttribute(value.get("Type", "String"), value.get("Value", "")))
+            name: to_sns_attribute(MessageAttribute(value.get("Type", "String"), _attribute_value(value)))
             for name, value in notification.get("MessageAttributes", {}).items()
         }
         return str(notification["Message"]), attributes
     return text, {name: to_sns_attribute(a) for name, a in message.envelope.message_attributes.items()}
+
+
+def _attribute_value(value: dict[str, Any]) -> str | bytes:
+    """An SNS envelope carries Binary attribute values as base64 text."""
+    text = str(value.get("Value", ""))
+    if str(value.get("Type", "")).startswith("Binary"):
+        import base64
+
+        return base64.b64decode(text)
+    return text
 
 
 def _size(entry: dict[str, Any]) -> int:
@@ -276,7 +307,7 @@ class NativeMove:
         if destination_arn:
             kwargs["DestinationArn"] = destination_arn
         if rate:
-            kwargs["MaxNumberOfMessagesPerSecond"] = int(rate)
+            kwargs["MaxNumberOfMessagesPerSecond"] = max(1, int(rate))
         with aws_errors(f"cannot start a move task on {self.dlq}"):
             return str(self.client.start_message_move_task(**kwargs)["TaskHandle"])
 

@@ -91,7 +91,16 @@ class SqsSnapshot:
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def _snapshot(self) -> Iterator[Envelope]:
-        while True:
+        """One pass over what is visible. It ends on an empty receive, on a message it already received in
+        this pass (its hold ran out), or once it received what the queue held at its start (a busy queue
+        would otherwise keep it going while producers add messages)."""
+        this_pass: set[str] = set()
+        with aws_errors(f"cannot read {self.channel}"):
+            attributes = self.client.get_queue_attributes(
+                QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+        budget = int(attributes.get("ApproximateNumberOfMessages", 0)) + RECEIVE_BATCH
+        while len(this_pass) < budget:
             with aws_errors(f"cannot receive from {self.channel}"):
                 messages = self.client.receive_message(
                     QueueUrl=self.url,
@@ -110,11 +119,15 @@ class SqsSnapshot:
                 self.counts[message_id] = int(
                     message.get("Attributes", {}).get("ApproximateReceiveCount", "0")
                 )
+            wrapped = any(message["MessageId"] in this_pass for message in messages)
             for message in messages:
                 message_id = message["MessageId"]
+                this_pass.add(message_id)
                 if message_id not in self.seen:
                     self.seen.add(message_id)
                     yield envelope_from_sqs(str(self.channel), message)
+            if wrapped:
+                return
 
     def _refuse_to_push_toward_the_dlq(self) -> None:
         if self.max_receive_count is None or self.options.force:

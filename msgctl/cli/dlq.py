@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,7 +16,7 @@ from msgctl.cli.options import DryRunOption, OutputOption, YesOption, read_argum
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filter_policy import Scope
 from msgctl.core.filtering import load_policy
-from msgctl.core.journal import Journal
+from msgctl.core.journal import UNFINISHED, Journal
 from msgctl.core.redrive import (
     DEFAULT_HOLD_S,
     RedriveOptions,
@@ -136,59 +138,70 @@ def redrive_command(
         filter=load_policy(read_argument(filter_policy), _scope(filter_scope)) if filter_policy else None,
         ids=frozenset(i.strip() for i in ids.split(",") if i.strip()) if ids else None,
     )
-    if channel.service == "amq":
-        _activemq(state, channel, to, selection, copy, dry_run, yes)
-        return
-    if channel.service != "sqs":
-        raise UsageError(f"{channel} is not a queue")
-    sqs = _sqs(state)
-    selecting = max_messages is not None or filter_policy is not None or ids is not None or copy
-    target = _destination(state, sqs, channel, to)
-    if engine == "native" and selecting:
-        raise UsageError(
-            "the native engine cannot select (--max, --filter, --ids) or --copy: use --engine client"
-        )
-    depth = int(sqs.queue_attributes(channel).get("ApproximateNumberOfMessages", 0))
-    if (
-        not dry_run
-        and not yes
-        and not renderer.confirm(f"move up to {depth} messages from {channel} to {target}?")
-    ):
-        raise UsageError("redrive moves messages: confirm on a terminal or pass --yes")
-    if engine != "client" and not selecting and not dry_run and target.service == "sqs":
-        from msgctl.backends.sqs_redrive import NativeMove
-
-        native = NativeMove(sqs, channel)
-        if engine == "native" or native.available():
-            _native(state, native, target, rate, depth)
+    if selection.ids is not None and not selection.ids:
+        raise UsageError("--ids lists no message id")
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C: held ones are released
+    try:
+        if channel.service == "amq":
+            _activemq(state, channel, to, selection, copy, dry_run, yes)
             return
-    report = _client(
-        state,
-        sqs,
-        channel,
-        target,
-        selection,
-        copy,
-        rate,
-        concurrency,
-        dry_run,
-        journal,
-        resume_flag,
-        depth,
-        hold,
-    )
-    renderer.document(
-        {"dlq": str(channel), "target": str(target), "engine": "client", **report.to_json()}
-        if not dry_run
-        else {
-            "dlq": str(channel),
-            "target": str(target),
-            "would_move": report.would_move,
-            "skipped": report.skipped,
-        }
-    )
-    if report.failed:
-        raise typer.Exit(ExitCode.PARTIAL)
+        if channel.service != "sqs":
+            raise UsageError(f"{channel} is not a queue")
+        sqs = _sqs(state)
+        selecting = max_messages is not None or filter_policy is not None or ids is not None or copy
+        target = _destination(state, sqs, channel, to)
+        if channel.fifo and (selection.filter is not None or selection.ids is not None):
+            renderer.warn(
+                "FIFO: a group's messages behind one that is not selected stay out of reach until the end "
+                "(a FIFO queue hands out each group in order): run again for them"
+            )
+        if engine == "native" and selecting:
+            raise UsageError(
+                "the native engine cannot select (--max, --filter, --ids) or --copy: use --engine client"
+            )
+        depth = int(sqs.queue_attributes(channel).get("ApproximateNumberOfMessages", 0))
+        if (
+            not dry_run
+            and not yes
+            and not renderer.confirm(f"move up to {depth} messages from {channel} to {target}?")
+        ):
+            raise UsageError("redrive moves messages: confirm on a terminal or pass --yes")
+        if engine != "client" and not selecting and not dry_run and target.service == "sqs":
+            from msgctl.backends.sqs_redrive import NativeMove
+
+            native = NativeMove(sqs, channel)
+            if engine == "native" or native.available():
+                _native(state, native, target, rate, depth)
+                return
+        report = _client(
+            state,
+            sqs,
+            channel,
+            target,
+            selection,
+            copy,
+            rate,
+            concurrency,
+            dry_run,
+            journal,
+            resume_flag,
+            depth,
+            hold,
+        )
+        renderer.document(
+            {"dlq": str(channel), "target": str(target), "engine": "client", **report.to_json()}
+            if not dry_run
+            else {
+                "dlq": str(channel),
+                "target": str(target),
+                "would_move": report.would_move,
+                "skipped": report.skipped,
+            }
+        )
+        if report.failed:
+            raise typer.Exit(ExitCode.PARTIAL)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _client(
@@ -212,13 +225,11 @@ def _client(
     source = SqsDeadLetters(sqs, channel)
     sink = _target(state, target)
     path = journal_path or default_journal(channel)
-    if not dry_run and path.exists() and not resuming:
-        unfinished = Journal(path)
-        counts = unfinished.counts()
-        unfinished.close()
-        if counts.get("received") or counts.get("sent"):
-            raise UsageError(f"{path} holds an unfinished redrive: --resume to finish it, or --journal NEW")
-        path.unlink()
+    mode = "copy" if copy else "move"
+    if not dry_run and path.exists():
+        _check_journal(path, resuming, {"dlq": str(channel), "target": str(target), "mode": mode})
+    elif resuming:
+        raise UsageError(f"nothing to resume: {path} does not exist")
     journal = Journal(path) if not dry_run else None
     report = RedriveReport()
     options = RedriveOptions(
@@ -231,7 +242,9 @@ def _client(
     )
     try:
         if journal is not None:
-            journal.set_meta({"dlq": str(channel), "target": str(target), "started": str(time.time())})
+            journal.set_meta(
+                {"dlq": str(channel), "target": str(target), "mode": mode, "started": str(time.time())}
+            )
             if resuming:
                 resume(source, journal, report, copy)
         with Progress(renderer, f"{channel} -> {target}", depth) as progress:
@@ -258,6 +271,31 @@ def _client(
         else f"dry run: {len(report.would_move)} messages would move; nothing changed"
     )
     return report
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _check_journal(path: Path, resuming: bool, wanted: dict[str, str]) -> None:
+    """An unfinished journal is only resumed, and only by the same redrive; a finished one is replaced."""
+    journal = Journal(path)
+    try:
+        unfinished = any(journal.counts().get(state) for state in UNFINISHED)
+        recorded = {key: journal.meta(key) for key in wanted}
+    finally:
+        journal.close()
+    if resuming:
+        differing = [f"{k} was {recorded[k]}" for k, v in wanted.items() if recorded[k] not in (None, v)]
+        if differing:
+            raise UsageError(f"{path} records another redrive ({', '.join(differing)}): resume it as it was")
+        return
+    if unfinished:
+        raise UsageError(
+            f"{path} holds an unfinished redrive: --resume finishes it (starting afresh could send again "
+            "what it already sent)"
+        )
+    path.unlink()
 
 
 def _activemq(
@@ -318,10 +356,8 @@ def _native(
     try:
         with Progress(renderer, f"{native.dlq} -> {target} (native)", depth) as progress:
             while True:
-                task = (
-                    next((t for t in native.tasks() if t.get("TaskHandle") == handle), None)
-                    or native.tasks()[0]
-                )
+                tasks = native.tasks()
+                task = next((t for t in tasks if t.get("TaskHandle") == handle), tasks[0] if tasks else {})
                 progress.update(
                     int(task.get("ApproximateNumberOfMessagesMoved", 0)),
                     task.get("ApproximateNumberOfMessagesToMove"),

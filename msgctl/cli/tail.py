@@ -103,7 +103,13 @@ def tail_command(
         filter=load_policy(read_argument(filter_policy), _scope(filter_scope)) if filter_policy else None,
         grep=_regex(grep) if grep else None,
     )
-    writer = MessageWriter(state.renderer, _format(state, output))
+    output_format = _format(state, output)
+    if consume and output_format != "ndjson":
+        raise UsageError(
+            "--consume deletes what it printed: use -o ndjson, where each message is written whole "
+            "before it is deleted"
+        )
+    writer = MessageWriter(state.renderer, output_format)
     if (
         consume
         and not yes

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-State = Literal["held", "received", "sent", "deleted", "failed"]
+State = Literal["held", "received", "sent", "copied", "deleted", "failed", "released"]
 # held: received from the DLQ, not (yet) being sent; received: being sent; sent: the target confirmed it;
-# deleted: gone from the DLQ; failed: the target refused it (it stays in the DLQ).
+# copied: the target confirmed a --copy (the DLQ keeps it); deleted: gone from the DLQ; failed: the target
+# refused it; released: made visible in the DLQ again. held, received and sent mean a run did not finish.
+UNFINISHED: tuple[State, ...] = ("held", "received", "sent")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (

@@ -9,9 +9,10 @@ sending it again, and names what may have been sent twice (a crash between send 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from msgctl.core.filtering import message_from_envelope
 from msgctl.core.journal import Journal
 from msgctl.envelope import Envelope
 
+log = logging.getLogger(__name__)
 RECEIVE_BATCH = 10
 DEFAULT_HOLD_S = 120
 MAX_ROUNDS = 3
@@ -115,15 +117,17 @@ class RedriveOptions:
 
 
 class _Shared:
-    """What the workers share: the count of selected messages, the held ones, the rate limit."""
+    """What the workers share: the --max count, the held and in-flight messages, the rate limit."""
 
     def __init__(self, options: RedriveOptions) -> None:
         self.lock = threading.Lock()
         self.selected = 0
-        self.held: list[Dead] = []  # not selected (or dry run): released when everything is done
-        self.stop = threading.Event()
+        self.held: dict[str, Dead] = {}  # not selected, failed, copied, or a dry run's: released at the end
+        self.in_flight: dict[str, Dead] = {}  # being moved right now: their hold is extended too
+        self.stop = threading.Event()  # no more receives (--max reached, an error, Ctrl-C)
+        self.done = threading.Event()  # the run is over: the heartbeat ends
         self.rate = options.rate
-        self.next_send = time.monotonic()
+        self.next_receive = time.monotonic()
 
     def take(self, count: int, limit: int | None) -> int:
         """How many of ``count`` selected messages may still move under --max."""
@@ -134,15 +138,20 @@ class _Shared:
                 self.stop.set()
             return allowed
 
-    def pace(self, count: int) -> None:
+    def hold(self, messages: Iterable[Dead]) -> None:
+        with self.lock:
+            for message in messages:
+                self.held[message.id] = message
+                self.in_flight.pop(message.id, None)
+
+    def pace(self) -> None:
+        """Wait, before a receive, until --rate allows the next batch (never holding received messages)."""
         if not self.rate:
             return
         with self.lock:
-            start = max(self.next_send, time.monotonic())
-            self.next_send = start + count / self.rate
-        delay = start - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+            start = max(self.next_receive, time.monotonic())
+            self.next_receive = start + RECEIVE_BATCH / self.rate
+        self.stop.wait(max(0.0, start - time.monotonic()))
 
 
 def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, copy: bool) -> None:
@@ -154,9 +163,10 @@ def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, co
             if entry.receipt and source.delete_by_receipt(entry.message_id, entry.receipt):
                 journal.mark([entry.message_id], "deleted")
                 report.cleaned_up += 1
-    held = [e.receipt for state in ("held", "received") for e in journal.in_state(state) if e.receipt]
+    held = [e for state in ("held", "received") for e in journal.in_state(state) if e.receipt]
     if held:
-        source.release_by_receipt(held)
+        source.release_by_receipt([e.receipt for e in held if e.receipt])
+        journal.mark([e.message_id for e in held if e.state == "held"], "released")
 
 
 def redrive(
@@ -174,6 +184,9 @@ def redrive(
     def worker() -> None:
         try:
             while not shared.stop.is_set():
+                shared.pace()
+                if shared.stop.is_set():
+                    return
                 batch = source.receive(options.hold_s)
                 if not batch:
                     return
@@ -205,9 +218,15 @@ def redrive(
         raise
     finally:
         shared.stop.set()
+        shared.done.set()
+        heartbeat.join()  # no extension may land after the release below
         with shared.lock:
-            held, shared.held = shared.held, []
+            held = list(shared.held.values()) + list(shared.in_flight.values())
+            shared.held.clear()
+            shared.in_flight.clear()
         source.release(held)
+        if journal is not None and held:
+            journal.mark([m.id for m in held], "released")
     if errors:
         raise errors[0]
     return report
@@ -223,17 +242,37 @@ def _move(
     report: RedriveReport,
     progress: Callable[[int], None],
 ) -> None:
+    with shared.lock:
+        shared.in_flight.update((m.id, m) for m in batch)
+    try:
+        _move_batch(batch, source, target, journal, options, shared, report, progress)
+    except BaseException:
+        shared.hold(m for m in batch if m.id in shared.in_flight)  # released at the end, not left hidden
+        raise
+
+
+def _move_batch(
+    batch: list[Dead],
+    source: DeadLetterSource,
+    target: RedriveTarget,
+    journal: Journal | None,
+    options: RedriveOptions,
+    shared: _Shared,
+    report: RedriveReport,
+    progress: Callable[[int], None],
+) -> None:
     if journal is not None:
         journal.held((m.id, m.receipt) for m in batch)
     selected = [m for m in batch if options.selection.wants(m)]
     allowed = shared.take(len(selected), options.selection.max)
-    moving, keep = selected[:allowed], [m for m in batch if m not in selected[:allowed]]
+    moving = selected[:allowed]
+    moving_ids = {m.id for m in moving}
+    shared.hold(m for m in batch if m.id not in moving_ids)
     with shared.lock:
-        shared.held.extend(keep)
         report.skipped += len(batch) - len(selected)
     if options.dry_run:
+        shared.hold(moving)
         with shared.lock:
-            shared.held.extend(moving)
             report.would_move.extend(m.id for m in moving)
         return
     if not moving:
@@ -244,25 +283,26 @@ def _move(
     to_send = [m for m in moving if m not in already_sent]
     resent = [m.id for m in to_send if known.get(m.id) and known[m.id].state == "received"]
     journal.received((m.id, m.receipt) for m in moving)
-    shared.pace(len(to_send))
     failures = dict((m.id, reason) for m, reason in target.send(to_send)) if to_send else {}
     sent = [m for m in to_send if m.id not in failures] + already_sent
-    journal.mark([m.id for m in sent], "sent")
+    journal.mark([m.id for m in sent], "copied" if options.copy else "sent")
     for message_id, reason in failures.items():
         journal.mark([message_id], "failed", reason)
+    shared.hold(m for m in to_send if m.id in failures)
     with shared.lock:
         report.failed.update(failures)
         report.possible_duplicates.extend(i for i in resent if i not in failures)
-        shared.held.extend(m for m in to_send if m.id in failures)
     if options.copy:
+        shared.hold(sent)
         with shared.lock:
-            shared.held.extend(sent)
             report.moved += len(sent)
         progress(len(sent))
         return
     undeleted = dict((m.id, reason) for m, reason in source.delete(sent))
     journal.mark([m.id for m in sent if m.id not in undeleted], "deleted")
     with shared.lock:
+        for message in sent:
+            shared.in_flight.pop(message.id, None)
         report.moved += len(sent)
         for message_id, reason in undeleted.items():
             report.failed[message_id] = f"sent, but not deleted from the DLQ: {reason} (--resume deletes it)"
@@ -270,9 +310,13 @@ def _move(
 
 
 def _keep_held(source: DeadLetterSource, shared: _Shared, hold_s: int) -> None:
-    """Extend the visibility of held messages before it runs out, until the redrive ends."""
-    while not shared.stop.wait(hold_s / 3):
+    """Extend the visibility of held and in-flight messages before it runs out, until the run is over. An
+    error here is reported by the messages' reappearing at worst, never by killing the run."""
+    while not shared.done.wait(hold_s / 3):
         with shared.lock:
-            held = list(shared.held)
+            held = list(shared.held.values()) + list(shared.in_flight.values())
         if held:
-            source.extend(held, hold_s)
+            try:
+                source.extend(held, hold_s)
+            except Exception as exc:
+                log.warning("could not extend the hold of %d messages: %s", len(held), exc)

@@ -1,0 +1,174 @@
+"""The redrive core against in-memory fakes: failures at each step leave every message accounted for."""
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from msgctl.core.filter_policy import FilterPolicy
+from msgctl.core.journal import UNFINISHED, Journal
+from msgctl.core.redrive import Dead, RedriveOptions, RedriveReport, Selection, redrive, resume
+from msgctl.envelope import Envelope, MessageAttribute
+
+
+class FakeDlq:
+    channel = "sqs:fake-dlq"
+
+    def __init__(self, count: int, extend_fails: bool = False) -> None:
+        self.lock = threading.Lock()
+        self.messages = {f"m{n}": n for n in range(count)}
+        self.shown = set(self.messages)
+        self.receipts: dict[str, str] = {}
+        self.extend_fails = extend_fails
+        self.receives = 0
+        self.extensions = 0
+
+    def _dead(self, message_id: str) -> Dead:
+        n = self.messages[message_id]
+        receipt = f"{message_id}-r{self.receives}"
+        self.receipts[receipt] = message_id
+        kind = MessageAttribute("String", "even" if n % 2 == 0 else "odd")
+        return Dead(
+            message_id, receipt, Envelope(self.channel, message_id, str(n).encode(), {}, {"kind": kind})
+        )
+
+    def receive(self, hold_s: int) -> list[Dead]:
+        with self.lock:
+            self.receives += 1
+            taken = sorted(self.shown, key=lambda i: self.messages[i])[:10]
+            self.shown -= set(taken)
+            return [self._dead(i) for i in taken]
+
+    def delete(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
+        with self.lock:
+            for message in messages:
+                self.messages.pop(message.id, None)
+        return []
+
+    def release(self, messages: list[Dead]) -> None:
+        with self.lock:
+            self.shown |= {m.id for m in messages if m.id in self.messages}
+
+    def extend(self, messages: list[Dead], hold_s: int) -> None:
+        self.extensions += 1
+        if self.extend_fails:
+            raise RuntimeError("throttled")
+
+    def visible(self) -> int:
+        return len(self.shown)
+
+    def delete_by_receipt(self, message_id: str, receipt: str) -> bool:
+        with self.lock:
+            return self.messages.pop(self.receipts.get(receipt, ""), None) is not None
+
+    def release_by_receipt(self, receipts: list[str]) -> None:
+        with self.lock:
+            self.shown |= {self.receipts[r] for r in receipts if self.receipts.get(r) in self.messages}
+
+
+class FakeTarget:
+    channel = "sqs:fake"
+
+    def __init__(
+        self, fail_on: set[int] | None = None, crash_on: int | None = None, delay: float = 0
+    ) -> None:
+        self.fail_on, self.crash_on, self.delay = fail_on or set(), crash_on, delay
+        self.received: list[int] = []
+
+    def send(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
+        time.sleep(self.delay)  # a slow target: the heartbeat gets to run
+        numbers = [int(m.envelope.body) for m in messages]
+        if self.crash_on is not None and self.crash_on in numbers:
+            raise ConnectionError("the connection dropped")
+        self.received += [n for n in numbers if n not in self.fail_on]
+        return [(m, "refused") for m in messages if int(m.envelope.body) in self.fail_on]
+
+
+def _run(source, target, tmp_path: Path, **options):
+    journal = Journal(tmp_path / "journal.sqlite")
+    report = RedriveReport()
+    try:
+        redrive(source, target, journal, RedriveOptions(hold_s=1, **options), report)
+    finally:
+        counts = journal.counts()
+        journal.close()
+    return report, counts
+
+
+def test_everything_moves_once_with_several_workers(tmp_path) -> None:
+    source, target = FakeDlq(95), FakeTarget()
+    report, counts = _run(source, target, tmp_path, concurrency=3)
+    assert sorted(target.received) == list(range(95))
+    assert report.moved == 95 and source.messages == {}
+    assert counts == {"deleted": 95}
+
+
+def test_refused_messages_stay_in_the_dlq_visible(tmp_path) -> None:
+    source, target = FakeDlq(20), FakeTarget(fail_on={3, 4})
+    report, counts = _run(source, target, tmp_path)
+    assert set(report.failed) == {"m3", "m4"}
+    assert set(source.messages) == {"m3", "m4"} and source.shown == {"m3", "m4"}
+    assert counts == {"deleted": 18, "released": 2}
+
+
+def test_a_crash_in_send_releases_the_batch_and_resume_finishes(tmp_path) -> None:
+    source, target = FakeDlq(30), FakeTarget(crash_on=15)
+    with pytest.raises(ConnectionError):
+        _run(source, target, tmp_path)
+    assert source.shown == set(source.messages), "nothing is left hidden"
+    target.crash_on = None
+    journal = Journal(tmp_path / "journal.sqlite")
+    report = RedriveReport()
+    resume(source, journal, report, copy=False)
+    redrive(source, target, journal, RedriveOptions(hold_s=1), report)
+    journal.close()
+    assert sorted(target.received) == list(range(30)) and source.messages == {}
+
+
+def test_a_failing_heartbeat_neither_kills_the_run_nor_keeps_messages_hidden(tmp_path) -> None:
+    source = FakeDlq(40, extend_fails=True)
+    odd = FilterPolicy({"kind": ["odd"]})
+    report, _ = _run(source, FakeTarget(delay=0.3), tmp_path, selection=Selection(filter=odd))
+    assert source.extensions > 0, "the heartbeat ran, and failed"
+    assert report.moved == 20 and report.skipped == 20
+    assert source.shown == set(source.messages) and len(source.messages) == 20
+
+
+def test_copy_leaves_the_dlq_whole_and_the_journal_finished(tmp_path) -> None:
+    source, target = FakeDlq(12), FakeTarget()
+    report, counts = _run(source, target, tmp_path, copy=True)
+    assert report.moved == 12 and len(source.messages) == 12 and source.shown == set(source.messages)
+    assert counts == {"released": 12}, "copied, then made visible again"
+    assert not any(counts.get(state) for state in UNFINISHED)
+
+
+def test_max_stops_after_n_and_releases_the_rest(tmp_path) -> None:
+    source, target = FakeDlq(25), FakeTarget()
+    report, _ = _run(source, target, tmp_path, selection=Selection(max=7))
+    assert report.moved == 7 and len(target.received) == 7
+    assert len(source.messages) == 18 and source.shown == set(source.messages)
+
+
+def test_a_dry_run_moves_nothing_and_releases_everything(tmp_path) -> None:
+    source, target = FakeDlq(15), FakeTarget()
+    report = RedriveReport()
+    redrive(source, target, None, RedriveOptions(hold_s=1, dry_run=True), report)
+    assert sorted(report.would_move) == sorted(f"m{n}" for n in range(15))
+    assert target.received == [] and source.shown == set(source.messages)
+
+
+def test_resume_refuses_another_redrive_s_journal(tmp_path) -> None:
+    from msgctl.cli.dlq import _check_journal
+    from msgctl.errors import UsageError
+
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path)
+    journal.set_meta({"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "copy"})
+    journal.held([("m1", "r1")])
+    journal.close()
+    with pytest.raises(UsageError, match="records another redrive"):
+        _check_journal(path, True, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "move"})
+    with pytest.raises(UsageError, match="unfinished"):
+        _check_journal(path, False, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "copy"})
+    _check_journal(path, True, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "copy"})
