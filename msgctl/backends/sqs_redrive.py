@@ -7,7 +7,7 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, arn_name, aws_errors
-from msgctl.backends.sqs import SqsBackend, to_sqs_attribute
+from msgctl.backends.sqs import SqsBackend, release, to_sqs_attribute
 from msgctl.backends.sqs_tail import envelope_from_sqs
 from msgctl.core.redrive import RECEIVE_BATCH, Dead
 from msgctl.envelope import MessageAttribute
@@ -62,13 +62,7 @@ class SqsDeadLetters:
         return int(attributes.get("ApproximateNumberOfMessages", 0))
 
     def release_by_receipt(self, receipts: list[str]) -> None:
-        for start in range(0, len(receipts), RECEIVE_BATCH):
-            entries = [
-                {"Id": str(n), "ReceiptHandle": receipt, "VisibilityTimeout": 0}
-                for n, receipt in enumerate(receipts[start : start + RECEIVE_BATCH])
-            ]
-            with aws_errors(f"cannot release held messages of {self.channel}"):
-                self.client.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+        release(self.client, self.url, receipts, self.channel)
 
     def _batch(self, operation: str, messages: list[Dead], extra: dict[str, Any]) -> list[tuple[Dead, str]]:
         failed: list[tuple[Dead, str]] = []

@@ -14,7 +14,7 @@ from typing import Any
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sns import SnsBackend
-from msgctl.backends.sqs import SqsBackend
+from msgctl.backends.sqs import SqsBackend, release
 from msgctl.core.chains import allow_topic_statement, merge_statement
 from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
 from msgctl.envelope import Envelope, MessageAttribute
@@ -150,13 +150,7 @@ class SqsSnapshot:
     def _release(self) -> None:
         handles = list(self.held)
         self.held.clear()
-        for start in range(0, len(handles), RECEIVE_BATCH):
-            entries = [
-                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for n, handle in enumerate(handles[start : start + RECEIVE_BATCH])
-            ]
-            with aws_errors(f"cannot release held messages of {self.channel}"):
-                self.client.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+        release(self.client, self.url, handles, str(self.channel))
 
     def close(self, report: TailReport) -> None:
         self._release()

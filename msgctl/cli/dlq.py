@@ -12,9 +12,8 @@ import typer
 
 from msgctl.address import Channel, parse_channel
 from msgctl.backends.sqs import SqsBackend
-from msgctl.cli.options import DryRunOption, OutputOption, YesOption, read_argument
+from msgctl.cli.options import DryRunOption, OutputOption, YesOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
-from msgctl.core.filter_policy import Scope
 from msgctl.core.filtering import load_policy
 from msgctl.core.journal import UNFINISHED, Journal
 from msgctl.core.redrive import (
@@ -135,7 +134,9 @@ def redrive_command(
         raise UsageError("--engine must be auto, native or client")
     selection = Selection(
         max=max_messages,
-        filter=load_policy(read_argument(filter_policy), _scope(filter_scope)) if filter_policy else None,
+        filter=load_policy(read_argument(filter_policy), parse_scope(filter_scope))
+        if filter_policy
+        else None,
         ids=frozenset(i.strip() for i in ids.split(",") if i.strip()) if ids else None,
     )
     if selection.ids is not None and not selection.ids:
@@ -520,9 +521,3 @@ def _target(state: AppState, target: Channel) -> RedriveTarget:
 def _queue_arn(state: AppState, channel: Channel) -> str:
     sqs = _sqs(state)
     return str(sqs.queue_attributes(channel)["QueueArn"])
-
-
-def _scope(text: str) -> Scope:
-    if text not in ("attributes", "body"):
-        raise UsageError("--filter-scope must be attributes or body")
-    return "body" if text == "body" else "attributes"

@@ -12,10 +12,10 @@ import typer
 
 from msgctl.address import Channel, parse_channel
 from msgctl.backends.sns import SnsBackend
-from msgctl.cli.options import OutputOption, read_argument
+from msgctl.cli.options import OutputOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filter_lint import lint, parse_policy
-from msgctl.core.filter_policy import Message, Scope
+from msgctl.core.filter_policy import Message
 from msgctl.core.filtering import InvalidPolicy, attributes_from_json, load_policy, scan_file, select_lines
 from msgctl.core.selector import NOTES, to_selector
 from msgctl.errors import ExitCode, UsageError
@@ -44,7 +44,7 @@ def lint_command(
     renderer = get_state(ctx).use_output(output)
     parsed, problems = parse_policy(read_argument(policy))
     if parsed is not None:
-        problems += lint(parsed, _scope(scope))
+        problems += lint(parsed, parse_scope(scope, "--scope"))
     rows = [{"path": p.path, "reason": p.reason} for p in problems]
     if renderer.output == "table":
         if rows:
@@ -89,7 +89,7 @@ def test_command(
     renderer = get_state(ctx).use_output(output)
     if (input is None) == (message is None and attributes is None):
         raise UsageError("give either --message/--attributes or --input")
-    compiled = load_policy(read_argument(policy), _scope(scope))
+    compiled = load_policy(read_argument(policy), parse_scope(scope, "--scope"))
     if input is not None:
         matched = 0
         write = sys.stdout.write
@@ -139,7 +139,9 @@ def which_command(
         reason = None
         if sub["filter_policy"] is not None:
             try:
-                policy = load_policy(json.dumps(sub["filter_policy"]), _scope(sub["filter_scope"]))
+                policy = load_policy(
+                    json.dumps(sub["filter_policy"]), parse_scope(sub["filter_scope"], "--scope")
+                )
                 decision = policy.decide(sample)
                 reason = decision.reason
             except InvalidPolicy as exc:
@@ -199,7 +201,7 @@ def attach_command(
     renderer = state.use_output(output)
     if len(args) != (1 if topic or queue else 2):
         raise UsageError("give SUBSCRIPTION_ARN POLICY, or --topic TOPIC --queue QUEUE POLICY")
-    compiled = load_policy(read_argument(args[-1]), _scope(scope))
+    compiled = load_policy(read_argument(args[-1]), parse_scope(scope, "--scope"))
     sns = _sns(state)
     arn = _subscription(sns, args[0] if len(args) == 2 else None, topic, queue)
     sns.set_subscription_filter(arn, compiled.policy, compiled.scope)
@@ -258,12 +260,6 @@ def _topic(text: str) -> Channel:
     if channel.service != "sns":
         raise UsageError(f"{channel} is not an SNS topic")
     return channel
-
-
-def _scope(text: str) -> Scope:
-    if text not in ("attributes", "body"):
-        raise UsageError("--scope must be attributes or body")
-    return "body" if text == "body" else "attributes"
 
 
 def _lines(source: str) -> Iterator[str]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from msgctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from msgctl.core.filter_policy import Scope
 
 
 class Output(StrEnum):
@@ -42,3 +45,9 @@ def read_argument(text: str) -> str:
         except OSError as exc:
             raise UsageError(f"cannot read {text[1:]}: {exc.strerror}") from None
     return text
+
+
+def parse_scope(text: str, option: str = "--filter-scope") -> Scope:
+    if text not in ("attributes", "body"):
+        raise UsageError(f"{option} must be attributes or body")
+    return "body" if text == "body" else "attributes"

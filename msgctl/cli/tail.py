@@ -10,9 +10,8 @@ from typing import Annotated
 import typer
 
 from msgctl.address import parse_channel
-from msgctl.cli.options import YesOption, read_argument
+from msgctl.cli.options import YesOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
-from msgctl.core.filter_policy import Scope
 from msgctl.core.filtering import load_policy
 from msgctl.core.tail import TailOptions, TailReport, parse_duration, tail
 from msgctl.errors import UsageError
@@ -100,7 +99,9 @@ def tail_command(
         hold=hold,
         unwrap=unwrap,
         since=parse_duration(since) if since else None,
-        filter=load_policy(read_argument(filter_policy), _scope(filter_scope)) if filter_policy else None,
+        filter=load_policy(read_argument(filter_policy), parse_scope(filter_scope))
+        if filter_policy
+        else None,
         grep=_regex(grep) if grep else None,
     )
     output_format = _format(state, output)
@@ -168,12 +169,6 @@ def _format(state: AppState, output: str | None) -> MessageFormat:
     if chosen not in formats:
         raise UsageError(f"-o {chosen}: tail prints pretty, ndjson or json")
     return formats[chosen]
-
-
-def _scope(text: str) -> Scope:
-    if text not in ("attributes", "body"):
-        raise UsageError("--filter-scope must be attributes or body")
-    return "body" if text == "body" else "attributes"
 
 
 def _regex(pattern: str) -> re.Pattern[str]:
