@@ -125,17 +125,18 @@ class _Binary:
 BINARY = _Binary()
 
 
-NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
 def number(value: Any) -> float | None:
-    """A Number attribute as msgctl compares it: a float rounded to 5 decimals (None if it is no number)."""
-    if type(value) is not str or not NUMBER_TEXT.fullmatch(value):
+    """A Number attribute as msgctl compares it: a float rounded to 5 decimals (None if it is no number:
+    Python's float() also takes "1_000", " 5", "inf" and "nan", which SNS does not)."""
+    if type(value) is not str:
         return None
     try:
-        return round(float(value), DECIMALS)
-    except OverflowError:
+        parsed = float(value)
+    except ValueError:
         return None
+    if parsed - parsed != 0 or "_" in value or value != value.strip():  # inf, nan; 1_000; padding
+        return None
+    return round(parsed, DECIMALS)
 
 
 def _normalize(value: Any) -> Any:
