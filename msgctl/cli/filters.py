@@ -6,12 +6,11 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from msgctl.address import Channel, parse_channel
-from msgctl.backends.sns import SnsBackend
 from msgctl.cli.options import OutputOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filter_lint import lint, parse_policy
@@ -19,6 +18,9 @@ from msgctl.core.filter_policy import Message
 from msgctl.core.filtering import InvalidPolicy, attributes_from_json, load_policy, scan_file, select_lines
 from msgctl.core.selector import NOTES, to_selector
 from msgctl.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from msgctl.backends.sns import SnsBackend
 
 app = typer.Typer(
     help="SNS subscription filter policies: lint and test offline, attach to subscriptions.",
@@ -242,6 +244,8 @@ def detach_command(
 
 
 def _sns(state: AppState) -> SnsBackend:
+    from msgctl.backends.sns import SnsBackend
+
     backend = state.backends.for_service("sns")
     assert isinstance(backend, SnsBackend)
     return backend

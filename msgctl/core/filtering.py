@@ -156,8 +156,10 @@ def scan_file(
     ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
     _SCAN.update(policy=policy, path=path, invert=invert, keep_lines=keep_lines)
     try:
-        with multiprocessing.get_context("fork").Pool(len(ranges)) as pool:
-            results = pool.map(_scan_range, ranges)
+        with multiprocessing.get_context("fork").Pool(len(ranges) - 1) as pool:
+            others = pool.map_async(_scan_range, ranges[1:])
+            first = _scan_range(ranges[0])  # this process takes the first range meanwhile
+            results = [first, *others.get()]
     finally:
         _SCAN.clear()
     for (start, _), result in zip(ranges, results, strict=True):
