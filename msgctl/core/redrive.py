@@ -190,7 +190,13 @@ def redrive(
                 batch = source.receive(options.hold_s)
                 if not batch:
                     return
-                _move(batch, source, target, journal, options, shared, report, progress)
+                with shared.lock:
+                    shared.in_flight.update((m.id, m) for m in batch)
+                try:
+                    _move(batch, source, target, journal, options, shared, report, progress)
+                except BaseException:
+                    shared.hold(m for m in batch if m.id in shared.in_flight)  # released at the end
+                    raise
         except BaseException as exc:  # stop the others; the main thread re-raises
             errors.append(exc)
             shared.stop.set()
@@ -233,25 +239,6 @@ def redrive(
 
 
 def _move(
-    batch: list[Dead],
-    source: DeadLetterSource,
-    target: RedriveTarget,
-    journal: Journal | None,
-    options: RedriveOptions,
-    shared: _Shared,
-    report: RedriveReport,
-    progress: Callable[[int], None],
-) -> None:
-    with shared.lock:
-        shared.in_flight.update((m.id, m) for m in batch)
-    try:
-        _move_batch(batch, source, target, journal, options, shared, report, progress)
-    except BaseException:
-        shared.hold(m for m in batch if m.id in shared.in_flight)  # released at the end, not left hidden
-        raise
-
-
-def _move_batch(
     batch: list[Dead],
     source: DeadLetterSource,
     target: RedriveTarget,
