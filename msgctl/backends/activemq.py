@@ -12,7 +12,7 @@ import logging
 import queue
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ INTERNAL_PREFIXES = ("ActiveMQ.Advisory.", "ActiveMQ.Statistics.")
 SHARED_DLQ = "ActiveMQ.DLQ"
 INDIVIDUAL_DLQ_PREFIX = "DLQ."
 REPLY_TIMEOUT_S = 10.0
+BROWSE_CAP = 400  # ActiveMQ's default maxBrowsePageSize: a browse shows at most this many messages
 RESERVED_HEADERS = frozenset(
     {
         "content-length",
@@ -237,14 +238,26 @@ class StompSession:
         finally:
             self.unsubscribe(sub_id)
 
-    def first_message(self, queue_name: str) -> Frame | None:
-        """Browse the head of a queue without consuming it."""
-        sub_id, inbox = self.subscribe(f"/queue/{queue_name}", {"browser": "true"})
+    def browse(self, queue_name: str, selector: str | None = None) -> Generator[Frame, None, None]:
+        """The queue's messages without consuming them (at most BROWSE_CAP: the broker's
+        maxBrowsePageSize); the subscription ends when the generator does, also when it is left early."""
+        headers = {"browser": "true", **({"selector": selector} if selector else {})}
+        sub_id, inbox = self.subscribe(f"/queue/{queue_name}", headers)
         try:
-            frame = _get(inbox, f"browsing {queue_name} did not answer")
+            while (frame := _get(inbox, f"browsing {queue_name} did not answer")).headers.get(
+                "browser"
+            ) != "end":
+                yield frame
         finally:
             self.unsubscribe(sub_id)
-        return None if frame.headers.get("browser") == "end" else frame
+
+    def first_message(self, queue_name: str) -> Frame | None:
+        """Browse the head of a queue without consuming it."""
+        browsing = self.browse(queue_name)
+        try:
+            return next(browsing, None)
+        finally:
+            browsing.close()
 
 
 class ActiveMqBackend:

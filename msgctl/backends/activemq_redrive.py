@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import ActiveMqBackend, Frame
+from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame
 from msgctl.backends.activemq_tail import envelope_from_frame
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
@@ -18,6 +18,7 @@ from msgctl.core.selector import NoSelectorEquivalent, to_selector
 from msgctl.errors import MsgctlError
 
 TRANSACTION_SIZE = 100
+CAPPED = f"the broker browses at most {BROWSE_CAP} messages: run again for the rest"
 IDLE_S = 0.3  # the broker dispatches the next batch within milliseconds of a COMMIT
 # Headers the broker or the dead-lettering set: never copied to the message sent back.
 DLQ_HEADERS = frozenset(
@@ -117,19 +118,13 @@ class ActiveMqRedrive:
         report: AmqRedriveReport,
         progress: Callable[[int], None],
     ) -> AmqRedriveReport:
-        headers = {"browser": "true", **({"selector": selector} if selector else {})}
-        sub_id, inbox = self.session.subscribe(f"/queue/{self.dlq.name}", headers)
         browsed: list[Frame] = []
-        try:
-            while limit is None or len(browsed) < limit:
-                frame = self.session.receive(inbox, str(self.dlq))
-                if frame.headers.get("browser") == "end":
-                    break
-                browsed.append(frame)
-        finally:
-            self.session.unsubscribe(sub_id)
-        if len(browsed) >= 400:
-            report.notes.append("the broker browses at most 400 messages: run again for the rest")
+        for frame in self.session.browse(self.dlq.name, selector):
+            if limit is not None and len(browsed) >= limit:
+                break
+            browsed.append(frame)
+        if len(browsed) >= BROWSE_CAP:
+            report.notes.append(CAPPED)
         for start in range(0, len(browsed), TRANSACTION_SIZE):
             batch = browsed[start : start + TRANSACTION_SIZE]
             report.moved += self._move(batch, True, report)
@@ -193,25 +188,16 @@ class ActiveMqRedrive:
         report: AmqRedriveReport,
         selector: str | None = None,
     ) -> frozenset[str]:
-        sub_id, inbox = self.session.subscribe(
-            f"/queue/{self.dlq.name}", {"browser": "true", **({"selector": selector} if selector else {})}
-        )
         found: set[str] = set()
         browsed = 0
-        try:
-            while True:
-                frame = self.session.receive(inbox, str(self.dlq))
-                if frame.headers.get("browser") == "end":
-                    break
-                browsed += 1
-                message_id = frame.headers.get("message-id", "")
-                envelope = envelope_from_frame(str(self.dlq), frame)
-                if (ids is None or message_id in ids) and (
-                    policy is None or policy.matches(message_from_envelope(envelope))
-                ):
-                    found.add(message_id)
-        finally:
-            self.session.unsubscribe(sub_id)
-        if browsed >= 400:
-            report.notes.append("the broker browses at most 400 messages: run again for the rest")
+        for frame in self.session.browse(self.dlq.name, selector):
+            browsed += 1
+            message_id = frame.headers.get("message-id", "")
+            envelope = envelope_from_frame(str(self.dlq), frame)
+            if (ids is None or message_id in ids) and (
+                policy is None or policy.matches(message_from_envelope(envelope))
+            ):
+                found.add(message_id)
+        if browsed >= BROWSE_CAP:
+            report.notes.append(CAPPED)
         return frozenset(found)

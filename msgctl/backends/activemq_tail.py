@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import ActiveMqBackend, Frame
+from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame
 from msgctl.core.tail import TailOptions, TailReport, iso
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import MsgctlError
 
-BROWSE_CAP = 400  # ActiveMQ's default maxBrowsePageSize
 FOLLOW_INTERVAL_S = 5.0
 IDLE_TICK_S = 1.0
 PROTOCOL_HEADERS = frozenset(
@@ -90,20 +89,13 @@ class ActiveMqQueueTail:
                 time.sleep(min(IDLE_TICK_S, max(0.0, deadline - time.monotonic())))
 
     def _browse(self) -> Iterator[Envelope]:
-        sub_id, inbox = self.session.subscribe(self.destination, {"browser": "true"})
         browsed = 0
-        try:
-            while True:
-                frame = self.session.receive(inbox, str(self.channel))
-                if frame.headers.get("browser") == "end":
-                    break
-                browsed += 1
-                message_id = frame.headers.get("message-id", "")
-                if message_id not in self.seen:
-                    self.seen.add(message_id)
-                    yield envelope_from_frame(str(self.channel), frame)
-        finally:
-            self.session.unsubscribe(sub_id)
+        for frame in self.session.browse(self.channel.name):
+            browsed += 1
+            message_id = frame.headers.get("message-id", "")
+            if message_id not in self.seen:
+                self.seen.add(message_id)
+                yield envelope_from_frame(str(self.channel), frame)
         self.capped = self.capped or browsed >= BROWSE_CAP
 
     def _consume(self) -> Iterator[Envelope | None]:
