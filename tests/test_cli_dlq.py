@@ -388,3 +388,26 @@ def test_sns_envelopes_are_unwrapped_when_the_target_is_the_topic(invoke, aws, s
     assert [m["Body"] for m in received] == ['{"order": 7}']
     assert received[0]["MessageAttributes"]["kind"]["StringValue"] == "order"
     assert _depth(sqs, dlq) == 0
+
+
+def test_activemq_redrive_over_many_transactions_keeps_order_and_moves_each_once(
+    invoke, amq, stomp_conn, unique
+):
+    """Transactions are committed while the next is sent: --max stops between them, and what moved plus what
+    stayed is exactly what the DLQ held, in the DLQ's order."""
+    for n in range(1000):
+        stomp_conn.send(f"/queue/DLQ.{unique}", f"m{n}".encode(), headers={"persistent": "true", "n": str(n)})
+    _wait_depth(invoke, f"DLQ.{unique}", 1000)
+    move = ("dlq", "redrive", f"amq:queue/DLQ.{unique}", "--to", f"amq:queue/{unique}", "--yes", "-o", "json")
+    first = invoke(*move, "--max", "250")
+    assert first.exit_code == 0, first.stderr
+    assert json.loads(first.stdout)["moved"] == 250
+    _wait_depth(invoke, f"DLQ.{unique}", 750)
+    _wait_depth(invoke, unique, 250)
+    rest = invoke(*move)
+    assert rest.exit_code == 0, rest.stderr
+    assert json.loads(rest.stdout)["moved"] == 750
+    _wait_depth(invoke, f"DLQ.{unique}", 0)
+    frames = _consume_all(stomp_conn, unique, 1000)
+    assert [int(f.headers["n"]) for f in frames] == list(range(1000))
+    assert all(f.body == f"m{f.headers['n']}".encode() for f in frames)

@@ -172,3 +172,29 @@ def test_resume_refuses_another_redrive_s_journal(tmp_path) -> None:
     with pytest.raises(UsageError, match="unfinished"):
         _check_journal(path, False, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "copy"})
     _check_journal(path, True, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "copy"})
+
+
+class _FakeCommit:
+    def __init__(self, log: list[str], name: str, error: Exception | None = None) -> None:
+        self.log, self.name, self.error = log, name, error
+
+    def wait(self) -> None:
+        self.log.append(f"wait {self.name}")
+        if self.error:
+            raise self.error
+
+
+def test_activemq_commits_count_as_moved_only_once_confirmed():
+    from msgctl.backends.activemq_redrive import IN_FLIGHT_COMMITS, AmqRedriveReport, _Commits
+    from msgctl.errors import MsgctlError
+
+    log: list[str] = []
+    report = AmqRedriveReport()
+    commits = _Commits(report, lambda n: log.append(f"progress {n}"))
+    commits.add(_FakeCommit(log, "a"), 100)  # type: ignore[arg-type]
+    assert report.moved == 0 and log == [], "a COMMIT under way is not counted"
+    commits.add(_FakeCommit(log, "b", MsgctlError("rolled back", "STOMP ERROR")), 100)  # type: ignore[arg-type]
+    assert IN_FLIGHT_COMMITS == 2 and log == ["wait a", "progress 100"] and report.moved == 100
+    with pytest.raises(MsgctlError):
+        commits.wait_all()
+    assert report.moved == 100, "a failed COMMIT moved nothing"

@@ -90,6 +90,23 @@ class _Listener:
             pending.put(error)
 
 
+class PendingReceipt:
+    """A frame sent with a receipt header; ``wait`` returns once the broker confirmed it, or raises."""
+
+    def __init__(
+        self, waiting: dict[str, queue.Queue[Frame | MsgctlError]], receipt: str, timeout_message: str
+    ) -> None:
+        self.waiting, self.receipt, self.timeout_message = waiting, receipt, timeout_message
+        self.inbox: queue.Queue[Frame | MsgctlError] = queue.Queue()
+        waiting[receipt] = self.inbox
+
+    def wait(self) -> None:
+        try:
+            _get(self.inbox, self.timeout_message)
+        finally:
+            self.waiting.pop(self.receipt, None)
+
+
 class StompSession:
     """One STOMP connection with request/reply helpers; a context manager that disconnects on exit."""
 
@@ -177,7 +194,12 @@ class StompSession:
 
     def commit(self, transaction: str) -> None:
         """COMMIT, confirmed by the broker's RECEIPT (or its ERROR)."""
-        self._confirmed(
+        self.start_commit(transaction).wait()
+
+    def start_commit(self, transaction: str) -> PendingReceipt:
+        """COMMIT without waiting: the caller waits on the result, so the broker can write one transaction
+        while the next one is being sent."""
+        return self._request(
             f"COMMIT {transaction}",
             lambda receipt: self.conn.commit(transaction=transaction, headers={"receipt": receipt}),
         )
@@ -195,14 +217,19 @@ class StompSession:
 
     def _confirmed(self, what: str, frame: Callable[[str], None]) -> None:
         """Send a frame with a receipt header and wait for the broker's RECEIPT (or its ERROR)."""
+        self._request(what, frame).wait()
+
+    def _request(self, what: str, frame: Callable[[str], None]) -> PendingReceipt:
         receipt = _new_id("rcpt")
-        waiter: queue.Queue[Frame | MsgctlError] = queue.Queue()
-        self._listener.receipts[receipt] = waiter
+        pending = PendingReceipt(
+            self._listener.receipts, receipt, f"no receipt from {self.target.label} for {what}"
+        )
         try:
             frame(receipt)
-            _get(waiter, f"no receipt from {self.target.label} for {what}")
-        finally:
+        except BaseException:
             self._listener.receipts.pop(receipt, None)
+            raise
+        return pending
 
     def unsubscribe(self, sub_id: str) -> None:
         self.conn.unsubscribe(id=sub_id)

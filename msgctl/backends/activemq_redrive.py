@@ -3,6 +3,7 @@ DLQ message commit together (a receipt confirms the COMMIT), so a crash can neit
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import queue
 import uuid
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame
+from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame, PendingReceipt
 from msgctl.backends.activemq_tail import envelope_from_frame
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
@@ -18,6 +19,9 @@ from msgctl.core.selector import NoSelectorEquivalent, to_selector
 from msgctl.errors import MsgctlError
 
 TRANSACTION_SIZE = 100
+# Transactions committed but not yet confirmed: the broker writes one while the next is sent. The prefetch
+# covers them, so the next batch is delivered before the previous COMMIT is confirmed.
+IN_FLIGHT_COMMITS = 2
 CAPPED = f"the broker browses at most {BROWSE_CAP} messages: run again for the rest"
 IDLE_S = 0.3  # the broker dispatches the next batch within milliseconds of a COMMIT
 # Headers the broker or the dead-lettering set: never copied to the message sent back.
@@ -57,6 +61,30 @@ class AmqRedriveReport:
         }
 
 
+class _Commits:
+    """The COMMITs under way: a batch counts as moved once the broker confirmed its COMMIT."""
+
+    def __init__(self, report: AmqRedriveReport, progress: Callable[[int], None]) -> None:
+        self.report, self.progress = report, progress
+        self.pending: collections.deque[tuple[PendingReceipt, int]] = collections.deque()
+
+    def add(self, commit: PendingReceipt, moved: int) -> None:
+        self.pending.append((commit, moved))
+        while len(self.pending) >= IN_FLIGHT_COMMITS:
+            self._confirm_oldest()
+
+    def wait_all(self) -> None:
+        while self.pending:
+            self._confirm_oldest()
+
+    def _confirm_oldest(self) -> None:
+        commit, moved = self.pending[0]
+        commit.wait()
+        self.pending.popleft()
+        self.report.moved += moved
+        self.progress(moved)
+
+
 def selector_for(policy: FilterPolicy | None, ids: frozenset[str] | None) -> str | None:
     parts = []
     if ids is not None and not ids:
@@ -94,19 +122,22 @@ class ActiveMqRedrive:
             return report
         if copy:  # nothing is acked, so copies come from a browse (a consumer would stall at its prefetch)
             return self._copy(selector, limit, report, progress)
-        headers = {"activemq.prefetchSize": str(TRANSACTION_SIZE)}
+        headers = {"activemq.prefetchSize": str(TRANSACTION_SIZE * IN_FLIGHT_COMMITS)}
         if selector:
             headers["selector"] = selector
         sub_id, inbox = self.session.subscribe(f"/queue/{self.dlq.name}", headers, ack="client-individual")
+        commits = _Commits(report, progress)
         try:
-            while limit is None or report.moved < limit:
+            taken = 0
+            while limit is None or taken < limit:
                 batch = self._next_batch(
-                    inbox, TRANSACTION_SIZE if limit is None else min(TRANSACTION_SIZE, limit - report.moved)
+                    inbox, TRANSACTION_SIZE if limit is None else min(TRANSACTION_SIZE, limit - taken)
                 )
                 if not batch:
                     break
-                report.moved += self._move(batch, copy, report)
-                progress(len(batch))
+                taken += len(batch)
+                commits.add(*self._move(batch, copy, report))
+            commits.wait_all()
         finally:
             self.session.unsubscribe(sub_id)  # whatever was delivered and not acked goes back to the DLQ
         return report
@@ -125,10 +156,10 @@ class ActiveMqRedrive:
             browsed.append(frame)
         if len(browsed) >= BROWSE_CAP:
             report.notes.append(CAPPED)
+        commits = _Commits(report, progress)
         for start in range(0, len(browsed), TRANSACTION_SIZE):
-            batch = browsed[start : start + TRANSACTION_SIZE]
-            report.moved += self._move(batch, True, report)
-            progress(len(batch))
+            commits.add(*self._move(browsed[start : start + TRANSACTION_SIZE], True, report))
+        commits.wait_all()
         return report
 
     def _next_batch(self, inbox: queue.Queue[Frame | MsgctlError], size: int) -> list[Frame]:
@@ -142,7 +173,8 @@ class ActiveMqRedrive:
                 break
         return batch
 
-    def _move(self, batch: list[Frame], copy: bool, report: AmqRedriveReport) -> int:
+    def _move(self, batch: list[Frame], copy: bool, report: AmqRedriveReport) -> tuple[PendingReceipt, int]:
+        """Send (and ack) the batch in one transaction; returns its COMMIT, not yet confirmed."""
         transaction = f"msgctl-redrive-{uuid.uuid4().hex[:12]}"
         conn = self.session.conn
         conn.begin(transaction=transaction)
@@ -159,13 +191,12 @@ class ActiveMqRedrive:
                 if not copy:
                     conn.ack(frame.headers["ack"], transaction=transaction)
                 moved += 1
-            self.session.commit(transaction)
+            return self.session.start_commit(transaction), moved
         except BaseException:
             # The broker also rolls back an open transaction when the connection goes.
             with contextlib.suppress(Exception):
                 conn.abort(transaction)
             raise
-        return moved
 
     def _destination(self, frame: Frame) -> str | None:
         if self.to is not None:
