@@ -20,6 +20,7 @@ import pytest
 
 from msgctl import sandbox
 from msgctl.cli.main import run
+from tests.helpers import boto3_client
 
 IN_CI = os.environ.get("CI") == "true"
 CLEARED_ENV = (
@@ -125,6 +126,13 @@ def localstack_endpoint() -> str:
     return endpoint
 
 
+@pytest.fixture
+def localstack(localstack_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """msgctl's environment pointed at LocalStack; an SQS client for it."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", localstack_endpoint)
+    return boto3_client("sqs", localstack_endpoint)
+
+
 @pytest.fixture(params=["moto", "localstack"])
 def aws_any(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
     """msgctl pointed at moto server, then at LocalStack; yields boto3 clients for the same endpoint."""
@@ -157,15 +165,7 @@ def amq(broker_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _boto3_client(service: str, endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret",
-    )
+    return boto3_client(service, endpoint)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from msgctl.errors import ExitCode
+from tests.helpers import boto3_client, consume_all, depth, drain, subscribed, wait_depth
 
 ATTRIBUTE_TYPES = {
     "s": {"DataType": "String", "StringValue": "text ünïcode"},
@@ -20,20 +21,6 @@ ATTRIBUTE_TYPES = {
     "sc": {"DataType": "String.custom", "StringValue": "custom"},
     "bc": {"DataType": "Binary.gz", "BinaryValue": b"\x1f\x8b"},
 }
-
-
-@pytest.fixture
-def localstack(localstack_endpoint, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", localstack_endpoint)
-    import boto3
-
-    return boto3.client(
-        "sqs",
-        endpoint_url=localstack_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret",
-    )
 
 
 def _pair(sqs, name, count, fifo=False, groups=1, attributes=None):
@@ -66,32 +53,6 @@ def _pair(sqs, name, count, fifo=False, groups=1, attributes=None):
     return url, dlq, ids
 
 
-def _drain(sqs, url, expected, timeout=30):
-    """Receive and delete everything; returns the messages in receive order."""
-    messages, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        batch = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not batch and len(messages) >= expected:
-            break
-        for message in batch:
-            messages.append(message)
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return messages
-
-
-def _depth(sqs, url):
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
 def _redrive(invoke, dlq_name, tmp_path, *args):
     result = invoke(
         "dlq",
@@ -112,14 +73,14 @@ def test_500_messages_of_every_attribute_type_come_back_identical_once(invoke, l
     result, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--engine", "client", "--concurrency", "4")
     assert result.exit_code == 0, result.stderr
     assert report["moved"] == 500 and report["failed"] == [] and report["possible_duplicates"] == []
-    messages = _drain(localstack, url, 500)
+    messages = drain(localstack, url, 500)
     counts = Counter(json.loads(m["Body"])["n"] for m in messages)
     assert counts == Counter(range(500)), "each message once"
     for message in messages:
         attributes = message["MessageAttributes"]
         for name, value in ATTRIBUTE_TYPES.items():
             assert attributes[name] == value, name
-    assert _depth(localstack, dlq) == 0
+    assert depth(localstack, dlq) == 0
 
 
 def test_the_native_engine_completes_on_localstack(invoke, localstack, unique, tmp_path):
@@ -127,8 +88,8 @@ def test_the_native_engine_completes_on_localstack(invoke, localstack, unique, t
     result, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--engine", "native")
     assert result.exit_code == 0, result.stderr
     assert report["engine"] == "native" and report["status"] == "COMPLETED"
-    assert len(_drain(localstack, url, 30)) == 30
-    assert _depth(localstack, dlq) == 0
+    assert len(drain(localstack, url, 30)) == 30
+    assert depth(localstack, dlq) == 0
 
 
 def test_a_fifo_dlq_comes_back_in_order_per_group(invoke, localstack, unique, tmp_path):
@@ -140,7 +101,7 @@ def test_a_fifo_dlq_comes_back_in_order_per_group(invoke, localstack, unique, tm
     assert result.exit_code == 0, result.stderr
     assert report["moved"] == 30
     by_group: dict[str, list[int]] = {}
-    for message in _drain(sqs, url, 30):
+    for message in drain(sqs, url, 30):
         by_group.setdefault(message["Attributes"]["MessageGroupId"], []).append(
             json.loads(message["Body"])["n"]
         )
@@ -154,8 +115,8 @@ def test_filter_moves_only_matching_messages(invoke, aws, sqs, unique, tmp_path)
     result, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--filter", '{"kind": ["even"]}')
     assert result.exit_code == 0, result.stderr
     assert (report["moved"], report["skipped"]) == (5, 5)
-    assert sorted(json.loads(m["Body"])["n"] for m in _drain(sqs, url, 5)) == [0, 2, 4, 6, 8]
-    left = _drain(sqs, dlq, 5)
+    assert sorted(json.loads(m["Body"])["n"] for m in drain(sqs, url, 5)) == [0, 2, 4, 6, 8]
+    left = drain(sqs, dlq, 5)
     assert sorted(json.loads(m["Body"])["n"] for m in left) == [1, 3, 5, 7, 9], "the rest is back in the DLQ"
 
 
@@ -163,13 +124,13 @@ def test_max_ids_copy_and_dry_run(invoke, aws, sqs, unique, tmp_path):
     url, dlq, ids = _pair(sqs, unique, 6)
     dry, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--dry-run")
     assert dry.exit_code == 0 and len(report["would_move"]) == 6
-    assert (_depth(sqs, url), _depth(sqs, dlq)) == (0, 6), "a dry run moves nothing"
+    assert (depth(sqs, url), depth(sqs, dlq)) == (0, 6), "a dry run moves nothing"
     wanted = sorted(ids)[:2]
     _chosen, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--ids", ",".join(wanted))
     assert report["moved"] == 2
     copied, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--copy", "--max", "3")
     assert copied.exit_code == 0 and report["moved"] == 3
-    assert (_depth(sqs, url), _depth(sqs, dlq)) == (5, 4), (
+    assert (depth(sqs, url), depth(sqs, dlq)) == (5, 4), (
         "2 moved, 3 copied: the DLQ keeps the copies' sources"
     )
 
@@ -185,7 +146,7 @@ def test_redrive_needs_confirmation_without_a_terminal(invoke, aws, sqs, unique,
     _url, dlq, _ = _pair(sqs, unique, 2)
     result = invoke("dlq", "redrive", f"sqs:{unique}-dlq", "--journal", str(tmp_path / "j.sqlite"))
     assert result.exit_code == ExitCode.USAGE
-    assert _depth(sqs, dlq) == 2
+    assert depth(sqs, dlq) == 2
 
 
 def test_dlq_ls_lists_dlqs_with_their_sources(invoke, aws, sqs, unique):
@@ -196,15 +157,7 @@ def test_dlq_ls_lists_dlqs_with_their_sources(invoke, aws, sqs, unique):
 
 
 def test_kill_9_then_resume_delivers_everything_and_names_duplicates(localstack_endpoint, unique, tmp_path):
-    import boto3
-
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=localstack_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret",
-    )
+    sqs = boto3_client("sqs", localstack_endpoint)
     url, dlq, ids = _pair(sqs, unique, 300)
     env = {
         **os.environ,
@@ -235,7 +188,7 @@ def test_kill_9_then_resume_delivers_everything_and_names_duplicates(localstack_
         [*command, "--rate", "100"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 60
-    while _depth(sqs, url) < 60:  # kill it part-way, whatever step it is at
+    while depth(sqs, url) < 60:  # kill it part-way, whatever step it is at
         assert time.monotonic() < deadline and process.poll() is None, (
             process.stderr.read() if process.stderr else ""
         )
@@ -250,14 +203,14 @@ def test_kill_9_then_resume_delivers_everything_and_names_duplicates(localstack_
         resumed = again
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
-    if _depth(sqs, dlq) or "still held" in resumed.stderr:
+    if depth(sqs, dlq) or "still held" in resumed.stderr:
         # Killed between a receive and its journal entry: those few stay hidden until their 10 s hold ends
         # (the warning says so); a second --resume after that moves them.
         time.sleep(11)
         again = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True)
         assert again.returncode == 0, again.stderr
         report["possible_duplicates"] += json.loads(again.stdout)["possible_duplicates"]
-    counts = Counter(json.loads(m["Body"])["n"] for m in _drain(sqs, url, 300))
+    counts = Counter(json.loads(m["Body"])["n"] for m in drain(sqs, url, 300))
     assert set(counts) == set(range(300)), "every message arrived"
     duplicated = {n for n, c in counts.items() if c > 1}
     assert len(duplicated) <= 2 * 10, "at most one batch per worker"
@@ -265,12 +218,11 @@ def test_kill_9_then_resume_delivers_everything_and_names_duplicates(localstack_
     assert {by_number[n] for n in duplicated} <= set(report["possible_duplicates"]), (
         "every duplicate is named"
     )
-    assert _depth(sqs, dlq) == 0
+    assert depth(sqs, dlq) == 0
 
 
 def _nack_into_dlq(stomp_conn, name, count, properties):
     """Send `count` messages to `name` and NACK them, so the broker itself dead-letters them to DLQ.<name>."""
-    import queue as queue_module
 
     for n in range(count):
         stomp_conn.send(
@@ -283,56 +235,21 @@ def _nack_into_dlq(stomp_conn, name, count, properties):
                 **properties,
             },
         )
-    frames: queue_module.Queue = queue_module.Queue()
-
-    class Collector:
-        def on_message(self, frame) -> None:
-            frames.put(frame)
-
-    stomp_conn.set_listener("nacker", Collector())
-    stomp_conn.subscribe(f"/queue/{name}", id="nacker", ack="client-individual")
+    frames = subscribed(stomp_conn, name, "nacker", "client-individual")
     for _ in range(count):
         stomp_conn.nack(frames.get(timeout=10).headers["ack"])
     stomp_conn.unsubscribe("nacker")
     stomp_conn.remove_listener("nacker")
 
 
-def _amq_depth(invoke, name):
-    result = invoke("stats", f"amq:queue/{name}", "-o", "json")
-    return json.loads(result.stdout)["depth"] if result.exit_code == 0 else None
-
-
-def _wait_depth(invoke, name, depth):
-    deadline = time.monotonic() + 15
-    while _amq_depth(invoke, name) != depth:
-        assert time.monotonic() < deadline, f"{name} did not reach depth {depth}: {_amq_depth(invoke, name)}"
-        time.sleep(0.1)
-
-
-def _consume_all(stomp_conn, name, count):
-    import queue as queue_module
-
-    frames: queue_module.Queue = queue_module.Queue()
-
-    class Collector:
-        def on_message(self, frame) -> None:
-            frames.put(frame)
-
-    stomp_conn.set_listener("drain", Collector())
-    stomp_conn.subscribe(f"/queue/{name}", id="drain", ack="auto")
-    received = [frames.get(timeout=10) for _ in range(count)]
-    stomp_conn.unsubscribe("drain")
-    return received
-
-
 def test_100_nacked_activemq_messages_return_with_their_properties(invoke, amq, stomp_conn, unique):
     _nack_into_dlq(stomp_conn, unique, 100, {"tenant": "acme", "trace": "t-1"})
-    _wait_depth(invoke, f"DLQ.{unique}", 100)
+    wait_depth(invoke, f"DLQ.{unique}", 100)
     result = invoke("dlq", "redrive", f"amq:queue/DLQ.{unique}", "--yes", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["moved"] == 100
-    _wait_depth(invoke, f"DLQ.{unique}", 0)
-    frames = _consume_all(stomp_conn, unique, 100)
+    wait_depth(invoke, f"DLQ.{unique}", 0)
+    frames = consume_all(stomp_conn, unique, 100)
     assert sorted(int(f.headers["n"]) for f in frames) == list(range(100)), "each once"
     for frame in frames:
         assert (frame.headers["tenant"], frame.headers["trace"]) == ("acme", "t-1")
@@ -344,12 +261,12 @@ def test_100_nacked_activemq_messages_return_with_their_properties(invoke, amq, 
 @pytest.mark.parametrize("policy", ['{"parity": ["even"]}', '{"parity": [{"equals-ignore-case": "EVEN"}]}'])
 def test_activemq_filter_moves_only_matching(invoke, amq, stomp_conn, unique, policy):
     _nack_into_dlq(stomp_conn, unique, 10, {})
-    _wait_depth(invoke, f"DLQ.{unique}", 10)
+    wait_depth(invoke, f"DLQ.{unique}", 10)
     result = invoke("dlq", "redrive", f"amq:queue/DLQ.{unique}", "--yes", "--filter", policy, "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["moved"] == 5
-    _wait_depth(invoke, f"DLQ.{unique}", 5)
-    frames = _consume_all(stomp_conn, unique, 5)
+    wait_depth(invoke, f"DLQ.{unique}", 5)
+    frames = consume_all(stomp_conn, unique, 5)
     assert sorted(int(f.headers["n"]) for f in frames) == [0, 2, 4, 6, 8]
 
 
@@ -384,10 +301,10 @@ def test_sns_envelopes_are_unwrapped_when_the_target_is_the_topic(invoke, aws, s
         "json",
     )
     assert result.exit_code == 0, result.stderr
-    received = _drain(sqs, url, 1)
+    received = drain(sqs, url, 1)
     assert [m["Body"] for m in received] == ['{"order": 7}']
     assert received[0]["MessageAttributes"]["kind"]["StringValue"] == "order"
-    assert _depth(sqs, dlq) == 0
+    assert depth(sqs, dlq) == 0
 
 
 def test_activemq_redrive_over_many_transactions_keeps_order_and_moves_each_once(
@@ -397,17 +314,17 @@ def test_activemq_redrive_over_many_transactions_keeps_order_and_moves_each_once
     stayed is exactly what the DLQ held, in the DLQ's order."""
     for n in range(1000):
         stomp_conn.send(f"/queue/DLQ.{unique}", f"m{n}".encode(), headers={"persistent": "true", "n": str(n)})
-    _wait_depth(invoke, f"DLQ.{unique}", 1000)
+    wait_depth(invoke, f"DLQ.{unique}", 1000)
     move = ("dlq", "redrive", f"amq:queue/DLQ.{unique}", "--to", f"amq:queue/{unique}", "--yes", "-o", "json")
     first = invoke(*move, "--max", "250")
     assert first.exit_code == 0, first.stderr
     assert json.loads(first.stdout)["moved"] == 250
-    _wait_depth(invoke, f"DLQ.{unique}", 750)
-    _wait_depth(invoke, unique, 250)
+    wait_depth(invoke, f"DLQ.{unique}", 750)
+    wait_depth(invoke, unique, 250)
     rest = invoke(*move)
     assert rest.exit_code == 0, rest.stderr
     assert json.loads(rest.stdout)["moved"] == 750
-    _wait_depth(invoke, f"DLQ.{unique}", 0)
-    frames = _consume_all(stomp_conn, unique, 1000)
+    wait_depth(invoke, f"DLQ.{unique}", 0)
+    frames = consume_all(stomp_conn, unique, 1000)
     assert [int(f.headers["n"]) for f in frames] == list(range(1000))
     assert all(f.body == f"m{f.headers['n']}".encode() for f in frames)

@@ -364,29 +364,35 @@ class ActiveMqBackend:
         return _age_s(int(head.headers["timestamp"]))
 
     def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt:
-        headers = {"persistent": "true"}
-        if _is_text(message.body):
-            headers["amq-msg-type"] = "text"  # a JMS TextMessage, not a BytesMessage, for Java consumers
-        for name, attr in message.message_attributes.items():
-            if name.lower() in RESERVED_HEADERS:
-                raise UsageError(f"attribute {name!r} is a STOMP header msgctl sets itself")
-            if not isinstance(attr.value, str):
-                raise UsageError(
-                    f"attribute {name!r}: ActiveMQ properties are strings or numbers, not {attr.type}"
-                )
-            headers[name] = attr.value
-        if message.group_id:
-            headers["JMSXGroupID"] = message.group_id
-            headers["msgctl_group"] = message.group_id
-        if message.dedup_id:
-            headers["msgctl_dedup_id"] = message.dedup_id
-        self.session.send(f"/{channel.kind}/{channel.name}", message.body, headers)
+        self.session.send(f"/{channel.kind}/{channel.name}", message.body, stomp_headers(message))
         return SendReceipt(str(channel), None)
 
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+def stomp_headers(message: OutgoingMessage) -> dict[str, str]:
+    """A persistent message; properties from the attributes, the group as JMSXGroupID (which STOMP never
+    returns) and msgctl_group, the deduplication id as msgctl_dedup_id."""
+    headers = {"persistent": "true"}
+    if _is_text(message.body):
+        headers["amq-msg-type"] = "text"  # a JMS TextMessage, not a BytesMessage, for Java consumers
+    for name, attr in message.message_attributes.items():
+        if name.lower() in RESERVED_HEADERS:
+            raise UsageError(f"attribute {name!r} is a STOMP header msgctl sets itself")
+        if not isinstance(attr.value, str):
+            raise UsageError(
+                f"attribute {name!r}: ActiveMQ properties are strings or numbers, not {attr.type}"
+            )
+        headers[name] = attr.value
+    if message.group_id:
+        headers["JMSXGroupID"] = message.group_id
+        headers["msgctl_group"] = message.group_id
+    if message.dedup_id:
+        headers["msgctl_dedup_id"] = message.dedup_id
+    return headers
 
 
 def _summary(kind: Kind, name: str, stats: dict[str, Any], dlq: str | None) -> ChannelSummary:

@@ -57,6 +57,11 @@ COMMANDS = {
         "tail_command",
         "Watch a channel without consuming it: SQS snapshots, SNS via an ephemeral queue, ActiveMQ browsing.",
     ),
+    "replay": (
+        "replay",
+        "replay_command",
+        "Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).",
+    ),
     "dlq": ("dlq", None, "Dead-letter queues: list them, look inside, move their messages back."),
     "chain": (
         "chains",

@@ -25,7 +25,7 @@ from msgctl.core.redrive import (
     redrive,
     resume,
 )
-from msgctl.core.redrive_paths import default_journal
+from msgctl.core.state_paths import default_journal
 from msgctl.errors import ExitCode, MsgctlError, UsageError
 from msgctl.render.progress import Progress
 
@@ -508,8 +508,8 @@ def _destination(state: AppState, sqs: SqsBackend, dlq: Channel, to: str | None)
 
 
 def _target(state: AppState, target: Channel) -> RedriveTarget:
+    from msgctl.backends.aws_targets import SnsTarget, SqsTarget
     from msgctl.backends.sns import SnsBackend
-    from msgctl.backends.sqs_redrive import SnsTarget, SqsTarget
 
     if target.service == "sns":
         sns = state.backends.for_service("sns")

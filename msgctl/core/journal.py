@@ -3,14 +3,13 @@ kill -9 or Ctrl-C can be finished with --resume without losing a message or rese
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from msgctl.core.store import Store
 
 State = Literal["held", "received", "sent", "copied", "deleted", "failed", "released"]
 # held: received from the DLQ, not (yet) being sent; received: being sent; sent: the target confirmed it;
@@ -27,7 +26,6 @@ CREATE TABLE IF NOT EXISTS messages (
     detail TEXT,
     updated_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -40,37 +38,11 @@ class Entry:
     detail: str | None
 
 
-class Journal:
+class Journal(Store):
     """Thread-safe; every method commits before it returns (WAL mode: a killed process loses nothing)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, values: dict[str, str]) -> None:
-        with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items())
+        super().__init__(path, SCHEMA)
 
     def held(self, messages: Iterable[tuple[str, str]]) -> None:
         """Right after a receive: the receipt handles, so a resume can release what a crash left held."""
@@ -110,16 +82,11 @@ class Journal:
             )
 
     def states(self, message_ids: Iterable[str]) -> dict[str, Entry]:
-        ids = list(message_ids)
-        if not ids:
-            return {}
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT message_id, state, receipt, attempts, detail FROM messages "
-                f"WHERE message_id IN ({','.join('?' * len(ids))})",
-                ids,
-            ).fetchall()
-        return {row[0]: Entry(*row) for row in rows}
+        rows = self._select_in(
+            "SELECT message_id, state, receipt, attempts, detail FROM messages WHERE message_id IN ({})",
+            list(message_ids),
+        )
+        return {str(row[0]): Entry(*row) for row in rows}  # type: ignore[arg-type]
 
     def in_state(self, state: State) -> list[Entry]:
         with self._lock:
@@ -132,7 +99,3 @@ class Journal:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()
         return {str(state): int(count) for state, count in rows}
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,6 +18,7 @@ from typing import Protocol
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.journal import Journal
+from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,7 @@ class _Shared:
         self.in_flight: dict[str, Dead] = {}  # being moved right now: their hold is extended too
         self.stop = threading.Event()  # no more receives (--max reached, an error, Ctrl-C)
         self.done = threading.Event()  # the run is over: the heartbeat ends
-        self.rate = options.rate
-        self.next_receive = time.monotonic()
+        self.pacer = Pacer(options.rate, self.stop)
 
     def take(self, count: int, limit: int | None) -> int:
         """How many of ``count`` selected messages may still move under --max."""
@@ -143,15 +142,6 @@ class _Shared:
             for message in messages:
                 self.held[message.id] = message
                 self.in_flight.pop(message.id, None)
-
-    def pace(self) -> None:
-        """Wait, before a receive, until --rate allows the next batch (never holding received messages)."""
-        if not self.rate:
-            return
-        with self.lock:
-            start = max(self.next_receive, time.monotonic())
-            self.next_receive = start + RECEIVE_BATCH / self.rate
-        self.stop.wait(max(0.0, start - time.monotonic()))
 
 
 def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, copy: bool) -> None:
@@ -184,7 +174,7 @@ def redrive(
     def worker() -> None:
         try:
             while not shared.stop.is_set():
-                shared.pace()
+                shared.pacer.wait(RECEIVE_BATCH)  # before a receive: never holding received messages
                 if shared.stop.is_set():
                     return
                 batch = source.receive(options.hold_s)

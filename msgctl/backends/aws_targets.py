@@ -1,0 +1,200 @@
+"""Senders to SQS queues and SNS topics, for redrive and replay: batches of 10 (cut by the target's size
+limit), every attribute type, FIFO group and deduplication ids, and a per-message account of what the target
+did not confirm."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from msgctl.address import Channel
+from msgctl.backends.aws import AwsClients, aws_errors
+from msgctl.backends.sqs import SqsBackend, to_sqs_attribute
+from msgctl.core.outbound import Outbound, OutboundT
+from msgctl.envelope import MessageAttribute
+from msgctl.errors import MsgctlError, UsageError
+
+BATCH = 10
+DEFAULT_MAX_MESSAGE_SIZE = 262_144
+
+
+class SqsTarget:
+    """Sends in batches cut by count (10) and by the queue's MaximumMessageSize, in the order given."""
+
+    def __init__(self, backend: SqsBackend, channel: Channel) -> None:
+        self.channel = str(channel)
+        self.client = backend.client_for(channel)
+        self.url = backend.queue_url(channel)
+        attributes = backend.queue_attributes(channel)
+        self.fifo = attributes.get("FifoQueue") == "true"
+        self.dedups = self.fifo  # drops a resend of a deduplication id within 5 minutes
+        self.batch_size = BATCH
+        self.max_bytes = int(attributes.get("MaximumMessageSize", DEFAULT_MAX_MESSAGE_SIZE))
+
+    def send(self, messages: list[OutboundT]) -> list[tuple[OutboundT, str]]:
+        """Never raises for the target's errors: what was not confirmed comes back as failed, with why.
+        On a FIFO target, once a message of a group fails, the rest of that group is not sent (order)."""
+        failed: list[tuple[OutboundT, str]] = []
+        broken_groups: set[str] = set()
+        batch: list[tuple[OutboundT, dict[str, Any]]] = []
+        size = 0
+
+        def flush() -> None:
+            nonlocal batch, size
+            if batch:
+                for message, reason in self._send(batch):
+                    failed.append((message, reason))
+                    if self.fifo:
+                        broken_groups.add(message.group_id or "")
+            batch, size = [], 0
+
+        for message in messages:
+            if self.fifo and (message.group_id or "") in broken_groups:
+                failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
+                continue
+            try:
+                entry = self._entry(message)
+                entry_size = _size(entry)
+                if entry_size > self.max_bytes:
+                    raise UsageError(
+                        f"{entry_size} bytes: over the target's MaximumMessageSize {self.max_bytes}"
+                    )
+            except UsageError as exc:
+                failed.append((message, exc.message))
+                broken_groups.add(message.group_id or "")
+                continue
+            if len(batch) == BATCH or size + entry_size > self.max_bytes:
+                flush()
+            batch.append((message, entry))
+            size += entry_size
+        flush()
+        return failed
+
+    def _entry(self, message: Outbound) -> dict[str, Any]:
+        text = message.envelope.text
+        if text is None:
+            raise UsageError("the body is not text; SQS bodies must be UTF-8")
+        entry: dict[str, Any] = {"MessageBody": text}
+        if message.envelope.message_attributes:
+            entry["MessageAttributes"] = {
+                name: to_sqs_attribute(name, attribute)
+                for name, attribute in message.envelope.message_attributes.items()
+            }
+        if self.fifo:
+            entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
+            entry["MessageDeduplicationId"] = message.dedup_id
+        return entry
+
+    def _send(self, batch: list[tuple[OutboundT, dict[str, Any]]]) -> list[tuple[OutboundT, str]]:
+        entries = [{"Id": str(n), **entry} for n, (_, entry) in enumerate(batch)]
+        try:
+            with aws_errors(f"cannot send to {self.channel}"):
+                response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+        except (
+            MsgctlError
+        ) as exc:  # nothing of this call is known to have arrived: all of it stays in the DLQ
+            return [(message, str(exc)) for message, _ in batch]
+        confirmed = {item["Id"] for item in response.get("Successful", [])}
+        failed = [
+            (batch[int(f["Id"])][0], f"{f.get('Code')}: {f.get('Message', '')}")
+            for f in response.get("Failed", [])
+        ]
+        # An entry neither confirmed nor failed is not known to have arrived: it stays in the DLQ.
+        failed += [
+            (m, "not confirmed")
+            for n, (m, _) in enumerate(batch)
+            if str(n) not in confirmed and all(f[0] is not m for f in failed)
+        ]
+        return failed
+
+
+class SnsTarget:
+    """Publishes to a topic (PublishBatch); an SNS envelope left by a non-raw subscription is unwrapped."""
+
+    def __init__(self, clients: AwsClients, topic_arn: str, channel: Channel) -> None:
+        self.channel = str(channel)
+        self.client = clients.client("sns", channel.region)
+        self.topic_arn = topic_arn
+        self.fifo = channel.fifo
+        self.dedups = self.fifo
+        self.batch_size = BATCH
+
+    def send(self, messages: list[OutboundT]) -> list[tuple[OutboundT, str]]:
+        """Like SqsTarget.send: never raises for the topic's errors, keeps FIFO group order."""
+        failed: list[tuple[OutboundT, str]] = []
+        broken_groups: set[str] = set()
+        for start in range(0, len(messages), BATCH):
+            chunk = []
+            for message in messages[start : start + BATCH]:
+                if self.fifo and (message.group_id or "") in broken_groups:
+                    failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
+                else:
+                    chunk.append(message)
+            for message, reason in self._publish(chunk) if chunk else []:
+                failed.append((message, reason))
+                broken_groups.add(message.group_id or "")
+        return failed
+
+    def _publish(self, chunk: list[OutboundT]) -> list[tuple[OutboundT, str]]:
+        entries = []
+        for n, message in enumerate(chunk):
+            body, attributes = _unwrapped(message)
+            entry: dict[str, Any] = {"Id": str(n), "Message": body}
+            if attributes:
+                entry["MessageAttributes"] = attributes
+            if self.fifo:
+                entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
+                entry["MessageDeduplicationId"] = message.dedup_id
+            entries.append(entry)
+        try:
+            with aws_errors(f"cannot publish to {self.channel}"):
+                response = self.client.publish_batch(
+                    TopicArn=self.topic_arn, PublishBatchRequestEntries=entries
+                )
+        except MsgctlError as exc:  # nothing of this call is known to have arrived
+            return [(message, str(exc)) for message in chunk]
+        reasons = {f["Id"]: f"{f.get('Code')}: {f.get('Message', '')}" for f in response.get("Failed", [])}
+        confirmed = {item["Id"] for item in response.get("Successful", [])}
+        return [
+            (m, reasons.get(str(n), "not confirmed")) for n, m in enumerate(chunk) if str(n) not in confirmed
+        ]
+
+
+def _unwrapped(message: Outbound) -> tuple[str, dict[str, Any]]:
+    from msgctl.backends.sns import to_sns_attribute
+
+    text = message.envelope.text or ""
+    try:
+        notification = json.loads(text)
+    except ValueError:
+        notification = None
+    if (
+        isinstance(notification, dict)
+        and notification.get("Type") == "Notification"
+        and "Message" in notification
+    ):
+        attributes = {
+            name: to_sns_attribute(MessageAttribute(value.get("Type", "String"), _attribute_value(value)))
+            for name, value in notification.get("MessageAttributes", {}).items()
+        }
+        return str(notification["Message"]), attributes
+    return text, {name: to_sns_attribute(a) for name, a in message.envelope.message_attributes.items()}
+
+
+def _attribute_value(value: dict[str, Any]) -> str | bytes:
+    """An SNS envelope carries Binary attribute values as base64 text."""
+    text = str(value.get("Value", ""))
+    if str(value.get("Type", "")).startswith("Binary"):
+        import base64
+
+        return base64.b64decode(text)
+    return text
+
+
+def _size(entry: dict[str, Any]) -> int:
+    size = len(entry["MessageBody"].encode("utf-8"))
+    for name, attribute in entry.get("MessageAttributes", {}).items():
+        value = attribute.get("StringValue", attribute.get("BinaryValue", b""))
+        size += len(name.encode()) + len(attribute["DataType"].encode())
+        size += len(value) if isinstance(value, bytes) else len(str(value).encode())
+    return size

@@ -1,0 +1,224 @@
+"""replay: re-send captured messages idempotently, with deduplication ids and a ledger."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from msgctl.address import Channel, parse_channel
+from msgctl.cli.options import DryRunOption, OutputOption, parse_scope, read_argument
+from msgctl.cli.state import AppState, get_state
+from msgctl.core.filtering import load_policy
+from msgctl.core.ledger import Ledger
+from msgctl.core.replay import (
+    Plan,
+    ReplayOptions,
+    ReplayReport,
+    ReplayTarget,
+    parse_dedup_rule,
+    parse_group_rule,
+    prepare,
+    replay,
+)
+from msgctl.core.state_paths import default_ledger
+from msgctl.errors import ExitCode, UsageError
+from msgctl.render.progress import Progress
+
+
+def replay_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="An NDJSON file of envelopes (tail, dlq export), - for stdin, or a channel.")
+    ],
+    to: Annotated[str, typer.Option("--to", help="The queue or topic to send to.")],
+    dedup_id: Annotated[
+        str | None,
+        typer.Option(
+            help="keep (the envelope's), message-id (from the original id), content (a hash of body, "
+            "attributes and group) or template:TEMPLATE with {id}, {attr.NAME}, {body.PATH}. "
+            "Default: keep where present, else content.",
+        ),
+    ] = None,
+    group_id: Annotated[
+        str | None,
+        typer.Option(help="keep (the envelope's, the default) or template:TEMPLATE. FIFO targets need one."),
+    ] = None,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            help="The ledger of what was replayed (default: under the state directory, per target)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Send also what the ledger says was replayed (and, reading an SQS channel, a queue whose "
+            "maxReceiveCount is 2 or less).",
+        ),
+    ] = False,
+    rate: Annotated[float | None, typer.Option(help="At most this many messages a second.", min=0.1)] = None,
+    concurrency: Annotated[
+        int, typer.Option(help="Workers; a group's messages stay with one worker, in order.", min=1, max=32)
+    ] = 1,
+    filter_policy: Annotated[
+        str | None,
+        typer.Option("--filter", help="Only messages an SNS filter policy accepts: JSON, @FILE or -."),
+    ] = None,
+    filter_scope: Annotated[str, typer.Option(help="The filter's scope: attributes or body.")] = "attributes",
+    max_messages: Annotated[int | None, typer.Option("--max", help="At most N messages.", min=1)] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Skip (and report) malformed lines instead of stopping.")
+    ] = False,
+    dry_run: DryRunOption = False,
+    output: OutputOption = None,
+) -> None:
+    """Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).
+
+    Every line is checked and given its deduplication id before the first send: a malformed line stops
+    the replay (exit 2) naming it, and nothing is sent. A ledger per target records each id sent, so
+    replaying the same input again sends nothing, also after SQS's 5-minute deduplication window; after a
+    crash or Ctrl-C, a rerun sends only what is missing. On ActiveMQ the id travels as the property
+    msgctl_dedup_id and the ledger is the only guard. Exit 0 when everything was sent, 3 when some failed.
+
+    Example:
+
+        msgctl replay captured.ndjson --to sqs:orders.fifo --dedup-id message-id
+    """
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    if source == "-" and filter_policy == "-":
+        raise UsageError("the input and --filter cannot both come from stdin")
+    target_channel = parse_channel(to)
+    policy = load_policy(read_argument(filter_policy), parse_scope(filter_scope)) if filter_policy else None
+    dedup_rule, group_rule = parse_dedup_rule(dedup_id), parse_group_rule(group_id)
+    target, target_key = _target(state, target_channel)
+    plan = Plan(dedup_rule, group_rule, target.fifo, policy, max_messages, skip_invalid)
+    report = ReplayReport()
+    messages = prepare(_lines(state, source, force), plan, report)
+    for line, reason in report.skipped_invalid:
+        renderer.warn(f"line {line} skipped: {reason}")
+    options = ReplayOptions(force=force, concurrency=concurrency, rate=rate, dry_run=dry_run)
+    if dry_run:
+        known = _open_ledger(ledger, target_key, must_exist=True)
+        try:
+            replay(messages, target, known, options, report)
+        finally:
+            if known is not None:
+                known.close()
+        renderer.records([m.to_json() for m in report.would_send], ["line", "id", "dedup_id", "group_id"])
+        renderer.info(_summary(report, target_channel, dry_run=True))
+        return
+    book = _open_ledger(ledger, target_key, must_exist=False)
+    assert book is not None, "created when missing"
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with Progress(renderer, f"replay -> {target_channel}", len(messages)) as progress:
+            replay(messages, target, book, options, report, progress.advance)
+    except KeyboardInterrupt:
+        renderer.warn(f"interrupted: run the same replay again to send the rest (ledger {book.path})")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        book.close()
+    renderer.document({"target": str(target_channel), "ledger": str(book.path), **report.to_json()})
+    renderer.info(_summary(report, target_channel, dry_run=False))
+    if report.failed:
+        raise typer.Exit(ExitCode.PARTIAL)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _lines(state: AppState, source: str, force: bool) -> Iterator[tuple[int, str | bytes]]:
+    if source == "-":
+        yield from enumerate(sys.stdin.buffer, start=1)
+        return
+    path = Path(source).expanduser()
+    if path.is_file():
+        with path.open("rb") as handle:
+            yield from enumerate(handle, start=1)
+        return
+    if ":" not in source:
+        raise UsageError(f"{source}: no such file (and not a channel address)")
+    yield from _channel_lines(state, parse_channel(source), force)
+
+
+def _channel_lines(state: AppState, channel: Channel, force: bool) -> Iterator[tuple[int, str | bytes]]:
+    """A channel read as tail reads it: a snapshot, released at the end."""
+    from msgctl.core.tail import TailOptions, TailReport, tail
+
+    options = TailOptions(force=force)
+    tail_source = state.backends.tail_source(channel, options)
+    report = TailReport()
+    try:
+        envelopes = list(tail(tail_source, options, report))
+    finally:
+        tail_source.close(report)
+    for note in report.notes:
+        state.renderer.warn(note)
+    for number, envelope in enumerate(envelopes, start=1):
+        yield number, envelope.dumps()
+
+
+def _target(state: AppState, channel: Channel) -> tuple[ReplayTarget, str]:
+    """The sender and the key its ledger is filed under (the queue URL, topic ARN or broker destination)."""
+    if channel.service == "amq":
+        from msgctl.backends.activemq import ActiveMqBackend
+        from msgctl.backends.activemq_target import AmqTarget
+
+        broker = state.backends.for_channel(channel)
+        assert isinstance(broker, ActiveMqBackend)
+        return AmqTarget(broker, channel), f"amq-{broker.target.label}-{channel.kind}-{channel.name}"
+    from msgctl.backends.aws_targets import SnsTarget, SqsTarget
+
+    if channel.service == "sns":
+        from msgctl.backends.sns import SnsBackend
+
+        sns = state.backends.for_service("sns")
+        assert isinstance(sns, SnsBackend)
+        arn = sns.topic_arn(channel)
+        return SnsTarget(state.backends.aws, arn, channel), arn
+    from msgctl.backends.sqs import SqsBackend
+
+    sqs = state.backends.for_service("sqs")
+    assert isinstance(sqs, SqsBackend)
+    queue = SqsTarget(sqs, channel)
+    return queue, queue.url
+
+
+def _open_ledger(path: Path | None, target_key: str, must_exist: bool) -> Ledger | None:
+    """The target's ledger; one that records another target is refused. A dry run creates none."""
+    path = path or default_ledger(target_key)
+    if must_exist and not path.exists():
+        return None
+    book = Ledger(path)
+    recorded = book.meta("target")
+    if recorded is None:
+        book.set_meta({"target": target_key})
+    elif recorded != target_key:
+        book.close()
+        raise UsageError(f"{path} is the ledger of {recorded}, not of {target_key}: pass another --ledger")
+    return book
+
+
+def _summary(report: ReplayReport, target: Channel, dry_run: bool) -> str:
+    sent = f"would send {len(report.would_send)}" if dry_run else f"replayed {report.replayed}"
+    counted = (
+        (report.already_replayed, "already replayed (the ledger; --force sends them again)"),
+        (report.repeated_in_input, "repeated in the input"),
+        (report.filtered_out, "filtered out"),
+        (len(report.skipped_invalid), "invalid lines skipped"),
+        (len(report.failed), "failed"),
+        (len(report.possible_duplicates), "possibly sent twice (listed in the output)"),
+    )
+    return "; ".join(
+        [f"{sent} of {report.read} read into {target}"] + [f"{n} {what}" for n, what in counted if n]
+    )

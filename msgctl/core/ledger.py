@@ -1,0 +1,74 @@
+"""The replay ledger: an SQLite file, one per target, that records each deduplication id as ``sending``
+before its send and ``sent`` once the target confirmed it. A rerun skips what was sent; what was under way
+when a run died is sent again (and named, unless the target drops the resend itself)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from msgctl.core.store import Store
+
+LedgerState = Literal["sending", "sent"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS replayed (
+    dedup_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    message_id TEXT,
+    line INTEGER,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    dedup_id: str
+    state: LedgerState
+    updated_at: float
+
+
+class Ledger(Store):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, SCHEMA)
+
+    def entries(self, dedup_ids: Iterable[str]) -> dict[str, LedgerEntry]:
+        rows = self._select_in(
+            "SELECT dedup_id, state, updated_at FROM replayed WHERE dedup_id IN ({})", list(dedup_ids)
+        )
+        return {str(row[0]): LedgerEntry(str(row[0]), row[1], float(row[2])) for row in rows}  # type: ignore[arg-type]
+
+    def sending(self, messages: Iterable[tuple[str, str, int]]) -> None:
+        """(dedup id, message id, input line) about to be sent. A ``sent`` entry stays ``sent`` (--force); a
+        ``sending`` one keeps its time: a FIFO target's deduplication window runs from the first send."""
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany(
+                """INSERT INTO replayed(dedup_id, state, message_id, line, updated_at)
+                   VALUES (?, 'sending', ?, ?, ?)
+                   ON CONFLICT(dedup_id) DO NOTHING""",
+                [(dedup_id, message_id, line, now) for dedup_id, message_id, line in messages],
+            )
+
+    def sent(self, dedup_ids: Iterable[str]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE replayed SET state = 'sent', updated_at = ? WHERE dedup_id = ?",
+                [(time.time(), dedup_id) for dedup_id in dedup_ids],
+            )
+
+    def forget(self, dedup_ids: Iterable[str]) -> None:
+        """The target refused them: nothing was sent, a rerun sends them again."""
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM replayed WHERE dedup_id = ? AND state = 'sending'", [(i,) for i in dedup_ids]
+            )
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM replayed GROUP BY state").fetchall()
+        return {str(state): int(count) for state, count in rows}

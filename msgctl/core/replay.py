@@ -1,0 +1,382 @@
+"""Replaying captured messages idempotently.
+
+Every input line is read, validated and given its deduplication and group ids before the first send. The
+ledger records each deduplication id as ``sending`` before its send and ``sent`` once the target confirmed
+it, so a rerun skips what was sent and sends the rest. What a killed run left ``sending`` is sent again: a
+FIFO target drops that resend within its 5-minute deduplication window; anywhere else it is named as a
+possible duplicate.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import orjson
+
+from msgctl.core.filter_policy import FilterPolicy
+from msgctl.core.filtering import message_from_envelope
+from msgctl.core.ledger import Ledger, LedgerEntry
+from msgctl.core.pacing import Pacer
+from msgctl.envelope import Envelope
+from msgctl.errors import UsageError
+
+DEDUP_WINDOW_S = 300
+DEDUP_MARGIN_S = 30  # a resend this close to the window's end is named anyway (clocks, slow sends)
+MAX_ID_LENGTH = 128
+VALID_ID = re.compile(r"[!-~]{1,128}")  # SQS: alphanumerics and punctuation, 1 to 128 characters
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One input message, ready to send."""
+
+    line: int
+    id: str
+    envelope: Envelope
+    group_id: str | None
+    dedup_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "id": self.id, "dedup_id": self.dedup_id, "group_id": self.group_id}
+
+
+class ReplayTarget(Protocol):
+    channel: str
+    fifo: bool  # every message needs a group id
+    dedups: bool  # the target itself drops a resend of a deduplication id within 5 minutes
+    batch_size: int
+
+    def send(self, messages: list[Replayed]) -> list[tuple[Replayed, str]]:
+        """Send in order; returns the messages the target did not confirm, with the reason. Once a message
+        of a group failed, the rest of its group in this call is not sent (and returned as failed)."""
+
+
+class InvalidMessage(Exception):
+    """A line that cannot be replayed; the message says why."""
+
+
+class Template:
+    """``{id}``, ``{attr.NAME}`` and ``{body.PATH}`` (dotted keys and list indexes of a JSON body)."""
+
+    FIELD = re.compile(r"\{([^{}]*)\}")
+
+    def __init__(self, text: str) -> None:
+        if not text:
+            raise UsageError("an empty template: give fields like {id}, {attr.NAME} or {body.PATH}")
+        self.text = text
+        self.fields = self.FIELD.findall(text)
+        for name in self.fields:
+            if name != "id" and not re.fullmatch(r"(attr|body)\.[^.]+(\.[^.]+)*", name):
+                raise UsageError(
+                    f"unknown template field {{{name}}}: use {{id}}, {{attr.NAME}} or {{body.PATH}}"
+                )
+
+    def render(self, envelope: Envelope) -> str:
+        body: list[Any] = []  # parsed once, when a field needs it
+        return self.FIELD.sub(lambda match: self._value(match.group(1), envelope, body), self.text)
+
+    @staticmethod
+    def _value(name: str, envelope: Envelope, body: list[Any]) -> str:
+        if name == "id":
+            if not envelope.id:
+                raise InvalidMessage("the envelope has no id for {id}")
+            return envelope.id
+        source, _, path = name.partition(".")
+        if source == "attr":
+            attribute = envelope.message_attributes.get(path)
+            if attribute is None or not isinstance(attribute.value, str):
+                raise InvalidMessage(f"no string or number attribute {path!r} for {{{name}}}")
+            return attribute.value
+        if not body:
+            try:
+                body.append(json.loads(envelope.body))
+            except ValueError:
+                raise InvalidMessage(f"the body is not JSON, so {{{name}}} has no value") from None
+        value = body[0]
+        for key in path.split("."):
+            if isinstance(value, dict) and key in value:
+                value = value[key]
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                raise InvalidMessage(f"the body has no {path!r} for {{{name}}}")
+        if isinstance(value, dict | list) or value is None:
+            raise InvalidMessage(f"{{{name}}} is not a string or a number in the body")
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+RuleKind = Literal["default", "keep", "message-id", "content", "template"]
+
+
+@dataclass(frozen=True)
+class IdRule:
+    kind: RuleKind
+    template: Template | None = None
+
+
+def parse_dedup_rule(text: str | None) -> IdRule:
+    return _parse_rule(text, ("keep", "message-id", "content"), "--dedup-id")
+
+
+def parse_group_rule(text: str | None) -> IdRule:
+    return _parse_rule(text, ("keep",), "--group-id")
+
+
+def _parse_rule(text: str | None, kinds: tuple[str, ...], option: str) -> IdRule:
+    if text is None:
+        return IdRule("default")
+    if text.startswith("template:"):
+        return IdRule("template", Template(text.removeprefix("template:")))
+    if text in kinds:
+        return IdRule(text)  # type: ignore[arg-type]
+    raise UsageError(f"{option} must be {', '.join(kinds)} or template:TEMPLATE, not {text!r}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How input lines become messages to send."""
+
+    dedup: IdRule = IdRule("default")
+    group: IdRule = IdRule("default")
+    fifo: bool = False
+    filter: FilterPolicy | None = None
+    max: int | None = None
+    skip_invalid: bool = False
+
+
+@dataclass
+class ReplayReport:
+    read: int = 0
+    replayed: int = 0
+    already_replayed: int = 0
+    repeated_in_input: int = 0  # the same deduplication id as an earlier line: sent once
+    filtered_out: int = 0
+    skipped_invalid: list[tuple[int, str]] = field(default_factory=list)
+    failed: list[tuple[Replayed, str]] = field(default_factory=list)
+    possible_duplicates: list[Replayed] = field(default_factory=list)
+    would_send: list[Replayed] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "read": self.read,
+            "replayed": self.replayed,
+            "already_replayed": self.already_replayed,
+            "repeated_in_input": self.repeated_in_input,
+            "filtered_out": self.filtered_out,
+            "skipped_invalid": [{"line": line, "reason": reason} for line, reason in self.skipped_invalid],
+            "failed": [{**m.to_json(), "reason": reason} for m, reason in self.failed],
+            "possible_duplicates": [m.to_json() for m in self.possible_duplicates],
+        }
+
+
+def prepare(lines: Iterable[tuple[int, str | bytes]], plan: Plan, report: ReplayReport) -> list[Replayed]:
+    """Every message to replay, in input order; raises UsageError naming the first bad line unless
+    ``plan.skip_invalid`` (then each bad line is recorded in the report)."""
+    messages: list[Replayed] = []
+    seen: set[str] = set()
+    for number, line in lines:
+        if plan.max is not None and len(messages) >= plan.max:
+            break
+        if not line.strip():
+            continue
+        report.read += 1
+        try:
+            message = _message(number, line, plan)
+        except (InvalidMessage, UsageError) as exc:
+            reason = exc.message if isinstance(exc, UsageError) else str(exc)
+            if not plan.skip_invalid:
+                raise UsageError(
+                    f"line {number}: {reason} (nothing was sent; --skip-invalid skips such lines)"
+                ) from None
+            report.skipped_invalid.append((number, reason))
+            continue
+        if message is None:
+            report.filtered_out += 1
+        elif message.dedup_id in seen:
+            report.repeated_in_input += 1
+        else:
+            seen.add(message.dedup_id)
+            messages.append(message)
+    return messages
+
+
+def _message(number: int, line: str | bytes, plan: Plan) -> Replayed | None:
+    try:
+        raw = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidMessage(f"not JSON: {exc}") from None
+    envelope = Envelope.from_json(raw)
+    if plan.filter is not None and not plan.filter.matches(message_from_envelope(envelope)):
+        return None
+    group_id = _group_id(envelope, plan)
+    if plan.fifo and not group_id:
+        raise InvalidMessage("no group id, and the target is FIFO: pass --group-id template:...")
+    dedup_id = _dedup_id(envelope, group_id, plan.dedup)
+    for what, value in (("group id", group_id), ("deduplication id", dedup_id)):
+        if value is not None and not VALID_ID.fullmatch(value):
+            raise InvalidMessage(f"the {what} {value[:40]!r} is not 1 to 128 printable ASCII characters")
+    return Replayed(number, envelope.id or f"line-{number}", envelope, group_id, dedup_id)
+
+
+def _group_id(envelope: Envelope, plan: Plan) -> str | None:
+    if plan.group.template is not None:
+        return plan.group.template.render(envelope)
+    kept = envelope.attributes.get("group_id")
+    return kept if isinstance(kept, str) and kept else None
+
+
+def _dedup_id(envelope: Envelope, group_id: str | None, rule: IdRule) -> str:
+    if rule.template is not None:
+        return rule.template.render(envelope)
+    kept = envelope.attributes.get("dedup_id")
+    if rule.kind == "keep" or (rule.kind == "default" and isinstance(kept, str) and kept):
+        if not isinstance(kept, str) or not kept:
+            raise InvalidMessage("the envelope has no dedup_id to keep")
+        return kept
+    if rule.kind == "message-id":
+        if not envelope.id:
+            raise InvalidMessage("the envelope has no id for --dedup-id message-id")
+        return hashlib.sha256(f"msgctl-replay:{envelope.id}".encode()).hexdigest()
+    return content_hash(envelope, group_id)
+
+
+def content_hash(envelope: Envelope, group_id: str | None) -> str:
+    """The same for the same body, message attributes and group, whatever the attributes' order."""
+    attributes = {name: a.to_json() for name, a in sorted(envelope.message_attributes.items())}
+    canonical = json.dumps(
+        [base64.b64encode(envelope.body).decode(), attributes, group_id],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    force: bool = False
+    concurrency: int = 1
+    rate: float | None = None
+    dry_run: bool = False
+
+
+def replay(
+    messages: list[Replayed],
+    target: ReplayTarget,
+    ledger: Ledger | None,
+    options: ReplayOptions,
+    report: ReplayReport,
+    progress: Callable[[int], None] = lambda _: None,
+) -> ReplayReport:
+    """Send what the ledger does not hold as sent, a lane per worker; a group stays in one lane, in order."""
+    known = ledger.entries(m.dedup_id for m in messages) if ledger is not None else {}
+    pending = []
+    for message in messages:
+        entry = known.get(message.dedup_id)
+        if entry is not None and entry.state == "sent" and not options.force:
+            report.already_replayed += 1
+            continue
+        if entry is not None and entry.state == "sending" and not _target_drops_resend(target, entry):
+            report.possible_duplicates.append(message)
+        pending.append(message)
+    if options.dry_run:
+        report.would_send = pending
+        return report
+    assert ledger is not None, "only a dry run goes without a ledger"
+    was_sending = {m.dedup_id for m in pending if m.dedup_id in known}
+    _run_lanes(
+        _lanes(pending, options.concurrency, target.batch_size),
+        target,
+        ledger,
+        was_sending,
+        options,
+        report,
+        progress,
+    )
+    return report
+
+
+def _target_drops_resend(target: ReplayTarget, entry: LedgerEntry) -> bool:
+    return target.dedups and time.time() - entry.updated_at < DEDUP_WINDOW_S - DEDUP_MARGIN_S
+
+
+def _lanes(messages: list[Replayed], concurrency: int, batch_size: int) -> list[list[Replayed]]:
+    """Split the work: by group (a group's messages stay together, in order), else in runs of a batch."""
+    count = max(1, concurrency)
+    lanes: list[list[Replayed]] = [[] for _ in range(count)]
+    for index, message in enumerate(messages):
+        if message.group_id is not None:
+            lane = zlib.crc32(message.group_id.encode()) % count
+        else:
+            lane = (index // batch_size) % count
+        lanes[lane].append(message)
+    return [lane for lane in lanes if lane]
+
+
+def _run_lanes(
+    lanes: list[list[Replayed]],
+    target: ReplayTarget,
+    ledger: Ledger,
+    was_sending: set[str],
+    options: ReplayOptions,
+    report: ReplayReport,
+    progress: Callable[[int], None],
+) -> None:
+    lock = threading.Lock()
+    stop = threading.Event()
+    pacer = Pacer(options.rate, stop)
+    errors: list[BaseException] = []
+
+    def work(lane: list[Replayed]) -> None:
+        broken_groups: set[str] = set()
+        try:
+            for start in range(0, len(lane), target.batch_size):
+                if stop.is_set():
+                    return
+                batch = []
+                for message in lane[start : start + target.batch_size]:
+                    if message.group_id is not None and message.group_id in broken_groups:
+                        with lock:
+                            report.failed.append((message, "an earlier message of its group was not sent"))
+                    else:
+                        batch.append(message)
+                if not batch:
+                    continue
+                pacer.wait(len(batch))
+                ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
+                failures = target.send(batch)
+                failed_ids = {m.dedup_id for m, _ in failures}
+                ledger.sent(m.dedup_id for m in batch if m.dedup_id not in failed_ids)
+                ledger.forget(i for i in failed_ids if i not in was_sending)  # may have arrived before
+                broken_groups.update(m.group_id for m, _ in failures if m.group_id is not None)
+                with lock:
+                    report.replayed += len(batch) - len(failures)
+                    report.failed.extend(failures)
+                progress(len(batch))
+        except BaseException as exc:  # stop the others; the caller re-raises
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=work, args=(lane,), daemon=True) for lane in lanes]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except BaseException:
+        stop.set()  # Ctrl-C: each worker finishes the batch at hand, so the ledger is exact
+        for thread in threads:
+            thread.join()
+        raise
+    if errors:
+        raise errors[0]
+    report.failed.sort(key=lambda failure: failure[0].line)

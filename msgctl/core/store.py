@@ -1,0 +1,57 @@
+"""The SQLite file behind the redrive journal and the replay ledger: thread-safe, WAL mode, and every
+write committed before it returns, so a killed process loses nothing it recorded."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+QUERY_CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
+
+
+class Store:
+    def __init__(self, path: Path, schema: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(schema + META_SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _select_in(self, query: str, ids: list[str]) -> list[tuple[object, ...]]:
+        """Run ``query`` (one ``{}`` for the placeholders) over ``ids`` in chunks."""
+        rows: list[tuple[object, ...]] = []
+        with self._lock:
+            for start in range(0, len(ids), QUERY_CHUNK):
+                chunk = ids[start : start + QUERY_CHUNK]
+                rows += self._db.execute(query.format(",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

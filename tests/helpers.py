@@ -1,0 +1,77 @@
+"""Helpers that read a broker directly, as ground truth for the tests."""
+
+import json
+import time
+
+
+def drain(sqs, url, expected, timeout=30):
+    """Receive and delete everything; returns the messages in receive order."""
+    messages, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch and len(messages) >= expected:
+            break
+        for message in batch:
+            messages.append(message)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def depth(sqs, url):
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def amq_depth(invoke, name):
+    result = invoke("stats", f"amq:queue/{name}", "-o", "json")
+    return json.loads(result.stdout)["depth"] if result.exit_code == 0 else None
+
+
+def wait_depth(invoke, name, depth):
+    deadline = time.monotonic() + 15
+    while amq_depth(invoke, name) != depth:
+        assert time.monotonic() < deadline, f"{name} did not reach depth {depth}: {amq_depth(invoke, name)}"
+        time.sleep(0.1)
+
+
+def subscribed(stomp_conn, name, sub_id, ack):
+    """Subscribe to a queue; returns the queue the delivered frames land in."""
+    import queue as queue_module
+
+    frames: queue_module.Queue = queue_module.Queue()
+
+    class Collector:
+        def on_message(self, frame) -> None:
+            frames.put(frame)
+
+    stomp_conn.set_listener(sub_id, Collector())
+    stomp_conn.subscribe(f"/queue/{name}", id=sub_id, ack=ack)
+    return frames
+
+
+def consume_all(stomp_conn, name, count):
+    frames = subscribed(stomp_conn, name, "drain", "auto")
+    received = [frames.get(timeout=10) for _ in range(count)]
+    stomp_conn.unsubscribe("drain")
+    stomp_conn.remove_listener("drain")
+    return received
+
+
+def boto3_client(service, endpoint):
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret",
+    )

@@ -1,0 +1,237 @@
+"""The replay core on a fake target: ids, validation before sending, the ledger, group order, failures."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from msgctl.core.filtering import load_policy
+from msgctl.core.ledger import Ledger
+from msgctl.core.replay import (
+    DEDUP_WINDOW_S,
+    Plan,
+    Replayed,
+    ReplayOptions,
+    ReplayReport,
+    Template,
+    content_hash,
+    parse_dedup_rule,
+    parse_group_rule,
+    prepare,
+    replay,
+)
+from msgctl.envelope import Envelope, MessageAttribute
+from msgctl.errors import UsageError
+
+
+def line(n, group=None, dedup=None, body=None, attrs=None, message_id="default"):
+    attributes = {}
+    if group is not None:
+        attributes["group_id"] = group
+    if dedup is not None:
+        attributes["dedup_id"] = dedup
+    return json.dumps(
+        {
+            "channel": "sqs:src",
+            "id": f"m{n}" if message_id == "default" else message_id,
+            "body": body if body is not None else json.dumps({"n": n, "order": {"id": f"o{n}"}}),
+            "attributes": attributes,
+            "message_attributes": attrs if attrs is not None else {"n": {"type": "Number", "value": str(n)}},
+        }
+    )
+
+
+def numbered(lines):
+    return list(enumerate(lines, start=1))
+
+
+class FakeTarget:
+    def __init__(self, fifo=False, dedups=False, batch_size=10, refuse=(), slow=0.0):
+        self.channel, self.fifo, self.dedups, self.batch_size = "fake", fifo, dedups, batch_size
+        self.refuse, self.slow = set(refuse), slow
+        self.sent: list[Replayed] = []
+        self.calls: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def send(self, messages):
+        """As the real targets do: once a message of a group fails, the rest of its group is not sent."""
+        time.sleep(self.slow)
+        failed, broken = [], set()
+        with self.lock:
+            self.calls.append([m.id for m in messages])
+            for message in messages:
+                if message.id in self.refuse or (message.group_id and message.group_id in broken):
+                    failed.append((message, "refused"))
+                    broken.add(message.group_id)
+                else:
+                    self.sent.append(message)
+        return failed
+
+
+def run(lines, plan=Plan(), target=None, ledger=None, options=ReplayOptions()):
+    report = ReplayReport()
+    messages = prepare(numbered(lines), plan, report)
+    ledger = ledger if ledger is not None else Ledger_in_memory()
+    return replay(messages, target or FakeTarget(), ledger, options, report), messages
+
+
+def test_templates_read_id_attributes_and_body_paths():
+    envelope = Envelope.from_json(
+        json.loads(line(7, body=json.dumps({"order": {"id": "A-1"}, "items": [{"sku": 3}]})))
+    )
+    assert Template("{id}/{attr.n}/{body.order.id}/{body.items.0.sku}").render(envelope) == "m7/7/A-1/3"
+
+
+@pytest.mark.parametrize(
+    "template, reason",
+    [
+        ("{attr.missing}", "attribute 'missing'"),
+        ("{body.order.nope}", "no 'order.nope'"),
+        ("{body.order}", "not a string"),
+    ],
+)
+def test_a_template_without_a_value_names_the_line(template, reason):
+    with pytest.raises(UsageError, match=rf"line 1: .*{reason}.*nothing was sent"):
+        run([line(1)], Plan(dedup=parse_dedup_rule(f"template:{template}")))
+
+
+def test_unknown_rules_and_template_fields_are_usage_errors():
+    for text in ("nope", "template:{who}", "template:"):
+        with pytest.raises(UsageError):
+            parse_dedup_rule(text)
+    with pytest.raises(UsageError):
+        parse_group_rule("content")
+
+
+def test_content_hash_ignores_attribute_order_and_sees_body_attributes_and_group():
+    a = {"x": MessageAttribute("String", "1"), "y": MessageAttribute("Binary", b"\x00")}
+    b = dict(reversed(list(a.items())))
+    base = Envelope("c", "1", b"body", {}, a)
+    assert content_hash(base, "g") == content_hash(Envelope("c", "2", b"body", {}, b), "g")
+    assert content_hash(base, "g") != content_hash(base, "h")
+    assert content_hash(base, "g") != content_hash(Envelope("c", "1", b"body2", {}, a), "g")
+    assert content_hash(base, "g") != content_hash(Envelope("c", "1", b"body", {}, {"x": a["x"]}), "g")
+
+
+def test_default_dedup_id_keeps_the_envelopes_else_hashes_content():
+    _, messages = run([line(1, dedup="kept-1"), line(2)])
+    assert messages[0].dedup_id == "kept-1"
+    assert messages[1].dedup_id == content_hash(Envelope.from_json(json.loads(line(2))), None)
+    _, by_id = run([line(1, dedup="kept-1")], Plan(dedup=parse_dedup_rule("message-id")))
+    assert by_id[0].dedup_id != "kept-1" and len(by_id[0].dedup_id) == 64
+
+
+def test_keep_without_a_dedup_id_and_fifo_without_a_group_stop_before_sending():
+    target = FakeTarget(fifo=True)
+    with pytest.raises(UsageError, match="line 2: the envelope has no dedup_id"):
+        run(
+            [line(1, group="g", dedup="d"), line(2, group="g")],
+            Plan(dedup=parse_dedup_rule("keep"), fifo=True),
+            target,
+        )
+    with pytest.raises(UsageError, match="line 3: no group id"):
+        run([line(1, group="g"), line(2, group="g"), line(3)], Plan(fifo=True), target)
+    assert target.calls == [], "nothing is sent when any line is bad"
+
+
+def test_a_malformed_line_stops_everything_unless_skip_invalid():
+    lines = [line(n) for n in range(1, 6)]
+    lines[2] = '{"body": "no closing brace"'
+    target = FakeTarget()
+    with pytest.raises(UsageError, match="line 3: not JSON"):
+        run(lines, Plan(), target)
+    assert target.calls == []
+    report, _ = run(lines, Plan(skip_invalid=True), target, Ledger_in_memory())
+    assert [n for n, _ in report.skipped_invalid] == [3] and report.replayed == 4
+
+
+def test_group_ids_from_a_template_and_ids_are_checked_for_sqs():
+    _, messages = run([line(1)], Plan(group=parse_group_rule("template:tenant-{body.order.id}"), fifo=True))
+    assert messages[0].group_id == "tenant-o1"
+    with pytest.raises(UsageError, match="printable ASCII"):
+        run(
+            [line(1, body=json.dumps({"order": {"id": "ü" * 3}}))],
+            Plan(group=parse_group_rule("template:{body.order.id}")),
+        )
+
+
+def test_filter_max_and_repeats_in_the_input():
+    policy = load_policy('{"n": [{"numeric": [">", 2]}]}', "attributes")
+    lines = [line(n) for n in range(1, 8)] + [line(5)]
+    report, messages = run(lines, Plan(filter=policy, max=3), ledger=Ledger_in_memory())
+    assert [m.line for m in messages] == [3, 4, 5] and report.filtered_out == 2
+    report, messages = run(lines, Plan(filter=policy), ledger=Ledger_in_memory())
+    assert report.repeated_in_input == 1 and len(messages) == 5
+
+
+def Ledger_in_memory(tmp=[]):  # noqa: B006 - one directory for the module's throwaway ledgers
+    import tempfile
+    from pathlib import Path
+
+    if not tmp:
+        tmp.append(tempfile.mkdtemp())
+    return Ledger(Path(tmp[0]) / f"{time.monotonic_ns()}.sqlite")
+
+
+def test_the_ledger_makes_a_second_replay_send_nothing_and_force_sends_again():
+    ledger = Ledger_in_memory()
+    lines = [line(n) for n in range(25)]
+    target = FakeTarget()
+    first, _ = run(lines, target=target, ledger=ledger)
+    second, _ = run(lines, target=target, ledger=ledger)
+    assert (first.replayed, second.replayed, second.already_replayed) == (25, 0, 25)
+    forced, _ = run(lines, target=target, ledger=ledger, options=ReplayOptions(force=True))
+    assert forced.replayed == 25 and len(target.sent) == 50
+    assert ledger.counts() == {"sent": 25}
+
+
+def test_what_a_dead_run_left_sending_is_sent_again_and_named_unless_the_target_dedups(tmp_path):
+    lines = [line(n) for n in range(5)]
+    report = ReplayReport()
+    messages = prepare(numbered(lines), Plan(), report)
+    for target, named in ((FakeTarget(dedups=False), 2), (FakeTarget(dedups=True), 0)):
+        ledger = Ledger(tmp_path / f"{named}.sqlite")
+        ledger.sending((m.dedup_id, m.id, m.line) for m in messages[:2])  # then the process died
+        result = replay(messages, target, ledger, ReplayOptions(), ReplayReport())
+        assert result.replayed == 5 and len(result.possible_duplicates) == named
+    old = Ledger(tmp_path / "old.sqlite")
+    old.sending([(messages[0].dedup_id, messages[0].id, 1)])
+    with old._transaction() as db:  # the first send is older than the deduplication window
+        db.execute("UPDATE replayed SET updated_at = ?", (time.time() - DEDUP_WINDOW_S,))
+    result = replay(messages, FakeTarget(dedups=True), old, ReplayOptions(), ReplayReport())
+    assert [m.id for m in result.possible_duplicates] == ["m0"]
+
+
+def test_workers_keep_each_group_in_order_and_a_failure_stops_its_group_only():
+    lines = [line(n, group=f"g{n % 4}") for n in range(200)]
+    target = FakeTarget(fifo=True, refuse={"m41"}, slow=0.001)
+    report, _ = run(lines, Plan(fifo=True), target, Ledger_in_memory(), ReplayOptions(concurrency=3))
+    for group in range(4):
+        sent = [int(m.id[1:]) for m in target.sent if m.group_id == f"g{group}"]
+        assert sent == sorted(sent)
+        if group != 1:
+            assert len(sent) == 50
+    assert max(int(m.id[1:]) for m in target.sent if m.group_id == "g1") < 41, "nothing after the failure"
+    assert next(m.id for m, _ in report.failed) == "m41" and len(report.failed) == 40
+    assert report.replayed == 160
+
+
+def test_a_refused_message_is_not_in_the_ledger_so_a_rerun_sends_it():
+    ledger = Ledger_in_memory()
+    lines = [line(n) for n in range(10)]
+    first, _ = run(lines, target=FakeTarget(refuse={"m3"}), ledger=ledger)
+    assert first.replayed == 9 and [m.id for m, _ in first.failed] == ["m3"]
+    target = FakeTarget()
+    second, _ = run(lines, target=target, ledger=ledger)
+    assert [m.id for m in target.sent] == ["m3"] and second.already_replayed == 9
+
+
+def test_dry_run_sends_nothing_and_says_what_was_replayed():
+    ledger = Ledger_in_memory()
+    lines = [line(n) for n in range(4)]
+    run(lines[:2], ledger=ledger)
+    target = FakeTarget()
+    report, _ = run(lines, target=target, ledger=ledger, options=ReplayOptions(dry_run=True))
+    assert target.calls == [] and [m.id for m in report.would_send] == ["m2", "m3"]
+    assert report.already_replayed == 2
