@@ -15,6 +15,7 @@ from msgctl.core.replay import (
     ReplayOptions,
     ReplayReport,
     Template,
+    _lanes,
     content_hash,
     parse_dedup_rule,
     parse_group_rule,
@@ -47,8 +48,9 @@ def numbered(lines):
 
 
 class FakeTarget:
-    def __init__(self, fifo=False, dedups=False, batch_size=10, refuse=(), slow=0.0):
+    def __init__(self, fifo=False, dedups=False, batch_size=10, refuse=(), slow=0.0, ordered=None):
         self.channel, self.fifo, self.dedups, self.batch_size = "fake", fifo, dedups, batch_size
+        self.ordered = fifo if ordered is None else ordered
         self.refuse, self.slow = set(refuse), slow
         self.sent: list[Replayed] = []
         self.calls: list[list[str]] = []
@@ -235,3 +237,13 @@ def test_dry_run_sends_nothing_and_says_what_was_replayed():
     report, _ = run(lines, target=target, ledger=ledger, options=ReplayOptions(dry_run=True))
     assert target.calls == [] and [m.id for m in report.would_send] == ["m2", "m3"]
     assert report.already_replayed == 2
+
+
+def test_group_less_messages_keep_their_order_on_an_ordered_target_whatever_the_concurrency():
+    lines = [line(n) for n in range(100)]
+    ordered = FakeTarget(ordered=True, slow=0.001)
+    run(lines, target=ordered, options=ReplayOptions(concurrency=4))
+    assert [m.id for m in ordered.sent] == [f"m{n}" for n in range(100)]
+    messages = prepare(numbered(lines), Plan(), ReplayReport())
+    assert [len(lane) for lane in _lanes(messages, 4, 10, ordered=False)] == [30, 30, 20, 20]
+    assert [len(lane) for lane in _lanes(messages, 4, 10, ordered=True)] == [100]

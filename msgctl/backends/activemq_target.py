@@ -19,6 +19,7 @@ TRANSACTION_SIZE = 100
 class AmqTarget:
     fifo = False  # message groups order consumers, but nothing on the broker needs a group or drops a resend
     dedups = False
+    ordered = True  # a queue hands messages out in the order they came
     batch_size = TRANSACTION_SIZE
 
     def __init__(self, backend: ActiveMqBackend, channel: Channel) -> None:

@@ -28,6 +28,7 @@ class SqsTarget:
         attributes = backend.queue_attributes(channel)
         self.fifo = attributes.get("FifoQueue") == "true"
         self.dedups = self.fifo  # drops a resend of a deduplication id within 5 minutes
+        self.ordered = self.fifo
         self.batch_size = BATCH
         self.max_bytes = int(attributes.get("MaximumMessageSize", DEFAULT_MAX_MESSAGE_SIZE))
 
@@ -116,7 +117,7 @@ class SnsTarget:
         self.client = clients.client("sns", channel.region)
         self.topic_arn = topic_arn
         self.fifo = channel.fifo
-        self.dedups = self.fifo
+        self.dedups = self.ordered = self.fifo
         self.batch_size = BATCH
 
     def send(self, messages: list[OutboundT]) -> list[tuple[OutboundT, str]]:

@@ -17,6 +17,7 @@ from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
 from msgctl.core.ledger import Ledger
 from msgctl.core.replay import (
+    DEFAULT_CONCURRENCY,
     Plan,
     ReplayOptions,
     ReplayReport,
@@ -65,8 +66,14 @@ def replay_command(
     ] = False,
     rate: Annotated[float | None, typer.Option(help="At most this many messages a second.", min=0.1)] = None,
     concurrency: Annotated[
-        int, typer.Option(help="Workers; a group's messages stay with one worker, in order.", min=1, max=32)
-    ] = 1,
+        int,
+        typer.Option(
+            help="Workers. A group's messages stay with one worker, in order; messages without a group go "
+            "through one worker unless the target is unordered (SQS and SNS standard).",
+            min=1,
+            max=32,
+        ),
+    ] = DEFAULT_CONCURRENCY,
     filter_policy: Annotated[
         str | None,
         typer.Option("--filter", help="Only messages an SNS filter policy accepts: JSON, @FILE or -."),

@@ -29,6 +29,7 @@ from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 
+DEFAULT_CONCURRENCY = 4  # lanes by group: order within each group is kept whatever the number
 DEDUP_WINDOW_S = 300
 DEDUP_MARGIN_S = 30  # a resend this close to the window's end is named anyway (clocks, slow sends)
 MAX_ID_LENGTH = 128
@@ -53,6 +54,7 @@ class ReplayTarget(Protocol):
     channel: str
     fifo: bool  # every message needs a group id
     dedups: bool  # the target itself drops a resend of a deduplication id within 5 minutes
+    ordered: bool  # consumers see the order sent (FIFO, ActiveMQ), so group-less messages stay in one lane
     batch_size: int
 
     def send(self, messages: list[Replayed]) -> list[tuple[Replayed, str]]:
@@ -263,7 +265,7 @@ def content_hash(envelope: Envelope, group_id: str | None) -> str:
 @dataclass(frozen=True)
 class ReplayOptions:
     force: bool = False
-    concurrency: int = 1
+    concurrency: int = DEFAULT_CONCURRENCY
     rate: float | None = None
     dry_run: bool = False
 
@@ -293,7 +295,7 @@ def replay(
     assert ledger is not None, "only a dry run goes without a ledger"
     was_sending = {m.dedup_id for m in pending if m.dedup_id in known}
     _run_lanes(
-        _lanes(pending, options.concurrency, target.batch_size),
+        _lanes(pending, options.concurrency, target.batch_size, target.ordered),
         target,
         ledger,
         was_sending,
@@ -308,15 +310,18 @@ def _target_drops_resend(target: ReplayTarget, entry: LedgerEntry) -> bool:
     return target.dedups and time.time() - entry.updated_at < DEDUP_WINDOW_S - DEDUP_MARGIN_S
 
 
-def _lanes(messages: list[Replayed], concurrency: int, batch_size: int) -> list[list[Replayed]]:
-    """Split the work: by group (a group's messages stay together, in order), else in runs of a batch."""
+def _lanes(
+    messages: list[Replayed], concurrency: int, batch_size: int, ordered: bool
+) -> list[list[Replayed]]:
+    """Split the work by group: a group's messages stay in one lane, in input order. Messages without a
+    group share one lane on an ordered target, else are dealt out a batch at a time."""
     count = max(1, concurrency)
     lanes: list[list[Replayed]] = [[] for _ in range(count)]
     for index, message in enumerate(messages):
         if message.group_id is not None:
             lane = zlib.crc32(message.group_id.encode()) % count
         else:
-            lane = (index // batch_size) % count
+            lane = 0 if ordered else (index // batch_size) % count
         lanes[lane].append(message)
     return [lane for lane in lanes if lane]
 
