@@ -12,29 +12,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 import uuid
 from typing import Any
 
-import boto3
-
-REGION = "us-east-1"
-
-
-def client(endpoint: str) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+from common import LOCALSTACK, MSGCTL, client, msgctl_env, timed
 
 
 def envelopes(count: int, groups: int) -> list[dict[str, Any]]:
@@ -84,30 +68,16 @@ def reference_sender(sqs: Any, url: str, items: list[dict[str, Any]], threads: i
         worker.join()
 
 
-def timed(label: str, count: int, action: Any) -> float:
-    start = time.perf_counter()
-    action()
-    seconds = time.perf_counter() - start
-    print(f"  {label:<52} {seconds:7.2f} s {count / seconds:8,.0f} msg/s")
-    return count / seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="threads of the equal pairing")
-    parser.add_argument("--endpoint", default=os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566"))
+    parser.add_argument("--endpoint", default=LOCALSTACK)
     args = parser.parse_args()
     sqs = client(args.endpoint)
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": args.endpoint,
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-    }
-    msgctl = shutil.which("msgctl") or f"{sys.prefix}/bin/msgctl"
+    env = msgctl_env(args.endpoint)
+    msgctl = MSGCTL
     items = envelopes(args.messages, args.groups)
     print(
         f"replay of {args.messages:,} envelopes in {args.groups} groups into a FIFO queue on {args.endpoint}"

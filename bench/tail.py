@@ -10,27 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from typing import Any
 
-import boto3
-
-REGION = "us-east-1"
-
-
-def client(endpoint: str) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+from common import LOCALSTACK, MSGCTL, client, msgctl_env
 
 
 def fill(sqs: Any, count: int) -> str:
@@ -93,19 +79,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--endpoint", default=os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566"))
+    parser.add_argument("--endpoint", default=LOCALSTACK)
     args = parser.parse_args()
     sqs = client(args.endpoint)
     url = fill(sqs, args.messages)
     queue = url.rsplit("/", 1)[-1]
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": args.endpoint,
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-    }
-    msgctl = shutil.which("msgctl") or f"{sys.prefix}/bin/msgctl"
+    env = msgctl_env(args.endpoint)
+    msgctl = MSGCTL
     ours, theirs = [], []
     with open(os.devnull, "w") as devnull:
         for _ in range(args.runs):  # alternate, so both see the same machine load

@@ -1,0 +1,46 @@
+"""What the benchmark scripts share: a boto3 client and an environment for LocalStack, the msgctl
+executable, and one way to time and print a row."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+REGION = "us-east-1"
+LOCALSTACK = os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566")
+MSGCTL = shutil.which("msgctl") or f"{sys.prefix}/bin/msgctl"
+
+
+def client(endpoint: str, service: str = "sqs") -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
+
+def msgctl_env(endpoint: str) -> dict[str, str]:
+    """msgctl's environment pointed at ``endpoint`` with throwaway credentials."""
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }
+
+
+def timed(label: str, count: int, action: Any) -> float:
+    """Run ``action``, print a row, return messages per second."""
+    start = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - start
+    print(f"  {label:<52} {seconds:7.2f} s {count / seconds:8,.0f} msg/s")
+    return count / seconds
