@@ -42,8 +42,8 @@ def fifo_queue(sqs, name):
     return sqs.create_queue(QueueName=f"{name}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
 
 
-def replay(invoke, *args):
-    result = invoke("-o", "json", "replay", *args)
+def replay(invoke, *args, input=None):
+    result = invoke("-o", "json", "replay", *args, input=input)
     return result, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else None)
 
 
@@ -266,3 +266,18 @@ def test_replay_into_an_sns_fifo_topic_arrives_through_its_queue(
     for group in range(3):
         in_group = [s for s in seqs if s % 3 == group]
         assert in_group == sorted(in_group)
+
+
+def test_stdin_input_and_a_missing_file_or_bad_rule(invoke, aws, sqs, unique, tmp_path):
+    url = sqs.create_queue(QueueName=unique)["QueueUrl"]
+    lines = "".join(json.dumps(item) + "\n" for item in envelopes(7, groups=0))
+    ledger = str(tmp_path / "l.sqlite")
+    result, report = replay(
+        invoke, "-", "--to", f"sqs:{unique}", "--ledger", ledger, "--max", "5", input=lines
+    )
+    assert result.exit_code == 0 and report["replayed"] == 5, result.stderr
+    assert len(drain(sqs, url, 5)) == 5
+    missing = invoke("replay", str(tmp_path / "nope.ndjson"), "--to", f"sqs:{unique}")
+    assert missing.exit_code == ExitCode.USAGE and "no such file" in missing.stderr
+    bad_rule = invoke("replay", "-", "--to", f"sqs:{unique}", "--dedup-id", "template:{who}", input=lines)
+    assert bad_rule.exit_code == ExitCode.USAGE and "unknown template field {who}" in bad_rule.stderr
