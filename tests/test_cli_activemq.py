@@ -193,3 +193,34 @@ def test_ls_of_everything_lists_what_answers_and_exits_3(invoke, aws, sqs, uniqu
     assert result.exit_code == ExitCode.PARTIAL
     assert [row["channel"] for row in json.loads(result.stdout)] == [f"sqs:{unique}"]
     assert "msgctl: warning: amq: cannot connect to broker stomp://127.0.0.1:9" in result.stderr
+
+
+def test_workers_using_a_fresh_session_at_once_share_one_connection(monkeypatch) -> None:
+    """Replay workers send on one session: two connections would split a transaction across them."""
+    import threading
+
+    from msgctl.backends.activemq import StompSession
+    from msgctl.broker import BrokerEndpoint, BrokerTarget
+
+    session = StompSession(BrokerTarget((BrokerEndpoint("127.0.0.1", 1, False),)))
+    connects = []
+    both_waiting = threading.Barrier(2)
+
+    def slow_connect() -> None:
+        connects.append(object())
+        time.sleep(0.1)
+        session._conn = connects[-1]
+
+    monkeypatch.setattr(session, "connect", slow_connect)
+    seen = []
+
+    def use() -> None:
+        both_waiting.wait()
+        seen.append(session.conn)
+
+    threads = [threading.Thread(target=use) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(connects) == 1 and seen[0] is seen[1]

@@ -225,7 +225,7 @@ def test_replay_into_activemq_delivers_everything_with_dedup_ids_and_groups(
     source = write(tmp_path / "in.ndjson", items)
     ledger = str(tmp_path / "ledger.sqlite")
     result, report = replay(invoke, source, "--to", f"amq:queue/{unique}", "--ledger", ledger)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 0, result.stdout[-1500:] + result.stderr
     assert report["replayed"] == 120
     frames = consume_all(stomp_conn, unique, 120)
     seqs = [int(f.headers["seq"]) for f in frames]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
@@ -114,6 +115,7 @@ class StompSession:
         self.target = target
         self._listener = _Listener()
         self._conn: Any = None
+        self._connecting = threading.Lock()
 
     def __enter__(self) -> StompSession:
         self.connect()
@@ -167,9 +169,10 @@ class StompSession:
 
     @property
     def conn(self) -> Any:
-        if self._conn is None:
-            self.connect()
-        return self._conn
+        with self._connecting:  # workers share the session: one connection, made once
+            if self._conn is None:
+                self.connect()
+            return self._conn
 
     def subscribe(
         self, destination: str, headers: dict[str, str] | None = None, ack: str = "auto"
