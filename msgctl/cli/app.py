@@ -62,6 +62,7 @@ COMMANDS = {
         "replay_command",
         "Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).",
     ),
+    "fifo": ("fifo", None, "FIFO queues and message groups: which groups are behind or blocked."),
     "dlq": ("dlq", None, "Dead-letter queues: list them, look inside, move their messages back."),
     "chain": (
         "chains",

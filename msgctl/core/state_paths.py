@@ -25,6 +25,11 @@ def default_ledger(target_key: str) -> Path:
     return state_dir() / "replay" / f"{_file_name(target_key)}.sqlite"
 
 
+def state_file(kind: str, key: str) -> Path:
+    """A small per-channel state file, e.g. the receives msgctl's own lag sweeps made."""
+    return state_dir() / kind / f"{_file_name(key)}.json"
+
+
 def _file_name(text: str) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]", "_", text)
     if len(name) > 120:  # keep it a legal file name, and still one per target

@@ -1,0 +1,174 @@
+"""SQS FIFO lag by a receive sweep: receive (holding) until nothing more comes, then release everything.
+
+A FIFO receive returns at most 10 messages and nothing of a group that has a message in flight, so the
+sweep sees the head (and the first few messages) of every group not in flight. Each message seen costs one
+receive: the report says how many messages that left one receive from the DLQ.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from msgctl.address import Channel
+from msgctl.backends.aws import aws_errors
+from msgctl.backends.sqs import SqsBackend, release
+from msgctl.core.fifo_lag import LagReport, Seen, cut_from_batches, group_rows
+from msgctl.core.state_paths import state_file
+from msgctl.errors import MsgctlError, UsageError
+
+RECEIVE_LIMIT = 10  # SQS returns at most 10 messages a receive
+DEFAULT_SAMPLE = 1000
+DEFAULT_HOLD_S = 30
+RETENTION_S = 14 * 86400  # SQS keeps a message at most 14 days: older records of our receives are moot
+
+
+class SweepRecord:
+    """The receives msgctl's own sweeps made, per message id, kept in the state directory: a head that only
+    msgctl received before is not blocked."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError):
+            raw = {}
+        now = time.time()
+        self.receives: dict[str, list[float]] = {
+            k: v for k, v in raw.items() if isinstance(v, list) and len(v) == 2 and now - v[1] < RETENTION_S
+        }
+
+    def by_msgctl(self, message_id: str) -> int:
+        return int(self.receives.get(message_id, [0, 0])[0])
+
+    def add(self, message_ids: Iterable[str]) -> None:
+        now = time.time()
+        for message_id in message_ids:
+            self.receives[message_id] = [self.by_msgctl(message_id) + 1, now]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.receives))
+        temporary.replace(self.path)
+
+
+class SqsFifoSweep:
+    def __init__(self, backend: SqsBackend, channel: Channel, sample: int, hold_s: int, force: bool) -> None:
+        self.channel, self.sample, self.hold_s, self.force = channel, sample, hold_s, force
+        self.backend = backend
+        self.client = backend.client_for(channel)
+        self.url = backend.queue_url(channel)
+        attributes = backend.queue_attributes(channel)
+        if attributes.get("FifoQueue") != "true":
+            raise UsageError(f"{channel} is not a FIFO queue: it has no message groups")
+        redrive = json.loads(attributes["RedrivePolicy"]) if attributes.get("RedrivePolicy") else {}
+        self.max_receive_count: int | None = int(redrive["maxReceiveCount"]) if redrive else None
+        if self.max_receive_count is not None and self.max_receive_count <= 2 and not force:
+            raise UsageError(
+                f"{channel} moves a message to its DLQ after {self.max_receive_count} receives, and each "
+                "sweep receives every message it sees once: nothing was received (--force to measure anyway)"
+            )
+        self.near_dlq: set[str] = set()  # message ids one receive (or less) from the DLQ after a sweep
+        self.next_near_dlq = 0  # how many another sweep would leave one receive (or less) from the DLQ
+        self.record = SweepRecord(state_file("lag", self.url))
+
+    def measure(self) -> LagReport:
+        before = self._counts()
+        self.near_dlq, self.next_near_dlq = set(), 0
+        held: list[str] = []
+        swept: list[str] = []
+        try:
+            batches, sample_reached = self._sweep(held, swept)
+            left_visible = self._counts()[0]  # while still holding what the sweep saw
+        finally:
+            release(self.client, self.url, held, str(self.channel))
+            self.record.add(swept)
+        seen = [message for _, batch in batches for message in batch]
+        report = LagReport(
+            channel=str(self.channel),
+            groups=group_rows(seen, cut_from_batches(batches, left_visible == 0 and not sample_reached)),
+        )
+        report.queue = {
+            "approximate_number_of_messages": before[0],
+            "approximate_number_of_messages_not_visible": before[1],
+            "in_flight_in_uninspected_groups": before[1],
+            "messages_seen": len(seen),
+            "receives": len(seen),
+            "hold_s": self.hold_s,
+            "max_receive_count": self.max_receive_count,
+            "now_one_receive_from_dlq": len(self.near_dlq),
+            "sample_reached": sample_reached,
+        }
+        if before[1]:
+            report.notes.append(
+                f"{before[1]} messages were in flight: their groups are hidden from a receive and not listed"
+            )
+        if sample_reached:
+            report.notes.append(f"stopped at --sample {self.sample}: some groups may be missing")
+        if report.queue["now_one_receive_from_dlq"]:
+            report.notes.append(
+                f"{report.queue['now_one_receive_from_dlq']} messages are now one receive from the DLQ "
+                f"(maxReceiveCount {self.max_receive_count})"
+            )
+        return report
+
+    def can_measure_again(self) -> None:
+        """--watch: refuse a sweep that would leave a message one receive (or less) from the DLQ."""
+        if self.next_near_dlq and not self.force:
+            raise MsgctlError(
+                f"stopped watching: another sweep would leave {self.next_near_dlq} messages one receive (or "
+                f"less) from the DLQ (maxReceiveCount {self.max_receive_count}); --force to go on"
+            )
+
+    def _sweep(self, held: list[str], swept: list[str]) -> tuple[list[tuple[int, list[Seen]]], bool]:
+        """Receive until nothing new comes; returns the batches seen and whether --sample cut it short."""
+        batches: list[tuple[int, list[Seen]]] = []
+        ids: set[str] = set()
+        while len(ids) < self.sample:
+            asked = min(RECEIVE_LIMIT, self.sample - len(ids))
+            with aws_errors(f"cannot receive from {self.channel}"):
+                messages = self.client.receive_message(
+                    QueueUrl=self.url,
+                    MaxNumberOfMessages=asked,
+                    VisibilityTimeout=self.hold_s,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                ).get("Messages", [])
+            held += [m["ReceiptHandle"] for m in messages]
+            swept += [m["MessageId"] for m in messages]
+            fresh = [m for m in messages if m["MessageId"] not in ids]
+            if not fresh:  # nothing more, or the hold ran out and the first ones came back
+                return batches, False
+            batches.append((asked, [self._seen(m) for m in fresh]))
+            ids.update(m["MessageId"] for m in fresh)
+            if len(fresh) < len(messages):
+                return batches, False
+        return batches, True
+
+    def _seen(self, message: dict[str, Any]) -> Seen:
+        attributes = message.get("Attributes", {})
+        receives = int(attributes.get("ApproximateReceiveCount", "1"))
+        if self.max_receive_count is not None and receives >= self.max_receive_count - 1:
+            self.near_dlq.add(message["MessageId"])
+        if self.max_receive_count is not None and receives + 1 >= self.max_receive_count - 1:
+            self.next_near_dlq += 1
+        sent = attributes.get("SentTimestamp")
+        return Seen(
+            group=str(attributes.get("MessageGroupId", "")),
+            sent_ms=int(sent) if sent else None,
+            receives_before=receives - 1,
+            receives_by_others=max(0, receives - 1 - self.record.by_msgctl(message["MessageId"])),
+        )
+
+    def _counts(self) -> tuple[int, int]:
+        with aws_errors(f"cannot read {self.channel}"):
+            attributes = self.client.get_queue_attributes(
+                QueueUrl=self.url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+        return (
+            int(attributes.get("ApproximateNumberOfMessages", 0)),
+            int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        )

@@ -1,0 +1,203 @@
+"""fifo lag: which message groups are behind or blocked, on SQS FIFO queues and ActiveMQ message groups."""
+
+from __future__ import annotations
+
+import signal
+from enum import StrEnum
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from msgctl.address import Channel, parse_channel
+from msgctl.cli.state import AppState, get_state
+from msgctl.core.fifo_lag import STATUS_EXIT, LagReport, LagSource, Thresholds, select
+from msgctl.core.tail import parse_duration
+from msgctl.errors import MsgctlError, UsageError
+from msgctl.render.lag import GROUP_COLUMNS
+
+app = typer.Typer(
+    help="FIFO queues and message groups: which groups are behind or blocked.", no_args_is_help=True
+)
+
+
+class LagOutput(StrEnum):
+    table = "table"
+    json = "json"
+    nagios = "nagios"
+    prometheus = "prometheus"
+
+
+@app.command("lag")
+def lag_command(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Argument(help="An SQS FIFO queue or an ActiveMQ queue.")],
+    sample: Annotated[
+        int, typer.Option(help="SQS: receive at most N messages a sweep (each costs one receive).", min=1)
+    ] = 1000,
+    hold: Annotated[
+        int, typer.Option(help="SQS: seconds the sweep holds what it received before releasing it.", min=1)
+    ] = 30,
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these groups, comma-separated (ActiveMQ: each counted exactly by a selector)."
+        ),
+    ] = None,
+    group_property: Annotated[
+        str | None,
+        typer.Option(help="ActiveMQ: group a browse by this property (default msgctl_group, set by msgctl)."),
+    ] = None,
+    top: Annotated[int | None, typer.Option(help="Show the K groups with the oldest heads.", min=1)] = None,
+    warn: Annotated[str | None, typer.Option(help="Warn at this head age: seconds or 90s, 5m, 2h.")] = None,
+    crit: Annotated[str | None, typer.Option(help="Critical at this head age.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="SQS: measure a queue whose maxReceiveCount is 2 or less.")
+    ] = False,
+    watch: Annotated[
+        float | None, typer.Option(help="Redraw a live table every this many seconds.", min=1)
+    ] = None,
+    output: Annotated[
+        LagOutput | None,
+        typer.Option("--output", "-o", help="table, json, nagios (exit 0/1/2/3) or prometheus."),
+    ] = None,
+) -> None:
+    """Per-group lag: head age, count, and whether a group is waiting, blocked or in flight.
+
+    SQS FIFO: a receive sweep sees the head (and the first few messages) of every group not in flight,
+    holding them for --hold seconds and then releasing all of them; each message seen costs one receive,
+    and the output says how many are now one receive from the DLQ. Counts are lower bounds where a group
+    may hold more than the sweep saw. ActiveMQ: a browse, which consumes nothing (at most 400 messages).
+
+    Example:
+
+        msgctl fifo lag sqs:orders.fifo --warn 5m --crit 15m -o nagios
+    """
+    state = get_state(ctx)
+    chosen = output.value if output else state.renderer.output
+    if output is LagOutput.table or output is LagOutput.json:
+        state.renderer.output = "table" if output is LagOutput.table else "json"
+    if chosen == "nagios":
+        _nagios(state, channel, sample, hold, groups, group_property, top, warn, crit, force)
+        return
+    wanted = _names(groups)
+    thresholds = _thresholds(warn, crit)
+    source = _source(state, parse_channel(channel), sample, hold, wanted, group_property, force)
+    if watch is not None:
+        from msgctl.render.lag import watch as watch_live
+
+        watch_live(state.renderer, lambda: _measure(source, wanted, top, again=True), watch, top)
+        return
+    report = _measure(source, wanted, top)
+    _print(state, report, chosen, thresholds)
+
+
+def _print(state: AppState, report: LagReport, chosen: str, thresholds: Thresholds) -> None:
+    renderer = state.renderer
+    for note in report.notes:
+        renderer.warn(note)
+    if chosen == "prometheus":
+        from msgctl.render.lag import prometheus
+
+        renderer.line(prometheus(report).rstrip("\n"))
+    elif chosen in ("json", "ndjson"):
+        renderer.document({**report.to_json(), "status": thresholds.status(report)})
+    else:
+        renderer.records([g.to_json() for g in report.groups], GROUP_COLUMNS)
+        renderer.line("")
+        renderer.document(report.queue)
+
+
+def _nagios(
+    state: AppState,
+    channel: str,
+    sample: int,
+    hold: int,
+    groups: str | None,
+    group_property: str | None,
+    top: int | None,
+    warn: str | None,
+    crit: str | None,
+    force: bool,
+) -> None:
+    """A Nagios plugin: one status line with perfdata, exit 0/1/2 by threshold, 3 (UNKNOWN) on any error."""
+    from msgctl.render.lag import nagios, nagios_unknown
+
+    try:
+        thresholds = _thresholds(warn, crit)
+        wanted = _names(groups)
+        source = _source(state, parse_channel(channel), sample, hold, wanted, group_property, force)
+        report = _measure(source, wanted, top)
+    except MsgctlError as exc:
+        state.renderer.line(nagios_unknown(str(exc)))
+        raise typer.Exit(STATUS_EXIT["UNKNOWN"]) from None
+    status = thresholds.status(report)
+    state.renderer.line(nagios(report, status, thresholds))
+    raise typer.Exit(STATUS_EXIT[status])
+
+
+def _measure(source: LagSource, wanted: list[str] | None, top: int | None, again: bool = False) -> LagReport:
+    if again:
+        source.can_measure_again()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a sweep releases what it holds on SIGTERM too
+    try:
+        report = source.measure()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    in_flight = report.queue.get("in_flight_in_uninspected_groups") or 0
+    report.groups = select(report.groups, wanted, top, in_flight)
+    return report
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _source(
+    state: AppState,
+    channel: Channel,
+    sample: int,
+    hold: int,
+    wanted: list[str] | None,
+    group_property: str | None,
+    force: bool,
+) -> LagSource:
+    backend = state.backends.for_channel(channel)
+    if channel.service == "amq":
+        from msgctl.backends.activemq import ActiveMqBackend
+        from msgctl.backends.activemq_lag import ActiveMqGroupBrowse
+
+        assert isinstance(backend, ActiveMqBackend)
+        return ActiveMqGroupBrowse(backend, channel, wanted, group_property)
+    if channel.service != "sqs":
+        raise UsageError(f"{channel} has no message groups: give an SQS FIFO queue or an ActiveMQ queue")
+    if group_property:
+        raise UsageError("--group-property is for ActiveMQ: SQS reports each message's MessageGroupId")
+    from msgctl.backends.sqs import SqsBackend
+    from msgctl.backends.sqs_lag import SqsFifoSweep
+
+    assert isinstance(backend, SqsBackend)
+    return SqsFifoSweep(backend, channel, sample, hold, force)
+
+
+def _names(groups: str | None) -> list[str] | None:
+    if groups is None:
+        return None
+    names = [name.strip() for name in groups.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--groups names no group")
+    return names
+
+
+def _thresholds(warn: str | None, crit: str | None) -> Thresholds:
+    thresholds = Thresholds(
+        warn_s=parse_duration(warn).total_seconds() if warn else None,
+        crit_s=parse_duration(crit).total_seconds() if crit else None,
+    )
+    if (
+        thresholds.warn_s is not None
+        and thresholds.crit_s is not None
+        and thresholds.warn_s > thresholds.crit_s
+    ):
+        raise UsageError("--warn must not be above --crit")
+    return thresholds
