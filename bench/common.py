@@ -44,3 +44,10 @@ def timed(label: str, count: int, action: Any) -> float:
     seconds = time.perf_counter() - start
     print(f"  {label:<52} {seconds:7.2f} s {count / seconds:8,.0f} msg/s")
     return count / seconds
+
+
+def spread(ratios: list[float]) -> str:
+    """The median ratio, with the range over the rounds."""
+    import statistics
+
+    return f"{statistics.median(ratios):.2f}x (rounds: {min(ratios):.2f}-{max(ratios):.2f}x)"

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import tempfile
 import threading
 import uuid
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env, timed
+from common import LOCALSTACK, MSGCTL, client, msgctl_env, spread, timed
 
 
 def pair(sqs: Any, count: int) -> tuple[str, str, str]:
@@ -93,46 +94,42 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--naive", type=int, default=300, help="messages for the (slow) naive loop")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--endpoint", default=LOCALSTACK)
     args = parser.parse_args()
     sqs = client(args.endpoint)
     env = msgctl_env(args.endpoint)
     msgctl = MSGCTL
     print(f"redrive on {args.endpoint}")
-    name, url, dlq = pair(sqs, args.messages)
-    with tempfile.TemporaryDirectory() as scratch:
-        command = [
-            msgctl,
-            "-q",
-            "dlq",
-            "redrive",
-            f"sqs:{name}-dlq",
-            "--yes",
-            "--engine",
-            "client",
-            "--concurrency",
-            str(args.concurrency),
-            "--journal",
-            f"{scratch}/journal.sqlite",
-        ]
-        ours = timed(
-            f"msgctl dlq redrive --concurrency {args.concurrency} (journal on)",
+
+    def ours() -> float:
+        name, _, _ = pair(sqs, args.messages)
+        with tempfile.TemporaryDirectory() as scratch:
+            command = [msgctl, "-q", "dlq", "redrive", f"sqs:{name}-dlq", "--yes", "--engine", "client"]
+            command += ["--concurrency", str(args.concurrency), "--journal", f"{scratch}/journal.sqlite"]
+            return timed(
+                f"msgctl dlq redrive --concurrency {args.concurrency} (journal on)",
+                args.messages,
+                lambda: subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL),
+            )
+
+    def theirs() -> float:
+        _, url, dlq = pair(sqs, args.messages)
+        return timed(
+            f"boto3 mover, {args.concurrency} threads, batches of 10",
             args.messages,
-            lambda: subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL),
+            lambda: threaded_mover(sqs, dlq, url, args.concurrency),
         )
-    name, url, dlq = pair(sqs, args.messages)
-    threaded = timed(
-        f"boto3 mover, {args.concurrency} threads, batches of 10",
-        args.messages,
-        lambda: threaded_mover(sqs, dlq, url, args.concurrency),
-    )
-    name, url, dlq = pair(sqs, args.naive)
+
+    rounds = [(ours(), theirs()) for _ in range(args.rounds)]  # interleaved against LocalStack's drift
+    _, url, dlq = pair(sqs, args.naive)
     naive = timed(
         f"naive receive-1/send/delete loop ({args.naive} messages)",
         args.naive,
         lambda: naive_loop(sqs, dlq, url),
     )
-    print(f"  msgctl: {ours / threaded:.2f}x the threaded mover, {ours / naive:.1f}x the naive loop")
+    print(f"  msgctl / the threaded mover: {spread([o / t for o, t in rounds])}")
+    print(f"  msgctl (median) / the naive loop: {statistics.median(o for o, _ in rounds) / naive:.1f}x")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ sender (in process) that sends the same envelopes into a FIFO queue: send_messag
 group and deduplication ids, no ledger. Two pairings: msgctl at its defaults (4 workers, lanes by group)
 against the plain one-thread sender, and both with the same number of threads.
 
-Run: .venv/bin/python bench/replay.py [--messages 3000] [--groups 10] [--threads 1]
+Run: .venv/bin/python bench/replay.py [--messages 3000] [--groups 10] [--threads 1] [--rounds 3]
 (start LocalStack first with .ci/localstack). Goal: at least 0.9x the hand-written sender.
 """
 
@@ -18,7 +18,7 @@ import threading
 import uuid
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env, timed
+from common import LOCALSTACK, MSGCTL, client, msgctl_env, spread, timed
 
 
 def envelopes(count: int, groups: int) -> list[dict[str, Any]]:
@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="threads of the equal pairing")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--endpoint", default=LOCALSTACK)
     args = parser.parse_args()
     sqs = client(args.endpoint)
@@ -107,10 +108,12 @@ def main() -> None:
                 lambda: reference_sender(sqs, url, items, threads),
             )
 
-        default, plain = ours(None), theirs(1)
-        equal, reference = ours(args.threads), theirs(args.threads)
-    print(f"  msgctl at its defaults: {default / plain:.2f}x the one-thread sender")
-    print(f"  msgctl with {args.threads} worker(s): {equal / reference:.2f}x the sender with as many threads")
+        at_defaults, with_equal_threads = [], []
+        for _ in range(args.rounds):  # interleaved, so LocalStack's drift hits both sides alike
+            at_defaults.append(ours(None) / theirs(1))
+            with_equal_threads.append(ours(args.threads) / theirs(args.threads))
+    print(f"  msgctl at its defaults / the one-thread sender: {spread(at_defaults)}")
+    print(f"  msgctl, {args.threads} worker(s) / a sender with as many threads: {spread(with_equal_threads)}")
 
 
 def fifo_queue(sqs: Any) -> str:
