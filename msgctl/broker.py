@@ -103,8 +103,8 @@ def resolve_broker(
         endpoints=endpoints,
         user=user or (profile.user if profile else None),
         password=password or (_profile_password(profile) if profile else None),
-        ca_file=profile.ca_file if profile else None,
-        verify=profile.verify if profile else True,
+        ca_file=settings.ca_file or (profile.ca_file if profile else None),
+        verify=not settings.insecure and (profile.verify if profile else True),
     )
 
 

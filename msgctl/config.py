@@ -64,6 +64,8 @@ class Settings:
     broker_user: str | None = None
     broker_password: str | None = field(default=None, repr=False)
     config: Config = field(default_factory=Config)
+    ca_file: str | None = None  # --ca-file: beats a profile's ca_file
+    insecure: bool = False  # --insecure: no certificate verification, whatever the profile says
 
 
 SECRET_VARIABLES = (

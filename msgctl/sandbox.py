@@ -44,6 +44,8 @@ class Server:
     url: str
     log: str
     marker: str = ""  # a word of its command line, so a recycled pid is never taken for it
+    tls_url: str = ""  # ActiveMQ: its stomp+ssl connector, when keytool could make a certificate
+    ca_file: str = ""  # the PEM that certificate verifies against
 
     @property
     def alive(self) -> bool:
@@ -176,7 +178,14 @@ def _start_activemq(directory: Path, home: Path, port: int) -> Server:
     shutil.rmtree(base / "data", ignore_errors=True)
     for sub in ("conf", "data", "lib"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    (base / "conf" / "activemq.xml").write_text(ACTIVEMQ_XML.format(host=HOST, port=port))
+    tls = _broker_certificate(base / "tls")
+    ssl_context, ssl_connector = "", ""
+    if tls is not None:
+        ssl_context = SSL_CONTEXT_XML.format(keystore=tls[0], password=KEYSTORE_PASSWORD)
+        ssl_connector = SSL_CONNECTOR_XML.format(host=HOST, port=port + 1)
+    (base / "conf" / "activemq.xml").write_text(
+        ACTIVEMQ_XML.format(host=HOST, port=port, ssl_context=ssl_context, ssl_connector=ssl_connector)
+    )
     (base / "conf" / "log4j2.properties").write_text(LOG4J2)
     _link_stats_jars(base / "lib")
     log = base / "activemq.log"
@@ -199,7 +208,32 @@ def _start_activemq(directory: Path, home: Path, port: int) -> Server:
     ]
     process = _spawn(command, log)
     _wait_until(lambda: _stomp_ready(port), process, "ActiveMQ", log, timeout=90)
-    return Server("amq", process.pid, f"stomp://{HOST}:{port}", str(log), "activemq.jar")
+    server = Server("amq", process.pid, f"stomp://{HOST}:{port}", str(log), "activemq.jar")
+    if tls is not None:
+        server.tls_url, server.ca_file = f"stomp+ssl://{HOST}:{port + 1}", str(tls[1])
+    return server
+
+
+def _broker_certificate(directory: Path) -> tuple[Path, Path] | None:
+    """A self-signed certificate for 127.0.0.1 in a PKCS12 keystore, and its PEM (the CA to trust); None
+    without keytool. Made once per sandbox directory."""
+    keystore, pem = directory / "broker.p12", directory / "broker-ca.pem"
+    if keystore.exists() and pem.exists():
+        return keystore, pem
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    common = ["-keystore", str(keystore), "-storepass", KEYSTORE_PASSWORD, "-storetype", "PKCS12"]
+    key = ["-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650"]
+    name = ["-dname", "CN=msgctl sandbox broker", "-ext", "SAN=ip:127.0.0.1,dns:localhost"]
+    subprocess.run([keytool, "-genkeypair", *key, *name, *common], check=True, capture_output=True)
+    subprocess.run(
+        [keytool, "-exportcert", "-rfc", "-alias", "broker", "-file", str(pem), *common],
+        check=True,
+        capture_output=True,
+    )
+    return keystore, pem
 
 
 def _link_stats_jars(lib: Path) -> None:
@@ -311,7 +345,7 @@ ACTIVEMQ_XML = """<beans xmlns="http://www.springframework.org/schema/beans"
     </persistenceAdapter>
     <plugins>
       <statisticsBrokerPlugin/>
-    </plugins>
+    </plugins>{ssl_context}
     <systemUsage>
       <systemUsage>
         <storeUsage><storeUsage limit="2 gb"/></storeUsage>
@@ -319,11 +353,19 @@ ACTIVEMQ_XML = """<beans xmlns="http://www.springframework.org/schema/beans"
       </systemUsage>
     </systemUsage>
     <transportConnectors>
-      <transportConnector name="stomp" uri="stomp://{host}:{port}"/>
+      <transportConnector name="stomp" uri="stomp://{host}:{port}"/>{ssl_connector}
     </transportConnectors>
   </broker>
 </beans>
 """
+
+KEYSTORE_PASSWORD = "msgctl-sandbox"  # guards a throwaway certificate for 127.0.0.1, nothing else
+SSL_CONTEXT_XML = """
+    <sslContext>
+      <sslContext keyStore="file:{keystore}" keyStorePassword="{password}" keyStoreType="PKCS12"/>
+    </sslContext>"""
+SSL_CONNECTOR_XML = """
+      <transportConnector name="stomp+ssl" uri="stomp+ssl://{host}:{port}"/>"""
 
 LOG4J2 = """rootLogger.level=INFO
 rootLogger.appenderRef.console.ref=Console

@@ -155,6 +155,17 @@ def test_topic_tail_prints_what_is_published_and_cleans_up_on_sigint(aws_endpoin
     while not sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]:
         assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
         time.sleep(0.1)
+    endpoint = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"][0]["Endpoint"]
+    ephemeral = sqs.get_queue_url(QueueName=endpoint.rsplit(":", 1)[-1])["QueueUrl"]
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=ephemeral, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    [statement] = policy["Statement"]
+    assert (statement["Principal"], statement["Action"]) == (
+        {"Service": "sns.amazonaws.com"},
+        "sqs:SendMessage",
+    )
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": topic_arn}}, "this topic only"
     sns.publish(
         TopicArn=topic_arn,
         Message='{"hello": "tail"}',

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from msgctl.address import Channel, Kind
@@ -23,6 +24,9 @@ from msgctl.broker import BrokerTarget
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
 log = logging.getLogger(__name__)
+# stomp.py logs connection failures as warnings; msgctl reports them as its own one-line error instead
+# (--debug still shows them: the root handler gets them by propagation).
+logging.getLogger("stomp.py").addHandler(logging.NullHandler())
 STATS_PREFIX = "ActiveMQ.Statistics.Destination."
 INTERNAL_PREFIXES = ("ActiveMQ.Advisory.", "ActiveMQ.Statistics.")
 SHARED_DLQ = "ActiveMQ.DLQ"
@@ -136,11 +140,13 @@ class StompSession:
             reconnect_attempts_max=1,
             timeout=10,
         )
+        if self.target.ca_file and not Path(self.target.ca_file).expanduser().is_file():
+            raise UsageError(f"CA file {self.target.ca_file}: no such file")
         for endpoint in self.target.endpoints:
             if endpoint.ssl:
                 conn.set_ssl(
                     for_hosts=[(endpoint.host, endpoint.port)],
-                    ca_certs=self.target.ca_file,
+                    ca_certs=str(Path(self.target.ca_file).expanduser()) if self.target.ca_file else None,
                     verify=self.target.verify,
                 )
         conn.set_listener("msgctl", self._listener)
@@ -155,12 +161,38 @@ class StompSession:
                 raise AccessDeniedError(
                     f"broker {self.target.label} refused the login: {reason}", "STOMP ERROR"
                 ) from exc
-            detail = reason or "connection refused or timed out"
+            detail = reason or self._tls_problem() or "connection refused or timed out"
             raise MsgctlError(
                 f"cannot connect to broker {self.target.label}: {detail}", "ConnectFailed"
             ) from exc
         self._conn = conn
         log.info("connected to %s", self.target.label)
+
+    def _tls_problem(self) -> str | None:
+        """Why a TLS handshake fails, in words (stomp.py only reports that it could not connect)."""
+        import socket
+        import ssl
+
+        for endpoint in (e for e in self.target.endpoints if e.ssl):
+            context = ssl.create_default_context(cafile=self.target.ca_file)
+            if not self.target.verify:
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            try:
+                with (
+                    socket.create_connection((endpoint.host, endpoint.port), timeout=5) as raw,
+                    context.wrap_socket(raw, server_hostname=endpoint.host),
+                ):
+                    continue
+            except ssl.SSLCertVerificationError as exc:
+                return (
+                    f"the TLS certificate of {endpoint} is not trusted ({exc.verify_message}): "
+                    "pass --ca-file with its CA, or --insecure"
+                )
+            except ssl.SSLError as exc:
+                return f"TLS handshake with {endpoint} failed: {exc.reason or exc}"
+            except OSError:
+                continue
+        return None
 
     def close(self) -> None:
         if self._conn is not None:

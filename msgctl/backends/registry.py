@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from msgctl.address import Channel, Service
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
 
 
 class Backends:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, warn: Callable[[str], None] = lambda _: None) -> None:
+        self.settings, self.warn = settings, warn
         self._open: dict[tuple[str, str | None], Backend] = {}
         self._aws: AwsClients | None = None
         self._targets: list[BrokerTarget] = []
@@ -91,6 +92,8 @@ class Backends:
     def broker_target(self, profile: str | None = None) -> BrokerTarget:
         target = resolve_broker(self.settings, profile, self._amazon_mq_endpoints)
         self._targets.append(target)
+        if not target.verify and any(e.ssl for e in target.endpoints):
+            self.warn(f"TLS certificates of {target.label} are not verified (--insecure or verify = false)")
         return target
 
     def _amazon_mq_endpoints(self, name_or_id: str) -> list[str]:

@@ -80,7 +80,9 @@ COMMANDS = {
         "A local AWS endpoint (moto server) and ActiveMQ broker on 127.0.0.1, for trying msgctl.",
     ),
 }
-VALUE_OPTIONS = frozenset({"--profile", "--region", "--endpoint-url", "--broker", "--output", "-o"})
+VALUE_OPTIONS = frozenset(
+    {"--profile", "--region", "--endpoint-url", "--broker", "--ca-file", "--output", "-o"}
+)
 
 
 def _version(value: bool) -> None:
@@ -151,6 +153,19 @@ def root(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the broker password from stdin.")
     ] = False,
+    ca_file: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MSGCTL_CA_FILE",
+            help="stomp+ssl: trust the CA certificates in this PEM file (default: the system's).",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure", help="stomp+ssl: do not verify the broker's certificate (a warning says so)."
+        ),
+    ] = False,
     output: OutputOption = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail.")] = 0,
     debug: Annotated[
@@ -172,6 +187,8 @@ def root(
             endpoint_url=endpoint_url,
             broker=broker,
             password_stdin=password_stdin,
+            ca_file=ca_file,
+            insecure=insecure,
             output=output or _env_output(),
             verbose=verbose,
             debug=debug,

@@ -24,6 +24,8 @@ class GlobalFlags:
     endpoint_url: str | None = None
     broker: str | None = None
     password_stdin: bool = False
+    ca_file: str | None = None
+    insecure: bool = False
     output: Output | None = None
     verbose: int = 0
     debug: bool = False
@@ -73,13 +75,15 @@ class AppState:
                 if flags.password_stdin
                 else os.environ.get("MSGCTL_BROKER_PASSWORD"),
                 config=config,
+                ca_file=flags.ca_file,
+                insecure=flags.insecure,
             )
         return self._settings
 
     @property
     def backends(self) -> Backends:
         if self._backends is None:
-            self._backends = Backends(self.settings)
+            self._backends = Backends(self.settings, self.renderer.warn)
         return self._backends
 
     def use_output(self, output: Output | None) -> Renderer:
