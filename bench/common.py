@@ -51,3 +51,8 @@ def spread(ratios: list[float]) -> str:
     import statistics
 
     return f"{statistics.median(ratios):.2f}x (rounds: {min(ratios):.2f}-{max(ratios):.2f}x)"
+
+
+def result(comparison: str, ratio: float, goal: str) -> None:
+    """One line that bench/all.py collects into its table."""
+    print(f"RESULT\t{comparison}\t{ratio:.2f}x\t{goal}")

@@ -16,7 +16,7 @@ import threading
 import uuid
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env, spread, timed
+from common import LOCALSTACK, MSGCTL, client, msgctl_env, result, spread, timed
 
 
 def pair(sqs: Any, count: int) -> tuple[str, str, str]:
@@ -128,8 +128,19 @@ def main() -> None:
         args.naive,
         lambda: naive_loop(sqs, dlq, url),
     )
-    print(f"  msgctl / the threaded mover: {spread([o / t for o, t in rounds])}")
+    ratios = [o / t for o, t in rounds]
+    print(f"  msgctl / the threaded mover: {spread(ratios)}")
     print(f"  msgctl (median) / the naive loop: {statistics.median(o for o, _ in rounds) / naive:.1f}x")
+    result(
+        "dlq redrive --concurrency 4 / 4-thread boto3 mover (LocalStack)",
+        statistics.median(ratios),
+        ">= 0.9x",
+    )
+    result(
+        "dlq redrive / naive receive-1/send/delete loop",
+        statistics.median(o for o, _ in rounds) / naive,
+        ">= 8x",
+    )
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import statistics
 import subprocess
 import tempfile
 import threading
 import uuid
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env, spread, timed
+from common import LOCALSTACK, MSGCTL, client, msgctl_env, result, spread, timed
 
 
 def envelopes(count: int, groups: int) -> list[dict[str, Any]]:
@@ -113,6 +114,16 @@ def main() -> None:
             at_defaults.append(ours(None) / theirs(1))
             with_equal_threads.append(ours(args.threads) / theirs(args.threads))
     print(f"  msgctl at its defaults / the one-thread sender: {spread(at_defaults)}")
+    result(
+        "replay (defaults) / one-thread boto3 batch sender (LocalStack FIFO)",
+        statistics.median(at_defaults),
+        ">= 0.9x",
+    )
+    result(
+        f"replay --concurrency {args.threads} / boto3 sender, {args.threads} thread(s)",
+        statistics.median(with_equal_threads),
+        ">= 0.9x",
+    )
     print(f"  msgctl, {args.threads} worker(s) / a sender with as many threads: {spread(with_equal_threads)}")
 
 

@@ -9,11 +9,12 @@ The foundation issue asks for `msgctl --help` <= 0.8x the reference.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
 import time
+
+from common import MSGCTL, result
 
 
 def median_wall_time(command: list[str], runs: int) -> float:
@@ -30,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    msgctl = shutil.which("msgctl") or f"{sys.prefix}/bin/msgctl"
+    msgctl = MSGCTL
     cases = {
         "python -c pass (floor)": [sys.executable, "-c", "pass"],
         'python -c "import boto3" (reference)': [sys.executable, "-c", "import boto3"],
@@ -42,6 +43,11 @@ def main() -> None:
     print(f"{'command':<40} {'median ms':>10} {'x boto3':>8}   ({args.runs} runs each)")
     for name, seconds in results.items():
         print(f"{name:<40} {seconds * 1000:>10.1f} {seconds / reference:>8.2f}")
+    result(
+        "msgctl --help / python -c 'import boto3' (start-up time)",
+        results["msgctl --help"] / reference,
+        "<= 0.8x",
+    )
 
 
 if __name__ == "__main__":
