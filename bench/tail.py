@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env
+from common import LOCALSTACK, MSGCTL, client, msgctl_env, result
 
 
 def fill(sqs: Any, count: int) -> str:
