@@ -75,3 +75,33 @@ def boto3_client(service, endpoint):
         aws_access_key_id="testing",
         aws_secret_access_key="testing-secret",
     )
+
+
+def dead_letter_pair(sqs, name, count, fifo=False, groups=1, attributes=None):
+    """A queue and its DLQ holding `count` dead letters; returns (queue url, dlq url, {source id: n})."""
+    suffix = ".fifo" if fifo else ""
+    fifo_attributes = {"FifoQueue": "true"} if fifo else {}
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=fifo_attributes)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+    url = sqs.create_queue(
+        QueueName=f"{name}{suffix}", Attributes={"RedrivePolicy": redrive, **fifo_attributes}
+    )["QueueUrl"]
+    ids = {}
+    for start in range(0, count, 10):
+        entries = []
+        for n in range(start, min(start + 10, count)):
+            entry = {
+                "Id": str(n),
+                "MessageBody": json.dumps({"n": n, "kind": "even" if n % 2 == 0 else "odd"}),
+                "MessageAttributes": {
+                    **(attributes or {}),
+                    "kind": {"DataType": "String", "StringValue": "even" if n % 2 == 0 else "odd"},
+                },
+            }
+            if fifo:
+                entry |= {"MessageGroupId": f"g{n % groups}", "MessageDeduplicationId": f"d{n}"}
+            entries.append(entry)
+        for result in sqs.send_message_batch(QueueUrl=dlq, Entries=entries)["Successful"]:
+            ids[result["MessageId"]] = int(result["Id"])
+    return url, dlq, ids

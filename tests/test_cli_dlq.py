@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from msgctl.errors import ExitCode
-from tests.helpers import boto3_client, consume_all, depth, drain, subscribed, wait_depth
+from tests.helpers import boto3_client, consume_all, dead_letter_pair, depth, drain, subscribed, wait_depth
 
 ATTRIBUTE_TYPES = {
     "s": {"DataType": "String", "StringValue": "text ünïcode"},
@@ -21,36 +21,6 @@ ATTRIBUTE_TYPES = {
     "sc": {"DataType": "String.custom", "StringValue": "custom"},
     "bc": {"DataType": "Binary.gz", "BinaryValue": b"\x1f\x8b"},
 }
-
-
-def _pair(sqs, name, count, fifo=False, groups=1, attributes=None):
-    """A queue and its DLQ holding `count` dead letters; returns (queue url, dlq url, {source id: n})."""
-    suffix = ".fifo" if fifo else ""
-    fifo_attributes = {"FifoQueue": "true"} if fifo else {}
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=fifo_attributes)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
-    url = sqs.create_queue(
-        QueueName=f"{name}{suffix}", Attributes={"RedrivePolicy": redrive, **fifo_attributes}
-    )["QueueUrl"]
-    ids = {}
-    for start in range(0, count, 10):
-        entries = []
-        for n in range(start, min(start + 10, count)):
-            entry = {
-                "Id": str(n),
-                "MessageBody": json.dumps({"n": n, "kind": "even" if n % 2 == 0 else "odd"}),
-                "MessageAttributes": {
-                    **(attributes or {}),
-                    "kind": {"DataType": "String", "StringValue": "even" if n % 2 == 0 else "odd"},
-                },
-            }
-            if fifo:
-                entry |= {"MessageGroupId": f"g{n % groups}", "MessageDeduplicationId": f"d{n}"}
-            entries.append(entry)
-        for result in sqs.send_message_batch(QueueUrl=dlq, Entries=entries)["Successful"]:
-            ids[result["MessageId"]] = int(result["Id"])
-    return url, dlq, ids
 
 
 def _redrive(invoke, dlq_name, tmp_path, *args):
@@ -69,7 +39,7 @@ def _redrive(invoke, dlq_name, tmp_path, *args):
 
 
 def test_500_messages_of_every_attribute_type_come_back_identical_once(invoke, localstack, unique, tmp_path):
-    url, dlq, _ids = _pair(localstack, unique, 500, attributes=ATTRIBUTE_TYPES)
+    url, dlq, _ids = dead_letter_pair(localstack, unique, 500, attributes=ATTRIBUTE_TYPES)
     result, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--engine", "client", "--concurrency", "4")
     assert result.exit_code == 0, result.stderr
     assert report["moved"] == 500 and report["failed"] == [] and report["possible_duplicates"] == []
@@ -84,7 +54,7 @@ def test_500_messages_of_every_attribute_type_come_back_identical_once(invoke, l
 
 
 def test_the_native_engine_completes_on_localstack(invoke, localstack, unique, tmp_path):
-    url, dlq, _ = _pair(localstack, unique, 30)
+    url, dlq, _ = dead_letter_pair(localstack, unique, 30)
     result, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--engine", "native")
     assert result.exit_code == 0, result.stderr
     assert report["engine"] == "native" and report["status"] == "COMPLETED"
@@ -96,7 +66,7 @@ def test_a_fifo_dlq_comes_back_in_order_per_group(invoke, localstack, unique, tm
     # LocalStack: with two concurrent receivers, moto server was seen here to hand out a message twice and
     # two messages of one group at once, which SQS FIFO queues guarantee not to do.
     sqs = localstack
-    url, _dlq, _ = _pair(sqs, unique, 30, fifo=True, groups=5)
+    url, _dlq, _ = dead_letter_pair(sqs, unique, 30, fifo=True, groups=5)
     result, report = _redrive(invoke, f"{unique}-dlq.fifo", tmp_path, "--concurrency", "2")
     assert result.exit_code == 0, result.stderr
     assert report["moved"] == 30
@@ -111,7 +81,7 @@ def test_a_fifo_dlq_comes_back_in_order_per_group(invoke, localstack, unique, tm
 
 
 def test_filter_moves_only_matching_messages(invoke, aws, sqs, unique, tmp_path):
-    url, dlq, _ = _pair(sqs, unique, 10)
+    url, dlq, _ = dead_letter_pair(sqs, unique, 10)
     result, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--filter", '{"kind": ["even"]}')
     assert result.exit_code == 0, result.stderr
     assert (report["moved"], report["skipped"]) == (5, 5)
@@ -121,7 +91,7 @@ def test_filter_moves_only_matching_messages(invoke, aws, sqs, unique, tmp_path)
 
 
 def test_max_ids_copy_and_dry_run(invoke, aws, sqs, unique, tmp_path):
-    url, dlq, ids = _pair(sqs, unique, 6)
+    url, dlq, ids = dead_letter_pair(sqs, unique, 6)
     dry, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--dry-run")
     assert dry.exit_code == 0 and len(report["would_move"]) == 6
     assert (depth(sqs, url), depth(sqs, dlq)) == (0, 6), "a dry run moves nothing"
@@ -143,14 +113,14 @@ def test_a_dlq_without_a_source_queue_needs_to(invoke, aws, sqs, unique, tmp_pat
 
 
 def test_redrive_needs_confirmation_without_a_terminal(invoke, aws, sqs, unique, tmp_path):
-    _url, dlq, _ = _pair(sqs, unique, 2)
+    _url, dlq, _ = dead_letter_pair(sqs, unique, 2)
     result = invoke("dlq", "redrive", f"sqs:{unique}-dlq", "--journal", str(tmp_path / "j.sqlite"))
     assert result.exit_code == ExitCode.USAGE
     assert depth(sqs, dlq) == 2
 
 
 def test_dlq_ls_lists_dlqs_with_their_sources(invoke, aws, sqs, unique):
-    _pair(sqs, unique, 3)
+    dead_letter_pair(sqs, unique, 3)
     rows = {r["channel"]: r for r in json.loads(invoke("dlq", "ls", "--prefix", unique, "-o", "json").stdout)}
     assert rows[f"sqs:{unique}-dlq"]["depth"] == 3
     assert rows[f"sqs:{unique}-dlq"]["sources"] == f"sqs:{unique}"
@@ -158,7 +128,7 @@ def test_dlq_ls_lists_dlqs_with_their_sources(invoke, aws, sqs, unique):
 
 def test_kill_9_then_resume_delivers_everything_and_names_duplicates(localstack_endpoint, unique, tmp_path):
     sqs = boto3_client("sqs", localstack_endpoint)
-    url, dlq, ids = _pair(sqs, unique, 300)
+    url, dlq, ids = dead_letter_pair(sqs, unique, 300)
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": localstack_endpoint,

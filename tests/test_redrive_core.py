@@ -8,6 +8,7 @@ import pytest
 
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.journal import UNFINISHED, Journal
+from msgctl.core.outbound import Delivery
 from msgctl.core.redrive import Dead, RedriveOptions, RedriveReport, Selection, redrive, resume
 from msgctl.envelope import Envelope, MessageAttribute
 
@@ -76,13 +77,13 @@ class FakeTarget:
         self.fail_on, self.crash_on, self.delay = fail_on or set(), crash_on, delay
         self.received: list[int] = []
 
-    def send(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
+    def send(self, messages: list[Dead]) -> Delivery[Dead]:
         time.sleep(self.delay)  # a slow target: the heartbeat gets to run
         numbers = [int(m.envelope.body) for m in messages]
         if self.crash_on is not None and self.crash_on in numbers:
             raise ConnectionError("the connection dropped")
         self.received += [n for n in numbers if n not in self.fail_on]
-        return [(m, "refused") for m in messages if int(m.envelope.body) in self.fail_on]
+        return Delivery([(m, "refused") for m in messages if int(m.envelope.body) in self.fail_on])
 
 
 def _run(source, target, tmp_path: Path, **options):

@@ -8,6 +8,7 @@ import pytest
 
 from msgctl.core.filtering import load_policy
 from msgctl.core.ledger import Ledger
+from msgctl.core.outbound import Delivery
 from msgctl.core.replay import (
     DEDUP_WINDOW_S,
     Plan,
@@ -68,7 +69,7 @@ class FakeTarget:
                     broken.add(message.group_id)
                 else:
                     self.sent.append(message)
-        return failed
+        return Delivery(failed)
 
 
 def run(lines, plan=Plan(), target=None, ledger=None, options=ReplayOptions()):

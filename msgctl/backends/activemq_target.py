@@ -10,7 +10,7 @@ import uuid
 from msgctl.address import Channel
 from msgctl.backends.activemq import ActiveMqBackend, PendingReceipt, stomp_headers
 from msgctl.backends.base import OutgoingMessage
-from msgctl.core.outbound import OutboundT
+from msgctl.core.outbound import Delivery, OutboundT
 from msgctl.errors import MsgctlError, UsageError
 
 TRANSACTION_SIZE = 100
@@ -28,9 +28,10 @@ class AmqTarget:
         self.destination = f"/{channel.kind}/{channel.name}"
         self._sending = threading.Lock()  # frames of one transaction go out together on the one connection
 
-    def send(self, messages: list[OutboundT]) -> list[tuple[OutboundT, str]]:
+    def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
         """Never raises for the broker's errors: a refused COMMIT returns the whole batch as failed."""
-        failed: list[tuple[OutboundT, str]] = []
+        delivery: Delivery[OutboundT] = Delivery()
+        failed = delivery.failed
         framed = []
         for message in messages:
             try:
@@ -38,12 +39,12 @@ class AmqTarget:
             except UsageError as exc:
                 failed.append((message, exc.message))
         if not framed:
-            return failed
+            return delivery
         try:
             self._commit(framed).wait()  # waited for outside the lock: other workers send meanwhile
         except MsgctlError as exc:
             failed += [(message, str(exc)) for message, _ in framed]
-        return failed
+        return delivery
 
     def _commit(self, framed: list[tuple[OutboundT, dict[str, str]]]) -> PendingReceipt:
         transaction = f"msgctl-send-{uuid.uuid4().hex[:12]}"

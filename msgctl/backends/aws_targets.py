@@ -10,7 +10,7 @@ from typing import Any
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sqs import SqsBackend, to_sqs_attribute
-from msgctl.core.outbound import Outbound, OutboundT
+from msgctl.core.outbound import Delivery, Outbound, OutboundT
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import MsgctlError, UsageError
 
@@ -32,10 +32,11 @@ class SqsTarget:
         self.batch_size = BATCH
         self.max_bytes = int(attributes.get("MaximumMessageSize", DEFAULT_MAX_MESSAGE_SIZE))
 
-    def send(self, messages: list[OutboundT]) -> list[tuple[OutboundT, str]]:
+    def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
         """Never raises for the target's errors: what was not confirmed comes back as failed, with why.
         On a FIFO target, once a message of a group fails, the rest of that group is not sent (order)."""
-        failed: list[tuple[OutboundT, str]] = []
+        delivery: Delivery[OutboundT] = Delivery()
+        failed = delivery.failed
         broken_groups: set[str] = set()
         batch: list[tuple[OutboundT, dict[str, Any]]] = []
         size = 0
@@ -43,7 +44,7 @@ class SqsTarget:
         def flush() -> None:
             nonlocal batch, size
             if batch:
-                for message, reason in self._send(batch):
+                for message, reason in self._send(batch, delivery):
                     failed.append((message, reason))
                     if self.fifo:
                         broken_groups.add(message.group_id or "")
@@ -69,7 +70,7 @@ class SqsTarget:
             batch.append((message, entry))
             size += entry_size
         flush()
-        return failed
+        return delivery
 
     def _entry(self, message: Outbound) -> dict[str, Any]:
         text = message.envelope.text
@@ -86,7 +87,9 @@ class SqsTarget:
             entry["MessageDeduplicationId"] = message.dedup_id
         return entry
 
-    def _send(self, batch: list[tuple[OutboundT, dict[str, Any]]]) -> list[tuple[OutboundT, str]]:
+    def _send(
+        self, batch: list[tuple[OutboundT, dict[str, Any]]], delivery: Delivery[OutboundT]
+    ) -> list[tuple[OutboundT, str]]:
         entries = [{"Id": str(n), **entry} for n, (_, entry) in enumerate(batch)]
         try:
             with aws_errors(f"cannot send to {self.channel}"):
@@ -96,6 +99,8 @@ class SqsTarget:
         ) as exc:  # nothing of this call is known to have arrived: all of it stays in the DLQ
             return [(message, str(exc)) for message, _ in batch]
         confirmed = {item["Id"] for item in response.get("Successful", [])}
+        if _retried(response) and not self.dedups:
+            delivery.maybe_twice += [m for n, (m, _) in enumerate(batch) if str(n) in confirmed]
         failed = [
             (batch[int(f["Id"])][0], f"{f.get('Code')}: {f.get('Message', '')}")
             for f in response.get("Failed", [])
@@ -120,9 +125,10 @@ class SnsTarget:
         self.dedups = self.ordered = self.fifo
         self.batch_size = BATCH
 
-    def send(self, messages: list[OutboundT]) -> list[tuple[OutboundT, str]]:
+    def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
         """Like SqsTarget.send: never raises for the topic's errors, keeps FIFO group order."""
-        failed: list[tuple[OutboundT, str]] = []
+        delivery: Delivery[OutboundT] = Delivery()
+        failed = delivery.failed
         broken_groups: set[str] = set()
         for start in range(0, len(messages), BATCH):
             chunk = []
@@ -131,12 +137,12 @@ class SnsTarget:
                     failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
                 else:
                     chunk.append(message)
-            for message, reason in self._publish(chunk) if chunk else []:
+            for message, reason in self._publish(chunk, delivery) if chunk else []:
                 failed.append((message, reason))
                 broken_groups.add(message.group_id or "")
-        return failed
+        return delivery
 
-    def _publish(self, chunk: list[OutboundT]) -> list[tuple[OutboundT, str]]:
+    def _publish(self, chunk: list[OutboundT], delivery: Delivery[OutboundT]) -> list[tuple[OutboundT, str]]:
         entries = []
         for n, message in enumerate(chunk):
             body, attributes = _unwrapped(message)
@@ -156,9 +162,17 @@ class SnsTarget:
             return [(message, str(exc)) for message in chunk]
         reasons = {f["Id"]: f"{f.get('Code')}: {f.get('Message', '')}" for f in response.get("Failed", [])}
         confirmed = {item["Id"] for item in response.get("Successful", [])}
+        if _retried(response) and not self.dedups:
+            delivery.maybe_twice += [m for n, m in enumerate(chunk) if str(n) in confirmed]
         return [
             (m, reasons.get(str(n), "not confirmed")) for n, m in enumerate(chunk) if str(n) not in confirmed
         ]
+
+
+def _retried(response: dict[str, Any]) -> bool:
+    """botocore retried the request (a 5xx, a throttle, or a lost reply: then the first attempt may have
+    been carried out too)."""
+    return bool(response.get("ResponseMetadata", {}).get("RetryAttempts"))
 
 
 def _unwrapped(message: Outbound) -> tuple[str, dict[str, Any]]:

@@ -3,7 +3,8 @@ redriven or a captured message being replayed."""
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 from msgctl.envelope import Envelope
 
@@ -23,3 +24,12 @@ class Outbound(Protocol):
 
 
 OutboundT = TypeVar("OutboundT", bound=Outbound)
+
+
+@dataclass
+class Delivery(Generic[OutboundT]):
+    """What a target did with a batch: what it did not confirm (with why), and what a retried request may
+    have delivered twice (the earlier attempt's reply was lost, not necessarily the attempt)."""
+
+    failed: list[tuple[OutboundT, str]] = field(default_factory=list)
+    maybe_twice: list[OutboundT] = field(default_factory=list)

@@ -18,6 +18,7 @@ from typing import Protocol
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.journal import Journal
+from msgctl.core.outbound import Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 
@@ -71,8 +72,9 @@ class DeadLetterSource(Protocol):
 class RedriveTarget(Protocol):
     channel: str
 
-    def send(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
-        """Send in order; returns the messages the target did not confirm, with the reason."""
+    def send(self, messages: list[Dead]) -> Delivery[Dead]:
+        """Send in order; says which messages the target did not confirm (and why), and which a retried
+        request may have delivered twice."""
 
 
 @dataclass(frozen=True)
@@ -260,9 +262,13 @@ def _move(
     to_send = [m for m in moving if m not in already_sent]
     resent = [m.id for m in to_send if known.get(m.id) and known[m.id].state == "received"]
     journal.received((m.id, m.receipt) for m in moving)
-    failures = dict((m.id, reason) for m, reason in target.send(to_send)) if to_send else {}
+    delivery = target.send(to_send) if to_send else Delivery[Dead]()
+    failures = {m.id: reason for m, reason in delivery.failed}
     sent = [m for m in to_send if m.id not in failures] + already_sent
     journal.mark([m.id for m in sent], "copied" if options.copy else "sent")
+    twice = [m.id for m in delivery.maybe_twice if m.id not in failures]
+    journal.mark(twice, "copied" if options.copy else "sent", "possible duplicate: the send was retried")
+    resent += twice
     for message_id, reason in failures.items():
         journal.mark([message_id], "failed", reason)
     shared.hold(m for m in to_send if m.id in failures)

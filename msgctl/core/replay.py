@@ -25,6 +25,7 @@ import orjson
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.ledger import Ledger, LedgerEntry
+from msgctl.core.outbound import Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
@@ -57,9 +58,10 @@ class ReplayTarget(Protocol):
     ordered: bool  # consumers see the order sent (FIFO, ActiveMQ), so group-less messages stay in one lane
     batch_size: int
 
-    def send(self, messages: list[Replayed]) -> list[tuple[Replayed, str]]:
-        """Send in order; returns the messages the target did not confirm, with the reason. Once a message
-        of a group failed, the rest of its group in this call is not sent (and returned as failed)."""
+    def send(self, messages: list[Replayed]) -> Delivery[Replayed]:
+        """Send in order; says which messages the target did not confirm (and why), and which a retried
+        request may have delivered twice. Once a message of a group failed, the rest of its group in this
+        call is not sent (and comes back as failed)."""
 
 
 class InvalidMessage(Exception):
@@ -357,7 +359,8 @@ def _run_lanes(
                     continue
                 pacer.wait(len(batch))
                 ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
-                failures = target.send(batch)
+                delivery = target.send(batch)
+                failures = delivery.failed
                 failed_ids = {m.dedup_id for m, _ in failures}
                 ledger.sent(m.dedup_id for m in batch if m.dedup_id not in failed_ids)
                 ledger.forget(i for i in failed_ids if i not in was_sending)  # may have arrived before
@@ -365,6 +368,9 @@ def _run_lanes(
                 with lock:
                     report.replayed += len(batch) - len(failures)
                     report.failed.extend(failures)
+                    report.possible_duplicates.extend(
+                        m for m in delivery.maybe_twice if m.dedup_id not in failed_ids
+                    )
                 progress(len(batch))
         except BaseException as exc:  # stop the others; the caller re-raises
             errors.append(exc)
