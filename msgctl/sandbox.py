@@ -171,11 +171,29 @@ def _start_moto(directory: Path, port: int) -> Server:
     return Server("aws", process.pid, url, str(log), "moto.server")
 
 
-def _start_activemq(directory: Path, home: Path, port: int) -> Server:
+def crash_and_restart_activemq(directory: Path) -> Server:
+    """kill -9 the sandbox broker and start it again on its data (what a broker crash looks like)."""
+    state = load_state(directory)
+    server = state.servers.pop("amq")
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(server.pid, signal.SIGKILL)
+    _stop(server)
+    home = find_activemq()
+    assert home is not None, "a running sandbox broker was installed"
+    port = int(server.url.rsplit(":", 1)[-1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _port_taken(port):
+        time.sleep(0.2)
+    state.servers["amq"] = _start_activemq(directory, home, port, keep_data=True)
+    save_state(directory, state)
+    return state.servers["amq"]
+
+
+def _start_activemq(directory: Path, home: Path, port: int, keep_data: bool = False) -> Server:
     _require_free_port(port, "ActiveMQ STOMP")
     base = directory / "activemq"
-    # A sandbox broker starts empty, like the moto server beside it, so a reseed never doubles messages.
-    shutil.rmtree(base / "data", ignore_errors=True)
+    if not keep_data:  # a sandbox broker starts empty, like the moto server beside it: a reseed never doubles
+        shutil.rmtree(base / "data", ignore_errors=True)
     for sub in ("conf", "data", "lib"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     tls = _broker_certificate(base / "tls")
@@ -292,9 +310,13 @@ def _reap(pid: int) -> None:
 
 
 def _require_free_port(port: int, what: str) -> None:
+    if _port_taken(port):
+        raise MsgctlError(f"cannot start {what}: something else already listens on {HOST}:{port}")
+
+
+def _port_taken(port: int) -> bool:
     with socket.socket() as sock:
-        if sock.connect_ex((HOST, port)) == 0:
-            raise MsgctlError(f"cannot start {what}: something else already listens on {HOST}:{port}")
+        return sock.connect_ex((HOST, port)) == 0
 
 
 def _http_ok(url: str) -> bool:

@@ -82,8 +82,13 @@ def unique() -> str:
 
 
 @pytest.fixture(scope="session")
-def servers() -> Iterator[sandbox.SandboxState]:
-    directory = sandbox.state_dir()
+def sandbox_directory() -> Path:
+    return sandbox.state_dir()
+
+
+@pytest.fixture(scope="session")
+def servers(sandbox_directory: Path) -> Iterator[sandbox.SandboxState]:
+    directory = sandbox_directory
     before = set(sandbox.load_state(directory).servers)
     state = sandbox.up(directory)
     started = set(state.servers) - before

@@ -223,4 +223,4 @@ def test_workers_using_a_fresh_session_at_once_share_one_connection(monkeypatch)
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(connects) == 1 and seen[0] is seen[1]
+    assert len(connects) == 1 and seen[0].raw is seen[1].raw is connects[0]

@@ -120,6 +120,7 @@ class StompSession:
         self._listener = _Listener()
         self._conn: Any = None
         self._connecting = threading.Lock()
+        self._wire: _Wire | None = None
 
     def __enter__(self) -> StompSession:
         self.connect()
@@ -201,10 +202,13 @@ class StompSession:
 
     @property
     def conn(self) -> Any:
+        """The stomp.py connection, its errors (a connection lost mid-way) turned into msgctl's own."""
         with self._connecting:  # workers share the session: one connection, made once
             if self._conn is None:
                 self.connect()
-            return self._conn
+            if self._wire is None or self._wire.raw is not self._conn:
+                self._wire = _Wire(self._conn, self.target.label)
+            return self._wire
 
     def subscribe(
         self, destination: str, headers: dict[str, str] | None = None, ack: str = "auto"
@@ -521,6 +525,31 @@ def _is_text(body: bytes) -> bool:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class _Wire:
+    """A stomp.py connection whose calls raise MsgctlError instead of stomp.py's exceptions."""
+
+    def __init__(self, conn: Any, label: str) -> None:
+        self.raw, self._label = conn, label
+
+    def __getattr__(self, name: str) -> Any:
+        from stomp.exception import StompException
+
+        attribute = getattr(self.raw, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except (StompException, OSError) as exc:
+                detail = str(exc) or type(exc).__name__
+                raise MsgctlError(
+                    f"lost the connection to broker {self._label} ({detail})", "Disconnected"
+                ) from exc
+
+        return call
 
 
 def _stop(conn: Any) -> None:
