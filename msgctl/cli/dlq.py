@@ -12,7 +12,15 @@ import typer
 
 from msgctl.address import Channel, parse_channel
 from msgctl.backends.sqs import SqsBackend
-from msgctl.cli.options import DryRunOption, OutputOption, YesOption, parse_scope, read_argument
+from msgctl.cli.options import (
+    DryRunOption,
+    FilterOption,
+    FilterScopeOption,
+    OutputOption,
+    YesOption,
+    parse_scope,
+    read_argument,
+)
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
 from msgctl.core.journal import UNFINISHED, Journal
@@ -92,11 +100,8 @@ def redrive_command(
     ] = None,
     engine: Annotated[str, typer.Option(help="auto, native (SQS move task) or client.")] = "auto",
     max_messages: Annotated[int | None, typer.Option("--max", help="Move at most N messages.", min=1)] = None,
-    filter_policy: Annotated[
-        str | None,
-        typer.Option("--filter", help="Only messages an SNS filter policy accepts: JSON, @FILE or -."),
-    ] = None,
-    filter_scope: Annotated[str, typer.Option(help="The filter's scope: attributes or body.")] = "attributes",
+    filter_policy: FilterOption = None,
+    filter_scope: FilterScopeOption = "attributes",
     ids: Annotated[str | None, typer.Option(help="Only these message ids, comma-separated.")] = None,
     copy: Annotated[bool, typer.Option("--copy", help="Send copies; leave the DLQ as it is.")] = False,
     rate: Annotated[float | None, typer.Option(help="At most this many messages a second.", min=0.1)] = None,

@@ -31,6 +31,12 @@ OutputOption = Annotated[
     ),
 ]
 
+FilterOption = Annotated[
+    str | None,
+    typer.Option("--filter", help="Only messages an SNS filter policy accepts: JSON, @FILE or -."),
+]
+FilterScopeOption = Annotated[str, typer.Option(help="The filter's scope: attributes or body.")]
+
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 

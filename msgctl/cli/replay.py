@@ -12,7 +12,14 @@ from typing import Annotated
 import typer
 
 from msgctl.address import Channel, parse_channel
-from msgctl.cli.options import DryRunOption, OutputOption, parse_scope, read_argument
+from msgctl.cli.options import (
+    DryRunOption,
+    FilterOption,
+    FilterScopeOption,
+    OutputOption,
+    parse_scope,
+    read_argument,
+)
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
 from msgctl.core.ledger import Ledger
@@ -74,11 +81,8 @@ def replay_command(
             max=32,
         ),
     ] = DEFAULT_CONCURRENCY,
-    filter_policy: Annotated[
-        str | None,
-        typer.Option("--filter", help="Only messages an SNS filter policy accepts: JSON, @FILE or -."),
-    ] = None,
-    filter_scope: Annotated[str, typer.Option(help="The filter's scope: attributes or body.")] = "attributes",
+    filter_policy: FilterOption = None,
+    filter_scope: FilterScopeOption = "attributes",
     max_messages: Annotated[int | None, typer.Option("--max", help="At most N messages.", min=1)] = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Skip (and report) malformed lines instead of stopping.")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from msgctl.address import parse_channel
-from msgctl.cli.options import YesOption, parse_scope, read_argument
+from msgctl.cli.options import FilterOption, FilterScopeOption, YesOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
 from msgctl.core.tail import TailOptions, TailReport, parse_duration, tail
@@ -42,11 +42,8 @@ def tail_command(
     force: Annotated[
         bool, typer.Option("--force", help="Tail a queue whose maxReceiveCount is 2 or less.")
     ] = False,
-    filter_policy: Annotated[
-        str | None,
-        typer.Option("--filter", help="Only messages an SNS filter policy accepts: JSON, @FILE or -."),
-    ] = None,
-    filter_scope: Annotated[str, typer.Option(help="The filter's scope: attributes or body.")] = "attributes",
+    filter_policy: FilterOption = None,
+    filter_scope: FilterScopeOption = "attributes",
     grep: Annotated[
         str | None, typer.Option(help="Only messages whose body matches this regular expression.")
     ] = None,
