@@ -126,6 +126,16 @@ def test_dlq_ls_lists_dlqs_with_their_sources(invoke, aws, sqs, unique):
     assert rows[f"sqs:{unique}-dlq"]["sources"] == f"sqs:{unique}"
 
 
+def test_dlq_ls_warns_of_a_redrive_policy_naming_a_deleted_queue(invoke, aws, sqs, unique):
+    dead_letter_pair(sqs, f"{unique}-a", 1)
+    _, dlq, _ = dead_letter_pair(sqs, f"{unique}-b", 1)
+    sqs.delete_queue(QueueUrl=dlq)
+    result = invoke("dlq", "ls", "--prefix", unique, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["channel"] for r in json.loads(result.stdout)] == [f"sqs:{unique}-a-dlq"]
+    assert f"sqs:{unique}-b-dlq does not exist, yet sqs:{unique}-b dead-letter to it" in result.stderr
+
+
 def test_kill_9_then_resume_delivers_everything_and_names_duplicates(localstack_endpoint, unique, tmp_path):
     sqs = boto3_client("sqs", localstack_endpoint)
     url, dlq, ids = dead_letter_pair(sqs, unique, 300)

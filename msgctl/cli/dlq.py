@@ -34,7 +34,7 @@ from msgctl.core.redrive import (
     resume,
 )
 from msgctl.core.state_paths import default_journal
-from msgctl.errors import ExitCode, MsgctlError, UsageError
+from msgctl.errors import ExitCode, MsgctlError, NotFoundError, UsageError
 from msgctl.render.progress import Progress
 
 if TYPE_CHECKING:
@@ -62,7 +62,11 @@ def ls_command(
     rows = []
     sqs = _sqs(state)
     for dlq, sources in sorted(dead_letter_queues(sqs, prefix).items()):
-        stats = sqs.stats(parse_channel(dlq))
+        try:
+            stats = sqs.stats(parse_channel(dlq))
+        except NotFoundError:  # a RedrivePolicy naming a deleted queue: its dead letters go nowhere
+            renderer.warn(f"{dlq} does not exist, yet {', '.join(sorted(sources))} dead-letter to it")
+            continue
         rows.append(
             {
                 "channel": dlq,
