@@ -308,3 +308,10 @@ def test_activemq_redrive_over_many_transactions_keeps_order_and_moves_each_once
     frames = consume_all(stomp_conn, unique, 1000)
     assert [int(f.headers["n"]) for f in frames] == list(range(1000))
     assert all(f.body == f"m{f.headers['n']}".encode() for f in frames)
+
+
+def test_an_endpoint_without_move_tasks_is_a_one_line_error(invoke, aws, sqs, unique):
+    dead_letter_pair(sqs, unique, 1)  # moto answers ListMessageMoveTasks with an HTML error page
+    result = invoke("dlq", "status", f"sqs:{unique}-dlq")
+    assert result.exit_code != 0
+    assert len(result.stderr.strip().splitlines()) == 1 and "error page: 500" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -151,8 +152,7 @@ def translate(exc: Exception, what: str) -> MsgctlError | None:
 
     if isinstance(exc, bx.ClientError):
         code = error_code(exc) or "ClientError"
-        message = exc.response.get("Error", {}).get("Message") or str(exc)
-        text = f"{what}: {message}"
+        text = f"{what}: {_one_line(exc.response.get('Error', {}).get('Message') or str(exc))}"
         if code in NOT_FOUND_CODES:
             return NotFoundError(text, code)
         if code in ACCESS_DENIED_CODES:
@@ -191,6 +191,14 @@ def aws_errors(what: str) -> Iterator[None]:
         if translated is None:
             raise
         raise translated from exc
+
+
+def _one_line(message: str) -> str:
+    """An endpoint's error text on one line; an HTML error page (an emulator's 500) as just that."""
+    if message.lstrip().lower().startswith(("<!doctype", "<html")):
+        title = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
+        return f"the endpoint answered with an error page: {title.group(1).strip() if title else 'no title'}"
+    return " ".join(message.split())
 
 
 def arn_name(arn: str) -> str:

@@ -63,4 +63,4 @@ def _report(state: AppState, message: str) -> None:
     secrets = state.secrets()
     if state.flags.debug:
         sys.stderr.write(redact(traceback.format_exc(), secrets))
-    state.renderer.error(redact(message, secrets))
+    state.renderer.error(redact(" ".join(message.split()), secrets))  # one line, whatever a library said
