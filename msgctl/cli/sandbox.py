@@ -60,6 +60,17 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
         {"server": s.name, "url": s.url, "pid": s.pid, "log": s.log, "seeded": sandbox.seeded}
         for s in sandbox.servers.values()
     ]
+    rows += [
+        {
+            "server": "amq tls",
+            "url": s.tls_url,
+            "pid": s.pid,
+            "log": f"CA: {s.ca_file}",
+            "seeded": sandbox.seeded,
+        }
+        for s in sandbox.servers.values()
+        if s.tls_url
+    ]
     if not rows and renderer.output == "table":
         renderer.info("the sandbox is not running: msgctl sandbox up")
         return
