@@ -72,9 +72,14 @@ class FakeTarget:
     channel = "sqs:fake"
 
     def __init__(
-        self, fail_on: set[int] | None = None, crash_on: int | None = None, delay: float = 0
+        self,
+        fail_on: set[int] | None = None,
+        crash_on: int | None = None,
+        delay: float = 0,
+        unsure_on: set[int] | None = None,
     ) -> None:
         self.fail_on, self.crash_on, self.delay = fail_on or set(), crash_on, delay
+        self.unsure_on = unsure_on or set()  # the reply is lost: it arrived, and counts as failed
         self.received: list[int] = []
 
     def send(self, messages: list[Dead]) -> Delivery[Dead]:
@@ -83,7 +88,11 @@ class FakeTarget:
         if self.crash_on is not None and self.crash_on in numbers:
             raise ConnectionError("the connection dropped")
         self.received += [n for n in numbers if n not in self.fail_on]
-        return Delivery([(m, "refused") for m in messages if int(m.envelope.body) in self.fail_on])
+        refused = self.fail_on | self.unsure_on
+        return Delivery(
+            [(m, "refused") for m in messages if int(m.envelope.body) in refused],
+            unsure=[m for m in messages if int(m.envelope.body) in self.unsure_on],
+        )
 
 
 def _run(source, target, tmp_path: Path, **options):
@@ -111,6 +120,16 @@ def test_refused_messages_stay_in_the_dlq_visible(tmp_path) -> None:
     assert set(report.failed) == {"m3", "m4"}
     assert set(source.messages) == {"m3", "m4"} and source.shown == {"m3", "m4"}
     assert counts == {"deleted": 18, "released": 2}
+
+
+def test_a_send_with_no_answer_stays_in_the_dlq_named_as_a_possible_duplicate(tmp_path) -> None:
+    source, target = FakeDlq(20), FakeTarget(unsure_on={5})
+    report, _ = _run(source, target, tmp_path)
+    assert report.possible_duplicates == ["m5"] and set(report.failed) == {"m5"}
+    assert set(source.messages) == {"m5"} and 5 in target.received, "in both places, and named"
+    journal = Journal(tmp_path / "journal.sqlite")
+    assert "possible duplicate" in (journal.states(["m5"])["m5"].detail or "")
+    journal.close()
 
 
 def test_a_crash_in_send_releases_the_batch_and_resume_finishes(tmp_path) -> None:

@@ -49,8 +49,9 @@ def numbered(lines):
 
 
 class FakeTarget:
-    def __init__(self, fifo=False, dedups=False, batch_size=10, refuse=(), slow=0.0, ordered=None):
+    def __init__(self, fifo=False, dedups=False, batch_size=10, refuse=(), slow=0.0, ordered=None, unsure=()):
         self.channel, self.fifo, self.dedups, self.batch_size = "fake", fifo, dedups, batch_size
+        self.unsure = set(unsure)  # refused with no answer: they may have arrived
         self.ordered = fifo if ordered is None else ordered
         self.refuse, self.slow = set(refuse), slow
         self.sent: list[Replayed] = []
@@ -64,12 +65,18 @@ class FakeTarget:
         with self.lock:
             self.calls.append([m.id for m in messages])
             for message in messages:
-                if message.id in self.refuse or (message.group_id and message.group_id in broken):
+                if message.id in self.unsure:
+                    self.sent.append(message)  # it did arrive; the reply was lost
+                    failed.append((message, "no reply"))
+                elif message.id in self.refuse or (message.group_id and message.group_id in broken):
                     failed.append((message, "refused"))
                     broken.add(message.group_id)
                 else:
                     self.sent.append(message)
-        return Delivery(failed)
+        return Delivery(failed, unsure=[m for m in messages if m.id in self.unsure])
+
+    def check(self, message):
+        pass
 
 
 def run(lines, plan=Plan(), target=None, ledger=None, options=ReplayOptions()):
@@ -248,3 +255,31 @@ def test_group_less_messages_keep_their_order_on_an_ordered_target_whatever_the_
     messages = prepare(numbered(lines), Plan(), ReplayReport())
     assert [len(lane) for lane in _lanes(messages, 4, 10, ordered=False)] == [30, 30, 20, 20]
     assert [len(lane) for lane in _lanes(messages, 4, 10, ordered=True)] == [100]
+
+
+def test_a_send_with_no_answer_stays_sending_so_the_rerun_names_it():
+    ledger = Ledger_in_memory()
+    lines = [line(n) for n in range(5)]
+    first, _ = run(lines, target=FakeTarget(unsure={"m2"}), ledger=ledger)
+    assert [m.id for m, _ in first.failed] == ["m2"] and ledger.counts() == {"sent": 4, "sending": 1}
+    rerun, _ = run(lines, target=FakeTarget(), ledger=ledger)
+    assert [m.id for m in rerun.possible_duplicates] == ["m2"] and rerun.replayed == 1
+
+
+def test_a_failure_holds_back_the_group_less_messages_of_an_ordered_target():
+    target = FakeTarget(ordered=True, refuse={"m3"}, batch_size=2)
+    report, _ = run([line(n) for n in range(8)], target=target, options=ReplayOptions(concurrency=3))
+    assert [m.id for m in target.sent] == ["m0", "m1", "m2"]
+    assert [m.id for m, _ in report.failed] == ["m3", "m4", "m5", "m6", "m7"]
+
+
+def test_the_targets_own_check_runs_before_anything_is_sent():
+    def no_big_bodies(message):
+        if len(message.envelope.body) > 100:
+            raise UsageError("too big for this target")
+
+    target = FakeTarget()
+    lines = [line(1), line(2, body="x" * 200), line(3)]
+    with pytest.raises(UsageError, match="line 2: too big for this target"):
+        run(lines, Plan(check=no_big_bodies), target)
+    assert target.calls == []

@@ -22,13 +22,15 @@ class ActiveMqGroupBrowse:
         self.group_property = group_property or DEFAULT_GROUP_PROPERTY
 
     def measure(self) -> LagReport:
+        stats = self.backend.stats(self.channel).summary
         if self.groups is not None:
             seen, capped = self._by_selector(self.groups)
             how = "counted with a JMSXGroupID selector each"
+            if (stats.depth or 0) > BROWSE_CAP:  # the broker selects among the messages it paged in
+                capped |= set(self.groups)
         else:
             seen, capped = self._by_property()
             how = f"grouped by the property {self.group_property}"
-        stats = self.backend.stats(self.channel).summary
         report = LagReport(
             channel=str(self.channel),
             groups=group_rows([s for group in seen for s in group], capped),

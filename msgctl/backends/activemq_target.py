@@ -10,7 +10,7 @@ import uuid
 from msgctl.address import Channel
 from msgctl.backends.activemq import ActiveMqBackend, PendingReceipt, stomp_headers
 from msgctl.backends.base import OutgoingMessage
-from msgctl.core.outbound import Delivery, OutboundT
+from msgctl.core.outbound import Delivery, Outbound, OutboundT
 from msgctl.errors import MsgctlError, UsageError
 
 TRANSACTION_SIZE = 100
@@ -29,21 +29,29 @@ class AmqTarget:
         self._sending = threading.Lock()  # frames of one transaction go out together on the one connection
 
     def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
-        """Never raises for the broker's errors: a refused COMMIT returns the whole batch as failed."""
+        """Never raises for the broker's errors: a refused COMMIT returns the whole batch as failed. Once a
+        message cannot be sent, the rest of its group (or of the group-less messages) stays back too."""
         delivery: Delivery[OutboundT] = Delivery()
         failed = delivery.failed
         framed = []
+        broken: set[str] = set()
         for message in messages:
+            group = message.group_id or ""
             try:
+                if group in broken:
+                    raise UsageError("an earlier message of its group was not sent (order)")
                 framed.append((message, self._headers(message)))
             except UsageError as exc:
                 failed.append((message, exc.message))
+                broken.add(group)
         if not framed:
             return delivery
         try:
             self._commit(framed).wait()  # waited for outside the lock: other workers send meanwhile
         except MsgctlError as exc:
             failed += [(message, str(exc)) for message, _ in framed]
+            if exc.code != "STOMP ERROR":  # no answer to the COMMIT: it may have been carried out
+                delivery.unsure += [message for message, _ in framed]
         return delivery
 
     def _commit(self, framed: list[tuple[OutboundT, dict[str, str]]]) -> PendingReceipt:
@@ -64,8 +72,12 @@ class AmqTarget:
                     conn.abort(transaction)
                 raise
 
+    def check(self, message: Outbound) -> None:
+        """Raise UsageError when the message cannot travel as STOMP properties."""
+        self._headers(message)
+
     @staticmethod
-    def _headers(message: OutboundT) -> dict[str, str]:
+    def _headers(message: Outbound) -> dict[str, str]:
         envelope = message.envelope
         return stomp_headers(
             OutgoingMessage(

@@ -12,9 +12,10 @@ from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sqs import SqsBackend, to_sqs_attribute
 from msgctl.core.outbound import Delivery, Outbound, OutboundT
 from msgctl.envelope import MessageAttribute
-from msgctl.errors import MsgctlError, UsageError
+from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
 BATCH = 10
+THROTTLED = frozenset({"ThrottlingException", "Throttling", "RequestThrottled", "TooManyRequestsException"})
 DEFAULT_MAX_MESSAGE_SIZE = 262_144
 
 
@@ -55,12 +56,7 @@ class SqsTarget:
                 failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
                 continue
             try:
-                entry = self._entry(message)
-                entry_size = _size(entry)
-                if entry_size > self.max_bytes:
-                    raise UsageError(
-                        f"{entry_size} bytes: over the target's MaximumMessageSize {self.max_bytes}"
-                    )
+                entry, entry_size = self._sized_entry(message)
             except UsageError as exc:
                 failed.append((message, exc.message))
                 broken_groups.add(message.group_id or "")
@@ -71,6 +67,17 @@ class SqsTarget:
             size += entry_size
         flush()
         return delivery
+
+    def check(self, message: Outbound) -> None:
+        """Raise UsageError when this queue cannot take the message (body, attributes, size)."""
+        self._sized_entry(message)
+
+    def _sized_entry(self, message: Outbound) -> tuple[dict[str, Any], int]:
+        entry = self._entry(message)
+        size = _size(entry)
+        if size > self.max_bytes:
+            raise UsageError(f"{size} bytes: over the target's MaximumMessageSize {self.max_bytes}")
+        return entry, size
 
     def _entry(self, message: Outbound) -> dict[str, Any]:
         text = message.envelope.text
@@ -94,9 +101,9 @@ class SqsTarget:
         try:
             with aws_errors(f"cannot send to {self.channel}"):
                 response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
-        except (
-            MsgctlError
-        ) as exc:  # nothing of this call is known to have arrived: all of it stays in the DLQ
+        except MsgctlError as exc:  # not confirmed: it stays in the DLQ, and may have arrived all the same
+            if outcome_unknown(exc):
+                delivery.unsure += [message for message, _ in batch]
             return [(message, str(exc)) for message, _ in batch]
         confirmed = {item["Id"] for item in response.get("Successful", [])}
         if _retried(response) and not self.dedups:
@@ -135,12 +142,22 @@ class SnsTarget:
             for message in messages[start : start + BATCH]:
                 if self.fifo and (message.group_id or "") in broken_groups:
                     failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
-                else:
-                    chunk.append(message)
+                    continue
+                try:
+                    self.check(message)
+                except UsageError as exc:
+                    failed.append((message, exc.message))
+                    broken_groups.add(message.group_id or "")
+                    continue
+                chunk.append(message)
             for message, reason in self._publish(chunk, delivery) if chunk else []:
                 failed.append((message, reason))
                 broken_groups.add(message.group_id or "")
         return delivery
+
+    def check(self, message: Outbound) -> None:
+        """Raise UsageError when the topic cannot take the message."""
+        _unwrapped(message)
 
     def _publish(self, chunk: list[OutboundT], delivery: Delivery[OutboundT]) -> list[tuple[OutboundT, str]]:
         entries = []
@@ -158,7 +175,9 @@ class SnsTarget:
                 response = self.client.publish_batch(
                     TopicArn=self.topic_arn, PublishBatchRequestEntries=entries
                 )
-        except MsgctlError as exc:  # nothing of this call is known to have arrived
+        except MsgctlError as exc:  # not confirmed; it may have arrived all the same
+            if outcome_unknown(exc):
+                delivery.unsure += chunk
             return [(message, str(exc)) for message in chunk]
         reasons = {f["Id"]: f"{f.get('Code')}: {f.get('Message', '')}" for f in response.get("Failed", [])}
         confirmed = {item["Id"] for item in response.get("Successful", [])}
@@ -167,6 +186,13 @@ class SnsTarget:
         return [
             (m, reasons.get(str(n), "not confirmed")) for n, m in enumerate(chunk) if str(n) not in confirmed
         ]
+
+
+def outcome_unknown(exc: MsgctlError) -> bool:
+    """A request that failed after botocore's retries may still have been carried out (a lost reply, a
+    server error), unless AWS refused it outright (throttled, denied, invalid, no such queue)."""
+    refused = isinstance(exc, UsageError | AccessDeniedError | NotFoundError)
+    return not refused and exc.code not in THROTTLED
 
 
 def _retried(response: dict[str, Any]) -> bool:
@@ -178,7 +204,9 @@ def _retried(response: dict[str, Any]) -> bool:
 def _unwrapped(message: Outbound) -> tuple[str, dict[str, Any]]:
     from msgctl.backends.sns import to_sns_attribute
 
-    text = message.envelope.text or ""
+    text = message.envelope.text
+    if text is None:
+        raise UsageError("the body is not text; SNS messages must be UTF-8")
     try:
         notification = json.loads(text)
     except ValueError:
@@ -188,9 +216,14 @@ def _unwrapped(message: Outbound) -> tuple[str, dict[str, Any]]:
         and notification.get("Type") == "Notification"
         and "Message" in notification
     ):
+        raw = notification.get("MessageAttributes") or {}
+        if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+            raise UsageError("an SNS notification whose MessageAttributes are not objects")
         attributes = {
-            name: to_sns_attribute(MessageAttribute(value.get("Type", "String"), _attribute_value(value)))
-            for name, value in notification.get("MessageAttributes", {}).items()
+            name: to_sns_attribute(
+                MessageAttribute(str(value.get("Type", "String")), _attribute_value(value))
+            )
+            for name, value in raw.items()
         }
         return str(notification["Message"]), attributes
     return text, {name: to_sns_attribute(a) for name, a in message.envelope.message_attributes.items()}
@@ -200,9 +233,9 @@ def _attribute_value(value: dict[str, Any]) -> str | bytes:
     """An SNS envelope carries Binary attribute values as base64 text."""
     text = str(value.get("Value", ""))
     if str(value.get("Type", "")).startswith("Binary"):
-        import base64
+        from msgctl.envelope import b64decode
 
-        return base64.b64decode(text)
+        return b64decode(text, "a binary attribute of an SNS notification")
     return text
 
 

@@ -317,7 +317,7 @@ def _activemq(
     dry_run: bool,
     yes: bool,
 ) -> None:
-    from msgctl.backends.activemq import ActiveMqBackend
+    from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend
     from msgctl.backends.activemq_redrive import ActiveMqRedrive
 
     renderer = state.renderer
@@ -345,6 +345,12 @@ def _activemq(
     except KeyboardInterrupt:
         renderer.warn("interrupted: the transaction under way was rolled back; what was committed has moved")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    selecting = selection.filter is not None or selection.ids is not None
+    if selecting and (depth or 0) > BROWSE_CAP:
+        report.notes.append(
+            f"{channel} held {depth} messages: the broker applies a selector to the ~{BROWSE_CAP} it has "
+            "paged in, so matching messages further back may remain: run again for them"
+        )
     for note in report.notes:
         renderer.warn(note)
     if dry_run:

@@ -128,8 +128,9 @@ def _nagios(
         wanted = _names(groups)
         source = _source(state, parse_channel(channel), sample, hold, wanted, group_property, force)
         report = _measure(source, wanted, top)
-    except MsgctlError as exc:
-        state.renderer.line(nagios_unknown(str(exc)))
+    except Exception as exc:  # anything that stops the measurement is UNKNOWN to Nagios, never a WARNING
+        message = str(exc) if isinstance(exc, MsgctlError) else f"unexpected {type(exc).__name__}: {exc}"
+        state.renderer.line(nagios_unknown(" ".join(message.split())))
         raise typer.Exit(STATUS_EXIT["UNKNOWN"]) from None
     status = thresholds.status(report)
     state.renderer.line(nagios(report, status, thresholds))

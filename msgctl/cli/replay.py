@@ -35,7 +35,7 @@ from msgctl.core.replay import (
     replay,
 )
 from msgctl.core.state_paths import default_ledger
-from msgctl.errors import ExitCode, UsageError
+from msgctl.errors import ExitCode, MsgctlError, UsageError
 from msgctl.render.progress import Progress
 
 
@@ -110,7 +110,7 @@ def replay_command(
     policy = load_policy(read_argument(filter_policy), parse_scope(filter_scope)) if filter_policy else None
     dedup_rule, group_rule = parse_dedup_rule(dedup_id), parse_group_rule(group_id)
     target, target_key = _target(state, target_channel)
-    plan = Plan(dedup_rule, group_rule, target.fifo, policy, max_messages, skip_invalid)
+    plan = Plan(dedup_rule, group_rule, target.fifo, policy, max_messages, skip_invalid, target.check)
     report = ReplayReport()
     messages = prepare(_lines(state, source, force), plan, report)
     for line, reason in report.skipped_invalid:
@@ -129,16 +129,21 @@ def replay_command(
     book = _open_ledger(ledger, target_key, must_exist=False)
     assert book is not None, "created when missing"
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    summary = {"target": str(target_channel), "ledger": str(book.path)}
     try:
         with Progress(renderer, f"replay -> {target_channel}", len(messages)) as progress:
             replay(messages, target, book, options, report, progress.advance)
-    except KeyboardInterrupt:
-        renderer.warn(f"interrupted: run the same replay again to send the rest (ledger {book.path})")
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except (KeyboardInterrupt, MsgctlError) as exc:
+        # What went out so far, with its possible duplicates: a rerun may not be able to name them again.
+        renderer.document({**summary, **report.to_json(), "interrupted": True})
+        renderer.warn(f"stopped: run the same replay again to send the rest (ledger {book.path})")
+        if isinstance(exc, KeyboardInterrupt):
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
         book.close()
-    renderer.document({"target": str(target_channel), "ledger": str(book.path), **report.to_json()})
+    renderer.document({**summary, **report.to_json()})
     renderer.info(_summary(report, target_channel, dry_run=False))
     if report.failed:
         raise typer.Exit(ExitCode.PARTIAL)

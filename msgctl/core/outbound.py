@@ -33,3 +33,4 @@ class Delivery(Generic[OutboundT]):
 
     failed: list[tuple[OutboundT, str]] = field(default_factory=list)
     maybe_twice: list[OutboundT] = field(default_factory=list)
+    unsure: list[OutboundT] = field(default_factory=list)  # failed, but the request may have been carried out

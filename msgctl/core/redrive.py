@@ -267,14 +267,21 @@ def _move(
     sent = [m for m in to_send if m.id not in failures] + already_sent
     journal.mark([m.id for m in sent], "copied" if options.copy else "sent")
     twice = [m.id for m in delivery.maybe_twice if m.id not in failures]
-    journal.mark(twice, "copied" if options.copy else "sent", "possible duplicate: the send was retried")
-    resent += twice
+    for message in delivery.unsure:  # not confirmed, so it stays in the DLQ; but it may have arrived
+        failures[message.id] += " (it may have arrived all the same: named as a possible duplicate)"
+        twice.append(message.id)
+    journal.mark(
+        [i for i in twice if i not in failures],
+        "copied" if options.copy else "sent",
+        "possible duplicate: retried",
+    )
     for message_id, reason in failures.items():
         journal.mark([message_id], "failed", reason)
     shared.hold(m for m in to_send if m.id in failures)
     with shared.lock:
         report.failed.update(failures)
         report.possible_duplicates.extend(i for i in resent if i not in failures)
+        report.possible_duplicates.extend(twice)
     if options.copy:
         shared.hold(sent)
         with shared.lock:

@@ -58,6 +58,9 @@ class ReplayTarget(Protocol):
     ordered: bool  # consumers see the order sent (FIFO, ActiveMQ), so group-less messages stay in one lane
     batch_size: int
 
+    def check(self, message: Replayed) -> None:
+        """Raise UsageError when this target cannot take the message (checked before anything is sent)."""
+
     def send(self, messages: list[Replayed]) -> Delivery[Replayed]:
         """Send in order; says which messages the target did not confirm (and why), and which a retried
         request may have delivered twice. Once a message of a group failed, the rest of its group in this
@@ -155,6 +158,7 @@ class Plan:
     filter: FilterPolicy | None = None
     max: int | None = None
     skip_invalid: bool = False
+    check: Callable[[Replayed], None] | None = None  # the target's own check of a message
 
 
 @dataclass
@@ -178,7 +182,9 @@ class ReplayReport:
             "filtered_out": self.filtered_out,
             "skipped_invalid": [{"line": line, "reason": reason} for line, reason in self.skipped_invalid],
             "failed": [{**m.to_json(), "reason": reason} for m, reason in self.failed],
-            "possible_duplicates": [m.to_json() for m in self.possible_duplicates],
+            "possible_duplicates": [
+                m.to_json() for m in {m.dedup_id: m for m in self.possible_duplicates}.values()
+            ],
         }
 
 
@@ -228,7 +234,10 @@ def _message(number: int, line: str | bytes, plan: Plan) -> Replayed | None:
     for what, value in (("group id", group_id), ("deduplication id", dedup_id)):
         if value is not None and not VALID_ID.fullmatch(value):
             raise InvalidMessage(f"the {what} {value[:40]!r} is not 1 to 128 printable ASCII characters")
-    return Replayed(number, envelope.id or f"line-{number}", envelope, group_id, dedup_id)
+    message = Replayed(number, envelope.id or f"line-{number}", envelope, group_id, dedup_id)
+    if plan.check is not None:
+        plan.check(message)  # a UsageError: the target cannot take it
+    return message
 
 
 def _group_id(envelope: Envelope, plan: Plan) -> str | None:
@@ -288,19 +297,17 @@ def replay(
         if entry is not None and entry.state == "sent" and not options.force:
             report.already_replayed += 1
             continue
-        if entry is not None and entry.state == "sending" and not _target_drops_resend(target, entry):
-            report.possible_duplicates.append(message)
         pending.append(message)
     if options.dry_run:
         report.would_send = pending
         return report
     assert ledger is not None, "only a dry run goes without a ledger"
-    was_sending = {m.dedup_id for m in pending if m.dedup_id in known}
+    sending = {i: e for i, e in known.items() if e.state == "sending"}  # a run died sending them
     _run_lanes(
         _lanes(pending, options.concurrency, target.batch_size, target.ordered),
         target,
         ledger,
-        was_sending,
+        sending,
         options,
         report,
         progress,
@@ -332,7 +339,7 @@ def _run_lanes(
     lanes: list[list[Replayed]],
     target: ReplayTarget,
     ledger: Ledger,
-    was_sending: set[str],
+    sending: dict[str, LedgerEntry],
     options: ReplayOptions,
     report: ReplayReport,
     progress: Callable[[int], None],
@@ -342,15 +349,19 @@ def _run_lanes(
     pacer = Pacer(options.rate, stop)
     errors: list[BaseException] = []
 
+    def order_key(message: Replayed) -> str | None:
+        """What a failure holds back: its group, or all group-less messages of an ordered target."""
+        return message.group_id if message.group_id is not None else ("" if target.ordered else None)
+
     def work(lane: list[Replayed]) -> None:
-        broken_groups: set[str] = set()
+        broken: set[str] = set()
         try:
             for start in range(0, len(lane), target.batch_size):
                 if stop.is_set():
                     return
                 batch = []
                 for message in lane[start : start + target.batch_size]:
-                    if message.group_id is not None and message.group_id in broken_groups:
+                    if order_key(message) is not None and order_key(message) in broken:
                         with lock:
                             report.failed.append((message, "an earlier message of its group was not sent"))
                     else:
@@ -358,18 +369,28 @@ def _run_lanes(
                 if not batch:
                     continue
                 pacer.wait(len(batch))
+                # Decided now, not when planning: the deduplication window runs out while a run goes on.
+                again = [
+                    m
+                    for m in batch
+                    if m.dedup_id in sending and not _target_drops_resend(target, sending[m.dedup_id])
+                ]
                 ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
                 delivery = target.send(batch)
-                failures = delivery.failed
-                failed_ids = {m.dedup_id for m, _ in failures}
+                failed_ids = {m.dedup_id for m, _ in delivery.failed}
+                unsure_ids = {m.dedup_id for m in delivery.unsure}
                 ledger.sent(m.dedup_id for m in batch if m.dedup_id not in failed_ids)
-                ledger.forget(i for i in failed_ids if i not in was_sending)  # may have arrived before
-                broken_groups.update(m.group_id for m, _ in failures if m.group_id is not None)
+                # A refused message was not sent: a rerun sends it fresh. One that may have arrived (and
+                # one a dead run left) keeps its "sending", so a rerun names it.
+                ledger.forget(i for i in failed_ids - unsure_ids if i not in sending)
+                broken.update(k for m, _ in delivery.failed if (k := order_key(m)) is not None)
                 with lock:
-                    report.replayed += len(batch) - len(failures)
-                    report.failed.extend(failures)
+                    report.replayed += len(batch) - len(failed_ids)
+                    report.failed.extend(delivery.failed)
                     report.possible_duplicates.extend(
-                        m for m in delivery.maybe_twice if m.dedup_id not in failed_ids
+                        m
+                        for m in [*again, *delivery.maybe_twice]
+                        if m.dedup_id not in failed_ids - unsure_ids
                     )
                 progress(len(batch))
         except BaseException as exc:  # stop the others; the caller re-raises

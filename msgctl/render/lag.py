@@ -19,6 +19,7 @@ def nagios(report: LagReport, status: Status, thresholds: Thresholds) -> str:
     summary = f"{report.channel} oldest group head {_age(oldest)} over {len(report.groups)} groups"
     if blocked:
         summary += f", blocked: {', '.join(blocked[:5])}" + (" ..." if len(blocked) > 5 else "")
+    summary += "".join(f"; {' '.join(note.split())}" for note in report.notes)
     levels = f"{_threshold(thresholds.warn_s)};{_threshold(thresholds.crit_s)}"
     perfdata = [f"oldest_age={_number(oldest)}s;{levels};0", f"groups={len(report.groups)};;;0"]
     for group in report.groups:
