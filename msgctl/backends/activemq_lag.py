@@ -20,6 +20,7 @@ class ActiveMqGroupBrowse:
             raise UsageError(f"{channel} is a topic: message groups are measured on queues")
         self.backend, self.channel, self.groups = backend, channel, groups
         self.group_property = group_property or DEFAULT_GROUP_PROPERTY
+        self.without_property = 0  # of the last browse by property
 
     def measure(self) -> LagReport:
         stats = self.backend.stats(self.channel).summary
@@ -42,6 +43,10 @@ class ActiveMqGroupBrowse:
             "browse_cap": BROWSE_CAP,
             "browse_cap_reached": sorted(capped),
         }
+        if self.without_property:
+            report.notes.append(
+                f"{self.without_property} messages lack the {self.group_property} property: not counted"
+            )
         if capped:
             report.notes.append(
                 f"the broker browses at most {BROWSE_CAP} messages: counts of {', '.join(sorted(capped))} "
@@ -65,6 +70,7 @@ class ActiveMqGroupBrowse:
     def _by_property(self) -> tuple[list[list[Seen]], set[str]]:
         frames = list(self.backend.session.browse(self.channel.name))
         seen = [_seen(f.headers[self.group_property], f) for f in frames if self.group_property in f.headers]
+        self.without_property = len(frames) - len(seen)
         if len(frames) >= BROWSE_CAP:  # any group may have more behind the cap
             return [seen], {s.group for s in seen}
         return [seen], set()

@@ -36,7 +36,10 @@ def lag_command(
         int, typer.Option(help="SQS: receive at most N messages a sweep (each costs one receive).", min=1)
     ] = 1000,
     hold: Annotated[
-        int, typer.Option(help="SQS: seconds the sweep holds what it received before releasing it.", min=1)
+        int,
+        typer.Option(
+            help="SQS: seconds the sweep holds what it received before releasing it.", min=1, max=43200
+        ),
     ] = 30,
     groups: Annotated[
         str | None,
