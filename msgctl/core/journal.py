@@ -47,39 +47,36 @@ class Journal(Store):
     def held(self, messages: Iterable[tuple[str, str]]) -> None:
         """Right after a receive: the receipt handles, so a resume can release what a crash left held."""
         now = time.time()
-        with self._transaction() as db:
-            db.executemany(
-                """INSERT INTO messages(message_id, state, receipt, attempts, updated_at)
-                   VALUES (?, 'held', ?, 0, ?)
-                   ON CONFLICT(message_id) DO UPDATE SET receipt = excluded.receipt,
-                     updated_at = excluded.updated_at""",
-                [(message_id, receipt, now) for message_id, receipt in messages],
-            )
+        self._write(
+            """INSERT INTO messages(message_id, state, receipt, attempts, updated_at)
+               VALUES (?, 'held', ?, 0, ?)
+               ON CONFLICT(message_id) DO UPDATE SET receipt = excluded.receipt,
+                 updated_at = excluded.updated_at""",
+            [(message_id, receipt, now) for message_id, receipt in messages],
+        )
 
     def received(self, messages: Iterable[tuple[str, str]]) -> None:
         """(message id, receipt handle) pairs about to be sent; a message already sent keeps that state."""
         now = time.time()
-        with self._transaction() as db:
-            db.executemany(
-                """INSERT INTO messages(message_id, state, receipt, attempts, updated_at)
-                   VALUES (?, 'received', ?, 1, ?)
-                   ON CONFLICT(message_id) DO UPDATE SET
-                     receipt = excluded.receipt,
-                     attempts = messages.attempts + 1,
-                     updated_at = excluded.updated_at,
-                     state = CASE WHEN messages.state IN ('sent', 'deleted') THEN messages.state
-                                  ELSE 'received' END""",
-                [(message_id, receipt, now) for message_id, receipt in messages],
-            )
+        self._write(
+            """INSERT INTO messages(message_id, state, receipt, attempts, updated_at)
+               VALUES (?, 'received', ?, 1, ?)
+               ON CONFLICT(message_id) DO UPDATE SET
+                 receipt = excluded.receipt,
+                 attempts = messages.attempts + 1,
+                 updated_at = excluded.updated_at,
+                 state = CASE WHEN messages.state IN ('sent', 'deleted') THEN messages.state
+                              ELSE 'received' END""",
+            [(message_id, receipt, now) for message_id, receipt in messages],
+        )
 
     def mark(self, message_ids: Iterable[str], state: State, detail: str | None = None) -> None:
         now = time.time()
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE messages SET state = ?, detail = COALESCE(?, detail), updated_at = ? "
-                "WHERE message_id = ?",
-                [(state, detail, now, message_id) for message_id in message_ids],
-            )
+        self._write(
+            "UPDATE messages SET state = ?, detail = COALESCE(?, detail), updated_at = ? "
+            "WHERE message_id = ?",
+            [(state, detail, now, message_id) for message_id in message_ids],
+        )
 
     def states(self, message_ids: Iterable[str]) -> dict[str, Entry]:
         rows = self._select_in(

@@ -46,27 +46,24 @@ class Ledger(Store):
         """(dedup id, message id, input line) about to be sent. A ``sent`` entry stays ``sent`` (--force); a
         ``sending`` one keeps its time: a FIFO target's deduplication window runs from the first send."""
         now = time.time()
-        with self._transaction() as db:
-            db.executemany(
-                """INSERT INTO replayed(dedup_id, state, message_id, line, updated_at)
-                   VALUES (?, 'sending', ?, ?, ?)
-                   ON CONFLICT(dedup_id) DO NOTHING""",
-                [(dedup_id, message_id, line, now) for dedup_id, message_id, line in messages],
-            )
+        self._write(
+            """INSERT INTO replayed(dedup_id, state, message_id, line, updated_at)
+               VALUES (?, 'sending', ?, ?, ?)
+               ON CONFLICT(dedup_id) DO NOTHING""",
+            [(dedup_id, message_id, line, now) for dedup_id, message_id, line in messages],
+        )
 
     def sent(self, dedup_ids: Iterable[str]) -> None:
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE replayed SET state = 'sent', updated_at = ? WHERE dedup_id = ?",
-                [(time.time(), dedup_id) for dedup_id in dedup_ids],
-            )
+        self._write(
+            "UPDATE replayed SET state = 'sent', updated_at = ? WHERE dedup_id = ?",
+            [(time.time(), dedup_id) for dedup_id in dedup_ids],
+        )
 
     def forget(self, dedup_ids: Iterable[str]) -> None:
         """The target refused them: nothing was sent, a rerun sends them again."""
-        with self._transaction() as db:
-            db.executemany(
-                "DELETE FROM replayed WHERE dedup_id = ? AND state = 'sending'", [(i,) for i in dedup_ids]
-            )
+        self._write(
+            "DELETE FROM replayed WHERE dedup_id = ? AND state = 'sending'", [(i,) for i in dedup_ids]
+        )
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -240,12 +240,13 @@ def _move(
     report: RedriveReport,
     progress: Callable[[int], None],
 ) -> None:
-    if journal is not None:
-        journal.held((m.id, m.receipt) for m in batch)
     selected = [m for m in batch if options.selection.wants(m)]
     allowed = shared.take(len(selected), options.selection.max)
     moving = selected[:allowed]
     moving_ids = {m.id for m in moving}
+    if journal is not None:  # the receipts of what stays held, so a resume can release it (the moving
+        # ones are journaled as received, with their receipts, below)
+        journal.held((m.id, m.receipt) for m in batch if options.dry_run or m.id not in moving_ids)
     shared.hold(m for m in batch if m.id not in moving_ids)
     with shared.lock:
         report.skipped += len(batch) - len(selected)

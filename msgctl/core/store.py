@@ -34,6 +34,13 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    def _write(self, statement: str, rows: list[tuple[object, ...]]) -> None:
+        """One statement over ``rows`` in one committed transaction; nothing at all when there are none (an
+        empty commit still costs a write lock)."""
+        if rows:
+            with self._transaction() as db:
+                db.executemany(statement, rows)
+
     def _select_in(self, query: str, ids: list[str]) -> list[tuple[object, ...]]:
         """Run ``query`` (one ``{}`` for the placeholders) over ``ids`` in chunks."""
         rows: list[tuple[object, ...]] = []
