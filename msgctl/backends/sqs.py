@@ -151,11 +151,18 @@ def _summary(name: str, attributes: dict[str, str]) -> ChannelSummary:
         depth=depth,
         in_flight=in_flight,
         delayed=delayed,
-        dlq=_dlq(attributes.get("RedrivePolicy")),
+        dlq=dead_letter_target(attributes.get("RedrivePolicy")),
     )
 
 
-def _dlq(redrive_policy: str | None) -> str | None:
+def max_receive_count(attributes: dict[str, str]) -> int | None:
+    """The receives after which the queue dead-letters a message (None: it has no DLQ)."""
+    policy = json.loads(attributes["RedrivePolicy"]) if attributes.get("RedrivePolicy") else {}
+    return int(policy["maxReceiveCount"]) if policy else None
+
+
+def dead_letter_target(redrive_policy: str | None) -> str | None:
+    """The DLQ a RedrivePolicy names, as ``sqs:NAME``."""
     if not redrive_policy:
         return None
     try:

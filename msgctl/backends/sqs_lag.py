@@ -15,7 +15,7 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import aws_errors
-from msgctl.backends.sqs import SqsBackend, release
+from msgctl.backends.sqs import SqsBackend, max_receive_count, release
 from msgctl.core.fifo_lag import LagReport, Seen, cut_from_batches, group_rows
 from msgctl.core.state_paths import state_file
 from msgctl.errors import MsgctlError, UsageError
@@ -63,8 +63,7 @@ class SqsFifoSweep:
         attributes = backend.queue_attributes(channel)
         if attributes.get("FifoQueue") != "true":
             raise UsageError(f"{channel} is not a FIFO queue: it has no message groups")
-        redrive = json.loads(attributes["RedrivePolicy"]) if attributes.get("RedrivePolicy") else {}
-        self.max_receive_count: int | None = int(redrive["maxReceiveCount"]) if redrive else None
+        self.max_receive_count = max_receive_count(attributes)
         if self.max_receive_count is not None and self.max_receive_count <= 2 and not force:
             raise UsageError(
                 f"{channel} moves a message to its DLQ after {self.max_receive_count} receives, and each "

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from msgctl.address import Channel
-from msgctl.backends.aws import arn_name, aws_errors
-from msgctl.backends.sqs import SqsBackend, release
+from msgctl.backends.aws import aws_errors
+from msgctl.backends.sqs import SqsBackend, dead_letter_target, release
 from msgctl.backends.sqs_tail import envelope_from_sqs
 from msgctl.core.redrive import RECEIVE_BATCH, Dead
 from msgctl.errors import MsgctlError, NotFoundError
@@ -105,10 +104,9 @@ def dead_letter_queues(backend: SqsBackend, prefix: str | None = None) -> dict[s
             attributes = response.get("Attributes", {})
         except NotFoundError:
             continue
-        policy = json.loads(attributes["RedrivePolicy"]) if attributes.get("RedrivePolicy") else {}
-        target = arn_name(str(policy.get("deadLetterTargetArn", ""))) if policy else ""
-        if target and (not prefix or target.startswith(prefix)):
-            dlqs.setdefault(f"sqs:{target}", []).append(f"sqs:{url.rsplit('/', 1)[-1]}")
+        target = dead_letter_target(attributes.get("RedrivePolicy"))
+        if target and (not prefix or target.removeprefix("sqs:").startswith(prefix)):
+            dlqs.setdefault(target, []).append(f"sqs:{url.rsplit('/', 1)[-1]}")
     return dlqs
 
 

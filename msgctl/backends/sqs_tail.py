@@ -14,7 +14,7 @@ from typing import Any
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sns import SnsBackend
-from msgctl.backends.sqs import SqsBackend, release
+from msgctl.backends.sqs import SqsBackend, max_receive_count, release
 from msgctl.core.chains import allow_topic_statement, merge_statement
 from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
 from msgctl.envelope import Envelope, MessageAttribute
@@ -63,8 +63,7 @@ class SqsSnapshot:
         self.client = backend.client_for(channel)
         self.url = backend.queue_url(channel)
         attributes = backend.queue_attributes(channel)
-        redrive = json.loads(attributes["RedrivePolicy"]) if attributes.get("RedrivePolicy") else {}
-        self.max_receive_count: int | None = int(redrive["maxReceiveCount"]) if redrive else None
+        self.max_receive_count = max_receive_count(attributes)
         self.fifo = attributes.get("FifoQueue") == "true"
         if self.max_receive_count is not None and self.max_receive_count <= 2 and not options.force:
             raise UsageError(
