@@ -26,6 +26,24 @@ def client(endpoint: str, service: str = "sqs") -> Any:
     )
 
 
+def fill(sqs: Any, url: str, count: int) -> None:
+    """``count`` orders of ~200 bytes with a String attribute, in batches of 10."""
+    import json
+
+    for start in range(0, count, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {
+                    "Id": str(n),
+                    "MessageBody": json.dumps({"order": n, "note": "x" * 180}),
+                    "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "order"}},
+                }
+                for n in range(start, min(start + 10, count))
+            ],
+        )
+
+
 def msgctl_env(endpoint: str) -> dict[str, str]:
     """msgctl's environment pointed at ``endpoint`` with throwaway credentials."""
     return {

@@ -16,7 +16,7 @@ import threading
 import uuid
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env, result, spread, timed
+from common import LOCALSTACK, MSGCTL, client, fill, msgctl_env, result, spread, timed
 
 
 def pair(sqs: Any, count: int) -> tuple[str, str, str]:
@@ -27,18 +27,7 @@ def pair(sqs: Any, count: int) -> tuple[str, str, str]:
         QueueName=name,
         Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 5})},
     )["QueueUrl"]
-    for start in range(0, count, 10):
-        sqs.send_message_batch(
-            QueueUrl=dlq,
-            Entries=[
-                {
-                    "Id": str(n),
-                    "MessageBody": json.dumps({"order": n, "note": "x" * 180}),
-                    "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "order"}},
-                }
-                for n in range(start, min(start + 10, count))
-            ],
-        )
+    fill(sqs, dlq, count)
     return name, url, dlq
 
 

@@ -16,23 +16,12 @@ import time
 import uuid
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env, result
+from common import LOCALSTACK, MSGCTL, client, fill, msgctl_env, result
 
 
-def fill(sqs: Any, count: int) -> str:
+def new_filled_queue(sqs: Any, count: int) -> str:
     url = sqs.create_queue(QueueName=f"bench-tail-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    for start in range(0, count, 10):
-        sqs.send_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {
-                    "Id": str(n),
-                    "MessageBody": json.dumps({"order": n, "note": "x" * 180}),
-                    "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "order"}},
-                }
-                for n in range(start, min(start + 10, count))
-            ],
-        )
+    fill(sqs, url, count)
     return url
 
 
@@ -82,7 +71,7 @@ def main() -> None:
     parser.add_argument("--endpoint", default=LOCALSTACK)
     args = parser.parse_args()
     sqs = client(args.endpoint)
-    url = fill(sqs, args.messages)
+    url = new_filled_queue(sqs, args.messages)
     queue = url.rsplit("/", 1)[-1]
     env = msgctl_env(args.endpoint)
     msgctl = MSGCTL
