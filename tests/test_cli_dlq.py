@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from msgctl.errors import ExitCode
+from tests.fidelity import fidelity
 from tests.helpers import boto3_client, consume_all, dead_letter_pair, depth, drain, subscribed, wait_depth
 
 ATTRIBUTE_TYPES = {
@@ -38,6 +39,8 @@ def _redrive(invoke, dlq_name, tmp_path, *args):
     return result, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else None)
 
 
+@fidelity("SQS", "body", "dlq redrive")
+@fidelity("SQS", "message attributes (String, Number, Binary, custom types)", "dlq redrive")
 def test_500_messages_of_every_attribute_type_come_back_identical_once(invoke, localstack, unique, tmp_path):
     url, dlq, _ids = dead_letter_pair(localstack, unique, 500, attributes=ATTRIBUTE_TYPES)
     result, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--engine", "client", "--concurrency", "4")
@@ -222,6 +225,9 @@ def _nack_into_dlq(stomp_conn, name, count, properties):
     stomp_conn.remove_listener("nacker")
 
 
+@fidelity("ActiveMQ", "body", "dlq redrive")
+@fidelity("ActiveMQ", "string properties", "dlq redrive")
+@fidelity("ActiveMQ", "persistent", "dlq redrive")
 def test_100_nacked_activemq_messages_return_with_their_properties(invoke, amq, stomp_conn, unique):
     _nack_into_dlq(stomp_conn, unique, 100, {"tenant": "acme", "trace": "t-1"})
     wait_depth(invoke, f"DLQ.{unique}", 100)
