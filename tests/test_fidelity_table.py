@@ -1,4 +1,4 @@
-"""The README's fidelity table is exactly what the ``@fidelity`` tests prove (``python -m tests.fidelity``)."""
+"""The README's fidelity table is exactly what the ``@fidelity`` tests prove (python -m tests.fidelity)."""
 
 from pathlib import Path
 
