@@ -1,6 +1,10 @@
 """fifo lag on LocalStack (a receive sweep) and ActiveMQ (browses), checked against what was sent."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -180,3 +184,46 @@ def test_watch_stops_before_a_sweep_would_leave_messages_one_receive_from_the_dl
     heads = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     assert max(int(m["Attributes"]["ApproximateReceiveCount"]) for m in heads) == 4, "3 sweeps + this receive"
     assert depth(sqs, dlq) == 0
+
+
+def _not_visible(sqs, url):
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_sweep_stops_between_receives_and_leaves_nothing_in_flight(
+    localstack, localstack_endpoint, unique, signum
+):
+    """Interrupted in the middle of a receive, the sweep must not give up on that receive: LocalStack
+    completes it anyway, and what it returned would stay in flight for the whole --hold."""
+    sqs = localstack
+    url = sqs.create_queue(QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    total = 300
+    for start in range(0, total, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "MessageBody": str(n), "MessageGroupId": f"g{n}",
+                 "MessageDeduplicationId": str(n)}
+                for n in range(start, start + 10)
+            ],
+        )  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "msgctl", "fifo", "lag", f"sqs:{unique}.fifo", "--hold", "300", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "AWS_ENDPOINT_URL": localstack_endpoint},
+    )
+    deadline = time.monotonic() + 30
+    while _not_visible(sqs, url) < 30:  # the sweep is under way: a receive every few milliseconds
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == ExitCode.INTERRUPTED, stderr
+    assert "Traceback" not in stderr
+    assert _not_visible(sqs, url) == 0, "everything the sweep received was released"
+    assert depth(sqs, url) == total

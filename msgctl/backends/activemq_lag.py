@@ -4,6 +4,8 @@ each; otherwise a browse is grouped by a property the producers set (msgctl sets
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from msgctl.address import Channel
 from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame
 from msgctl.core.fifo_lag import LagReport, Seen, group_rows
@@ -22,7 +24,7 @@ class ActiveMqGroupBrowse:
         self.group_property = group_property or DEFAULT_GROUP_PROPERTY
         self.without_property = 0  # of the last browse by property
 
-    def measure(self) -> LagReport:
+    def measure(self, stop_requested: Callable[[], bool] = lambda: False) -> LagReport:
         stats = self.backend.stats(self.channel).summary
         if self.groups is not None:
             seen, capped = self._by_selector(self.groups)

@@ -7,51 +7,19 @@ receive: the report says how many messages that left one receive from the DLQ.
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import aws_errors
 from msgctl.backends.sqs import SqsBackend, max_receive_count, release
+from msgctl.backends.sqs_receives import ReceiveRecord
 from msgctl.core.fifo_lag import LagReport, Seen, cut_from_batches, group_rows
-from msgctl.core.state_paths import state_file
 from msgctl.errors import MsgctlError, UsageError
 
 RECEIVE_LIMIT = 10  # SQS returns at most 10 messages a receive
 DEFAULT_SAMPLE = 1000
 DEFAULT_HOLD_S = 30
-RETENTION_S = 14 * 86400  # SQS keeps a message at most 14 days: older records of our receives are moot
-
-
-class SweepRecord:
-    """The receives msgctl's own sweeps made, per message id, kept in the state directory: a head that only
-    msgctl received before is not blocked."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, ValueError):
-            raw = {}
-        now = time.time()
-        self.receives: dict[str, list[float]] = {
-            k: v for k, v in raw.items() if isinstance(v, list) and len(v) == 2 and now - v[1] < RETENTION_S
-        }
-
-    def by_msgctl(self, message_id: str) -> int:
-        return int(self.receives.get(message_id, [0, 0])[0])
-
-    def add(self, message_ids: Iterable[str]) -> None:
-        now = time.time()
-        for message_id in message_ids:
-            self.receives[message_id] = [self.by_msgctl(message_id) + 1, now]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.receives))
-        temporary.replace(self.path)
 
 
 class SqsFifoSweep:
@@ -71,19 +39,20 @@ class SqsFifoSweep:
             )
         self.near_dlq: set[str] = set()  # message ids one receive (or less) from the DLQ after a sweep
         self.next_near_dlq = 0  # how many another sweep would leave one receive (or less) from the DLQ
-        self.record = SweepRecord(state_file("lag", self.url))
+        self.record = ReceiveRecord(self.url)
 
-    def measure(self) -> LagReport:
+    def measure(self, stop_requested: Callable[[], bool] = lambda: False) -> LagReport:
         before = self._counts()
         self.near_dlq, self.next_near_dlq = set(), 0
         held: list[str] = []
-        swept: list[str] = []
+        swept: list[dict[str, Any]] = []
         try:
-            batches, sample_reached = self._sweep(held, swept)
+            batches, sample_reached = self._sweep(held, swept, stop_requested)
             left_visible = self._counts()[0]  # while still holding what the sweep saw
         finally:
             release(self.client, self.url, held, str(self.channel))
             self.record.add(swept)
+            self.record.save()
         seen = [message for _, batch in batches for message in batch]
         report = LagReport(
             channel=str(self.channel),
@@ -121,11 +90,16 @@ class SqsFifoSweep:
                 f"less) from the DLQ (maxReceiveCount {self.max_receive_count}); --force to go on"
             )
 
-    def _sweep(self, held: list[str], swept: list[str]) -> tuple[list[tuple[int, list[Seen]]], bool]:
-        """Receive until nothing new comes; returns the batches seen and whether --sample cut it short."""
+    def _sweep(
+        self, held: list[str], swept: list[dict[str, Any]], stop_requested: Callable[[], bool]
+    ) -> tuple[list[tuple[int, list[Seen]]], bool]:
+        """Receive until nothing new comes (or a stop is requested: checked between receives only, so no
+        receive is cut off); returns the batches seen and whether --sample cut it short."""
         batches: list[tuple[int, list[Seen]]] = []
         ids: set[str] = set()
         while len(ids) < self.sample:
+            if stop_requested():
+                return batches, False
             asked = min(RECEIVE_LIMIT, self.sample - len(ids))
             with aws_errors(f"cannot receive from {self.channel}"):
                 messages = self.client.receive_message(
@@ -136,7 +110,7 @@ class SqsFifoSweep:
                     AttributeNames=["All"],
                 ).get("Messages", [])
             held += [m["ReceiptHandle"] for m in messages]
-            swept += [m["MessageId"] for m in messages]
+            swept += messages
             fresh = [m for m in messages if m["MessageId"] not in ids]
             if not fresh:  # nothing more, or the hold ran out and the first ones came back
                 return batches, False

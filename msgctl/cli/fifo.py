@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 from enum import StrEnum
-from types import FrameType
 from typing import Annotated
 
 import typer
 
 from msgctl.address import Channel, parse_channel
+from msgctl.cli.signals import StopRequest
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.fifo_lag import STATUS_EXIT, LagReport, LagSource, Thresholds, select
 from msgctl.core.tail import parse_duration
@@ -143,18 +142,15 @@ def _nagios(
 def _measure(source: LagSource, wanted: list[str] | None, top: int | None, again: bool = False) -> LagReport:
     if again:
         source.can_measure_again()
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a sweep releases what it holds on SIGTERM too
-    try:
-        report = source.measure()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Ctrl-C or SIGTERM stops a sweep between receives: one cut off mid-call could still take messages
+    # after the release (the broker finishes the long poll), leaving them in flight for the whole --hold.
+    with StopRequest().installed() as stop:
+        report = source.measure(stop.requested)
+    if stop.requested():
+        raise KeyboardInterrupt
     in_flight = report.queue.get("in_flight_in_uninspected_groups") or 0
     report.groups = select(report.groups, wanted, top, in_flight)
     return report
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _source(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import signal
-from types import FrameType
 from typing import Annotated
 
 import typer
 
 from msgctl.address import parse_channel
 from msgctl.cli.options import FilterOption, FilterScopeOption, YesOption, parse_scope, read_argument
+from msgctl.cli.signals import StopRequest
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
 from msgctl.core.tail import TailOptions, TailReport, parse_duration, tail
@@ -115,42 +114,21 @@ def tail_command(
     ):
         raise UsageError("--consume deletes messages: confirm on a terminal or pass --yes")
     report = TailReport()
-    stop = _StopRequest()
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with StopRequest().installed() as stop:
         source = state.backends.tail_source(address, options)
         try:
-            for envelope in tail(source, options, report, stop.requested_at_least_once):
+            for envelope in tail(source, options, report, stop.requested):
                 writer.write(envelope)
         except KeyboardInterrupt:
             report.notes.append("interrupted")
         finally:
             source.close(report)
             writer.close()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     skipped = f" ({report.skipped} skipped by --filter/--grep/--since)" if report.skipped else ""
     state.renderer.info(f"tail: {report.shown} messages from {address}{skipped}")
     for note in report.notes:
         if note != "interrupted":
             state.renderer.warn(note)
-
-
-class _StopRequest:
-    """Ctrl-C or SIGTERM asks tail to stop between two messages, so nothing received is left unreleased;
-    a second one interrupts at once."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self.count += 1
-        if self.count > 1:
-            raise KeyboardInterrupt
-
-    def requested_at_least_once(self) -> bool:
-        return self.count > 0
 
 
 def _format(state: AppState, output: str | None) -> MessageFormat:

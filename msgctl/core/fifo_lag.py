@@ -7,7 +7,7 @@ module turns that into per-group rows, sorts them, and judges them against thres
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -63,7 +63,9 @@ class LagReport:
 
 
 class LagSource(Protocol):
-    def measure(self) -> LagReport: ...
+    def measure(self, stop_requested: Callable[[], bool] = lambda: False) -> LagReport:
+        """Measure once; a measurement that receives checks ``stop_requested`` between receives."""
+        ...
 
     def can_measure_again(self) -> None:
         """--watch: raise when another measurement would do harm (push messages toward the DLQ)."""
