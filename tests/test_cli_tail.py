@@ -77,6 +77,47 @@ def test_after_the_scan_it_warns_what_is_one_receive_from_the_dlq(invoke, aws, s
     assert "2 messages are now one receive away from the DLQ" in result.stderr
 
 
+def test_tails_stop_before_their_receive_would_take_messages_to_the_dlq_limit(
+    invoke, aws, sqs, unique
+) -> None:
+    """maxReceiveCount 3: two tails leave the messages at 2 receives; a third would leave them one receive
+    from the DLQ and a fourth would move them there, so each stops before receiving unless --force."""
+    url, dlq = _queue(sqs, unique, 2, max_receive_count=3)
+    for _ in range(2):
+        shown = invoke("tail", f"sqs:{unique}", "-o", "ndjson")
+        assert shown.exit_code == 0, shown.stderr
+        assert len(shown.stdout.splitlines()) == 2
+    refused = invoke("tail", f"sqs:{unique}", "-o", "ndjson")
+    assert refused.exit_code == ExitCode.USAGE, refused.stderr
+    assert "2 messages" in refused.stderr and "--force" in refused.stderr and refused.stdout == ""
+    forced = invoke("tail", f"sqs:{unique}", "-o", "ndjson", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    counts = [json.loads(line)["attributes"]["receive_count"] for line in forced.stdout.splitlines()]
+    assert counts == [3, 3], "the refused tail received nothing"
+    assert "2 messages are now one receive away from the DLQ" in forced.stderr
+    again = invoke("tail", f"sqs:{unique}", "-o", "ndjson")
+    assert again.exit_code == ExitCode.USAGE and again.stdout == ""
+    assert _depths(sqs, url) == (2, 0), "both still in the queue, visible"
+    assert _depths(sqs, dlq) == (0, 0), "nothing reached the DLQ"
+
+
+def test_a_tail_says_when_its_receive_may_have_dead_lettered_what_the_queue_showed(
+    invoke, aws_any, unique
+) -> None:
+    sqs = aws_any("sqs")
+    url, dlq = _queue(sqs, unique, 2, max_receive_count=3)
+    for _ in range(3):  # receives msgctl does not know about: the next receive dead-letters both
+        assert (
+            len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"])
+            == 2
+        )
+    result = invoke("tail", f"sqs:{unique}", "-o", "ndjson")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "2 messages the queue showed were not received" in result.stderr
+    assert "moved them to the DLQ" in result.stderr
+    assert _depths(sqs, dlq)[0] == 2, "they are in the DLQ, as the tail said they may be"
+
+
 def test_filter_grep_since_and_max_select(invoke, aws, sqs, unique) -> None:
     _queue(sqs, unique, 20)
     evens = invoke("tail", f"sqs:{unique}", "--filter", '{"kind": ["even"]}', "-o", "ndjson")

@@ -15,7 +15,9 @@ from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sns import SnsBackend
 from msgctl.backends.sqs import SqsBackend, max_receive_count, release
+from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
 from msgctl.core.chains import allow_topic_statement, merge_statement
+from msgctl.core.fifo_lag import Seen, cut_from_batches
 from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import MsgctlError, NotFoundError, UsageError
@@ -70,12 +72,23 @@ class SqsSnapshot:
                 f"{channel} moves a message to its DLQ after {self.max_receive_count} receives: a peek "
                 "would leave consumers no retry; nothing was received (--force to tail anyway)"
             )
+        self.record = ReceiveRecord(self.url)
+        at_risk = next_receive_risk(self.record, self.max_receive_count)
+        if at_risk and not options.force:
+            raise UsageError(
+                f"msgctl's earlier receives left {at_risk} messages of {channel} at "
+                f"{self.max_receive_count - 1 if self.max_receive_count else 0} receives or more "
+                f"(maxReceiveCount {self.max_receive_count}): another receive would leave them one receive "
+                "from the DLQ or move them there; nothing was received (--force to tail anyway)"
+            )
         depth = int(attributes.get("ApproximateNumberOfMessages", "0") or 0)
         self.hold = options.hold or min(DEFAULT_MAX_HOLD_S, max(15, depth // 20))
         self.held: dict[str, str] = {}  # receipt handle -> message id, released at the end of a snapshot
         self.receipts: dict[str, str] = {}  # message id -> latest receipt handle (for --consume)
         self.counts: dict[str, int] = {}  # message id -> receive count after our receive
         self.seen: set[str] = set()
+        self.not_received = 0  # what the queue showed and a whole snapshot did not receive
+        self.cut: tuple[int, set[str]] | None = None  # FIFO: messages left unreceivable, the groups cut
 
     def poll(self) -> Iterator[Envelope | None]:
         while True:
@@ -94,11 +107,9 @@ class SqsSnapshot:
         this pass (its hold ran out), or once it received what the queue held at its start (a busy queue
         would otherwise keep it going while producers add messages)."""
         this_pass: set[str] = set()
-        with aws_errors(f"cannot read {self.channel}"):
-            attributes = self.client.get_queue_attributes(
-                QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
-        budget = int(attributes.get("ApproximateNumberOfMessages", 0)) + RECEIVE_BATCH
+        batches: list[tuple[int, list[Seen]]] = []
+        visible, in_flight = self._counts()
+        budget = visible + RECEIVE_BATCH
         while len(this_pass) < budget:
             with aws_errors(f"cannot receive from {self.channel}"):
                 messages = self.client.receive_message(
@@ -110,6 +121,7 @@ class SqsSnapshot:
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
             if not messages:
+                self._after_whole_pass(this_pass, batches, visible, in_flight)
                 return
             for message in messages:  # hold the whole batch before yielding any: all of it gets released
                 message_id = message["MessageId"]
@@ -118,6 +130,8 @@ class SqsSnapshot:
                 self.counts[message_id] = int(
                     message.get("Attributes", {}).get("ApproximateReceiveCount", "0")
                 )
+            self.record.add(messages)
+            batches.append((RECEIVE_BATCH, [_group_of(message) for message in messages]))
             wrapped = any(message["MessageId"] in this_pass for message in messages)
             for message in messages:
                 message_id = message["MessageId"]
@@ -128,10 +142,35 @@ class SqsSnapshot:
             if wrapped:
                 return
 
+    def _after_whole_pass(
+        self, this_pass: set[str], batches: list[tuple[int, list[Seen]]], visible: int, in_flight: int
+    ) -> None:
+        """A pass that ended on an empty receive, while still holding what it received: what the queue
+        still shows could not be received (FIFO: groups locked by the pass's own hold), and what it showed
+        at the start but neither gave nor still shows is gone: dead-lettered by this receive, or consumed."""
+        left_visible = self._counts()[0]
+        self.not_received = max(self.not_received, visible - len(this_pass) - left_visible)
+        if self.fifo and left_visible > 0:
+            self.cut = (left_visible, cut_from_batches(batches, nothing_left_visible=False))
+        if left_visible == 0 and in_flight == 0:
+            self.record.forget_all_but(this_pass)
+
+    def _counts(self) -> tuple[int, int]:
+        """ApproximateNumberOfMessages (visible) and ApproximateNumberOfMessagesNotVisible (in flight)."""
+        with aws_errors(f"cannot read {self.channel}"):
+            attributes = self.client.get_queue_attributes(
+                QueueUrl=self.url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+        return (
+            int(attributes.get("ApproximateNumberOfMessages", 0)),
+            int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        )
+
     def _refuse_to_push_toward_the_dlq(self) -> None:
         if self.max_receive_count is None or self.options.force:
             return
-        at_risk = sum(1 for c in self.counts.values() if c >= self.max_receive_count - 1)
+        at_risk = next_receive_risk(self.record, self.max_receive_count)
         if at_risk:
             raise MsgctlError(
                 f"stopped following: another snapshot would leave {at_risk} messages one receive (or less) "
@@ -145,6 +184,7 @@ class SqsSnapshot:
                 self.client.delete_message(QueueUrl=self.url, ReceiptHandle=handle)
             self.held.pop(handle, None)
             self.counts.pop(envelope.id, None)
+            self.record.forget([envelope.id])
 
     def _release(self) -> None:
         handles = list(self.held)
@@ -153,6 +193,14 @@ class SqsSnapshot:
 
     def close(self, report: TailReport) -> None:
         self._release()
+        self.record.save()
+        if self.not_received and self.max_receive_count is not None:
+            report.notes.append(
+                f"{self.not_received} messages the queue showed were not received: this receive may have "
+                f"moved them to the DLQ (maxReceiveCount {self.max_receive_count}), or a consumer took them"
+            )
+        if self.cut is not None:
+            self._report_cut(report, *self.cut)
         if self.max_receive_count is not None:
             near = sum(1 for c in self.counts.values() if c >= self.max_receive_count)
             if near:
@@ -165,6 +213,20 @@ class SqsSnapshot:
                 "FIFO: the groups of held messages were locked for consumers during the scan "
                 f"(hold {self.hold} s)"
             )
+
+    def _report_cut(self, report: TailReport, left: int, groups: set[str]) -> None:
+        named = f"groups cut: {', '.join(sorted(groups))}" if groups else "their groups are held by consumers"
+        report.cut_groups = sorted(groups)
+        report.partial = (
+            f"FIFO: {left} messages of {self.channel} could not be read without consuming: SQS hands out "
+            f"nothing more of a group while its first messages are held ({named}). To read every message, "
+            f"consume them: `msgctl tail {self.channel} --consume -o ndjson` deletes each one once written, "
+            f"or `msgctl dlq redrive {self.channel} --to sqs:HOLDING` moves them all (journaled) first"
+        )
+
+
+def _group_of(message: dict[str, Any]) -> Seen:
+    return Seen(str(message.get("Attributes", {}).get("MessageGroupId", "")), None, None)
 
 
 class SnsTail:

@@ -468,7 +468,13 @@ def export_command(
             writer.write(envelope)
     finally:
         source.close(report)
+        writer.close(report.partial_marker())
     state.renderer.info(f"exported {report.shown} messages from {channel}")
+    for note in report.notes:
+        state.renderer.warn(note)
+    if report.partial is not None:
+        state.renderer.warn(f"partial: {report.partial}")
+        raise typer.Exit(ExitCode.PARTIAL)
 
 
 @app.command("purge")

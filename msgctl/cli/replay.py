@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -115,6 +116,8 @@ def replay_command(
     messages = prepare(_lines(state, source, force), plan, report)
     for line, reason in report.skipped_invalid:
         renderer.warn(f"line {line} skipped: {reason}")
+    if report.partial_input is not None:
+        renderer.warn(f"partial input: {report.partial_input}")
     options = ReplayOptions(force=force, concurrency=concurrency, rate=rate, dry_run=dry_run)
     if dry_run:
         known = _open_ledger(ledger, target_key, must_exist=True)
@@ -145,7 +148,7 @@ def replay_command(
         book.close()
     renderer.document({**summary, **report.to_json()})
     renderer.info(_summary(report, target_channel, dry_run=False))
-    if report.failed:
+    if report.failed or report.partial_input is not None:
         raise typer.Exit(ExitCode.PARTIAL)
 
 
@@ -182,6 +185,9 @@ def _channel_lines(state: AppState, channel: Channel, force: bool) -> Iterator[t
         state.renderer.warn(note)
     for number, envelope in enumerate(envelopes, start=1):
         yield number, envelope.dumps()
+    marker = report.partial_marker()
+    if marker is not None:  # read like a cut export: the replay says it is partial and exits 3
+        yield len(envelopes) + 1, json.dumps(marker)
 
 
 def _target(state: AppState, channel: Channel) -> tuple[ReplayTarget, str]:

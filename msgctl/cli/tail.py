@@ -13,7 +13,7 @@ from msgctl.cli.signals import StopRequest
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
 from msgctl.core.tail import TailOptions, TailReport, parse_duration, tail
-from msgctl.errors import UsageError
+from msgctl.errors import ExitCode, UsageError
 from msgctl.render.messages import MessageFormat, MessageWriter
 
 
@@ -123,12 +123,15 @@ def tail_command(
             report.notes.append("interrupted")
         finally:
             source.close(report)
-            writer.close()
+            writer.close(report.partial_marker())
     skipped = f" ({report.skipped} skipped by --filter/--grep/--since)" if report.skipped else ""
     state.renderer.info(f"tail: {report.shown} messages from {address}{skipped}")
     for note in report.notes:
         if note != "interrupted":
             state.renderer.warn(note)
+    if report.partial is not None:
+        state.renderer.warn(f"partial: {report.partial}")
+        raise typer.Exit(ExitCode.PARTIAL)
 
 
 def _format(state: AppState, output: str | None) -> MessageFormat:

@@ -172,9 +172,11 @@ class ReplayReport:
     failed: list[tuple[Replayed, str]] = field(default_factory=list)
     possible_duplicates: list[Replayed] = field(default_factory=list)
     would_send: list[Replayed] = field(default_factory=list)
+    partial_input: str | None = None  # the input ends with a partial-output marker: messages are missing
 
     def to_json(self) -> dict[str, object]:
         return {
+            **({"partial_input": self.partial_input} if self.partial_input is not None else {}),
             "read": self.read,
             "replayed": self.replayed,
             "already_replayed": self.already_replayed,
@@ -198,6 +200,10 @@ def prepare(lines: Iterable[tuple[int, str | bytes]], plan: Plan, report: Replay
             break
         if not line.strip():
             continue
+        partial = partial_reason(line)
+        if partial is not None:
+            report.partial_input = partial
+            continue
         report.read += 1
         try:
             message = _message(number, line, plan)
@@ -217,6 +223,21 @@ def prepare(lines: Iterable[tuple[int, str | bytes]], plan: Plan, report: Replay
             seen.add(message.dedup_id)
             messages.append(message)
     return messages
+
+
+def partial_reason(line: str | bytes) -> str | None:
+    """The reason a partial-output marker gives (the last record of a tail or dlq export that could not
+    read every message), or None for any other line."""
+    data = line.encode() if isinstance(line, str) else line
+    if b'"partial"' not in data:
+        return None
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(raw, dict) and raw.get("partial") is True and "body" not in raw:
+        return str(raw.get("reason") or "the input is marked partial")
+    return None
 
 
 def _message(number: int, line: str | bytes, plan: Plan) -> Replayed | None:

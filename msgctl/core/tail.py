@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
@@ -39,6 +39,14 @@ class TailReport:
     shown: int = 0
     skipped: int = 0
     notes: list[str] = field(default_factory=list)  # what the scan cost or could not see, for stderr
+    partial: str | None = None  # why the read could not show every message: the command exits 3
+    cut_groups: list[str] = field(default_factory=list)  # FIFO groups shown only in part
+
+    def partial_marker(self) -> dict[str, Any] | None:
+        """The last record of a partial NDJSON/JSON output, so a reader of the file knows it is cut."""
+        if self.partial is None:
+            return None
+        return {"partial": True, "reason": self.partial, "cut_groups": self.cut_groups}
 
 
 class TailSource(Protocol):

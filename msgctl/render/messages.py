@@ -33,7 +33,14 @@ class MessageWriter:
             self.renderer.stdout.write(self._block(envelope))
             self.renderer.stdout.flush()
 
-    def close(self) -> None:
+    def close(self, partial: dict[str, Any] | None = None) -> None:
+        """End the output; a partial read ends NDJSON and JSON with ``partial`` as the last record (a
+        terminal gets the warning on stderr only)."""
+        if partial is not None and self.output == "ndjson":
+            self.renderer.stdout.write(json.dumps(partial, ensure_ascii=False) + "\n")
+            self.renderer.stdout.flush()
+        elif partial is not None and self.output == "json":
+            self.collected.append(partial)
         if self.output == "json":
             self.renderer.stdout.write(json.dumps(self.collected, indent=2, ensure_ascii=False) + "\n")
             self.renderer.stdout.flush()
