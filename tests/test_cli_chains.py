@@ -195,6 +195,54 @@ def test_probe_removes_the_canary_and_releases_other_messages(invoke, aws, sqs, 
     assert _receive(sqs, unique, 2, timeout=3) == ["real work"], "the canary is gone, the real message back"
 
 
+def _depths(sqs, name):
+    attributes = _attributes(sqs, name)
+    return int(attributes["ApproximateNumberOfMessages"]), int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_four_probes_stop_before_they_would_push_real_messages_toward_the_dlq(
+    invoke, aws_any, unique
+) -> None:
+    """maxReceiveCount 3: each probe receives every real message once; the third would leave them one receive
+    from the DLQ (the fourth would move them there), so it refuses before publishing anything."""
+    sqs = aws_any("sqs")
+    _plan(
+        invoke("chain", "create", f"sns:{unique}", f"sqs:{unique}", "--max-receive-count", "3", "-o", "json")
+    )
+    url = _url(sqs, unique)
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"real {n}"} for n in range(3)]
+    )
+    outcomes = [invoke("chain", "check", f"sns:{unique}", "--probe", "--timeout", "5") for _ in range(4)]
+    assert [o.exit_code for o in outcomes] == [0, 0, ExitCode.USAGE, ExitCode.USAGE], [
+        o.stderr for o in outcomes
+    ]
+    assert "3 messages" in outcomes[2].stderr and "--force" in outcomes[2].stderr
+    assert _depths(sqs, f"{unique}-dlq") == (0, 0), "nothing reached the DLQ"
+    assert _depths(sqs, unique) == (3, 0), "the real messages are back, no canary is left"
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert sorted(m["Body"] for m in received) == ["real 0", "real 1", "real 2"]
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in received} == {"3"}, (
+        "two probes and this receive"
+    )
+
+
+def test_a_probe_refuses_a_queue_that_dead_letters_after_two_receives(invoke, aws, sqs, unique) -> None:
+    _plan(
+        invoke("chain", "create", f"sns:{unique}", f"sqs:{unique}", "--max-receive-count", "2", "-o", "json")
+    )
+    sqs.send_message(QueueUrl=_url(sqs, unique), MessageBody="real work")
+    refused = invoke("chain", "check", f"sns:{unique}", "--probe", "--timeout", "5")
+    assert refused.exit_code == ExitCode.USAGE and "after 2 receives" in refused.stderr
+    assert _depths(sqs, unique) == (1, 0), "no canary was published"
+    forced = invoke("chain", "check", f"sns:{unique}", "--probe", "--timeout", "5", "--force", "-o", "json")
+    assert forced.exit_code == 0, forced.stderr
+    assert json.loads(forced.stdout)[0]["result"] == "delivered"
+    assert _receive(sqs, unique, 1, timeout=3) == ["real work"]
+
+
 def test_delete_needs_confirmation_and_then_removes_the_chain(invoke, aws, sqs, sns, unique) -> None:
     _plan(invoke("chain", "create", f"sns:{unique}", f"sqs:{unique}-keep", "-o", "json"))
     refused = invoke("chain", "delete", f"sns:{unique}")

@@ -123,7 +123,7 @@ class ActiveMqChainBackend:
             tree.problems.append("no consumer queues: messages published here go nowhere")
         return tree
 
-    def probe(self, tree: ChainTree, timeout_s: float) -> list[ProbeResult]:
+    def probe(self, tree: ChainTree, timeout_s: float, force: bool = False) -> list[ProbeResult]:
         """Send a canary through the virtual topic; take it back from each consumer queue by selector."""
         canary = uuid.uuid4().hex
         session = self._amq.session

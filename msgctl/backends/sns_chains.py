@@ -10,6 +10,8 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, arn_name, aws_errors
+from msgctl.backends.sqs import max_receive_count
+from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
 from msgctl.core.chains import (
     ChainSpec,
     ChainTree,
@@ -459,15 +461,19 @@ class SnsChainBackend:
             return
         link.dlq_depth = _int(dlq.attr("ApproximateNumberOfMessages"))
 
-    def probe(self, tree: ChainTree, timeout_s: float) -> list[ProbeResult]:
-        """Publish a canary through the topic and look for it on every SQS queue the topic feeds."""
+    def probe(self, tree: ChainTree, timeout_s: float, force: bool = False) -> list[ProbeResult]:
+        """Publish a canary through the topic and look for it on every SQS queue the topic feeds. A queue
+        cannot be searched without receiving its other messages too, so the probe follows tail's rules: it
+        refuses (before publishing) a queue that dead-letters after 2 receives or fewer, or where msgctl's
+        earlier receives left messages one receive from that limit, receives each message at most once and
+        releases a queue's messages as soon as its canary is found."""
         canary = uuid.uuid4().hex
         message = Message(
             body=json.dumps({CANARY_ATTRIBUTE: canary}),
             attributes={CANARY_ATTRIBUTE: ("String", canary)},
         )
         results: list[ProbeResult] = []
-        waiting: dict[str, Link] = {}
+        waiting: dict[str, _Queue] = {}
         for link in tree.links:
             if link.protocol != "sqs" or link.channel is None or link.foreign:
                 continue
@@ -476,7 +482,9 @@ class SnsChainBackend:
             elif link.filter_policy and _rejects(link, message):
                 results.append(ProbeResult(link.channel, "filtered", "its filter policy rejects the canary"))
             else:
-                waiting[link.channel] = link
+                waiting[link.channel] = self._queue(link.channel.split(":", 1)[1])
+        if not force:
+            _refuse_receives_toward_the_dlq(waiting)
         topic_arn = self._clients.arn("sns", tree.topic.split(":", 1)[1])
         publish: dict[str, Any] = {
             "TopicArn": topic_arn,
@@ -487,46 +495,65 @@ class SnsChainBackend:
             publish |= {"MessageGroupId": "msgctl-canary", "MessageDeduplicationId": canary}
         with aws_errors(f"cannot publish the canary to {tree.topic}"):
             self._sns.publish(**publish)
-        found = self._collect_canaries(waiting, canary, timeout_s)
+        found, near_dlq = self._collect_canaries(waiting, canary, timeout_s)
         for channel in waiting:
+            cost = f"; {near_dlq[channel]}" if channel in near_dlq else ""
             if channel in found:
-                results.append(ProbeResult(channel, "delivered", f"after {found[channel]:.1f} s"))
+                results.append(ProbeResult(channel, "delivered", f"after {found[channel]:.1f} s{cost}"))
             else:
-                results.append(ProbeResult(channel, "missing", f"not received within {timeout_s:g} s"))
+                results.append(ProbeResult(channel, "missing", f"not received within {timeout_s:g} s{cost}"))
         return sorted(results, key=lambda r: r.channel)
 
-    def _collect_canaries(self, waiting: dict[str, Link], canary: str, timeout_s: float) -> dict[str, float]:
-        """Receive until each queue gave up the canary; other messages are held, then released at the end."""
+    def _collect_canaries(
+        self, waiting: dict[str, _Queue], canary: str, timeout_s: float
+    ) -> tuple[dict[str, float], dict[str, str]]:
+        """Receive until each queue gave up the canary; other messages are held (so each is received once),
+        recorded, and released as soon as their queue's canary is found. Returns when each canary came, and
+        per queue how many other messages are now one receive from the DLQ."""
         start = time.monotonic()
         found: dict[str, float] = {}
-        held: list[tuple[str, str]] = []
-        urls = {channel: self._queue(channel.split(":", 1)[1]).url for channel in waiting}
+        held: dict[str, list[tuple[str, str]]] = {channel: [] for channel in waiting}
+        records = {channel: ReceiveRecord(q.url) for channel, q in waiting.items() if q.url}
+        counts: dict[str, dict[str, int]] = {channel: {} for channel in waiting}
         hold_s = int(timeout_s) + 10
         try:
             while len(found) < len(waiting) and time.monotonic() - start < timeout_s:
-                for channel, url in urls.items():
-                    if channel in found or url is None:
+                for channel, queue in waiting.items():
+                    if channel in found or queue.url is None:
                         continue
-                    with aws_errors(f"cannot receive from {channel}"):
-                        messages = self._sqs.receive_message(
-                            QueueUrl=url,
-                            MaxNumberOfMessages=10,
-                            WaitTimeSeconds=1,
-                            VisibilityTimeout=hold_s,
-                            MessageAttributeNames=["All"],
-                        ).get("Messages", [])
-                    for received in messages:
-                        if _is_canary(received, canary):
-                            with aws_errors(f"cannot delete the canary from {channel}"):
-                                self._sqs.delete_message(
-                                    QueueUrl=url, ReceiptHandle=received["ReceiptHandle"]
-                                )
-                            found[channel] = time.monotonic() - start
-                        else:
-                            held.append((url, received["ReceiptHandle"]))
+                    messages = self._receive(channel, queue.url, hold_s)
+                    others = [m for m in messages if not _is_canary(m, canary)]
+                    held[channel] += [(queue.url, m["ReceiptHandle"]) for m in others]
+                    records[channel].add(others)
+                    counts[channel].update({m["MessageId"]: _receive_count(m) for m in others})
+                    if len(others) < len(messages):
+                        self._delete_canaries(channel, queue.url, messages, canary)
+                        found[channel] = time.monotonic() - start
+                        self._release(held.pop(channel))
         finally:
-            self._release(held)
-        return found
+            self._release([handle for handles in held.values() for handle in handles])
+            for record in records.values():
+                record.save()
+        return found, _near_dlq(waiting, counts)
+
+    def _receive(self, channel: str, url: str, hold_s: int) -> list[dict[str, Any]]:
+        with aws_errors(f"cannot receive from {channel}"):
+            return list(
+                self._sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=1,
+                    VisibilityTimeout=hold_s,
+                    AttributeNames=["ApproximateReceiveCount"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            )
+
+    def _delete_canaries(self, channel: str, url: str, messages: list[dict[str, Any]], canary: str) -> None:
+        for received in messages:
+            if _is_canary(received, canary):
+                with aws_errors(f"cannot delete the canary from {channel}"):
+                    self._sqs.delete_message(QueueUrl=url, ReceiptHandle=received["ReceiptHandle"])
 
     def _release(self, held: list[tuple[str, str]]) -> None:
         for url in {u for u, _ in held}:
@@ -625,6 +652,46 @@ class SnsChainBackend:
                 self._sns.delete_topic(TopicArn=topic_arn)
 
         return delete
+
+
+def _refuse_receives_toward_the_dlq(queues: dict[str, _Queue]) -> None:
+    """Tail's rules, before the canary is published: a receive must not leave other messages one receive from
+    the DLQ, nor move them there."""
+    reasons = []
+    for channel, queue in queues.items():
+        limit = max_receive_count(queue.attributes or {})
+        if limit is None or queue.url is None:
+            continue
+        at_risk = next_receive_risk(ReceiveRecord(queue.url), limit)
+        if limit <= 2:
+            reasons.append(f"{channel} moves a message to its DLQ after {limit} receives")
+        elif at_risk:
+            reasons.append(
+                f"msgctl's earlier receives left {at_risk} messages of {channel} one receive from the limit "
+                f"of its DLQ (maxReceiveCount {limit})"
+            )
+    if reasons:
+        raise UsageError(
+            "the probe receives every message of a queue to find its canary, and "
+            + "; ".join(reasons)
+            + ": nothing was published or received (--force to probe anyway)"
+        )
+
+
+def _near_dlq(queues: dict[str, _Queue], counts: dict[str, dict[str, int]]) -> dict[str, str]:
+    near = {}
+    for channel, queue in queues.items():
+        limit = max_receive_count(queue.attributes or {})
+        at_limit = sum(1 for count in counts[channel].values() if limit is not None and count >= limit)
+        if at_limit:
+            near[channel] = (
+                f"{at_limit} other messages are now one receive from the DLQ (maxReceiveCount {limit})"
+            )
+    return near
+
+
+def _receive_count(message: dict[str, Any]) -> int:
+    return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0") or 0)
 
 
 def _rejects(link: Link, message: Message) -> bool:

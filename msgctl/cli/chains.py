@@ -147,10 +147,19 @@ def check(
             "--probe",
             help="Publish a canary through the topic and take it back from every queue. On SQS the scan "
             "receives from each queue: messages other than the canary are held, then released, and their "
-            "receive count goes up by one.",
+            "receive count goes up by one; as tail, it refuses a queue where that would leave messages one "
+            "receive from the DLQ (or move them there).",
         ),
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the canary.")] = 20.0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Probe also a queue whose maxReceiveCount is 2 or less, or whose messages msgctl's earlier "
+            "receives left one receive from that limit.",
+        ),
+    ] = False,
     output: OutputOption = None,
 ) -> None:
     """Check that a chain delivers: the static checks of show, and with --probe a canary message.
@@ -167,7 +176,7 @@ def check(
     address = _topic(topic)
     backend = state.backends.chains_for(address)
     tree = backend.show(address)
-    probes = backend.probe(tree, timeout) if probe else []
+    probes = backend.probe(tree, timeout, force) if probe else []
     rows = [{"channel": where, "result": "broken", "detail": why} for where, why in tree.broken]
     rows += [{"channel": p.channel, "result": p.outcome, "detail": p.detail} for p in probes]
     if not rows:
