@@ -453,7 +453,12 @@ def export_command(
         bool, typer.Option("--force", help="Also when the DLQ dead-letters after 2 receives.")
     ] = False,
 ) -> None:
-    """The DLQ's messages as NDJSON envelopes, without consuming them (the tail snapshot rules apply)."""
+    """The DLQ's messages as NDJSON envelopes, without consuming them (the tail snapshot rules apply).
+
+    On an SQS FIFO queue a read that consumes nothing sees at most one receive batch of each message group:
+    the groups cut are named on stderr, the output ends with a {"partial": true, ...} record, and the exit
+    is 3.
+    """
     from msgctl.core.tail import TailOptions, TailReport, tail
     from msgctl.render.messages import MessageWriter
 

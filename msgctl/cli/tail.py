@@ -72,7 +72,10 @@ def tail_command(
     """Watch a channel without consuming it: SQS snapshots, SNS via an ephemeral queue, ActiveMQ browsing.
 
     Nothing is consumed unless --consume. SQS messages are held while the snapshot runs and released at its
-    end (also on Ctrl-C, SIGTERM and errors); a queue that dead-letters after 2 receives or fewer is refused.
+    end (also on Ctrl-C, SIGTERM and errors); a queue that dead-letters after 2 receives or fewer is refused,
+    and so is a tail whose receive would leave messages one receive from the DLQ (msgctl records its own
+    receives). An SQS FIFO queue shows at most one receive batch of each group without consuming: the groups
+    cut are named, NDJSON/JSON output ends with a {"partial": true, ...} record, and the exit is 3.
 
     Example:
 
