@@ -76,10 +76,9 @@ class SqsSnapshot:
         at_risk = next_receive_risk(self.record, self.max_receive_count)
         if at_risk and not options.force:
             raise UsageError(
-                f"msgctl's earlier receives left {at_risk} messages of {channel} at "
-                f"{self.max_receive_count - 1 if self.max_receive_count else 0} receives or more "
-                f"(maxReceiveCount {self.max_receive_count}): another receive would leave them one receive "
-                "from the DLQ or move them there; nothing was received (--force to tail anyway)"
+                f"msgctl's earlier receives left {at_risk} messages of {channel} one receive (or less) from "
+                f"the DLQ limit (maxReceiveCount {self.max_receive_count}): another receive would leave them "
+                "one receive from the DLQ or move them there; nothing was received (--force to tail anyway)"
             )
         depth = int(attributes.get("ApproximateNumberOfMessages", "0") or 0)
         self.hold = options.hold or min(DEFAULT_MAX_HOLD_S, max(15, depth // 20))
@@ -88,7 +87,8 @@ class SqsSnapshot:
         self.counts: dict[str, int] = {}  # message id -> receive count after our receive
         self.seen: set[str] = set()
         self.not_received = 0  # what the queue showed and a whole snapshot did not receive
-        self.cut: tuple[int, set[str]] | None = None  # FIFO: messages left unreceivable, the groups cut
+        # FIFO: how many messages were left unreceivable, the groups cut, how many were in flight at the start
+        self.cut: tuple[int, set[str], int] | None = None
 
     def poll(self) -> Iterator[Envelope | None]:
         while True:
@@ -151,7 +151,7 @@ class SqsSnapshot:
         left_visible = self._counts()[0]
         self.not_received = max(self.not_received, visible - len(this_pass) - left_visible)
         if self.fifo and left_visible > 0:
-            self.cut = (left_visible, cut_from_batches(batches, nothing_left_visible=False))
+            self.cut = (left_visible, cut_from_batches(batches, nothing_left_visible=False), in_flight)
         if left_visible == 0 and in_flight == 0:
             self.record.forget_all_but(this_pass)
 
@@ -214,8 +214,11 @@ class SqsSnapshot:
                 f"(hold {self.hold} s)"
             )
 
-    def _report_cut(self, report: TailReport, left: int, groups: set[str]) -> None:
-        named = f"groups cut: {', '.join(sorted(groups))}" if groups else "their groups are held by consumers"
+    def _report_cut(self, report: TailReport, left: int, groups: set[str], in_flight: int) -> None:
+        reasons = [f"groups cut: {', '.join(sorted(groups))}"] if groups else []
+        if in_flight or not groups:
+            reasons.append(f"{in_flight} messages in flight elsewhere held their groups")
+        named = "; ".join(reasons)
         report.cut_groups = sorted(groups)
         report.partial = (
             f"FIFO: {left} messages of {self.channel} could not be read without consuming: SQS hands out "
