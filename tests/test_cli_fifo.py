@@ -227,3 +227,29 @@ def test_an_interrupted_sweep_stops_between_receives_and_leaves_nothing_in_fligh
     assert "Traceback" not in stderr
     assert _not_visible(sqs, url) == 0, "everything the sweep received was released"
     assert depth(sqs, url) == total
+
+
+def test_lags_stop_before_a_sweep_would_push_messages_toward_the_dlq(invoke, localstack, unique):
+    """maxReceiveCount 3: two sweeps leave every message at 2 receives; a third would leave them one receive
+    from the DLQ (a fourth would move them there), so it refuses before receiving, as tail does."""
+    sqs = localstack
+    dlq = sqs.create_queue(QueueName=f"{unique}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+    url = sqs.create_queue(
+        QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true", "RedrivePolicy": redrive}
+    )["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": str(n), "MessageBody": str(n), "MessageGroupId": f"g{n}", "MessageDeduplicationId": str(n)}
+            for n in range(3)
+        ],
+    )
+    for _ in range(2):
+        assert len(lag(invoke, f"sqs:{unique}.fifo")["groups"]) == 3
+    refused = invoke("fifo", "lag", f"sqs:{unique}.fifo", "-o", "json")
+    assert refused.exit_code == ExitCode.USAGE and "--force" in refused.stderr and refused.stdout == ""
+    assert depth(sqs, dlq) == 0
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in received} == {"3"}, "two sweeps and this one"

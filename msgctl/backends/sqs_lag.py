@@ -13,7 +13,7 @@ from typing import Any
 from msgctl.address import Channel
 from msgctl.backends.aws import aws_errors
 from msgctl.backends.sqs import SqsBackend, max_receive_count, release
-from msgctl.backends.sqs_receives import ReceiveRecord
+from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
 from msgctl.core.fifo_lag import LagReport, Seen, cut_from_batches, group_rows
 from msgctl.errors import MsgctlError, UsageError
 
@@ -40,17 +40,28 @@ class SqsFifoSweep:
         self.near_dlq: set[str] = set()  # message ids one receive (or less) from the DLQ after a sweep
         self.next_near_dlq = 0  # how many another sweep would leave one receive (or less) from the DLQ
         self.record = ReceiveRecord(self.url)
+        at_risk = next_receive_risk(self.record, self.max_receive_count)
+        if at_risk and not force:
+            raise UsageError(
+                f"msgctl's earlier receives left {at_risk} messages of {channel} one receive (or less) from "
+                f"the DLQ limit (maxReceiveCount {self.max_receive_count}): a sweep would leave them one "
+                "receive from the DLQ or move them there; nothing was received (--force to measure anyway)"
+            )
 
     def measure(self, stop_requested: Callable[[], bool] = lambda: False) -> LagReport:
         before = self._counts()
         self.near_dlq, self.next_near_dlq = set(), 0
         held: list[str] = []
         swept: list[dict[str, Any]] = []
+        whole = False  # the sweep saw every message: what the record holds beyond them is gone
         try:
             batches, sample_reached = self._sweep(held, swept, stop_requested)
             left_visible = self._counts()[0]  # while still holding what the sweep saw
+            whole = left_visible == 0 and before[1] == 0 and not sample_reached and not stop_requested()
         finally:
             release(self.client, self.url, held, str(self.channel))
+            if whole:
+                self.record.forget_all_but({m["MessageId"] for m in swept})
             self.record.add(swept)
             self.record.save()
         seen = [message for _, batch in batches for message in batch]
