@@ -450,7 +450,12 @@ def export_command(
     dlq: Annotated[str, typer.Argument(help="The DLQ.")],
     max_messages: Annotated[int | None, typer.Option("--max", help="At most N messages.", min=1)] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Also when the DLQ dead-letters after 2 receives.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Also when the DLQ dead-letters after 2 receives, or msgctl's earlier receives left its "
+            "messages one receive from that limit.",
+        ),
     ] = False,
 ) -> None:
     """The DLQ's messages as NDJSON envelopes, without consuming them (the tail snapshot rules apply).

@@ -54,7 +54,12 @@ def lag_command(
     warn: Annotated[str | None, typer.Option(help="Warn at this head age: seconds or 90s, 5m, 2h.")] = None,
     crit: Annotated[str | None, typer.Option(help="Critical at this head age.")] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="SQS: measure a queue whose maxReceiveCount is 2 or less.")
+        bool,
+        typer.Option(
+            "--force",
+            help="SQS: measure a queue whose maxReceiveCount is 2 or less, or whose messages msgctl's "
+            "earlier receives left one receive from that limit.",
+        ),
     ] = False,
     watch: Annotated[
         float | None, typer.Option(help="Redraw a live table every this many seconds.", min=1)

@@ -39,7 +39,12 @@ def tail_command(
     ] = False,
     yes: YesOption = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Tail a queue whose maxReceiveCount is 2 or less.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Tail a queue whose maxReceiveCount is 2 or less, or whose messages msgctl's earlier "
+            "receives left one receive from that limit.",
+        ),
     ] = False,
     filter_policy: FilterOption = None,
     filter_scope: FilterScopeOption = "attributes",
