@@ -178,7 +178,7 @@ def _channel_lines(state: AppState, channel: Channel, force: bool) -> Iterator[t
         envelopes = list(tail(tail_source, options, report))
     finally:
         tail_source.close(report)
-    for note in report.notes:
+    for note in [*report.notes, *report.unreached]:
         state.renderer.warn(note)
     for number, envelope in enumerate(envelopes, start=1):
         yield number, envelope.dumps()

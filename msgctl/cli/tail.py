@@ -132,7 +132,7 @@ def tail_command(
             signal.signal(signum, handler)
     skipped = f" ({report.skipped} skipped by --filter/--grep/--since)" if report.skipped else ""
     state.renderer.info(f"tail: {report.shown} messages from {address}{skipped}")
-    for note in report.notes:
+    for note in [*report.notes, *report.unreached]:
         if note != "interrupted":
             state.renderer.warn(note)
 

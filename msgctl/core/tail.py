@@ -39,6 +39,8 @@ class TailReport:
     shown: int = 0
     skipped: int = 0
     notes: list[str] = field(default_factory=list)  # what the scan cost or could not see, for stderr
+    # Messages of the channel the snapshot could not reach, and why (with the way out): exit 3 for export.
+    unreached: list[str] = field(default_factory=list)
 
 
 class TailSource(Protocol):
