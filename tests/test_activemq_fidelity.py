@@ -300,3 +300,38 @@ def test_replay_refuses_a_non_integer_number_and_keeps_integers_selectable(
     assert invoke("replay", str(capture), "--to", f"amq:queue/{unique}", *ledger).exit_code == 0
     (frame,) = _browse(stomp_conn, unique, "n > 11.5 AND n = 12")
     assert (frame.headers["n"], frame.body) == ("12", b"b")
+
+
+def test_copy_names_what_a_dead_run_left_unconfirmed_and_skips_what_it_copied(
+    invoke, amq, stomp_conn, unique, tmp_path
+):
+    """A run killed between a COMMIT and its journal entry: a rerun sends that message again, named."""
+    from msgctl.core.journal import Journal
+
+    _fill(stomp_conn, f"DLQ.{unique}", 3)
+    wait_depth(invoke, f"DLQ.{unique}", 3)
+    ids = [f.headers["message-id"] for f in _browse(stomp_conn, f"DLQ.{unique}")]
+    target = f"amq:queue/{unique}"
+    journal = Journal(tmp_path / "copy.sqlite")
+    journal.set_meta({"dlq": f"amq:queue/DLQ.{unique}", "target": target, "mode": "copy"})
+    journal.received([(ids[0], ""), (ids[1], "")])
+    journal.mark([ids[1]], "copied")
+    journal.close()
+    result = invoke(
+        "dlq",
+        "redrive",
+        f"amq:queue/DLQ.{unique}",
+        "--to",
+        target,
+        "--copy",
+        "--yes",
+        "-o",
+        "json",
+        "--journal",
+        str(tmp_path / "copy.sqlite"),
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["moved"], report["already_copied"], report["possible_duplicates"]) == (2, 1, [ids[0]])
+    wait_depth(invoke, unique, 2)
+    assert sorted(f.body for f in consume_all(stomp_conn, unique, 2)) == [b"m0", b"m2"]
