@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 import uuid
@@ -21,6 +22,7 @@ from typing import Any
 from msgctl.address import Channel, Kind
 from msgctl.backends.base import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.broker import BrokerTarget
+from msgctl.envelope import MessageAttribute
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ SHARED_DLQ = "ActiveMQ.DLQ"
 INDIVIDUAL_DLQ_PREFIX = "DLQ."
 REPLY_TIMEOUT_S = 10.0
 BROWSE_CAP = 400  # ActiveMQ's default maxBrowsePageSize: a browse shows at most this many messages
+# STOMP properties are strings; the broker compares one with a selector's number by reading it as that
+# number's type, so "5.5" misses `n > 5` while "5" matches `n > 4` and `n > 4.5` (measured on 5.17).
+INTEGER = re.compile(r"-?[0-9]{1,18}")
 RESERVED_HEADERS = frozenset(
     {
         "content-length",
@@ -41,6 +46,8 @@ RESERVED_HEADERS = frozenset(
         "receipt",
         "transaction",
         "persistent",
+        "priority",
+        "expires",
         "message-id",
         "subscription",
         "ack",
@@ -141,6 +148,8 @@ class StompSession:
             reconnect_attempts_max=1,
             timeout=10,
         )
+        # The message type is chosen per frame (body_headers): a content-length makes a BytesMessage.
+        conn.auto_content_length = False
         if self.target.ca_file and not Path(self.target.ca_file).expanduser().is_file():
             raise UsageError(f"CA file {self.target.ca_file}: no such file")
         for endpoint in self.target.endpoints:
@@ -412,26 +421,81 @@ class ActiveMqBackend:
             self._session = None
 
 
-def stomp_headers(message: OutgoingMessage) -> dict[str, str]:
-    """A persistent message; properties from the attributes, the group as JMSXGroupID (which STOMP never
-    returns) and msgctl_group, the deduplication id as msgctl_dedup_id."""
-    headers = {"persistent": "true"}
-    if _is_text(message.body):
-        headers["amq-msg-type"] = "text"  # a JMS TextMessage, not a BytesMessage, for Java consumers
+def stomp_headers(message: OutgoingMessage, jms: dict[str, Any] | None = None) -> dict[str, str]:
+    """Properties from the attributes, the group as JMSXGroupID (which STOMP never returns) and
+    msgctl_group, the deduplication id as msgctl_dedup_id; the JMS headers from ``jms`` (an envelope's
+    persistent, priority, expires, content_type and message_type), persistent by default."""
+    jms = jms or {}
+    headers = jms_headers(jms) | body_headers(message.body, jms.get("message_type") == "bytes")
     for name, attr in message.message_attributes.items():
         if name.lower() in RESERVED_HEADERS:
             raise UsageError(f"attribute {name!r} is a STOMP header msgctl sets itself")
-        if not isinstance(attr.value, str):
-            raise UsageError(
-                f"attribute {name!r}: ActiveMQ properties are strings or numbers, not {attr.type}"
-            )
-        headers[name] = attr.value
+        headers[name] = _property_value(name, attr)
     if message.group_id:
         headers["JMSXGroupID"] = message.group_id
         headers["msgctl_group"] = message.group_id
     if message.dedup_id:
         headers["msgctl_dedup_id"] = message.dedup_id
     return headers
+
+
+def _property_value(name: str, attr: MessageAttribute) -> str:
+    if not isinstance(attr.value, str):
+        raise UsageError(f"attribute {name!r}: ActiveMQ properties are strings or numbers, not {attr.type}")
+    if attr.base_type == "Number" and not INTEGER.fullmatch(attr.value.strip()):
+        raise UsageError(
+            f"attribute {name!r}: STOMP carries {attr.value} as a string, which numeric selectors like "
+            f"`{name} > 5` do not match on ActiveMQ; send an integer, or {name}={attr.value} as a String"
+        )
+    return attr.value.strip() if attr.base_type == "Number" else attr.value
+
+
+def jms_headers(jms: dict[str, Any]) -> dict[str, str]:
+    """persistent (default true), priority, expires (ISO-8601 or epoch ms) and content-type as STOMP
+    headers, which the broker turns into the JMS headers."""
+    headers = {"persistent": "false" if jms.get("persistent") is False else "true"}
+    priority = jms.get("priority")
+    if isinstance(priority, int) and not isinstance(priority, bool):
+        headers["priority"] = str(priority)
+    expires = epoch_ms(jms.get("expires"))
+    if expires:
+        headers["expires"] = str(expires)
+    if isinstance(jms.get("content_type"), str):
+        headers["content-type"] = jms["content_type"]
+    return headers
+
+
+def body_headers(body: bytes, bytes_message: bool) -> dict[str, str]:
+    """How the broker types the message: a content-length without ``amq-msg-type:text`` makes a
+    BytesMessage; no content-length a TextMessage (which cannot hold a NUL without one)."""
+    if bytes_message or not _is_text(body):
+        return {"content-length": str(len(body))}
+    if b"\x00" in body:
+        return {"amq-msg-type": "text", "content-length": str(len(body))}
+    return {}
+
+
+def is_bytes_message(headers: dict[str, str]) -> bool:
+    """A delivered BytesMessage carries a content-length; a TextMessage only when sent with
+    ``amq-msg-type:text`` (which the broker then keeps as a property, as it keeps the content-length)."""
+    return "content-length" in headers and headers.get("amq-msg-type") != "text"
+
+
+def epoch_ms(value: Any) -> int | None:
+    """Epoch milliseconds from a number, a digit string or ISO-8601 text; None for 0 or nothing."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value or None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if value.strip().isdigit():
+        return int(value) or None
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"expires {value!r} is not an ISO-8601 time") from None
+    return round(moment.timestamp() * 1000)
 
 
 def _summary(kind: Kind, name: str, stats: dict[str, Any], dlq: str | None) -> ChannelSummary:
@@ -532,6 +596,12 @@ class _Wire:
 
     def __init__(self, conn: Any, label: str) -> None:
         self.raw, self._label = conn, label
+
+    def send(self, destination: str, body: bytes, headers: dict[str, str], **kwargs: Any) -> Any:
+        """A frame without a type of its own goes as text when it can, else as bytes (never cut at a NUL)."""
+        if "content-length" not in headers:
+            headers = {**body_headers(body, False), **headers}
+        return self.__getattr__("send")(destination, body, headers=headers, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         from stomp.exception import StompException

@@ -11,10 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame, PendingReceipt
+from msgctl.backends.activemq import (
+    BROWSE_CAP,
+    ActiveMqBackend,
+    Frame,
+    PendingReceipt,
+    body_headers,
+    epoch_ms,
+    is_bytes_message,
+)
 from msgctl.backends.activemq_tail import envelope_from_frame
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
+from msgctl.core.journal import Journal
 from msgctl.core.selector import NoSelectorEquivalent, to_selector
 from msgctl.errors import MsgctlError
 
@@ -23,6 +32,13 @@ TRANSACTION_SIZE = 100
 # covers them, so the next batch is delivered before the previous COMMIT is confirmed.
 IN_FLIGHT_COMMITS = 2
 CAPPED = f"the broker browses at most {BROWSE_CAP} messages: run again for the rest"
+# JMSXGroupID is never shown on a delivered frame: a message keeps its group only where msgctl_group
+# (set by msgctl next to it) says which. The rest stays in the DLQ, named, rather than lose its group.
+GROUP_KNOWN = "(JMSXGroupID IS NULL OR JMSXGroupID = msgctl_group)"
+GROUP_UNKNOWN = "(JMSXGroupID IS NOT NULL AND (msgctl_group IS NULL OR JMSXGroupID <> msgctl_group))"
+GROUP_LEFT = (
+    "its message group (JMSXGroupID) cannot be read over STOMP and no msgctl_group names it: left in the DLQ"
+)
 IDLE_S = 0.3  # the broker dispatches the next batch within milliseconds of a COMMIT
 # Headers the broker or the dead-lettering set: never copied to the message sent back.
 DLQ_HEADERS = frozenset(
@@ -38,6 +54,7 @@ DLQ_HEADERS = frozenset(
         "timestamp",
         "expires",
         "content-length",
+        "amq-msg-type",
         "receipt",
         "transaction",
         "JMSXDeliveryCount",
@@ -52,23 +69,32 @@ class AmqRedriveReport:
     failed: dict[str, str] = field(default_factory=dict)
     would_move: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    already_copied: int = 0  # --copy: the journal says an earlier run copied them
+    possible_duplicates: list[str] = field(default_factory=list)
+    browsed: int | None = None  # --copy: how many messages the broker's browse showed
 
     def to_json(self) -> dict[str, object]:
         return {
             "moved": self.moved,
             "failed": [{"id": k, "reason": v} for k, v in sorted(self.failed.items())],
-            "possible_duplicates": [],
+            "possible_duplicates": sorted(self.possible_duplicates),
+            **({"already_copied": self.already_copied} if self.browsed is not None else {}),
         }
 
 
 class _Commits:
     """The COMMITs under way: a batch counts as moved once the broker confirmed its COMMIT."""
 
-    def __init__(self, report: AmqRedriveReport, progress: Callable[[int], None]) -> None:
-        self.report, self.progress = report, progress
-        self.pending: collections.deque[tuple[PendingReceipt, int]] = collections.deque()
+    def __init__(
+        self,
+        report: AmqRedriveReport,
+        progress: Callable[[int], None],
+        confirmed: Callable[[list[str]], None] = lambda ids: None,
+    ) -> None:
+        self.report, self.progress, self.confirmed = report, progress, confirmed
+        self.pending: collections.deque[tuple[PendingReceipt, list[str]]] = collections.deque()
 
-    def add(self, commit: PendingReceipt, moved: int) -> None:
+    def add(self, commit: PendingReceipt, moved: list[str]) -> None:
         self.pending.append((commit, moved))
         while len(self.pending) >= IN_FLIGHT_COMMITS:
             self._confirm_oldest()
@@ -81,8 +107,15 @@ class _Commits:
         commit, moved = self.pending[0]
         commit.wait()
         self.pending.popleft()
-        self.report.moved += moved
-        self.progress(moved)
+        self.confirmed(moved)
+        self.report.moved += len(moved)
+        self.progress(len(moved))
+
+
+def both(*selectors: str | None) -> str | None:
+    """The selectors that are given, ANDed."""
+    given = [f"({s})" for s in selectors if s]
+    return " AND ".join(given) or None
 
 
 def selector_for(policy: FilterPolicy | None, ids: frozenset[str] | None) -> str | None:
@@ -99,8 +132,12 @@ def selector_for(policy: FilterPolicy | None, ids: frozenset[str] | None) -> str
 
 
 class ActiveMqRedrive:
-    def __init__(self, backend: ActiveMqBackend, dlq: Channel, to: Channel | None) -> None:
-        self.session, self.dlq, self.to = backend.session, dlq, to
+    """``journal`` (for --copy) records each message copied, so a rerun never copies it again."""
+
+    def __init__(
+        self, backend: ActiveMqBackend, dlq: Channel, to: Channel | None, journal: Journal | None = None
+    ) -> None:
+        self.session, self.dlq, self.to, self.journal = backend.session, dlq, to, journal
 
     def run(
         self,
@@ -118,13 +155,15 @@ class ActiveMqRedrive:
             # The broker cannot select for us: browse, decide with the engine, select those ids.
             selector = selector_for(None, self._browse_ids(policy, ids, report))
         if dry_run:
-            report.would_move = sorted(self._browse_ids(None, None, report, selector))
+            report.would_move = sorted(self._browse_ids(None, None, report, both(selector, GROUP_KNOWN)))
             return report
+        self._name_unknown_groups(selector, report)
         if copy:  # nothing is acked, so copies come from a browse (a consumer would stall at its prefetch)
-            return self._copy(selector, limit, report, progress)
-        headers = {"activemq.prefetchSize": str(TRANSACTION_SIZE * IN_FLIGHT_COMMITS)}
-        if selector:
-            headers["selector"] = selector
+            return self._copy(both(selector, GROUP_KNOWN), limit, report, progress)
+        headers = {
+            "activemq.prefetchSize": str(TRANSACTION_SIZE * IN_FLIGHT_COMMITS),
+            "selector": both(selector, GROUP_KNOWN) or "",
+        }
         sub_id, inbox = self.session.subscribe(f"/queue/{self.dlq.name}", headers, ack="client-individual")
         commits = _Commits(report, progress)
         try:
@@ -136,7 +175,7 @@ class ActiveMqRedrive:
                 if not batch:
                     break
                 taken += len(batch)
-                commits.add(*self._move(batch, copy, report))
+                commits.add(*self._move(batch, False, report))
             commits.wait_all()
         finally:
             self.session.unsubscribe(sub_id)  # whatever was delivered and not acked goes back to the DLQ
@@ -150,17 +189,46 @@ class ActiveMqRedrive:
         progress: Callable[[int], None],
     ) -> AmqRedriveReport:
         browsed: list[Frame] = []
+        report.browsed = 0
         for frame in self.session.browse(self.dlq.name, selector):
             if limit is not None and len(browsed) >= limit:
                 break
+            report.browsed += 1
             browsed.append(frame)
-        if len(browsed) >= BROWSE_CAP:
-            report.notes.append(CAPPED)
-        commits = _Commits(report, progress)
+        browsed = self._not_yet_copied(browsed, report)
+        commits = _Commits(report, progress, self._copied)
         for start in range(0, len(browsed), TRANSACTION_SIZE):
-            commits.add(*self._move(browsed[start : start + TRANSACTION_SIZE], True, report))
+            batch = browsed[start : start + TRANSACTION_SIZE]
+            if self.journal is not None:
+                self.journal.received((_message_id(f), "") for f in batch)
+            commits.add(*self._move(batch, True, report))
         commits.wait_all()
         return report
+
+    def _not_yet_copied(self, frames: list[Frame], report: AmqRedriveReport) -> list[Frame]:
+        """Leaves out what the journal says was copied; what a run left unconfirmed (it may have been
+        committed) is copied again and named as a possible duplicate."""
+        if self.journal is None:
+            return frames
+        known = self.journal.states(_message_id(f) for f in frames)
+        todo = []
+        for frame in frames:
+            entry = known.get(_message_id(frame))
+            if entry is not None and entry.state == "copied":
+                report.already_copied += 1
+                continue
+            if entry is not None and entry.state == "received":
+                report.possible_duplicates.append(entry.message_id)
+            todo.append(frame)
+        return todo
+
+    def _copied(self, message_ids: list[str]) -> None:
+        if self.journal is not None:
+            self.journal.mark(message_ids, "copied")
+
+    def _name_unknown_groups(self, selector: str | None, report: AmqRedriveReport) -> None:
+        for frame in self.session.browse(self.dlq.name, both(selector, GROUP_UNKNOWN)):
+            report.failed[_message_id(frame)] = GROUP_LEFT
 
     def _next_batch(self, inbox: queue.Queue[Frame | MsgctlError], size: int) -> list[Frame]:
         batch: list[Frame] = []
@@ -173,24 +241,25 @@ class ActiveMqRedrive:
                 break
         return batch
 
-    def _move(self, batch: list[Frame], copy: bool, report: AmqRedriveReport) -> tuple[PendingReceipt, int]:
+    def _move(
+        self, batch: list[Frame], copy: bool, report: AmqRedriveReport
+    ) -> tuple[PendingReceipt, list[str]]:
         """Send (and ack) the batch in one transaction; returns its COMMIT, not yet confirmed."""
         transaction = f"msgctl-redrive-{uuid.uuid4().hex[:12]}"
         conn = self.session.conn
         conn.begin(transaction=transaction)
-        moved = 0
+        moved = []
         try:
             for frame in batch:
                 destination = self._destination(frame)
                 if destination is None:
-                    report.failed[frame.headers.get("message-id", "")] = "no original-destination: pass --to"
+                    report.failed[_message_id(frame)] = "no original-destination: pass --to"
                     continue
-                headers = {k: v for k, v in frame.headers.items() if k not in DLQ_HEADERS}
-                headers |= {"persistent": "true", "transaction": transaction}
+                headers = resend_headers(frame) | {"transaction": transaction}
                 conn.send(destination, frame.body, headers=headers)
                 if not copy:
                     conn.ack(frame.headers["ack"], transaction=transaction)
-                moved += 1
+                moved.append(_message_id(frame))
             return self.session.start_commit(transaction), moved
         except BaseException:
             # The broker also rolls back an open transaction when the connection goes.
@@ -232,3 +301,20 @@ class ActiveMqRedrive:
         if browsed >= BROWSE_CAP:
             report.notes.append(CAPPED)
         return frozenset(found)
+
+
+def resend_headers(frame: Frame) -> dict[str, str]:
+    """The dead letter as it was first sent: its properties and JMS headers, its expiry from before the
+    dead-lettering (originalExpiration), its persistence, its group from msgctl_group, its message type."""
+    headers = {k: v for k, v in frame.headers.items() if k not in DLQ_HEADERS}
+    headers["persistent"] = "true" if frame.headers.get("persistent") == "true" else "false"
+    expires = epoch_ms(frame.headers.get("originalExpiration")) or epoch_ms(frame.headers.get("expires"))
+    if expires:
+        headers["expires"] = str(expires)
+    if frame.headers.get("msgctl_group"):
+        headers["JMSXGroupID"] = frame.headers["msgctl_group"]
+    return headers | body_headers(frame.body, is_bytes_message(frame.headers))
+
+
+def _message_id(frame: Frame) -> str:
+    return frame.headers.get("message-id", "")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame
+from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame, is_bytes_message
 from msgctl.core.tail import TailOptions, TailReport, iso
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import MsgctlError
@@ -50,6 +50,8 @@ def envelope_from_frame(channel: str, frame: Frame) -> Envelope:
         "redelivered": headers.get("redelivered") == "true",
         "group_id": headers.get("msgctl_group") or headers.get("JMSXGroupID"),
         "dedup_id": headers.get("msgctl_dedup_id"),
+        "content_type": headers.get("content-type"),
+        "message_type": "bytes" if is_bytes_message(headers) else "text",
     }
     return Envelope(
         channel=channel,
@@ -68,7 +70,7 @@ class ActiveMqQueueTail:
     """A browse of the queue (or, with --consume, a client-individual subscription acked after printing)."""
 
     def __init__(self, backend: ActiveMqBackend, channel: Channel, options: TailOptions) -> None:
-        self.session, self.channel, self.options = backend.session, channel, options
+        self.backend, self.session, self.channel, self.options = backend, backend.session, channel, options
         self.destination = f"/queue/{channel.name}"
         self.seen: set[str] = set()
         self.capped = False
@@ -123,11 +125,23 @@ class ActiveMqQueueTail:
         if self.consumer is not None:
             self.session.unsubscribe(self.consumer)  # unacked messages go back to the queue
             self.consumer = None
-        if self.capped:
-            report.notes.append(
-                f"the broker browses at most {BROWSE_CAP} messages (maxBrowsePageSize): "
-                "later ones were not shown"
-            )
+        reached_max = self.options.max is not None and len(self.seen) >= self.options.max
+        if self.capped and not reached_max:
+            self._name_unreached(report)
+
+    def _name_unreached(self, report: TailReport) -> None:
+        try:
+            depth = self.backend.stats(self.channel).summary.depth
+        except MsgctlError:
+            depth = None
+        if depth is not None and depth <= len(self.seen):
+            return  # the page held the whole queue
+        held = f"{self.channel} holds {depth} messages: " if depth is not None else ""
+        report.partial = report.partial or (
+            f"{held}the broker browses only the first {BROWSE_CAP} (maxBrowsePageSize), so the later ones "
+            f"were not read; raise maxBrowsePageSize for this queue on the broker, or read them all with "
+            f"msgctl tail {self.channel} --consume -o ndjson (which takes them off the queue)"
+        )
 
 
 class ActiveMqTopicTail:

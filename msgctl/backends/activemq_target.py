@@ -85,5 +85,6 @@ class AmqTarget:
                 message_attributes=envelope.message_attributes,
                 group_id=message.group_id,
                 dedup_id=message.dedup_id,
-            )
+            ),
+            envelope.attributes,
         )

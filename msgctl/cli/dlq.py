@@ -33,7 +33,7 @@ from msgctl.core.redrive import (
     redrive,
     resume,
 )
-from msgctl.core.state_paths import default_journal
+from msgctl.core.state_paths import default_copy_journal, default_journal
 from msgctl.errors import ExitCode, MsgctlError, NotFoundError, UsageError
 from msgctl.render.progress import Progress
 
@@ -153,7 +153,7 @@ def redrive_command(
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C: held ones are released
     try:
         if channel.service == "amq":
-            _activemq(state, channel, to, selection, copy, dry_run, yes)
+            _activemq(state, channel, to, selection, copy, dry_run, yes, journal)
             return
         if channel.service != "sqs":
             raise UsageError(f"{channel} is not a queue")
@@ -316,6 +316,7 @@ def _activemq(
     copy: bool,
     dry_run: bool,
     yes: bool,
+    journal_path: Path | None,
 ) -> None:
     from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend
     from msgctl.backends.activemq_redrive import ActiveMqRedrive
@@ -334,7 +335,8 @@ def _activemq(
         and not renderer.confirm(f"move up to {depth} messages from {channel} to {where}?")
     ):
         raise UsageError("redrive moves messages: confirm on a terminal or pass --yes")
-    mover = ActiveMqRedrive(backend, channel, target)
+    journal = _copy_journal(journal_path, channel, where) if copy and not dry_run else None
+    mover = ActiveMqRedrive(backend, channel, target, journal)
     try:
         with Progress(renderer, f"{channel} -> {where}", depth) as progress:
             # Without a selection, what the DLQ held at the start is the job: no idle wait after the last one.
@@ -345,8 +347,19 @@ def _activemq(
     except KeyboardInterrupt:
         renderer.warn("interrupted: the transaction under way was rolled back; what was committed has moved")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    finally:
+        if journal is not None:
+            journal.close()
+    not_reached = _not_reached(report.browsed, depth, selection.max, BROWSE_CAP)
+    if not_reached:
+        report.notes.append(
+            f"{channel} holds {depth} messages but the broker browses only the first {BROWSE_CAP} "
+            f"(maxBrowsePageSize), so {not_reached} were not copied; running again will not reach them "
+            "(the journal skips what was copied): raise maxBrowsePageSize for this queue on the broker, "
+            "or move them with dlq redrive without --copy"
+        )
     selecting = selection.filter is not None or selection.ids is not None
-    if selecting and (depth or 0) > BROWSE_CAP:
+    if selecting and not copy and (depth or 0) > BROWSE_CAP:
         report.notes.append(
             f"{channel} held {depth} messages: the broker applies a selector to the ~{BROWSE_CAP} it has "
             "paged in, so matching messages further back may remain: run again for them"
@@ -356,11 +369,32 @@ def _activemq(
     if dry_run:
         renderer.document({"dlq": str(channel), "target": where, "would_move": report.would_move})
         return
+    extra = {"not_reached": not_reached, "journal": str(journal.path)} if journal is not None else {}
     renderer.document(
-        {"dlq": str(channel), "target": where, "engine": "stomp-transactions", **report.to_json()}
+        {"dlq": str(channel), "target": where, "engine": "stomp-transactions", **report.to_json(), **extra}
     )
-    if report.failed:
+    if report.failed or not_reached:
         raise typer.Exit(ExitCode.PARTIAL)
+
+
+def _copy_journal(path: Path | None, dlq: Channel, target: str) -> Journal:
+    """The journal of what was copied from ``dlq`` to ``target``: kept across runs, so none repeats."""
+    path = path or default_copy_journal(dlq, target)
+    journal = Journal(path)
+    wanted = {"dlq": str(dlq), "target": target, "mode": "copy"}
+    recorded = {key: journal.meta(key) for key in wanted}
+    if any(value is not None and value != wanted[key] for key, value in recorded.items()):
+        journal.close()
+        raise UsageError(f"{path} records another redrive ({recorded}): pass another --journal")
+    journal.set_meta(wanted)
+    return journal
+
+
+def _not_reached(browsed: int | None, depth: int | None, limit: int | None, cap: int) -> int:
+    """How many messages a copy (a browse) could not look at: those behind the broker's browse page."""
+    if browsed is None or browsed < cap or depth is None or (limit is not None and browsed >= limit):
+        return 0
+    return max(0, depth - browsed)
 
 
 def _native(
@@ -460,9 +494,9 @@ def export_command(
 ) -> None:
     """The DLQ's messages as NDJSON envelopes, without consuming them (the tail snapshot rules apply).
 
-    On an SQS FIFO queue a read that consumes nothing sees at most one receive batch of each message group:
-    the groups cut are named on stderr, the output ends with a {"partial": true, ...} record, and the exit
-    is 3.
+    Where a read that consumes nothing cannot see every message (an SQS FIFO queue shows one receive batch
+    of each message group; an ActiveMQ browse shows at most maxBrowsePageSize), the cut is named on stderr
+    with the way to read everything, the output ends with a {"partial": true, ...} record, and the exit is 3.
     """
     from msgctl.core.tail import TailOptions, TailReport, tail
     from msgctl.render.messages import MessageWriter

@@ -20,6 +20,11 @@ def default_journal(dlq: Channel) -> Path:
     return state_dir() / "redrive" / f"{_file_name(f'{dlq.service}-{dlq.name}')}.sqlite"
 
 
+def default_copy_journal(dlq: Channel, target: str) -> Path:
+    """A --copy journal outlives its run (it is how a rerun knows what was copied): one per target."""
+    return state_dir() / "redrive" / f"{_file_name(f'{dlq.service}-{dlq.name}-copy-{target}')}.sqlite"
+
+
 def default_ledger(target_key: str) -> Path:
     """``target_key`` names the target unambiguously (its URL, ARN or broker and destination)."""
     return state_dir() / "replay" / f"{_file_name(target_key)}.sqlite"
