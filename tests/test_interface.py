@@ -5,6 +5,7 @@ import json
 import pytest
 
 from msgctl.errors import ExitCode
+from tests.helpers import dead_letter_pair, depth
 from tests.test_cli_activemq import Inbox, _confirmed, _fill
 
 
@@ -69,3 +70,83 @@ def test_one_topic_name_means_one_destination_in_every_command(invoke, amq, stom
     assert tree["topic"] == virtual
     assert [row["channel"] for row in listed] == [virtual]
     assert listed[0]["subscriptions"] == stats["subscriptions"] == len(tree["subscriptions"]) == 2
+
+
+# Item 10: -o works the same before and after every command; a format a command cannot print is named.
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_fifo_lag_takes_nagios_and_prometheus_before_or_after(invoke, amq, stomp_conn, unique, where):
+    _fill(stomp_conn, f"/queue/{unique}", 1)
+    for fmt, first_word in (("nagios", "OK: "), ("prometheus", "# ")):
+        args = ("fifo", "lag", f"amq:queue/{unique}", "--group-property", "JMSType")
+        result = invoke("-o", fmt, *args) if where == "before" else invoke(*args, "-o", fmt)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        assert result.stdout.startswith(first_word)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_dlq_export_purge_cancel_and_filter_detach_take_o(invoke, aws, sqs, sns, unique, where):
+    _, dlq_url, ids = dead_letter_pair(sqs, unique, 2)
+    dlq = f"sqs:{unique}-dlq"
+
+    def run(*args):
+        return invoke("-o", "json", *args) if where == "before" else invoke(*args, "-o", "json")
+
+    exported = run("dlq", "export", dlq, "--max", "2")
+    assert exported.exit_code == 0, exported.stderr
+    assert sorted(e["id"] for e in json.loads(exported.stdout)) == sorted(ids)
+
+    cancelled = run("dlq", "cancel", dlq)
+    assert cancelled.exit_code != ExitCode.USAGE and "no running move task" in cancelled.stderr
+
+    purged = run("dlq", "purge", dlq, "--yes")
+    assert purged.exit_code == 0, purged.stderr
+    assert json.loads(purged.stdout) == {"dlq": dlq, "purged": True}
+
+    topic = sns.create_topic(Name=unique)["TopicArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    subscription = sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"FilterPolicy": '{"kind": ["order"]}'},
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    detached = run("filter", "detach", subscription)
+    assert detached.exit_code == 0, detached.stderr
+    assert json.loads(detached.stdout)["subscription"] == subscription
+    assert "FilterPolicy" not in sns.get_subscription_attributes(SubscriptionArn=subscription)["Attributes"]
+
+
+@pytest.mark.parametrize(
+    ("args", "formats"),
+    [
+        (("-o", "nagios", "ls", "sqs"), "table, json or ndjson"),
+        (("ls", "sqs", "-o", "prometheus"), "table, json or ndjson"),
+        (("-o", "table", "dlq", "export", "sqs:{unique}-dlq"), "ndjson or json"),
+        (("-o", "nagios", "dlq", "purge", "sqs:{unique}-dlq", "--yes"), "table, json or ndjson"),
+        (("tail", "sqs:{unique}-dlq", "-o", "nagios"), "pretty, ndjson or json"),
+    ],
+)
+def test_a_format_the_command_cannot_print_is_refused_naming_those_it_can(
+    invoke, aws, sqs, unique, args, formats
+):
+    _, dlq_url, _ = dead_letter_pair(sqs, unique, 2)
+    result = invoke(*(a.format(unique=unique) for a in args))
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stdout == ""
+    assert result.stderr.strip().endswith(f"prints {formats}") and result.stderr.count("\n") == 1
+    assert depth(sqs, dlq_url) == 2
+
+
+def test_msgctl_output_applies_where_it_suits(invoke, aws, sqs, unique, monkeypatch):
+    dead_letter_pair(sqs, unique, 1)
+    monkeypatch.setenv("MSGCTL_OUTPUT", "json")
+    exported = invoke("dlq", "export", f"sqs:{unique}-dlq")
+    assert exported.exit_code == 0, exported.stderr
+    assert len(json.loads(exported.stdout)) == 1
+    monkeypatch.setenv("MSGCTL_OUTPUT", "table")
+    exported = invoke("dlq", "export", f"sqs:{unique}-dlq")
+    assert exported.exit_code == 0, exported.stderr
+    assert json.loads(exported.stdout.splitlines()[0])["channel"] == f"sqs:{unique}-dlq"

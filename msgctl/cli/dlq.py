@@ -14,6 +14,7 @@ from msgctl.address import Channel, parse_channel
 from msgctl.backends.sqs import SqsBackend
 from msgctl.cli.options import (
     DryRunOption,
+    ExportOutputOption,
     FilterOption,
     FilterScopeOption,
     OutputOption,
@@ -431,17 +432,22 @@ def status_command(
 
 
 @app.command("cancel")
-def cancel_command(ctx: typer.Context, dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")]) -> None:
+def cancel_command(
+    ctx: typer.Context, dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")], output: OutputOption = None
+) -> None:
     """Cancel the DLQ's running native move task."""
     from msgctl.backends.sqs_redrive import NativeMove
 
     state = get_state(ctx)
+    renderer = state.use_output(output)
     native = NativeMove(_sqs(state), _sqs_channel(dlq))
     running = [t for t in native.tasks() if t.get("Status") == "RUNNING"]
     if not running:
         raise MsgctlError(f"{dlq} has no running move task")
     moved = native.cancel(running[0]["TaskHandle"])
-    state.renderer.info(f"cancelled after {moved} messages")
+    if renderer.output != "table":
+        renderer.document({"dlq": str(native.dlq), "cancelled": True, "moved": moved})
+    renderer.info(f"cancelled after {moved} messages")
 
 
 @app.command("export")
@@ -452,8 +458,10 @@ def export_command(
     force: Annotated[
         bool, typer.Option("--force", help="Also when the DLQ dead-letters after 2 receives.")
     ] = False,
+    output: ExportOutputOption = None,
 ) -> None:
-    """The DLQ's messages as NDJSON envelopes, without consuming them (the tail snapshot rules apply)."""
+    """The DLQ's messages as NDJSON envelopes (or one JSON array), without consuming them (the tail snapshot
+    rules apply)."""
     from msgctl.core.tail import TailOptions, TailReport, tail
     from msgctl.render.messages import MessageWriter
 
@@ -462,12 +470,13 @@ def export_command(
     options = TailOptions(max=max_messages, force=force)
     source = state.backends.tail_source(channel, options)
     report = TailReport()
-    writer = MessageWriter(state.renderer, "ndjson")
+    writer = MessageWriter(state.renderer, "json" if output == "json" else "ndjson")
     try:
         for envelope in tail(source, options, report):
             writer.write(envelope)
     finally:
         source.close(report)
+    writer.close()
     state.renderer.info(f"exported {report.shown} messages from {channel}")
 
 
@@ -476,18 +485,22 @@ def purge_command(
     ctx: typer.Context,
     dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")],
     yes: YesOption = False,
+    output: OutputOption = None,
 ) -> None:
     """Delete every message of the DLQ (SQS PurgeQueue)."""
     from msgctl.backends.aws import aws_errors
 
     state = get_state(ctx)
+    renderer = state.use_output(output)
     channel = _sqs_channel(dlq)
     if not yes:
         raise UsageError(f"purge deletes every message of {channel}: pass --yes")
     sqs = _sqs(state)
     with aws_errors(f"cannot purge {channel}"):
         sqs.client_for(channel).purge_queue(QueueUrl=sqs.queue_url(channel))
-    state.renderer.info(f"purged {channel}")
+    if renderer.output != "table":
+        renderer.document({"dlq": str(channel), "purged": True})
+    renderer.info(f"purged {channel}")
 
 
 def _sqs(state: AppState) -> SqsBackend:

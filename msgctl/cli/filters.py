@@ -234,13 +234,17 @@ def detach_command(
     subscription: Annotated[str | None, typer.Argument(help="The subscription ARN.")] = None,
     topic: Annotated[str | None, typer.Option(help="With --queue: find the subscription.")] = None,
     queue: Annotated[str | None, typer.Option(help="With --topic: the subscribed queue.")] = None,
+    output: OutputOption = None,
 ) -> None:
     """Remove a subscription's filter policy: it receives every message again."""
     state = get_state(ctx)
+    renderer = state.use_output(output)
     sns = _sns(state)
     arn = _subscription(sns, subscription, topic, queue)
     sns.set_subscription_filter(arn, None, "attributes")
-    state.renderer.info(f"detached; {APPLY_DELAY}")
+    if renderer.output != "table":
+        renderer.document({"subscription": arn, "filter_policy": None, "filter_scope": None})
+    renderer.info(f"detached; {APPLY_DELAY}")
 
 
 def _sns(state: AppState) -> SnsBackend:
