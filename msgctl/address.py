@@ -76,6 +76,17 @@ def parse_channel(text: str) -> Channel:
     raise AddressError(text, f"unknown scheme {scheme!r}")
 
 
+def endpoint_name(protocol: str, endpoint: str) -> str:
+    """A subscription's endpoint as addresses are printed: an SQS queue ARN as sqs:NAME; other endpoints
+    (HTTP, e-mail, Lambda) as they are."""
+    if protocol != "sqs":
+        return endpoint
+    try:
+        return str(parse_channel(endpoint))
+    except AddressError:
+        return endpoint
+
+
 def _aws_channel(
     text: str,
     service: str,

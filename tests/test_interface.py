@@ -1,6 +1,7 @@
 """Issue 18 (safety of the interface): one name is one destination, -o everywhere, output as promised."""
 
 import json
+import re
 
 import pytest
 
@@ -150,3 +151,57 @@ def test_msgctl_output_applies_where_it_suits(invoke, aws, sqs, unique, monkeypa
     exported = invoke("dlq", "export", f"sqs:{unique}-dlq")
     assert exported.exit_code == 0, exported.stderr
     assert json.loads(exported.stdout.splitlines()[0])["channel"] == f"sqs:{unique}-dlq"
+
+
+# Item 11: channels as sqs:NAME, times as ISO 8601, lists as lists, the ActiveMQ head age, send's id.
+ISO_8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+
+def test_filter_which_names_queues_as_sqs_addresses(invoke, aws, sqs, sns, unique):
+    topic = sns.create_topic(Name=unique)["TopicArn"]
+    url = sqs.create_queue(QueueName=unique)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    result = invoke("filter", "which", f"sns:{unique}", "--message", "{}", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [row["endpoint"] for row in json.loads(result.stdout)] == [f"sqs:{unique}"]
+
+
+def test_dlq_status_names_the_destination_and_an_iso_start(invoke, localstack, unique):
+    url, dlq_url, _ = dead_letter_pair(localstack, unique, 3)
+    arns = {
+        u: localstack.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for u in (url, dlq_url)
+    }
+    localstack.start_message_move_task(SourceArn=arns[dlq_url], DestinationArn=arns[url])
+    result = invoke("dlq", "status", f"sqs:{unique}-dlq", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    task = json.loads(result.stdout)[0]
+    assert task["destination"] == f"sqs:{unique}"
+    assert ISO_8601.fullmatch(task["started"]), task["started"]
+
+
+def test_dlq_ls_sources_are_a_list_and_activemq_dlqs_have_a_head_age(
+    invoke, aws, sqs, amq, stomp_conn, unique
+):
+    dead_letter_pair(sqs, unique, 1)
+    _fill(stomp_conn, f"/queue/DLQ.{unique}", 2)
+    rows = {r["channel"]: r for r in json.loads(invoke("dlq", "ls", "--prefix", unique, "-o", "json").stdout)}
+    assert rows[f"sqs:{unique}-dlq"]["sources"] == [f"sqs:{unique}"]
+    listed = invoke("dlq", "ls", "--prefix", f"DLQ.{unique}", "-o", "json")
+    assert listed.exit_code == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert row["channel"] == f"amq:queue/DLQ.{unique}" and row["sources"] == []
+    assert isinstance(row["oldest_age_s"], float) and 0 <= row["oldest_age_s"] < 600
+
+
+def test_send_to_activemq_prints_the_id_the_message_carries(invoke, amq, stomp_conn, unique):
+    result = invoke("send", f"amq:queue/{unique}", "hello", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    printed = json.loads(result.stdout)["id"]
+    assert printed
+    inbox = Inbox()
+    stomp_conn.set_listener("ids", inbox)
+    stomp_conn.subscribe(f"/queue/{unique}", id="ids", ack="auto")
+    frame = inbox.frames.get(timeout=10)
+    assert frame.body == b"hello" and frame.headers["msgctl_id"] == printed

@@ -32,6 +32,7 @@ INTERNAL_PREFIXES = ("ActiveMQ.Advisory.", "ActiveMQ.Statistics.")
 SHARED_DLQ = "ActiveMQ.DLQ"
 INDIVIDUAL_DLQ_PREFIX = "DLQ."
 VIRTUAL_PREFIX = "VirtualTopic."
+ID_PROPERTY = "msgctl_id"  # the id send prints: the broker's own message-id is not known to a STOMP sender
 CONSUMER_PREFIX = "Consumer."
 REPLY_TIMEOUT_S = 10.0
 BROWSE_CAP = 400  # ActiveMQ's default maxBrowsePageSize: a browse shows at most this many messages
@@ -415,8 +416,12 @@ class ActiveMqBackend:
         return _age_s(int(head.headers["timestamp"]))
 
     def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt:
-        self.session.send(f"/{channel.kind}/{channel.name}", message.body, stomp_headers(message))
-        return SendReceipt(str(channel), None)
+        """The broker sets the JMSMessageID itself and STOMP never returns it, so msgctl gives each message
+        an id of its own, the property msgctl_id (unless the message has one), and returns that."""
+        headers = stomp_headers(message)
+        message_id = headers.setdefault(ID_PROPERTY, str(uuid.uuid4()))
+        self.session.send(f"/{channel.kind}/{channel.name}", message.body, headers)
+        return SendReceipt(str(channel), message_id)
 
     def close(self) -> None:
         if self._session is not None:

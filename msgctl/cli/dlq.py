@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from msgctl.address import Channel, parse_channel
+from msgctl.address import Channel, endpoint_name, parse_channel
 from msgctl.backends.sqs import SqsBackend
 from msgctl.cli.options import (
     DryRunOption,
@@ -35,6 +35,7 @@ from msgctl.core.redrive import (
     resume,
 )
 from msgctl.core.state_paths import default_journal
+from msgctl.core.tail import iso
 from msgctl.errors import ExitCode, MsgctlError, NotFoundError, UsageError
 from msgctl.render.progress import Progress
 
@@ -73,7 +74,7 @@ def ls_command(
                 "channel": dlq,
                 "depth": stats.summary.depth,
                 "oldest_age_s": stats.oldest_age_s,
-                "sources": ", ".join(sorted(sources)),
+                "sources": sorted(sources),
             }
         )
     if state.backends.broker_configured:
@@ -89,8 +90,8 @@ def ls_command(
                 {
                     "channel": channel,
                     "depth": queues[channel].depth,
-                    "oldest_age_s": None,
-                    "sources": ", ".join(sources),
+                    "oldest_age_s": amq.stats(parse_channel(channel)).oldest_age_s,
+                    "sources": sources,
                 }
             )
     renderer.records(rows, LS_COLUMNS)
@@ -421,8 +422,8 @@ def status_command(
                 "status": t.get("Status"),
                 "moved": t.get("ApproximateNumberOfMessagesMoved"),
                 "to_move": t.get("ApproximateNumberOfMessagesToMove"),
-                "destination": t.get("DestinationArn"),
-                "started": t.get("StartedTimestamp"),
+                "destination": endpoint_name("sqs", t["DestinationArn"]) if t.get("DestinationArn") else None,
+                "started": iso(t.get("StartedTimestamp")),
                 "failure": t.get("FailureReason"),
             }
             for t in tasks

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from msgctl.address import Channel, parse_channel
+from msgctl.address import Channel, endpoint_name, parse_channel
 from msgctl.cli.options import OutputOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filter_lint import lint, parse_policy
@@ -150,7 +150,7 @@ def which_command(
                 reason = f"its policy is invalid here: {exc.message}"
         rows.append(
             {
-                "endpoint": sub["endpoint"],
+                "endpoint": endpoint_name(sub["protocol"], sub["endpoint"]),
                 "protocol": sub["protocol"],
                 "receives": reason is None,
                 "reason": reason or ("no filter policy" if sub["filter_policy"] is None else "matches"),
