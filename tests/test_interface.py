@@ -205,3 +205,30 @@ def test_send_to_activemq_prints_the_id_the_message_carries(invoke, amq, stomp_c
     stomp_conn.subscribe(f"/queue/{unique}", id="ids", ack="auto")
     frame = inbox.frames.get(timeout=10)
     assert frame.body == b"hello" and frame.headers["msgctl_id"] == printed
+
+
+def test_chain_create_compares_and_updates_the_tags_of_an_existing_chain(invoke, aws, sqs, sns, unique):
+    topic_arn = sns.create_topic(Name=unique, Tags=[{"Key": "team", "Value": "a"}])["TopicArn"]
+    url = sqs.create_queue(QueueName=unique, tags={"team": "a", "other": "kept"})["QueueUrl"]
+    args = (
+        "chain",
+        "create",
+        f"sns:{unique}",
+        f"sqs:{unique}",
+        "--no-dlq",
+        "--tag",
+        "team=b",
+        "--tag",
+        "env=prod",
+    )
+    plan = invoke(*args, "-o", "json")
+    assert plan.exit_code == 0, plan.stderr
+    rows = {row["resource"]: row for row in json.loads(plan.stdout)}
+    assert rows[f"tags sns:{unique}"]["action"] == "update"
+    assert rows[f"tags sns:{unique}"]["detail"] == "team=b (was a), env=prod"
+    assert rows[f"tags sqs:{unique}"]["status"] == "applied"
+    topic_tags = {t["Key"]: t["Value"] for t in sns.list_tags_for_resource(ResourceArn=topic_arn)["Tags"]}
+    assert topic_tags == {"team": "b", "env": "prod"}
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "b", "env": "prod", "other": "kept"}
+    again = json.loads(invoke(*args, "-o", "json").stdout)
+    assert {row["action"] for row in again if row["resource"].startswith("tags")} == {"unchanged"}
