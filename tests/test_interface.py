@@ -52,7 +52,13 @@ def _receive_one(stomp_conn, queue_name: str, listener: str) -> bytes:
 def test_one_topic_name_means_one_destination_in_every_command(invoke, amq, stomp_conn, unique) -> None:
     virtual = f"amq:topic/VirtualTopic.{unique}"
     plain = f"amq:topic/{unique}"
-    for command in (("create", plain, "amq:queue/a"), ("show", plain), ("check", plain)):
+    commands = (
+        ("create", plain, "amq:queue/a"),
+        ("show", plain),
+        ("check", plain),
+        ("delete", plain, "--yes"),
+    )
+    for command in commands:
         refused = invoke("chain", *command)
         assert refused.exit_code == ExitCode.USAGE, refused.stdout + refused.stderr
         assert f"amq:topic/VirtualTopic.{unique}" in refused.stderr

@@ -175,6 +175,7 @@ class ActiveMqChainBackend:
         return results
 
     def plan_delete(self, topic: Channel, with_queues: bool) -> list[Change]:
+        virtual_topic(topic)
         raise _cannot_delete()
 
     def plan_prune(self, spec: ChainSpec) -> list[Change]:
