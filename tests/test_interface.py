@@ -103,7 +103,8 @@ def test_dlq_export_purge_cancel_and_filter_detach_take_o(invoke, aws, sqs, sns,
     assert sorted(e["id"] for e in json.loads(exported.stdout)) == sorted(ids)
 
     cancelled = run("dlq", "cancel", dlq)
-    assert cancelled.exit_code != ExitCode.USAGE and "no running move task" in cancelled.stderr
+    # moto has no move tasks: what matters here is that -o got past the parser to the command
+    assert cancelled.exit_code != ExitCode.USAGE and "move task" in cancelled.stderr
 
     purged = run("dlq", "purge", dlq, "--yes")
     assert purged.exit_code == 0, purged.stderr
