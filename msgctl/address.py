@@ -20,7 +20,10 @@ ACCEPTED_FORMS = (
 _AWS_NAME = re.compile(r"[A-Za-z0-9_-]+(\.fifo)?")
 _ARN = re.compile(r"arn:(aws[a-z-]*):(sqs|sns):([a-z0-9-]+):(\d{12}):(.+)")
 _SQS_HOST_REGION = re.compile(r"(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.")
-_AMQ_BAD_CHARS = re.compile(r"[\s,\x00-\x1f\x7f]")
+_AMQ_BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
+# The broker reads these as wildcards (*, >) or a composite destination (,) wherever a name is matched, so
+# one address would mean several destinations: send would take it literally, browse and stats would not.
+_AMQ_PATTERN_CHARS = re.compile(r"[*>,]")
 _MAX_NAME = {"sqs": 80, "sns": 256, "amq": 1024}
 
 
@@ -73,6 +76,17 @@ def parse_channel(text: str) -> Channel:
     raise AddressError(text, f"unknown scheme {scheme!r}")
 
 
+def endpoint_name(protocol: str, endpoint: str) -> str:
+    """A subscription's endpoint as addresses are printed: an SQS queue ARN as sqs:NAME; other endpoints
+    (HTTP, e-mail, Lambda) as they are."""
+    if protocol != "sqs":
+        return endpoint
+    try:
+        return str(parse_channel(endpoint))
+    except AddressError:
+        return endpoint
+
+
 def _aws_channel(
     text: str,
     service: str,
@@ -122,7 +136,13 @@ def _parse_amq_path(text: str, path: str, profile: str | None) -> Channel:
     if not name:
         raise AddressError(text, "missing destination name")
     if _AMQ_BAD_CHARS.search(name):
-        raise AddressError(text, "destination names cannot contain spaces, commas or control characters")
+        raise AddressError(text, "destination names cannot contain spaces or control characters")
+    if _AMQ_PATTERN_CHARS.search(name):
+        raise AddressError(
+            text,
+            "ActiveMQ reads '*' and '>' as wildcards and ',' as a list of destinations: "
+            "an address names exactly one destination",
+        )
     if len(name) > _MAX_NAME["amq"]:
         raise AddressError(text, "destination name too long")
     return Channel(

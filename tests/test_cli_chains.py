@@ -307,43 +307,36 @@ def test_bad_chain_file_is_a_usage_error(invoke, tmp_path) -> None:
 
 
 def test_virtual_topic_chain_reaches_every_consumer_queue(invoke, amq, stomp_conn, unique) -> None:
-    created = _plan(
-        invoke(
-            "chain", "create", f"amq:topic/{unique}", "amq:queue/billing", "amq:queue/shipping", "-o", "json"
-        )
-    )
+    topic = f"amq:topic/VirtualTopic.{unique}"
+    created = _plan(invoke("chain", "create", topic, "amq:queue/billing", "amq:queue/shipping", "-o", "json"))
     consumer_queues = [f"Consumer.billing.VirtualTopic.{unique}", f"Consumer.shipping.VirtualTopic.{unique}"]
     assert [r["resource"] for r in created][1:] == [f"queue amq:queue/{q}" for q in consumer_queues]
-    again = _plan(
-        invoke(
-            "chain", "create", f"amq:topic/{unique}", "amq:queue/billing", "amq:queue/shipping", "-o", "json"
-        )
-    )
+    again = _plan(invoke("chain", "create", topic, "amq:queue/billing", "amq:queue/shipping", "-o", "json"))
     assert {r["action"] for r in again if r["resource"].startswith("queue")} == {"unchanged"}
 
     stomp_conn.send(f"/topic/VirtualTopic.{unique}", b"fan out", headers={"persistent": "true"})
     deadline = time.monotonic() + 10
     while True:  # delivery to the consumer queues is asynchronous: poll their depth
-        tree = json.loads(invoke("chain", "show", f"amq:topic/{unique}", "-o", "json").stdout)
+        tree = json.loads(invoke("chain", "show", topic, "-o", "json").stdout)
         depths = {s["channel"]: s["queue"]["depth"] for s in tree["subscriptions"]}
         if set(depths.values()) == {1} or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     assert depths == {f"amq:queue/{q}": 1 for q in consumer_queues}
 
-    check = invoke("chain", "check", f"amq:topic/{unique}", "--probe", "--timeout", "5", "-o", "json")
+    check = invoke("chain", "check", topic, "--probe", "--timeout", "5", "-o", "json")
     assert check.exit_code == 0, check.stdout + check.stderr
     assert {r["result"] for r in json.loads(check.stdout)} == {"delivered"}
-    tree = json.loads(invoke("chain", "show", f"amq:topic/{unique}", "-o", "json").stdout)
+    tree = json.loads(invoke("chain", "show", topic, "-o", "json").stdout)
     assert {s["queue"]["depth"] for s in tree["subscriptions"]} == {1}, "the canary was taken back"
 
 
 def test_virtual_topic_refuses_aws_options_and_delete(invoke, amq, unique) -> None:
-    result = invoke("chain", "create", f"amq:topic/{unique}", "amq:queue/a", "--fifo")
+    result = invoke("chain", "create", f"amq:topic/VirtualTopic.{unique}", "amq:queue/a", "--fifo")
     assert result.exit_code == ExitCode.USAGE
     assert "--fifo" in result.stderr
-    _plan(invoke("chain", "create", f"amq:topic/{unique}", "amq:queue/a", "-o", "json"))
-    deleted = invoke("chain", "delete", f"amq:topic/{unique}", "--yes")
+    _plan(invoke("chain", "create", f"amq:topic/VirtualTopic.{unique}", "amq:queue/a", "-o", "json"))
+    deleted = invoke("chain", "delete", f"amq:topic/VirtualTopic.{unique}", "--yes")
     assert deleted.exit_code == ExitCode.FAILED
     assert "cannot delete destinations over STOMP" in deleted.stderr
 
@@ -386,7 +379,7 @@ def test_a_queue_in_another_account_is_never_deleted_in_its_place(invoke, aws, s
 
 
 def test_virtual_topic_consumer_names_cannot_have_dots(invoke, amq, unique) -> None:
-    result = invoke("chain", "create", f"amq:topic/{unique}", "amq:queue/billing.eu")
+    result = invoke("chain", "create", f"amq:topic/VirtualTopic.{unique}", "amq:queue/billing.eu")
     assert result.exit_code == ExitCode.USAGE
     assert "cannot contain '.'" in result.stderr
 

@@ -126,7 +126,7 @@ def test_dlq_ls_lists_dlqs_with_their_sources(invoke, aws, sqs, unique):
     dead_letter_pair(sqs, unique, 3)
     rows = {r["channel"]: r for r in json.loads(invoke("dlq", "ls", "--prefix", unique, "-o", "json").stdout)}
     assert rows[f"sqs:{unique}-dlq"]["depth"] == 3
-    assert rows[f"sqs:{unique}-dlq"]["sources"] == f"sqs:{unique}"
+    assert rows[f"sqs:{unique}-dlq"]["sources"] == [f"sqs:{unique}"]
 
 
 def test_dlq_ls_warns_of_a_redrive_policy_naming_a_deleted_queue(invoke, aws, sqs, unique):

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ STATS_PREFIX = "ActiveMQ.Statistics.Destination."
 INTERNAL_PREFIXES = ("ActiveMQ.Advisory.", "ActiveMQ.Statistics.")
 SHARED_DLQ = "ActiveMQ.DLQ"
 INDIVIDUAL_DLQ_PREFIX = "DLQ."
+VIRTUAL_PREFIX = "VirtualTopic."
+ID_PROPERTY = "msgctl_id"  # the id send prints: the broker's own message-id is not known to a STOMP sender
+CONSUMER_PREFIX = "Consumer."
 REPLY_TIMEOUT_S = 10.0
 BROWSE_CAP = 400  # ActiveMQ's default maxBrowsePageSize: a browse shows at most this many messages
 # STOMP properties are strings; the broker compares one with a selector's number by reading it as that
@@ -358,7 +361,7 @@ class ActiveMqBackend:
                 yield _summary("queue", name, stats, dlq_for(name, queue_names))
         for name, stats in sorted(self.destinations(">", "topic"), key=lambda d: d[0]):
             if name.startswith(prefix or ""):
-                yield _summary("topic", name, stats, None)
+                yield _topic_summary(name, stats, consumer_queues(name, queue_names))
 
     def destinations(self, query: str, kind: Kind) -> list[tuple[str, dict[str, Any]]]:
         found = []
@@ -394,11 +397,21 @@ class ActiveMqBackend:
             "broker": stats.get("brokerName"),
             "statistics": stats,
         }
+        if channel.kind == "topic":
+            summary = _topic_summary(channel.name, stats, self._consumer_queues(channel.name))
+        else:
+            summary = _summary(channel.kind, channel.name, stats, dlq)
         return ChannelStats(
-            summary=_summary(channel.kind, channel.name, stats, dlq),
+            summary=summary,
             oldest_age_s=self._oldest_age(channel, stats),
             details=details,
         )
+
+    def _consumer_queues(self, topic_name: str) -> list[str]:
+        if not topic_name.startswith(VIRTUAL_PREFIX):
+            return []
+        found = {name for name, _ in self.destinations(f"Consumer.*.{topic_name}", "queue")}
+        return consumer_queues(topic_name, found)
 
     def _oldest_age(self, channel: Channel, stats: dict[str, Any]) -> float | None:
         first = stats.get("firstMessageTimestamp")
@@ -412,8 +425,12 @@ class ActiveMqBackend:
         return _age_s(int(head.headers["timestamp"]))
 
     def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt:
-        self.session.send(f"/{channel.kind}/{channel.name}", message.body, stomp_headers(message))
-        return SendReceipt(str(channel), None)
+        """The broker sets the JMSMessageID itself and STOMP never returns it, so msgctl gives each message
+        an id of its own, the property msgctl_id (unless the message has one), and returns that."""
+        headers = stomp_headers(message)
+        message_id = headers.setdefault(ID_PROPERTY, str(uuid.uuid4()))
+        self.session.send(f"/{channel.kind}/{channel.name}", message.body, headers)
+        return SendReceipt(str(channel), message_id)
 
     def close(self) -> None:
         if self._session is not None:
@@ -498,11 +515,36 @@ def epoch_ms(value: Any) -> int | None:
     return round(moment.timestamp() * 1000)
 
 
+def consumer_queues(topic_name: str, queue_names: Iterable[str]) -> list[str]:
+    """The ``Consumer.<name>.VirtualTopic.<topic>`` queues the broker copies a virtual topic's messages to."""
+    if not topic_name.startswith(VIRTUAL_PREFIX):
+        return []
+    suffix = f".{topic_name}"
+    return sorted(
+        name
+        for name in queue_names
+        if name.startswith(CONSUMER_PREFIX)
+        and name.endswith(suffix)
+        and _one_segment(name[len(CONSUMER_PREFIX) : -len(suffix)])
+    )
+
+
+def _one_segment(text: str) -> bool:
+    return bool(text) and "." not in text
+
+
+def _topic_summary(name: str, stats: dict[str, Any], consumer_queue_names: list[str]) -> ChannelSummary:
+    """A virtual topic's subscriptions are its consumer queues (as chain show lists them) plus live
+    subscribers; a plain topic's are its live subscribers."""
+    live = _int(stats.get("consumerCount"))
+    if consumer_queue_names:
+        live = (live or 0) + len(consumer_queue_names)
+    return ChannelSummary(channel=f"amq:topic/{name}", kind="topic", subscriptions=live)
+
+
 def _summary(kind: Kind, name: str, stats: dict[str, Any], dlq: str | None) -> ChannelSummary:
     if kind == "topic":
-        return ChannelSummary(
-            channel=f"amq:topic/{name}", kind="topic", subscriptions=_int(stats.get("consumerCount"))
-        )
+        return _topic_summary(name, stats, [])
     return ChannelSummary(
         channel=f"amq:queue/{name}",
         kind="queue",

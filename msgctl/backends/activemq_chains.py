@@ -1,5 +1,9 @@
 """ActiveMQ virtual topics as chains: producers send to ``VirtualTopic.<topic>``; each consumer reads its own
-``Consumer.<name>.VirtualTopic.<topic>`` queue, which the broker fills once the queue exists."""
+``Consumer.<name>.VirtualTopic.<topic>`` queue, which the broker fills once the queue exists.
+
+A topic address names one destination in every command, so a chain's topic is written in full
+(``amq:topic/VirtualTopic.orders``): ``amq:topic/orders`` is the plain topic ``orders``, which feeds no queue.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ import uuid
 from typing import Any
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import SHARED_DLQ, ActiveMqBackend, dlq_for
+from msgctl.backends.activemq import (
+    CONSUMER_PREFIX,
+    SHARED_DLQ,
+    VIRTUAL_PREFIX,
+    ActiveMqBackend,
+    consumer_queues,
+    dlq_for,
+)
 from msgctl.core.chains import (
     DEFAULT_MAX_RECEIVE_COUNT,
     ChainSpec,
@@ -21,19 +32,23 @@ from msgctl.core.chains import (
 )
 from msgctl.errors import MsgctlError, NotFoundError, UsageError
 
-VIRTUAL_PREFIX = "VirtualTopic."
 CANARY_PROPERTY = "msgctl_canary"
 
 
-def virtual_topic(topic_name: str) -> str:
-    return topic_name if topic_name.startswith(VIRTUAL_PREFIX) else f"{VIRTUAL_PREFIX}{topic_name}"
+def virtual_topic(topic: Channel) -> str:
+    """The topic's name, which must be a virtual topic's: only those feed consumer queues."""
+    if not topic.name.startswith(VIRTUAL_PREFIX) or topic.name == VIRTUAL_PREFIX:
+        raise UsageError(
+            f"{topic} is a plain topic, which feeds no queue: an ActiveMQ chain starts at a virtual topic, "
+            f"amq:topic/{VIRTUAL_PREFIX}{topic.name}"
+        )
+    return topic.name
 
 
 def consumer_queue(queue_name: str, topic_name: str) -> str:
-    topic = virtual_topic(topic_name)
-    if queue_name.startswith("Consumer.") and queue_name.endswith(f".{topic}"):
+    if queue_name.startswith(CONSUMER_PREFIX) and queue_name.endswith(f".{topic_name}"):
         return queue_name
-    return f"Consumer.{queue_name}.{topic}"
+    return f"{CONSUMER_PREFIX}{queue_name}.{topic_name}"
 
 
 class ActiveMqChainBackend:
@@ -41,6 +56,7 @@ class ActiveMqChainBackend:
         self._amq = backend
 
     def validate(self, spec: ChainSpec) -> None:
+        topic = virtual_topic(spec.topic)
         aws_only = {
             "--fifo": spec.fifo,
             "--content-based-dedup": spec.content_based_dedup,
@@ -52,7 +68,7 @@ class ActiveMqChainBackend:
         }
         for queue in spec.queues:
             name = queue.channel.name
-            if "." in name and consumer_queue(name, spec.topic.name) != name:
+            if "." in name and consumer_queue(name, topic) != name:
                 raise UsageError(
                     f"{queue.channel}: a consumer name cannot contain '.': the broker feeds only "
                     "Consumer.<name>.VirtualTopic.<topic> queues whose <name> is one segment"
@@ -65,7 +81,7 @@ class ActiveMqChainBackend:
             )
 
     def plan(self, spec: ChainSpec) -> tuple[list[Change], list[Conflict]]:
-        topic = virtual_topic(spec.topic.name)
+        topic = virtual_topic(spec.topic)
         queues = {name for name, _ in self._amq.destinations(">", "queue")}
         topics = {name for name, _ in self._amq.destinations(">", "topic")}
         changes = [
@@ -77,7 +93,7 @@ class ActiveMqChainBackend:
             )
         ]
         for queue_spec in spec.queues:
-            name = consumer_queue(queue_spec.channel.name, spec.topic.name)
+            name = consumer_queue(queue_spec.channel.name, topic)
             exists = name in queues
             dlq = "DLQ by broker policy" if spec.dlq else ""
             changes.append(
@@ -94,10 +110,10 @@ class ActiveMqChainBackend:
         return lambda: self._amq.session.touch(destination)
 
     def show(self, topic: Channel) -> ChainTree:
-        name = virtual_topic(topic.name)
+        name = virtual_topic(topic)
         queues = dict(self._amq.destinations(">", "queue"))
         topics = {topic_name for topic_name, _ in self._amq.destinations(">", "topic")}
-        consumers = sorted(q for q in queues if q.startswith("Consumer.") and q.endswith(f".{name}"))
+        consumers = consumer_queues(name, queues)
         if name not in topics and not consumers:
             raise NotFoundError(f"virtual topic amq:topic/{name} not found (no topic, no consumer queues)")
         tree = ChainTree(topic=f"amq:topic/{name}", exists=name in topics, fifo=False)
@@ -159,10 +175,11 @@ class ActiveMqChainBackend:
         return results
 
     def plan_delete(self, topic: Channel, with_queues: bool) -> list[Change]:
+        virtual_topic(topic)
         raise _cannot_delete()
 
     def plan_prune(self, spec: ChainSpec) -> list[Change]:
-        listed = {consumer_queue(q.channel.name, spec.topic.name) for q in spec.queues}
+        listed = {consumer_queue(q.channel.name, virtual_topic(spec.topic)) for q in spec.queues}
         try:
             tree = self.show(spec.topic)
         except NotFoundError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +153,8 @@ class SnsChainBackend:
         conflicts: list[Conflict] = []
         topic = self._topic_attributes(topic_arn)
         changes.append(self._plan_topic(spec, topic_arn, topic, fifo, conflicts))
+        if topic is not None and spec.tags:
+            changes.append(self._plan_topic_tags(spec, topic_arn))
         subscriptions = self._subscriptions(topic_arn) if topic is not None else []
         by_endpoint = {s.get("Endpoint"): s for s in subscriptions if s.get("Protocol") == "sqs"}
         for queue_spec in spec.queues:
@@ -159,7 +162,11 @@ class SnsChainBackend:
             dlq = self._queue(dlq_name(queue.name)) if spec.dlq else None
             if dlq is not None:
                 changes += self._plan_dlq(spec, dlq, queue, fifo, conflicts)
+                if dlq.exists and spec.tags:
+                    changes.append(self._plan_queue_tags(spec, dlq))
             changes += self._plan_queue(spec, queue, dlq, topic_arn, fifo, conflicts)
+            if queue.exists and spec.tags:
+                changes.append(self._plan_queue_tags(spec, queue))
             changes.append(
                 self._plan_subscription(
                     spec, queue_spec, queue, topic_arn, by_endpoint.get(queue.arn), conflicts
@@ -203,6 +210,29 @@ class SnsChainBackend:
 
             return Change(resource, "update", "content-based deduplication on", enable_dedup)
         return Change(resource, "unchanged", _kind(existing_fifo))
+
+    def _plan_topic_tags(self, spec: ChainSpec, topic_arn: str) -> Change:
+        with aws_errors(f"cannot read the tags of {spec.topic}"):
+            listed = self._sns.list_tags_for_resource(ResourceArn=topic_arn).get("Tags", [])
+
+        def tag(changed: dict[str, str]) -> None:
+            with aws_errors(f"cannot tag {spec.topic}"):
+                self._sns.tag_resource(
+                    ResourceArn=topic_arn, Tags=[{"Key": k, "Value": v} for k, v in changed.items()]
+                )
+
+        current = {t["Key"]: t["Value"] for t in listed}
+        return _tag_change(f"tags {spec.topic}", current, dict(spec.tags), tag)
+
+    def _plan_queue_tags(self, spec: ChainSpec, queue: _Queue) -> Change:
+        with aws_errors(f"cannot read the tags of sqs:{queue.name}"):
+            current = dict(self._sqs.list_queue_tags(QueueUrl=queue.url).get("Tags", {}))
+
+        def tag(changed: dict[str, str]) -> None:
+            with aws_errors(f"cannot tag sqs:{queue.name}"):
+                self._sqs.tag_queue(QueueUrl=queue.url, Tags=changed)
+
+        return _tag_change(f"tags sqs:{queue.name}", current, dict(spec.tags), tag)
 
     def _plan_dlq(
         self, spec: ChainSpec, dlq: _Queue, queue: _Queue, fifo: bool, conflicts: list[Conflict]
@@ -733,3 +763,16 @@ def _on(flag: bool) -> str:
 
 def _int(value: str) -> int | None:
     return int(value) if value.isdigit() else None
+
+
+def _tag_change(
+    resource: str, current: dict[str, str], wanted: dict[str, str], tag: Callable[[dict[str, str]], None]
+) -> Change:
+    """Set the tags asked for that are missing or differ; tags not asked for are left as they are."""
+    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if not changed:
+        return Change(resource, "unchanged", ", ".join(f"{k}={v}" for k, v in wanted.items()))
+    detail = ", ".join(
+        f"{k}={v}" + (f" (was {current[k]})" if k in current else "") for k, v in changed.items()
+    )
+    return Change(resource, "update", detail, lambda: tag(changed))

@@ -12,7 +12,7 @@ import typer.core
 import typer.main
 
 from msgctl import __version__
-from msgctl.cli.options import Output, OutputOption
+from msgctl.cli.options import FORMATS, GlobalOutputOption
 from msgctl.cli.state import GlobalFlags, get_state
 from msgctl.errors import ExitCode, UsageError
 
@@ -166,7 +166,7 @@ def root(
             "--insecure", help="stomp+ssl: do not verify the broker's certificate (a warning says so)."
         ),
     ] = False,
-    output: OutputOption = None,
+    output: GlobalOutputOption = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail.")] = 0,
     debug: Annotated[
         bool, typer.Option("--debug", help="Tracebacks and wire logs on stderr, with secrets redacted.")
@@ -189,7 +189,8 @@ def root(
             password_stdin=password_stdin,
             ca_file=ca_file,
             insecure=insecure,
-            output=output or _env_output(),
+            output=output,
+            output_env=_env_output(),
             verbose=verbose,
             debug=debug,
             quiet=quiet,
@@ -198,11 +199,10 @@ def root(
     )
 
 
-def _env_output() -> Output | None:
+def _env_output() -> str | None:
     value = os.environ.get("MSGCTL_OUTPUT")
     if not value:
         return None
-    try:
-        return Output(value)
-    except ValueError:
-        raise UsageError(f"MSGCTL_OUTPUT={value!r}: expected table, json or ndjson") from None
+    if value not in FORMATS:
+        raise UsageError(f"MSGCTL_OUTPUT={value!r}: expected one of {', '.join(FORMATS)}")
+    return value

@@ -29,7 +29,7 @@ app = typer.Typer(
 @app.command()
 def create(
     ctx: typer.Context,
-    topic: Annotated[str, typer.Argument(help="The topic: sns:NAME or amq:topic/NAME.")],
+    topic: Annotated[str, typer.Argument(help="The topic: sns:NAME or amq:topic/VirtualTopic.NAME.")],
     queues: Annotated[list[str], typer.Argument(help="The queues it feeds: sqs:NAME or amq:queue/NAME.")],
     fifo: Annotated[bool, typer.Option("--fifo", help="A FIFO chain (names end in .fifo).")] = False,
     dlq: Annotated[bool, typer.Option("--dlq/--no-dlq", help="A DLQ NAME-dlq for each queue.")] = True,
@@ -50,8 +50,9 @@ def create(
     """Create what is missing of a chain: topic, queues, DLQs, queue policies and subscriptions.
 
     Idempotent: a second run changes nothing and says so. An existing resource that conflicts with what is
-    asked is reported field by field (exit 2) and nothing is changed. ActiveMQ chains are virtual topics:
-    producers send to /topic/VirtualTopic.TOPIC and each consumer reads Consumer.QUEUE.VirtualTopic.TOPIC.
+    asked is reported field by field (exit 2) and nothing is changed. ActiveMQ chains are virtual topics,
+    named in full (amq:topic/VirtualTopic.TOPIC): producers send there and each consumer QUEUE reads
+    Consumer.QUEUE.VirtualTopic.TOPIC.
 
     Example:
 

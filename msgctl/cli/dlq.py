@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from msgctl.address import Channel, parse_channel
+from msgctl.address import Channel, endpoint_name, parse_channel
 from msgctl.backends.sqs import SqsBackend
 from msgctl.cli.options import (
     DryRunOption,
+    ExportOutputOption,
     FilterOption,
     FilterScopeOption,
     OutputOption,
@@ -34,6 +35,7 @@ from msgctl.core.redrive import (
     resume,
 )
 from msgctl.core.state_paths import default_copy_journal, default_journal
+from msgctl.core.tail import iso
 from msgctl.errors import ExitCode, MsgctlError, NotFoundError, UsageError
 from msgctl.render.progress import Progress
 
@@ -72,7 +74,7 @@ def ls_command(
                 "channel": dlq,
                 "depth": stats.summary.depth,
                 "oldest_age_s": stats.oldest_age_s,
-                "sources": ", ".join(sorted(sources)),
+                "sources": sorted(sources),
             }
         )
     if state.backends.broker_configured:
@@ -88,8 +90,8 @@ def ls_command(
                 {
                     "channel": channel,
                     "depth": queues[channel].depth,
-                    "oldest_age_s": None,
-                    "sources": ", ".join(sources),
+                    "oldest_age_s": amq.stats(parse_channel(channel)).oldest_age_s,
+                    "sources": sources,
                 }
             )
     renderer.records(rows, LS_COLUMNS)
@@ -454,8 +456,8 @@ def status_command(
                 "status": t.get("Status"),
                 "moved": t.get("ApproximateNumberOfMessagesMoved"),
                 "to_move": t.get("ApproximateNumberOfMessagesToMove"),
-                "destination": t.get("DestinationArn"),
-                "started": t.get("StartedTimestamp"),
+                "destination": endpoint_name("sqs", t["DestinationArn"]) if t.get("DestinationArn") else None,
+                "started": iso(t.get("StartedTimestamp")),
                 "failure": t.get("FailureReason"),
             }
             for t in tasks
@@ -465,17 +467,22 @@ def status_command(
 
 
 @app.command("cancel")
-def cancel_command(ctx: typer.Context, dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")]) -> None:
+def cancel_command(
+    ctx: typer.Context, dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")], output: OutputOption = None
+) -> None:
     """Cancel the DLQ's running native move task."""
     from msgctl.backends.sqs_redrive import NativeMove
 
     state = get_state(ctx)
+    renderer = state.use_output(output)
     native = NativeMove(_sqs(state), _sqs_channel(dlq))
     running = [t for t in native.tasks() if t.get("Status") == "RUNNING"]
     if not running:
         raise MsgctlError(f"{dlq} has no running move task")
     moved = native.cancel(running[0]["TaskHandle"])
-    state.renderer.info(f"cancelled after {moved} messages")
+    if renderer.output != "table":
+        renderer.document({"dlq": str(native.dlq), "cancelled": True, "moved": moved})
+    renderer.info(f"cancelled after {moved} messages")
 
 
 @app.command("export")
@@ -491,8 +498,10 @@ def export_command(
             "messages one receive from that limit.",
         ),
     ] = False,
+    output: ExportOutputOption = None,
 ) -> None:
-    """The DLQ's messages as NDJSON envelopes, without consuming them (the tail snapshot rules apply).
+    """The DLQ's messages as NDJSON envelopes (or one JSON array), without consuming them (the tail snapshot
+    rules apply).
 
     Where a read that consumes nothing cannot see every message (an SQS FIFO queue shows one receive batch
     of each message group; an ActiveMQ browse shows at most maxBrowsePageSize), the cut is named on stderr
@@ -506,7 +515,7 @@ def export_command(
     options = TailOptions(max=max_messages, force=force)
     source = state.backends.tail_source(channel, options)
     report = TailReport()
-    writer = MessageWriter(state.renderer, "ndjson")
+    writer = MessageWriter(state.renderer, "json" if output == "json" else "ndjson")
     try:
         for envelope in tail(source, options, report):
             writer.write(envelope)
@@ -526,18 +535,22 @@ def purge_command(
     ctx: typer.Context,
     dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")],
     yes: YesOption = False,
+    output: OutputOption = None,
 ) -> None:
     """Delete every message of the DLQ (SQS PurgeQueue)."""
     from msgctl.backends.aws import aws_errors
 
     state = get_state(ctx)
+    renderer = state.use_output(output)
     channel = _sqs_channel(dlq)
     if not yes:
         raise UsageError(f"purge deletes every message of {channel}: pass --yes")
     sqs = _sqs(state)
     with aws_errors(f"cannot purge {channel}"):
         sqs.client_for(channel).purge_queue(QueueUrl=sqs.queue_url(channel))
-    state.renderer.info(f"purged {channel}")
+    if renderer.output != "table":
+        renderer.document({"dlq": str(channel), "purged": True})
+    renderer.info(f"purged {channel}")
 
 
 def _sqs(state: AppState) -> SqsBackend:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from msgctl.address import Channel, parse_channel
+from msgctl.cli.options import LagOutputOption
 from msgctl.cli.signals import StopRequest
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.fifo_lag import STATUS_EXIT, LagReport, LagSource, Thresholds, select
@@ -18,13 +18,6 @@ from msgctl.render.lag import GROUP_COLUMNS
 app = typer.Typer(
     help="FIFO queues and message groups: which groups are behind or blocked.", no_args_is_help=True
 )
-
-
-class LagOutput(StrEnum):
-    table = "table"
-    json = "json"
-    nagios = "nagios"
-    prometheus = "prometheus"
 
 
 @app.command("lag")
@@ -64,10 +57,7 @@ def lag_command(
     watch: Annotated[
         float | None, typer.Option(help="Redraw a live table every this many seconds.", min=1)
     ] = None,
-    output: Annotated[
-        LagOutput | None,
-        typer.Option("--output", "-o", help="table, json, nagios (exit 0/1/2/3) or prometheus."),
-    ] = None,
+    output: LagOutputOption = None,
 ) -> None:
     """Per-group lag: head age, count, and whether a group is waiting, blocked or in flight.
 
@@ -81,9 +71,7 @@ def lag_command(
         msgctl fifo lag sqs:orders.fifo --warn 5m --crit 15m -o nagios
     """
     state = get_state(ctx)
-    chosen = output.value if output else state.renderer.output
-    if output is LagOutput.table or output is LagOutput.json:
-        state.renderer.output = "table" if output is LagOutput.table else "json"
+    chosen = output or "table"
     if chosen == "nagios":
         _nagios(state, channel, sample, hold, groups, group_property, top, warn, crit, force)
         return

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from msgctl.address import Channel, parse_channel
+from msgctl.address import Channel, endpoint_name, parse_channel
 from msgctl.cli.options import OutputOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filter_lint import lint, parse_policy
@@ -150,7 +150,7 @@ def which_command(
                 reason = f"its policy is invalid here: {exc.message}"
         rows.append(
             {
-                "endpoint": sub["endpoint"],
+                "endpoint": endpoint_name(sub["protocol"], sub["endpoint"]),
                 "protocol": sub["protocol"],
                 "receives": reason is None,
                 "reason": reason or ("no filter policy" if sub["filter_policy"] is None else "matches"),
@@ -234,13 +234,17 @@ def detach_command(
     subscription: Annotated[str | None, typer.Argument(help="The subscription ARN.")] = None,
     topic: Annotated[str | None, typer.Option(help="With --queue: find the subscription.")] = None,
     queue: Annotated[str | None, typer.Option(help="With --topic: the subscribed queue.")] = None,
+    output: OutputOption = None,
 ) -> None:
     """Remove a subscription's filter policy: it receives every message again."""
     state = get_state(ctx)
+    renderer = state.use_output(output)
     sns = _sns(state)
     arn = _subscription(sns, subscription, topic, queue)
     sns.set_subscription_filter(arn, None, "attributes")
-    state.renderer.info(f"detached; {APPLY_DELAY}")
+    if renderer.output != "table":
+        renderer.document({"subscription": arn, "filter_policy": None, "filter_scope": None})
+    renderer.info(f"detached; {APPLY_DELAY}")
 
 
 def _sns(state: AppState) -> SnsBackend:

@@ -3,30 +3,124 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
+from msgctl.config import OutputFormat
 from msgctl.errors import UsageError
 
 if TYPE_CHECKING:
     from msgctl.core.filter_policy import Scope
 
 
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-    ndjson = "ndjson"
+# Every format some command prints; each command declares the ones that suit it with output_option.
+FORMATS = ("table", "json", "ndjson", "pretty", "nagios", "prometheus", "shell")
+DATA_FORMATS: tuple[OutputFormat, ...] = ("table", "json", "ndjson")  # what the Renderer draws itself
+FORMAT_HELP = {
+    "table": "table",
+    "json": "json (one document)",
+    "ndjson": "ndjson (one object per line)",
+    "pretty": "pretty (readable blocks)",
+    "nagios": "nagios (a status line; exit 0/1/2/3)",
+    "prometheus": "prometheus (text exposition)",
+    "shell": "shell (lines for eval)",
+}
 
 
-OutputOption = Annotated[
-    Output | None,
+def output_option(*formats: str, aliases: Mapping[str, str] | None = None, note: str = "") -> Any:
+    """The -o/--output option of a command that prints ``formats``; the global -o is checked against them
+    too, so every command says which formats it takes when given another (exit 2). ``aliases`` name a
+    format by another one's name (tail's ``table`` is ``pretty``)."""
+    taken = {**{f: f for f in formats}, **(aliases or {})}
+    help_text = f"{_either([FORMAT_HELP[f] for f in formats])}.{' ' + note if note else ''}"
+
+    def choose(ctx: typer.Context, value: str | None) -> str | None:
+        if ctx.resilient_parsing:
+            return value
+        return _choose_output(ctx, value, taken, formats)
+
+    return Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help=help_text,
+            callback=choose,
+            click_type=_FormatChoice(sorted(taken)),
+            show_default=False,
+        ),
+    ]
+
+
+class _FormatChoice(click.Choice):  # type: ignore[type-arg]
+    """Completes the command's formats; the check is _choose_output's, one message for -o given before or
+    after the command."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value
+
+
+def _choose_output(
+    ctx: typer.Context, value: str | None, taken: Mapping[str, str], formats: Sequence[str]
+) -> str | None:
+    """The command's -o, else the global -o, else MSGCTL_OUTPUT when it suits the command; None: the
+    command's default. Data formats also go to the renderer."""
+    from msgctl.cli.state import get_state
+
+    state = get_state(ctx)
+    given = value or state.flags.output
+    if given is not None and given not in taken:
+        raise UsageError(f"-o {given}: msgctl {_command_name(ctx)} prints {_either(list(formats))}")
+    preferred = state.flags.output_env if state.flags.output_env in taken else None
+    chosen = taken[given] if given is not None else taken[preferred] if preferred else None
+    if chosen in DATA_FORMATS:
+        state.renderer.output = DATA_FORMATS[DATA_FORMATS.index(chosen)]
+    return chosen
+
+
+def _command_name(ctx: typer.Context) -> str:
+    names: list[str] = []
+    current: click.Context | None = ctx
+    while current is not None and current.parent is not None:
+        names.insert(0, current.info_name or "")
+        current = current.parent
+    return " ".join(names)
+
+
+def _either(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+# The formats of a command that prints records or a document.
+OutputOption = output_option("table", "json", "ndjson")
+# Messages (tail); table is another name for pretty there.
+MessagesOutputOption = output_option(
+    "pretty",
+    "ndjson",
+    "json",
+    aliases={"table": "pretty"},
+    note="Default: pretty on a terminal, ndjson in a pipe.",
+)
+# Messages kept as data (dlq export).
+ExportOutputOption = output_option("ndjson", "json", note="Default: ndjson.")
+# Measurements a monitoring system reads (fifo lag).
+LagOutputOption = output_option("table", "json", "ndjson", "nagios", "prometheus")
+# Environment for a shell (sandbox up/down).
+ShellOutputOption = output_option("shell", "json", note="Default: shell.")
+# The global -o: any format; each command checks it against its own.
+GlobalOutputOption = Annotated[
+    str | None,
     typer.Option(
         "--output",
         "-o",
-        help="table, json (one document) or ndjson (one object per line).",
+        help="table, json (one document) or ndjson (one object per line); also pretty (tail), nagios and "
+        "prometheus (fifo lag), shell (sandbox). Each command takes the formats that suit it (its --help "
+        "lists them).",
+        click_type=click.Choice(FORMATS),
         show_default=False,
     ),
 ]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from msgctl import sandbox as core
-from msgctl.cli.options import OutputOption
+from msgctl.cli.options import OutputOption, ShellOutputOption
 from msgctl.cli.state import get_state
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ def up(
         int, typer.Option(help="STOMP port of the local broker.")
     ] = core.DEFAULT_STOMP_PORT,
     activemq: Annotated[bool, typer.Option(help="Start ActiveMQ too, when it is installed.")] = True,
+    output: ShellOutputOption = None,
 ) -> None:
     """Start the sandbox servers (what is already running is kept) and print the export lines.
 
@@ -46,6 +47,9 @@ def up(
         renderer.info("seeding: " + ", ".join(seed_channels(state)))
         state.seeded = True
         core.save_state(directory, state)
+    if output == "json":
+        renderer.document(state.env())
+        return
     for name, value in state.env().items():
         renderer.line(f"export {name}={shlex.quote(value)}")
 
@@ -78,12 +82,16 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
 
 
 @app.command()
-def down(ctx: typer.Context) -> None:
+def down(ctx: typer.Context, output: ShellOutputOption = None) -> None:
     """Stop the sandbox servers and print the unset lines."""
     renderer = get_state(ctx).renderer
     stopped = core.down(core.state_dir())
     renderer.info(f"stopped: {', '.join(stopped)}" if stopped else "the sandbox was not running")
-    for name in core.SandboxState(servers={"aws": _ANY, "amq": _ANY}).env():
+    names = list(core.SandboxState(servers={"aws": _ANY, "amq": _ANY}).env())
+    if output == "json":
+        renderer.document({"stopped": list(stopped), "unset": names})
+        return
+    for name in names:
         renderer.line(f"unset {name}")
 
 

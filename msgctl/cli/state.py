@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 import typer
 
 from msgctl.backends.registry import Backends
-from msgctl.cli.options import Output
 from msgctl.config import Settings, config_path, environment_secrets, load_config
 from msgctl.render import Renderer
 from msgctl.render.logs import start_logging, stop_logging
@@ -26,7 +25,8 @@ class GlobalFlags:
     password_stdin: bool = False
     ca_file: str | None = None
     insecure: bool = False
-    output: Output | None = None
+    output: str | None = None  # the global -o, as given
+    output_env: str | None = None  # MSGCTL_OUTPUT: used by the commands it suits
     verbose: int = 0
     debug: bool = False
     quiet: bool = False
@@ -44,7 +44,7 @@ class AppState:
     def configure(self, flags: GlobalFlags) -> None:
         """Called once the global flags are parsed: output, colour and logs follow them."""
         self.flags = flags
-        self.renderer.output = (flags.output or Output.table).value
+        self.renderer.output = "table"  # until the command's -o option chooses (cli.options.output_option)
         self.renderer.color = not flags.no_color
         self.renderer.quiet = flags.quiet
         self.renderer.verbose = flags.verbose
@@ -86,10 +86,8 @@ class AppState:
             self._backends = Backends(self.settings, self.renderer.warn)
         return self._backends
 
-    def use_output(self, output: Output | None) -> Renderer:
-        """A command's own -o beats the global one."""
-        if output is not None:
-            self.renderer.output = output.value
+    def use_output(self, output: str | None) -> Renderer:
+        """The renderer, its format already chosen by the command's -o option (cli.options.output_option)."""
         return self.renderer
 
     def close(self) -> None:

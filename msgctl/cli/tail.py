@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from msgctl.address import parse_channel
-from msgctl.cli.options import FilterOption, FilterScopeOption, YesOption, parse_scope, read_argument
+from msgctl.cli.options import (
+    FilterOption,
+    FilterScopeOption,
+    MessagesOutputOption,
+    YesOption,
+    parse_scope,
+    read_argument,
+)
 from msgctl.cli.signals import StopRequest
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
@@ -65,10 +72,7 @@ def tail_command(
     unwrap: Annotated[
         bool, typer.Option("--unwrap/--no-unwrap", help="SNS: show the message, not its envelope.")
     ] = True,
-    output: Annotated[
-        str | None,
-        typer.Option("--output", "-o", help="pretty (terminal default), ndjson (pipe default) or json."),
-    ] = None,
+    output: MessagesOutputOption = None,
     gc: Annotated[
         bool,
         typer.Option("--gc", help="Remove ephemeral tail queues left over (older than an hour) and exit."),
@@ -143,18 +147,9 @@ def tail_command(
 
 
 def _format(state: AppState, output: str | None) -> MessageFormat:
-    chosen = output or (state.flags.output.value if state.flags.output else None)
-    if chosen is None:
+    if output is None:
         return "pretty" if state.renderer.stdout_is_terminal else "ndjson"
-    formats: dict[str, MessageFormat] = {
-        "pretty": "pretty",
-        "table": "pretty",
-        "ndjson": "ndjson",
-        "json": "json",
-    }
-    if chosen not in formats:
-        raise UsageError(f"-o {chosen}: tail prints pretty, ndjson or json")
-    return formats[chosen]
+    return "json" if output == "json" else "ndjson" if output == "ndjson" else "pretty"
 
 
 def _regex(pattern: str) -> re.Pattern[str]:

@@ -35,7 +35,7 @@ class Renderer:
             for row in rows:
                 self._write(json.dumps(row, separators=(",", ":"), default=str))
         else:
-            self._table([[_cell(row.get(c)) for c in columns] for row in rows], columns)
+            self._table([[_column_cell(row.get(c)) for c in columns] for row in rows], columns)
 
     def document(self, doc: Mapping[str, Any]) -> None:
         """One object: a two-column table of its fields, or one JSON document."""
@@ -114,6 +114,13 @@ class Renderer:
                 console.print(table)
             self.stdout.write("\n".join(line.rstrip() for line in capture.get().splitlines()) + "\n")
             self.stdout.flush()
+
+
+def _column_cell(value: Any) -> str:
+    """A list of names in a table column reads as a comma-separated list (JSON keeps it a list)."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value)
+    return _cell(value)
 
 
 def _cell(value: Any) -> str:
