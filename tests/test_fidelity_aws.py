@@ -143,6 +143,20 @@ def test_export_then_replay_of_the_file_delivers_every_field(invoke, localstack,
     assert arrived(drain(localstack, target, COUNT)) == sent
 
 
+def test_filter_test_reads_an_export_holding_string_arrays(invoke, localstack, unique, tmp_path):
+    """String.Array text in msgctl's own export: the filter engine matches its elements (a JSON list) and
+    takes a text that is not one as a plain value, as the envelope reader does."""
+    _url, _dlq, sent = dead_letters(localstack, unique)
+    exported = invoke("dlq", "export", f"sqs:{unique}-dlq")
+    assert exported.exit_code == 0, exported.stderr
+    (tmp_path / "dlq.ndjson").write_text(exported.stdout)
+    for policy in ('{"tags": ["a"]}', '{"loose": [{"prefix": "not a JSON"}]}'):
+        counted = invoke("filter", "test", policy, "--input", str(tmp_path / "dlq.ndjson"), "--count")
+        assert (counted.exit_code, counted.stdout.strip()) == (0, str(len(sent))), counted.stderr
+    none = invoke("filter", "test", '{"tags": ["b"]}', "--input", str(tmp_path / "dlq.ndjson"), "--count")
+    assert (none.exit_code, none.stdout.strip()) == (1, "0"), none.stderr
+
+
 @fidelity("SQS", "AWSTraceHeader", "dlq redrive")
 @fidelity("SQS", "String.Array attribute", "dlq redrive")
 def test_client_redrive_delivers_every_field_and_empties_the_dlq(invoke, localstack, unique, tmp_path):
