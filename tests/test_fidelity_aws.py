@@ -345,3 +345,16 @@ def as_enveloped(attributes):
         else {"type": a["DataType"], "value": a["StringValue"]}
         for name, a in attributes.items()
     }
+
+
+def test_the_readable_block_shows_the_subject():
+    import io
+
+    from msgctl.envelope import Envelope
+    from msgctl.render import Renderer
+    from msgctl.render.messages import MessageWriter
+
+    stdout = io.StringIO()
+    envelope = Envelope("sns:t", "m1", b"hello", attributes={"sent_at": "now", "subject": "Order 1 shipped"})
+    MessageWriter(Renderer(color=False, stdout=stdout), "pretty").write(envelope)
+    assert stdout.getvalue().splitlines()[0] == "now  sns:t  id m1  subject Order 1 shipped"
