@@ -2,6 +2,9 @@
 
 ``{"channel", "id", "body", "body_encoding", "attributes", "message_attributes"}``. Bodies that are
 valid UTF-8 travel as text, anything else as base64, so an envelope read back recreates the exact bytes.
+``attributes`` holds what the broker says about the message; of it, ``aws_trace_header`` (SQS's
+AWSTraceHeader system attribute) and ``subject`` (an SNS notification's Subject) are sent again by redrive
+and replay. A ``String.Array`` attribute's value is a JSON list, or the text SQS holds for it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any, Literal
 from msgctl.errors import UsageError
 
 BodyEncoding = Literal["text", "base64"]
+TRACE_HEADER = "aws_trace_header"  # the envelope attribute for SQS's AWSTraceHeader (X-Ray)
+SUBJECT = "subject"  # the envelope attribute for an SNS notification's Subject
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,8 @@ class MessageAttribute:
             if not isinstance(value, str):
                 raise UsageError(f"binary attribute {name!r} must be base64 text")
             return cls(type_, b64decode(value, f"binary attribute {name!r}"))
-        if type_.startswith("String.Array"):
-            if not isinstance(value, list):
-                raise UsageError(f"String.Array attribute {name!r} must be a JSON list")
-            return cls(type_, value)
+        if type_.startswith("String.Array") and isinstance(value, list):
+            return cls(type_, value)  # as SNS sees it; SQS holds the text (a String of custom type Array)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise UsageError(f"attribute {name!r} must have a string or number value")
         return cls(type_, str(value))

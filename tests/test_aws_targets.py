@@ -20,13 +20,29 @@ def test_a_notification_is_unwrapped_with_its_attributes():
         "Message": "hello",
         "MessageAttributes": {"k": {"Type": "String", "Value": "v"}},
     }
-    text, attributes = _unwrapped(message(json.dumps(body).encode()))
-    assert text == "hello" and attributes == {"k": {"DataType": "String", "StringValue": "v"}}
+    assert _unwrapped(message(json.dumps(body).encode())) == {
+        "Message": "hello",
+        "MessageAttributes": {"k": {"DataType": "String", "StringValue": "v"}},
+    }
 
 
 def test_a_notification_without_attributes_is_unwrapped():
     body = {"Type": "Notification", "Message": "hello", "MessageAttributes": None}
-    assert _unwrapped(message(json.dumps(body).encode())) == ("hello", {})
+    assert _unwrapped(message(json.dumps(body).encode())) == {"Message": "hello"}
+
+
+def test_a_notification_keeps_its_subject_and_its_string_array_text():
+    body = {
+        "Type": "Notification",
+        "Subject": "Order shipped",
+        "Message": "hello",
+        "MessageAttributes": {"tags": {"Type": "String.Array", "Value": '["a", 1, true, null]'}},
+    }
+    assert _unwrapped(message(json.dumps(body).encode())) == {
+        "Message": "hello",
+        "MessageAttributes": {"tags": {"DataType": "String.Array", "StringValue": '["a", 1, true, null]'}},
+        "Subject": "Order shipped",
+    }
 
 
 @pytest.mark.parametrize(
@@ -41,6 +57,16 @@ def test_a_notification_without_attributes_is_unwrapped():
                 "MessageAttributes": {"k": {"Type": "Binary", "Value": "!!"}},
             }
         ).encode(),
+        *(
+            json.dumps(
+                {
+                    "Type": "Notification",
+                    "Message": "x",
+                    "MessageAttributes": {"k": {"Type": "String.Array", "Value": value}},
+                }
+            ).encode()
+            for value in ("not json", '{"a": 1}', '[["nested"]]')
+        ),
     ],
 )
 def test_what_sns_cannot_take_is_a_usage_error(body):

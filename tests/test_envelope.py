@@ -43,6 +43,14 @@ def test_any_body_round_trips(body: bytes) -> None:
     assert Envelope.loads(envelope.dumps()).body == body
 
 
+def test_a_string_array_keeps_the_text_sqs_holds_for_it() -> None:
+    """SQS takes String.Array as a String of custom type Array, whatever its text (SNS raw delivery)."""
+    for text in ('["a", 1]', "not a list"):
+        attribute = MessageAttribute("String.Array", text)
+        envelope = Envelope("sqs:x", "1", b"x", message_attributes={"t": attribute})
+        assert Envelope.loads(envelope.dumps()).message_attributes["t"] == attribute
+
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -53,7 +61,7 @@ def test_any_body_round_trips(body: bytes) -> None:
         '{"body": "!!", "body_encoding": "base64"}',
         '{"body": "x", "message_attributes": {"a": "plain"}}',
         '{"body": "x", "message_attributes": {"a": {"type": "Binary", "value": "%%"}}}',
-        '{"body": "x", "message_attributes": {"a": {"type": "String.Array", "value": "x"}}}',
+        '{"body": "x", "message_attributes": {"a": {"type": "String.Array", "value": {"x": 1}}}}',
         '{"body": "x", "attributes": []}',
     ],
 )

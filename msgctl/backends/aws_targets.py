@@ -11,7 +11,7 @@ from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sqs import SqsBackend, to_sqs_attribute
 from msgctl.core.outbound import Delivery, Outbound, OutboundT
-from msgctl.envelope import MessageAttribute
+from msgctl.envelope import SUBJECT, TRACE_HEADER, MessageAttribute
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
 BATCH = 10
@@ -89,6 +89,11 @@ class SqsTarget:
                 name: to_sqs_attribute(name, attribute)
                 for name, attribute in message.envelope.message_attributes.items()
             }
+        trace_header = message.envelope.attributes.get(TRACE_HEADER)
+        if trace_header:
+            entry["MessageSystemAttributes"] = {
+                "AWSTraceHeader": {"DataType": "String", "StringValue": str(trace_header)}
+            }
         if self.fifo:
             entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
             entry["MessageDeduplicationId"] = message.dedup_id
@@ -162,10 +167,7 @@ class SnsTarget:
     def _publish(self, chunk: list[OutboundT], delivery: Delivery[OutboundT]) -> list[tuple[OutboundT, str]]:
         entries = []
         for n, message in enumerate(chunk):
-            body, attributes = _unwrapped(message)
-            entry: dict[str, Any] = {"Id": str(n), "Message": body}
-            if attributes:
-                entry["MessageAttributes"] = attributes
+            entry: dict[str, Any] = {"Id": str(n), **_unwrapped(message)}
             if self.fifo:
                 entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
                 entry["MessageDeduplicationId"] = message.dedup_id
@@ -201,7 +203,9 @@ def _retried(response: dict[str, Any]) -> bool:
     return bool(response.get("ResponseMetadata", {}).get("RetryAttempts"))
 
 
-def _unwrapped(message: Outbound) -> tuple[str, dict[str, Any]]:
+def _unwrapped(message: Outbound) -> dict[str, Any]:
+    """The publish fields (Message, MessageAttributes, Subject) of a message, or of the original message
+    when it is an SNS notification left by a non-raw subscription."""
     from msgctl.backends.sns import to_sns_attribute
 
     text = message.envelope.text
@@ -221,12 +225,22 @@ def _unwrapped(message: Outbound) -> tuple[str, dict[str, Any]]:
             raise UsageError("an SNS notification whose MessageAttributes are not objects")
         attributes = {
             name: to_sns_attribute(
-                MessageAttribute(str(value.get("Type", "String")), _attribute_value(value))
+                name, MessageAttribute(str(value.get("Type", "String")), _attribute_value(value))
             )
             for name, value in raw.items()
         }
-        return str(notification["Message"]), attributes
-    return text, {name: to_sns_attribute(a) for name, a in message.envelope.message_attributes.items()}
+        return _publish_fields(str(notification["Message"]), attributes, notification.get("Subject"))
+    attributes = {name: to_sns_attribute(name, a) for name, a in message.envelope.message_attributes.items()}
+    return _publish_fields(text, attributes, message.envelope.attributes.get(SUBJECT))
+
+
+def _publish_fields(body: str, attributes: dict[str, Any], subject: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"Message": body}
+    if attributes:
+        fields["MessageAttributes"] = attributes
+    if subject:
+        fields["Subject"] = str(subject)
+    return fields
 
 
 def _attribute_value(value: dict[str, Any]) -> str | bytes:

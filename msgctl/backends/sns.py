@@ -99,7 +99,7 @@ class SnsBackend:
         kwargs: dict[str, Any] = {"TopicArn": self.topic_arn(channel), "Message": body}
         if message.message_attributes:
             kwargs["MessageAttributes"] = {
-                name: to_sns_attribute(attr) for name, attr in message.message_attributes.items()
+                name: to_sns_attribute(name, attr) for name, attr in message.message_attributes.items()
             }
         if message.group_id:
             kwargs["MessageGroupId"] = message.group_id
@@ -177,12 +177,30 @@ def queue_arn(clients: AwsClients, queue: Channel) -> str:
     return clients.arn("sqs", queue.name)
 
 
-def to_sns_attribute(attr: MessageAttribute) -> dict[str, Any]:
+def to_sns_attribute(name: str, attr: MessageAttribute) -> dict[str, Any]:
     if isinstance(attr.value, bytes):
         return {"DataType": attr.type, "BinaryValue": attr.value}
-    if isinstance(attr.value, list):
-        return {"DataType": attr.type, "StringValue": json.dumps(attr.value)}
+    if attr.base_type == "String.Array":
+        return {"DataType": attr.type, "StringValue": sns_array_text(name, attr.value)}
     return {"DataType": attr.type, "StringValue": attr.value}
+
+
+def sns_array_text(name: str, value: str | list[Any]) -> str:
+    """SNS's rule for String.Array: a JSON array of strings, numbers, true, false or null. A text (as SQS
+    holds it) goes unchanged when it follows the rule."""
+    items: Any = value
+    if isinstance(value, str):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            items = None
+    if not isinstance(items, list) or not all(
+        item is None or isinstance(item, str | int | float | bool) for item in items
+    ):
+        raise UsageError(
+            f"attribute {name!r}: an SNS String.Array is a JSON array of strings, numbers, booleans or null"
+        )
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _summary(name: str, subscription_count: int) -> ChannelSummary:

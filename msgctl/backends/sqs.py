@@ -136,7 +136,8 @@ def release(client: Any, url: str, receipts: list[str], what: str) -> None:
 
 
 def to_sqs_attribute(name: str, attr: MessageAttribute) -> dict[str, Any]:
-    if attr.base_type == "String.Array":
+    """SQS takes String.Array as a String of custom type Array: its text goes as it is, a list is refused."""
+    if isinstance(attr.value, list):
         raise UsageError(f"attribute {name!r}: SQS has no String.Array type (SNS only)")
     if isinstance(attr.value, bytes):
         return {"DataType": attr.type, "BinaryValue": attr.value}

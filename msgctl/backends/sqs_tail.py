@@ -19,7 +19,7 @@ from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
 from msgctl.core.chains import allow_topic_statement, merge_statement
 from msgctl.core.fifo_lag import Seen, cut_from_batches
 from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
-from msgctl.envelope import Envelope, MessageAttribute
+from msgctl.envelope import SUBJECT, TRACE_HEADER, Envelope, MessageAttribute
 from msgctl.errors import MsgctlError, NotFoundError, UsageError
 
 RECEIVE_BATCH = 10
@@ -40,6 +40,7 @@ def envelope_from_sqs(channel: str, message: dict[str, Any]) -> Envelope:
         "group_id": system.get("MessageGroupId"),
         "dedup_id": system.get("MessageDeduplicationId"),
         "sequence_number": system.get("SequenceNumber"),
+        TRACE_HEADER: system.get("AWSTraceHeader"),
     }
     return Envelope(
         channel=channel,
@@ -292,13 +293,15 @@ class SnsTail:
             return raw
         attributes = {k: v for k, v in raw.attributes.items() if k in ("group_id", "sequence_number")}
         attributes["sent_at"] = notification.get("Timestamp")
+        attributes[SUBJECT] = notification.get("Subject")
+        attributes = {k: v for k, v in attributes.items() if v is not None}
         if not self.options.unwrap:
             return Envelope(str(self.channel), notification.get("MessageId"), raw.body, attributes)
         return Envelope(
             channel=str(self.channel),
             id=notification.get("MessageId"),
             body=str(notification["Message"]).encode("utf-8"),
-            attributes={k: v for k, v in attributes.items() if v is not None},
+            attributes=attributes,
             message_attributes={
                 name: MessageAttribute(
                     value.get("Type", "String"),

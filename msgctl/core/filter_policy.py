@@ -347,8 +347,6 @@ def _build_leaf(path: tuple[str, ...], conditions: list[Any], scope: Mode) -> _N
         if type_ == "Number":
             parsed = number(value)
             return parsed is not None and matches_value(parsed)
-        if type(value) is str and type_.startswith("String.Array"):
-            _typed(key, item)  # raises: the envelope reader wants a JSON list here
         for candidate in attribute_values(type_, value):
             if candidate is not BINARY and matches_value(candidate):
                 return True
@@ -376,10 +374,8 @@ def _typed(key: str, attribute: Any) -> tuple[str, AttributeValue]:
         raise EnvelopeError(f"message attribute {key!r} must be an object with 'type' and 'value'") from None
     if type(type_) is not str or not type_:
         raise EnvelopeError(f"message attribute {key!r} has no type")
-    if type_.startswith("String.Array"):
-        if type(value) is not list:
-            raise EnvelopeError(f"String.Array attribute {key!r} must be a JSON list")
-        return type_, value
+    if type_.startswith("String.Array") and type(value) is list:
+        return type_, value  # else the text SQS holds for it, read as a string
     if type_.startswith("Binary"):
         if type(value) is not str:
             raise EnvelopeError(f"binary attribute {key!r} must be base64 text")

@@ -7,12 +7,17 @@ import json
 import shutil
 from typing import Any, Literal
 
-from msgctl.envelope import Envelope
+from msgctl.envelope import SUBJECT, Envelope
 from msgctl.render import Renderer
 
 MessageFormat = Literal["pretty", "ndjson", "json"]
 BOLD, DIM, RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
-HEADER_FACTS = (("group_id", "group"), ("receive_count", "receives"), ("redelivered", "redelivered"))
+HEADER_FACTS = (
+    ("group_id", "group"),
+    ("receive_count", "receives"),
+    ("redelivered", "redelivered"),
+    (SUBJECT, "subject"),
+)
 
 
 class MessageWriter:
