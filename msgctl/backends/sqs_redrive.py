@@ -12,6 +12,8 @@ from msgctl.backends.sqs_tail import envelope_from_sqs
 from msgctl.core.redrive import RECEIVE_BATCH, Dead
 from msgctl.errors import MsgctlError, NotFoundError
 
+NO_MOVE_TASK_CODES = frozenset({"InvalidAction", "UnsupportedOperation", "NotImplemented"})
+
 
 class SqsDeadLetters:
     def __init__(self, backend: SqsBackend, channel: Channel) -> None:
@@ -142,8 +144,18 @@ class NativeMove:
             return str(self.client.start_message_move_task(**kwargs)["TaskHandle"])
 
     def tasks(self) -> list[dict[str, Any]]:
-        with aws_errors(f"cannot list the move tasks of {self.dlq}"):
-            return list(self.client.list_message_move_tasks(SourceArn=self.dlq_arn, MaxResults=10)["Results"])
+        try:
+            with aws_errors(f"cannot list the move tasks of {self.dlq}"):
+                response = self.client.list_message_move_tasks(SourceArn=self.dlq_arn, MaxResults=10)
+        except MsgctlError as exc:
+            if not _lacks_move_tasks(exc):
+                raise
+            raise MsgctlError(
+                f"the endpoint {self.client.meta.endpoint_url} has no move tasks (ListMessageMoveTasks "
+                f"answered {exc.code}): move with msgctl dlq redrive --engine client",
+                "NoMoveTasks",
+            ) from exc
+        return list(response["Results"])
 
     def cancel(self, task_handle: str) -> int:
         with aws_errors(f"cannot cancel the move task of {self.dlq}"):
@@ -152,3 +164,10 @@ class NativeMove:
                     "ApproximateNumberOfMessagesMoved", 0
                 )
             )
+
+
+def _lacks_move_tasks(exc: MsgctlError) -> bool:
+    """An endpoint that does not implement the move task API: it says so, or (moto) fails with a bare
+    HTTP status and an error page; AWS's own errors have named codes."""
+    code = exc.code or ""
+    return code.isdigit() or code in NO_MOVE_TASK_CODES

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from msgctl.address import parse_channel
+from msgctl.cli.confirm import require_confirmation
 from msgctl.cli.options import FilterOption, FilterScopeOption, YesOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
@@ -108,12 +109,10 @@ def tail_command(
             "before it is deleted"
         )
     writer = MessageWriter(state.renderer, output_format)
-    if (
-        consume
-        and not yes
-        and not state.renderer.confirm(f"delete every message tail prints from {address}?")
-    ):
-        raise UsageError("--consume deletes messages: confirm on a terminal or pass --yes")
+    if consume:
+        require_confirmation(
+            state.renderer, yes, f"delete every message tail prints from {address}?", "--consume"
+        )
     report = TailReport()
     stop = _StopRequest()
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
