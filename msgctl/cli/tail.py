@@ -15,7 +15,7 @@ from msgctl.cli.options import FilterOption, FilterScopeOption, YesOption, parse
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
 from msgctl.core.tail import TailOptions, TailReport, parse_duration, tail
-from msgctl.errors import UsageError
+from msgctl.errors import ExitCode, UsageError
 from msgctl.render.messages import MessageFormat, MessageWriter
 
 
@@ -134,6 +134,8 @@ def tail_command(
     for note in report.notes:
         if note != "interrupted":
             state.renderer.warn(note)
+    if "interrupted" in report.notes:  # a cut snapshot is not a complete one: scripts must be able to tell
+        raise typer.Exit(ExitCode.INTERRUPTED)
 
 
 class _StopRequest:
