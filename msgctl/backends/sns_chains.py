@@ -10,6 +10,7 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, arn_name, aws_errors
+from msgctl.config import LONG_POLL_S
 from msgctl.core.chains import (
     ChainSpec,
     ChainTree,
@@ -511,7 +512,7 @@ class SnsChainBackend:
                         messages = self._sqs.receive_message(
                             QueueUrl=url,
                             MaxNumberOfMessages=10,
-                            WaitTimeSeconds=1,
+                            WaitTimeSeconds=LONG_POLL_S,
                             VisibilityTimeout=hold_s,
                             MessageAttributeNames=["All"],
                         ).get("Messages", [])

@@ -9,6 +9,7 @@ from msgctl.address import Channel
 from msgctl.backends.aws import aws_errors
 from msgctl.backends.sqs import SqsBackend, dead_letter_target, release
 from msgctl.backends.sqs_tail import envelope_from_sqs
+from msgctl.config import LONG_POLL_S
 from msgctl.core.redrive import RECEIVE_BATCH, Dead
 from msgctl.errors import MsgctlError, NotFoundError
 
@@ -27,7 +28,7 @@ class SqsDeadLetters:
                 QueueUrl=self.url,
                 MaxNumberOfMessages=RECEIVE_BATCH,
                 VisibilityTimeout=hold_s,
-                WaitTimeSeconds=1,
+                WaitTimeSeconds=LONG_POLL_S,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
