@@ -123,22 +123,32 @@ def up(
     """Start what is not running. A port given is used or refused; without one, the default port or the
     next free one. If a server fails to start, the ones this call started are stopped again."""
     state = load_state(directory)
-    started: set[str] = set()
+    started: list[Server] = []
     try:
         if "aws" not in state.servers:
             port = _port(aws_port, DEFAULT_AWS_PORT, "moto server", "--aws-port")
             progress(f"starting moto server on {HOST}:{port}")
             state.servers["aws"] = _start_moto(directory, port)
-            started.add("aws")
+            started.append(state.servers["aws"])
             save_state(directory, state)
         if with_activemq and "amq" not in state.servers:
             _up_activemq(directory, state, stomp_port, progress)
     except BaseException:
         if started:
-            progress(f"stopping what this run started: {', '.join(sorted(started))}")
-            down(directory, only=started)
+            progress(f"stopping what this run started: {', '.join(s.name for s in started)}")
+            _stop_started(directory, started)
         raise
     return state
+
+
+def _stop_started(directory: Path, started: list[Server]) -> None:
+    """Stop exactly these servers (by pid: the state file may name others by now) and forget them."""
+    for server in started:
+        _stop(server)
+    state = load_state(directory)
+    pids = {server.pid for server in started}
+    state.servers = {name: s for name, s in state.servers.items() if s.pid not in pids}
+    save_state(directory, state)
 
 
 def _up_activemq(
