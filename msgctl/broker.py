@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from msgctl.config import BrokerProfile, Settings
+from msgctl.config import BrokerProfile, Settings, Timeouts
 from msgctl.errors import UsageError
 
 DEFAULT_PORTS = {"stomp": 61613, "stomp+ssl": 61614}
@@ -36,6 +36,7 @@ class BrokerTarget:
     password: str | None = field(default=None, repr=False)
     ca_file: str | None = None
     verify: bool = True
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
     @property
     def label(self) -> str:
@@ -105,6 +106,7 @@ def resolve_broker(
         password=password or (_profile_password(profile) if profile else None),
         ca_file=settings.ca_file or (profile.ca_file if profile else None),
         verify=not settings.insecure and (profile.verify if profile else True),
+        timeouts=settings.config.timeouts,
     )
 
 

@@ -15,6 +15,11 @@ named broker profiles::
     verify = true
 
     default_broker = "prod"
+
+    [timeouts]
+    connect = 5   # seconds to open a connection (TCP, TLS, a broker's CONNECTED answer)
+    read = 10     # seconds to wait for an answer (an AWS request, a broker's receipt or reply); also
+                  # the STOMP heart-beat interval, so a silent broker is noticed within 1.5 x read
 """
 
 from __future__ import annotations
@@ -43,6 +48,18 @@ class BrokerProfile:
     verify: bool = True
 
 
+# How long msgctl's SQS receives wait (WaitTimeSeconds): a read timeout must be above it.
+LONG_POLL_S = 1
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds; the ``[timeouts]`` table of the config file."""
+
+    connect: float = 5.0
+    read: float = 10.0
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None = None
@@ -51,6 +68,7 @@ class Config:
     aws_endpoint_url: str | None = None
     default_broker: str | None = None
     brokers: Mapping[str, BrokerProfile] = field(default_factory=dict)
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
 
 @dataclass
@@ -106,7 +124,27 @@ def load_config(path: Path) -> Config:
         aws_endpoint_url=_opt_str(aws, "endpoint_url", path),
         default_broker=_opt_str(raw, "default_broker", path),
         brokers={name: _broker_profile(name, value, path) for name, value in brokers.items()},
+        timeouts=_timeouts(_table(raw, "timeouts", path), path),
     )
+
+
+def _timeouts(raw: Mapping[str, Any], path: Path) -> Timeouts:
+    unknown = sorted(set(raw) - {"connect", "read"})
+    if unknown:
+        raise UsageError(f"config file {path}: [timeouts] has unknown keys: {', '.join(unknown)}")
+    defaults = Timeouts()
+    connect = _seconds(raw, "connect", defaults.connect, 0.0, path)
+    read = _seconds(raw, "read", defaults.read, LONG_POLL_S, path, " (SQS long polls wait 1 s)")
+    return Timeouts(connect=connect, read=read)
+
+
+def _seconds(
+    raw: Mapping[str, Any], key: str, default: float, above: float, path: Path, why: str = ""
+) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= above:
+        raise UsageError(f"config file {path}: [timeouts] '{key}' must be more than {above:g} seconds{why}")
+    return float(value)
 
 
 def _broker_profile(name: str, raw: Any, path: Path) -> BrokerProfile:

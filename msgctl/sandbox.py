@@ -24,6 +24,7 @@ from msgctl.errors import MsgctlError
 HOST = "127.0.0.1"
 DEFAULT_AWS_PORT = 4577
 DEFAULT_STOMP_PORT = 61613
+PORT_SEARCH = 50  # ports tried after a taken default
 REGION = "us-east-1"
 ACCESS_KEY = "sandbox"
 SECRET_KEY = "sandbox-secret"
@@ -114,25 +115,75 @@ def save_state(directory: Path, state: SandboxState) -> None:
 
 def up(
     directory: Path,
-    aws_port: int = DEFAULT_AWS_PORT,
-    stomp_port: int = DEFAULT_STOMP_PORT,
+    aws_port: int | None = None,
+    stomp_port: int | None = None,
     with_activemq: bool = True,
     progress: Callable[[str], None] = lambda _: None,
 ) -> SandboxState:
+    """Start what is not running. A port given is used or refused; without one, the default port or the
+    next free one. If a server fails to start, the ones this call started are stopped again."""
     state = load_state(directory)
-    if "aws" not in state.servers:
-        progress(f"starting moto server on {HOST}:{aws_port}")
-        state.servers["aws"] = _start_moto(directory, aws_port)
-        save_state(directory, state)
-    if with_activemq and "amq" not in state.servers:
-        activemq_home = find_activemq()
-        if activemq_home is None:
-            state.notes.append("ActiveMQ is not installed (Debian: apt-get install activemq); amq: skipped")
-        else:
-            progress(f"starting ActiveMQ with STOMP on {HOST}:{stomp_port}")
-            state.servers["amq"] = _start_activemq(directory, activemq_home, stomp_port)
+    started: list[Server] = []
+    try:
+        if "aws" not in state.servers:
+            port = _port(aws_port, DEFAULT_AWS_PORT, "moto server", "--aws-port")
+            progress(f"starting moto server on {HOST}:{port}")
+            state.servers["aws"] = _start_moto(directory, port)
+            started.append(state.servers["aws"])
             save_state(directory, state)
+        if with_activemq and "amq" not in state.servers:
+            _up_activemq(directory, state, stomp_port, progress)
+    except BaseException:
+        if started:
+            progress(f"stopping what this run started: {', '.join(s.name for s in started)}")
+            _stop_started(directory, started)
+        raise
     return state
+
+
+def _stop_started(directory: Path, started: list[Server]) -> None:
+    """Stop exactly these servers (by pid: the state file may name others by now) and forget them."""
+    for server in started:
+        _stop(server)
+    state = load_state(directory)
+    pids = {server.pid for server in started}
+    state.servers = {name: s for name, s in state.servers.items() if s.pid not in pids}
+    save_state(directory, state)
+
+
+def _up_activemq(
+    directory: Path, state: SandboxState, stomp_port: int | None, progress: Callable[[str], None]
+) -> None:
+    activemq_home = find_activemq()
+    if activemq_home is None:
+        state.notes.append("ActiveMQ is not installed (Debian: apt-get install activemq); amq: skipped")
+        return
+    # The broker's stomp+ssl connector listens on the next port: both must be free.
+    port = _port(stomp_port, DEFAULT_STOMP_PORT, "ActiveMQ STOMP", "--stomp-port", span=2)
+    progress(f"starting ActiveMQ with STOMP on {HOST}:{port}")
+    state.servers["amq"] = _start_activemq(directory, activemq_home, port)
+    save_state(directory, state)
+
+
+def _port(given: int | None, default: int, what: str, option: str, span: int = 1) -> int:
+    """The port given, if free (with the ``span - 1`` after it); else the default or the next free one."""
+    if given is not None:
+        if _ports_taken(given, span):
+            raise MsgctlError(
+                f"cannot start {what}: something else already listens on {HOST}:{given}"
+                f"{f' or {given + span - 1}' if span > 1 else ''}: pass {option} with a free port"
+            )
+        return given
+    for port in range(default, default + PORT_SEARCH * span, span):
+        if not _ports_taken(port, span):
+            return port
+    raise MsgctlError(
+        f"cannot start {what}: ports {default} to {default + PORT_SEARCH * span - 1} are taken: pass {option}"
+    )
+
+
+def _ports_taken(first: int, span: int) -> bool:
+    return any(_port_taken(port) for port in range(first, first + span))
 
 
 def down(directory: Path, only: set[str] | None = None) -> list[str]:

@@ -90,7 +90,9 @@ def sandbox_directory() -> Path:
 def servers(sandbox_directory: Path) -> Iterator[sandbox.SandboxState]:
     directory = sandbox_directory
     before = set(sandbox.load_state(directory).servers)
-    state = sandbox.up(directory)
+    # The default ports, given: when they are taken by servers the state file does not list (another
+    # session restarting one), this fails instead of starting a second sandbox on other ports.
+    state = sandbox.up(directory, sandbox.DEFAULT_AWS_PORT, sandbox.DEFAULT_STOMP_PORT)
     started = set(state.servers) - before
     yield state
     if started:

@@ -316,8 +316,57 @@ def test_activemq_redrive_over_many_transactions_keeps_order_and_moves_each_once
     assert all(f.body == f"m{f.headers['n']}".encode() for f in frames)
 
 
-def test_an_endpoint_without_move_tasks_is_a_one_line_error(invoke, aws, sqs, unique):
+def test_an_endpoint_without_move_tasks_says_so_in_one_line(invoke, aws, sqs, unique):
     dead_letter_pair(sqs, unique, 1)  # moto answers ListMessageMoveTasks with an HTML error page
     result = invoke("dlq", "status", f"sqs:{unique}-dlq")
-    assert result.exit_code != 0
-    assert len(result.stderr.strip().splitlines()) == 1 and "error page: 500" in result.stderr
+    assert result.exit_code == ExitCode.FAILED
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert f"the endpoint {aws} has no move tasks" in result.stderr and "--engine client" in result.stderr
+
+
+class _Terminal:
+    """A stdin that is a terminal, answering the prompt with ``answer``."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.answer + "\n"
+
+
+def test_purge_refuses_a_queue_that_is_not_a_dlq(invoke, aws, sqs, unique):
+    url = sqs.create_queue(QueueName=unique)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="live order")
+    result = invoke("dlq", "purge", f"sqs:{unique}", "--yes")
+    assert result.exit_code == ExitCode.USAGE
+    assert f"sqs:{unique} is not a DLQ" in result.stderr
+    assert depth(sqs, url) == 1
+
+
+def test_purge_without_a_terminal_or_yes_exits_2_and_keeps_everything(invoke, aws, sqs, unique):
+    _url, dlq, _ = dead_letter_pair(sqs, unique, 2)
+    result = invoke("dlq", "purge", f"sqs:{unique}-dlq")
+    assert result.exit_code == ExitCode.USAGE
+    assert "pass --yes (no terminal to ask on)" in result.stderr
+    assert depth(sqs, dlq) == 2
+
+
+def test_purge_asks_with_the_number_of_messages_and_purges_on_yes(invoke, aws, sqs, unique, monkeypatch):
+    _url, dlq, _ = dead_letter_pair(sqs, unique, 3)
+    monkeypatch.setattr("sys.stdin", _Terminal("y"))
+    result = invoke("dlq", "purge", f"sqs:{unique}-dlq")
+    assert result.exit_code == 0, result.stderr
+    assert f"delete all 3 messages of sqs:{unique}-dlq? [y/N]" in result.stderr
+    assert depth(sqs, dlq) == 0
+
+
+def test_answering_no_says_it_was_declined(invoke, aws, sqs, unique, monkeypatch):
+    _url, dlq, _ = dead_letter_pair(sqs, unique, 2)
+    monkeypatch.setattr("sys.stdin", _Terminal("n"))
+    result = invoke("dlq", "purge", f"sqs:{unique}-dlq")
+    assert result.exit_code == ExitCode.USAGE
+    assert "declined" in result.stderr and "no terminal" not in result.stderr
+    assert depth(sqs, dlq) == 2

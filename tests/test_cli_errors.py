@@ -113,3 +113,20 @@ def test_bad_attribute_exits_2(invoke, attr: str) -> None:
     result = invoke("send", "sqs:x", "body", "--attr", attr)
     assert result.exit_code == ExitCode.USAGE
     assert "attribute" in _one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"])
+def test_an_endpoint_url_without_a_scheme_is_a_usage_error_naming_the_variable(
+    invoke, monkeypatch, variable
+) -> None:
+    monkeypatch.setenv(variable, "localhost:4566")
+    result = invoke("ls", "sqs")
+    assert result.exit_code == ExitCode.USAGE
+    line = _one_error_line(result.stderr)
+    assert f"{variable}='localhost:4566' is not an endpoint URL" in line and "unexpected" not in line
+
+
+def test_an_endpoint_url_flag_without_a_scheme_is_a_usage_error(invoke) -> None:
+    result = invoke("--endpoint-url", "127.0.0.1:4566", "stats", "sqs:x")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--endpoint-url='127.0.0.1:4566' is not an endpoint URL" in _one_error_line(result.stderr)

@@ -281,3 +281,62 @@ def test_stdin_input_and_a_missing_file_or_bad_rule(invoke, aws, sqs, unique, tm
     assert missing.exit_code == ExitCode.USAGE and "no such file" in missing.stderr
     bad_rule = invoke("replay", "-", "--to", f"sqs:{unique}", "--dedup-id", "template:{who}", input=lines)
     assert bad_rule.exit_code == ExitCode.USAGE and "unknown template field {who}" in bad_rule.stderr
+
+
+def _replay_process(*args, endpoint):
+    return subprocess.Popen(
+        [sys.executable, "-m", "msgctl", "-o", "json", "replay", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
+    )
+
+
+def test_a_dry_run_of_a_live_topic_without_max_or_duration_is_refused(aws_endpoint, sqs, sns, unique):
+    sns.create_topic(Name=unique)
+    sqs.create_queue(QueueName=unique)
+    process = _replay_process(f"sns:{unique}", "--to", f"sqs:{unique}", "--dry-run", endpoint=aws_endpoint)
+    try:
+        _out, err = process.communicate(timeout=30)  # before: it read the topic for ever
+    finally:
+        process.kill()
+    assert process.returncode == ExitCode.USAGE
+    assert f"sns:{unique} is a live topic" in err and "--max or --duration" in err
+
+
+def test_a_dry_run_of_a_live_topic_ends_after_max_messages(aws_endpoint, sqs, sns, unique):
+    topic_arn = sns.create_topic(Name=unique)["TopicArn"]
+    sqs.create_queue(QueueName=unique)
+    process = _replay_process(
+        f"sns:{unique}", "--to", f"sqs:{unique}", "--dry-run", "--max", "1", endpoint=aws_endpoint
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]:
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.1)
+        sns.publish(TopicArn=topic_arn, Message='{"live": 1}')
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert len(json.loads(out)) == 1
+    assert sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"] == []
+
+
+def test_a_live_topic_read_for_a_duration_ends(invoke, aws, sqs, sns, unique):
+    sns.create_topic(Name=unique)
+    url = sqs.create_queue(QueueName=unique)["QueueUrl"]
+    started = time.monotonic()
+    result = invoke("-o", "json", "replay", f"sns:{unique}", "--to", f"sqs:{unique}", "--duration", "2s")
+    assert result.exit_code == 0, result.stderr
+    assert time.monotonic() - started < 30
+    assert depth(sqs, url) == 0
+
+
+def test_duration_is_only_for_a_topic(invoke, aws, sqs, unique, tmp_path):
+    source = write(tmp_path / "in.ndjson", envelopes(1, groups=0))
+    result = invoke("replay", source, "--to", f"sqs:{unique}", "--duration", "2s")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--duration is for reading a topic" in result.stderr

@@ -185,8 +185,50 @@ def test_sigterm_in_the_middle_of_a_follow_releases_everything(aws_endpoint, sqs
     assert first, process.stderr.read()
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
-    assert process.returncode == 0, process.stderr.read()
+    assert process.returncode == ExitCode.INTERRUPTED, process.stderr.read()
     assert _depths(sqs, url) == (30, 0), "held messages were released, not left invisible for 300 s"
+
+
+@pytest.mark.parametrize("follow", [True, False], ids=["follow", "snapshot"])
+def test_ctrl_c_ends_tail_with_130_and_releases_everything(aws_endpoint, sqs, unique, follow) -> None:
+    url, _ = _queue(sqs, unique, 30)
+    process = _msgctl(
+        "tail",
+        f"sqs:{unique}",
+        *(["--follow"] if follow else ["--wait", "600"]),
+        "--hold",
+        "300",
+        "-o",
+        "ndjson",
+        env=_env({"AWS_ENDPOINT_URL": aws_endpoint}),
+    )
+    first = process.stdout.readline()
+    assert first, process.stderr.read()
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
+    stderr = process.stderr.read()
+    assert process.returncode == ExitCode.INTERRUPTED, stderr
+    assert stderr.strip().splitlines()[-1] == "msgctl: error: interrupted"
+    assert _depths(sqs, url) == (30, 0), "held messages were released, not left invisible for 300 s"
+
+
+def test_a_closed_pipe_ends_tail_quietly_with_0_and_releases_everything(aws_endpoint, sqs, unique) -> None:
+    # 30 envelopes of ~4 KB are more than a pipe buffers, so tail is still writing when the reader leaves.
+    url, _ = _queue(sqs, unique, 30, attributes={"MaximumMessageSize": "262144"})
+    big = "x" * 4000
+    for start in range(0, 30, 10):
+        entries = [{"Id": str(n), "MessageBody": big} for n in range(start, start + 10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    process = _msgctl(
+        "tail", f"sqs:{unique}", "--hold", "300", "-o", "ndjson", env=_env({"AWS_ENDPOINT_URL": aws_endpoint})
+    )
+    first = process.stdout.readline()
+    assert first, process.stderr.read()
+    process.stdout.close()  # as `| head -1` does
+    process.wait(timeout=60)
+    stderr = process.stderr.read()
+    assert (process.returncode, stderr) == (0, "")
+    assert _depths(sqs, url) == (60, 0), "held messages were released, not left invisible for 300 s"
 
 
 def test_topic_tail_prints_what_is_published_and_cleans_up_on_sigint(aws_endpoint, sqs, sns, unique) -> None:

@@ -75,3 +75,57 @@ def test_status_when_not_running(invoke, tmp_path, monkeypatch) -> None:
     result = invoke("sandbox", "status")
     assert result.exit_code == 0
     assert "not running" in result.stderr
+
+
+def _listener() -> socket.socket:
+    """A plain listener on a free port: 'another broker' holding the port the sandbox wants."""
+    return socket.create_server(("127.0.0.1", 0))
+
+
+def _exports(stdout: str) -> dict[str, str]:
+    return dict(line.removeprefix("export ").split("=", 1) for line in stdout.splitlines())
+
+
+def test_a_taken_stomp_port_given_stops_what_up_started_and_suggests_another(
+    invoke, tmp_path, monkeypatch
+) -> None:
+    if sandbox.find_activemq() is None:
+        missing("ActiveMQ (Debian package activemq)")
+    directory = tmp_path / "sandbox"
+    monkeypatch.setenv("MSGCTL_SANDBOX_DIR", str(directory))
+    aws_port = _free_port()
+    with _listener() as taken:
+        stomp_port = taken.getsockname()[1]
+        try:
+            result = invoke("sandbox", "up", "--aws-port", str(aws_port), "--stomp-port", str(stomp_port))
+        finally:
+            leftovers = sandbox.load_state(directory).servers
+            sandbox.down(directory)  # only this test's private sandbox
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{stomp_port}" in result.stderr and "pass --stomp-port" in result.stderr
+    assert leftovers == {}, "the moto server this up started was stopped again"
+    assert not sandbox._port_taken(aws_port)
+
+
+def test_taken_default_ports_move_to_the_next_free_ones(invoke, tmp_path, monkeypatch) -> None:
+    if sandbox.find_activemq() is None:
+        missing("ActiveMQ (Debian package activemq)")
+    directory = tmp_path / "sandbox"
+    monkeypatch.setenv("MSGCTL_SANDBOX_DIR", str(directory))
+    with _listener() as aws_taken, _listener() as stomp_taken:
+        # Private stand-ins for 4577 and 61613, so the shared sandbox on the real defaults is left alone.
+        monkeypatch.setattr(sandbox, "DEFAULT_AWS_PORT", aws_taken.getsockname()[1])
+        monkeypatch.setattr(sandbox, "DEFAULT_STOMP_PORT", stomp_taken.getsockname()[1])
+        try:
+            result = invoke("sandbox", "up")
+            exports = _exports(result.stdout) if result.exit_code == 0 else {}
+            for name, value in exports.items():
+                monkeypatch.setenv(name, value)
+            listed = invoke("ls", "-o", "json")  # the exported endpoints are the servers started
+        finally:
+            sandbox.down(directory)
+    assert result.exit_code == 0, result.stderr
+    aws_port = int(exports["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    stomp_port = int(exports["MSGCTL_BROKER"].rsplit(":", 1)[1])
+    assert aws_port > sandbox.DEFAULT_AWS_PORT and stomp_port > sandbox.DEFAULT_STOMP_PORT
+    assert listed.exit_code == 0, listed.stderr

@@ -36,7 +36,6 @@ INDIVIDUAL_DLQ_PREFIX = "DLQ."
 VIRTUAL_PREFIX = "VirtualTopic."
 ID_PROPERTY = "msgctl_id"  # the id send prints: the broker's own message-id is not known to a STOMP sender
 CONSUMER_PREFIX = "Consumer."
-REPLY_TIMEOUT_S = 10.0
 BROWSE_CAP = 400  # ActiveMQ's default maxBrowsePageSize: a browse shows at most this many messages
 # STOMP properties are strings; the broker compares one with a selector's number by reading it as that
 # number's type, so "5.5" misses `n > 5` while "5" matches `n > 4` and `n > 4.5` (measured on 5.17).
@@ -76,6 +75,12 @@ class _Listener:
         self.subscriptions: dict[str, queue.Queue[Frame | MsgctlError]] = {}
         self.receipts: dict[str, queue.Queue[Frame | MsgctlError]] = {}
         self.connect_error: str | None = None
+        self.connected = False
+        self.answered = threading.Event()  # CONNECTED, an ERROR, or the connection closed: CONNECT is over
+
+    def on_connected(self, frame: Any) -> None:
+        self.connected = True
+        self.answered.set()
 
     def on_message(self, frame: Any) -> None:
         target = self.subscriptions.get(frame.headers.get("subscription", ""))
@@ -94,9 +99,11 @@ class _Listener:
             waiter.put(_stomp_error(message))
         else:
             self.connect_error = message
+            self.answered.set()
             self._fail_all(_stomp_error(message))
 
     def on_disconnected(self) -> None:
+        self.answered.set()
         self._fail_all(MsgctlError("the broker closed the connection", "Disconnected"))
 
     def _fail_all(self, error: MsgctlError) -> None:
@@ -109,15 +116,20 @@ class PendingReceipt:
     """A frame sent with a receipt header; ``wait`` returns once the broker confirmed it, or raises."""
 
     def __init__(
-        self, waiting: dict[str, queue.Queue[Frame | MsgctlError]], receipt: str, timeout_message: str
+        self,
+        waiting: dict[str, queue.Queue[Frame | MsgctlError]],
+        receipt: str,
+        timeout_message: str,
+        timeout_s: float,
     ) -> None:
         self.waiting, self.receipt, self.timeout_message = waiting, receipt, timeout_message
+        self.timeout_s = timeout_s
         self.inbox: queue.Queue[Frame | MsgctlError] = queue.Queue()
         waiting[receipt] = self.inbox
 
     def wait(self) -> None:
         try:
-            _get(self.inbox, self.timeout_message)
+            _get(self.inbox, self.timeout_message, self.timeout_s)
         finally:
             self.waiting.pop(self.receipt, None)
 
@@ -131,6 +143,7 @@ class StompSession:
         self._conn: Any = None
         self._connecting = threading.Lock()
         self._wire: _Wire | None = None
+        self.reply_timeout_s = target.timeouts.read
 
     def __enter__(self) -> StompSession:
         self.connect()
@@ -144,12 +157,14 @@ class StompSession:
         from stomp.exception import ConnectFailedException
 
         hosts = [(e.host, e.port) for e in self.target.endpoints]
+        timeouts = self.target.timeouts
+        heartbeat_ms = int(timeouts.read * 1000)
         conn = stomp.Connection12(
             host_and_ports=hosts,
-            heartbeats=(10000, 10000),
+            heartbeats=(heartbeat_ms, heartbeat_ms),
             auto_decode=False,
             reconnect_attempts_max=1,
-            timeout=10,
+            timeout=timeouts.connect,
         )
         # The message type is chosen per frame (body_headers): a content-length makes a BytesMessage.
         conn.auto_content_length = False
@@ -164,22 +179,31 @@ class StompSession:
                 )
         conn.set_listener("msgctl", self._listener)
         try:
+            # stomp.py's own wait for CONNECTED has no limit: an endpoint that accepts and never answers
+            # would hold msgctl forever. The listener says when CONNECT is over, within the connect timeout.
             conn.connect(
-                self.target.user, self.target.password, wait=True, headers={"client-id": _new_id("msgctl")}
+                self.target.user, self.target.password, wait=False, headers={"client-id": _new_id("msgctl")}
             )
         except (ConnectFailedException, OSError) as exc:
             _stop(conn)
-            reason = self._listener.connect_error
-            if reason and ("User name" in reason or "password" in reason or "ecurity" in reason):
-                raise AccessDeniedError(
-                    f"broker {self.target.label} refused the login: {reason}", "STOMP ERROR"
-                ) from exc
-            detail = reason or self._tls_problem() or "connection refused or timed out"
-            raise MsgctlError(
-                f"cannot connect to broker {self.target.label}: {detail}", "ConnectFailed"
-            ) from exc
+            raise self._connect_failure() from exc
+        if not self._listener.answered.wait(timeouts.connect) or not self._listener.connected:
+            _stop(conn)
+            raise self._connect_failure(self._no_answer(timeouts.connect))
         self._conn = conn
         log.info("connected to %s", self.target.label)
+
+    def _no_answer(self, connect_timeout: float) -> str:
+        if self._listener.answered.is_set():
+            return "the endpoint closed the connection without a STOMP answer: is this a STOMP port?"
+        return f"no STOMP answer within {connect_timeout:g} s (a paused broker, or not a STOMP port?)"
+
+    def _connect_failure(self, fallback: str | None = None) -> MsgctlError:
+        reason = self._listener.connect_error
+        if reason and ("User name" in reason or "password" in reason or "ecurity" in reason):
+            return AccessDeniedError(f"broker {self.target.label} refused the login: {reason}", "STOMP ERROR")
+        detail = reason or self._tls_problem() or fallback or "connection refused or timed out"
+        return MsgctlError(f"cannot connect to broker {self.target.label}: {detail}", "ConnectFailed")
 
     def _tls_problem(self) -> str | None:
         """Why a TLS handshake fails, in words (stomp.py only reports that it could not connect)."""
@@ -192,7 +216,9 @@ class StompSession:
                 context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
             try:
                 with (
-                    socket.create_connection((endpoint.host, endpoint.port), timeout=5) as raw,
+                    socket.create_connection(
+                        (endpoint.host, endpoint.port), timeout=self.target.timeouts.connect
+                    ) as raw,
                     context.wrap_socket(raw, server_hostname=endpoint.host),
                 ):
                     continue
@@ -232,9 +258,10 @@ class StompSession:
         return sub_id, inbox
 
     def receive(
-        self, inbox: queue.Queue[Frame | MsgctlError], what: str, timeout_s: float = REPLY_TIMEOUT_S
+        self, inbox: queue.Queue[Frame | MsgctlError], what: str, timeout_s: float | None = None
     ) -> Frame:
-        return _get(inbox, f"nothing received from {what} within {timeout_s:g} s", timeout_s)
+        wait_s = self.reply_timeout_s if timeout_s is None else timeout_s
+        return _get(inbox, f"nothing received from {what} within {wait_s:g} s", wait_s)
 
     def nack(self, frame: Frame) -> None:
         """Refuse a message; ActiveMQ sends a NACKed message straight to its DLQ."""
@@ -273,7 +300,10 @@ class StompSession:
     def _request(self, what: str, frame: Callable[[str], None]) -> PendingReceipt:
         receipt = _new_id("rcpt")
         pending = PendingReceipt(
-            self._listener.receipts, receipt, f"no receipt from {self.target.label} for {what}"
+            self._listener.receipts,
+            receipt,
+            f"no receipt from {self.target.label} for {what} within {self.reply_timeout_s:g} s",
+            self.reply_timeout_s,
         )
         try:
             frame(receipt)
@@ -307,7 +337,9 @@ class StompSession:
             while True:
                 frame = _get(
                     inbox,
-                    f"no statistics reply from {self.target.label}: is the statisticsBrokerPlugin enabled?",
+                    f"no statistics reply from {self.target.label} within {self.reply_timeout_s:g} s: is "
+                    "the statisticsBrokerPlugin enabled?",
+                    self.reply_timeout_s,
                 )
                 entries = _parse_stats_map(frame.body)
                 if not entries:
@@ -322,9 +354,10 @@ class StompSession:
         headers = {"browser": "true", **({"selector": selector} if selector else {})}
         sub_id, inbox = self.subscribe(f"/queue/{queue_name}", headers)
         try:
-            while (frame := _get(inbox, f"browsing {queue_name} did not answer")).headers.get(
-                "browser"
-            ) != "end":
+            silent = (
+                f"browsing {queue_name} on {self.target.label}: no answer within {self.reply_timeout_s:g} s"
+            )
+            while (frame := _get(inbox, silent, self.reply_timeout_s)).headers.get("browser") != "end":
                 yield frame
         finally:
             self.unsubscribe(sub_id)
@@ -600,7 +633,7 @@ def _age_s(timestamp_ms: int) -> float:
     return max(0.0, round(time.time() - timestamp_ms / 1000.0, 3))
 
 
-def _get(inbox: queue.Queue[Any], timeout_message: str, timeout_s: float = REPLY_TIMEOUT_S) -> Frame:
+def _get(inbox: queue.Queue[Any], timeout_message: str, timeout_s: float) -> Frame:
     """The next frame, or the error the listener put there (ERROR frame, dropped connection)."""
     try:
         item = inbox.get(timeout=timeout_s)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from msgctl.config import Settings
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
@@ -36,6 +37,9 @@ ACCESS_DENIED_CODES = frozenset(
     }
 )
 log = logging.getLogger(__name__)
+# botocore's own default for its standard and adaptive modes: with the read timeout, it bounds how long an
+# endpoint that accepts connections but never answers keeps a command waiting.
+MAX_ATTEMPTS = 3
 USAGE_CODES = frozenset(
     {
         "InvalidParameterValue",
@@ -74,19 +78,27 @@ class AwsClients:
         from botocore.config import Config
 
         session = self._ensure_session()
-        config = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+        timeouts = self._settings.config.timeouts
+        config = Config(
+            retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+            connect_timeout=timeouts.connect,
+            read_timeout=timeouts.read,
+        )
         endpoint = self._endpoint_for(service)
         log.info("%s client: region %s, endpoint %s", service, region or self.region, endpoint or "default")
         return session.create_client(service, region_name=region, endpoint_url=endpoint, config=config)
 
     def _endpoint_for(self, service: str) -> str | None:
         if self._settings.endpoint_url:
-            return self._settings.endpoint_url
+            return _checked_endpoint(self._settings.endpoint_url, "--endpoint-url")
         # Service-specific variables (AWS_ENDPOINT_URL_SQS, ...) are read by botocore itself.
         service_var = f"AWS_ENDPOINT_URL_{service.upper()}"
-        if os.environ.get(service_var) or os.environ.get("AWS_ENDPOINT_URL"):
-            return None
-        return self._settings.config.aws_endpoint_url
+        for variable in (service_var, "AWS_ENDPOINT_URL"):
+            if os.environ.get(variable):
+                _checked_endpoint(os.environ[variable], variable)
+                return None
+        configured = self._settings.config.aws_endpoint_url
+        return _checked_endpoint(configured, "[aws] endpoint_url in the config file") if configured else None
 
     def _ensure_session(self) -> Any:
         # botocore's session, not boto3's: the clients are the same, and boto3's import (s3transfer) costs
@@ -126,6 +138,19 @@ class AwsClients:
             parts = arn.split(":")
             self._caller = (parts[4], parts[1])
         return self._caller
+
+
+def _checked_endpoint(url: str, source: str) -> str:
+    """An endpoint botocore can use: http(s)://HOST[:PORT]; otherwise a usage error naming where it came
+    from (botocore's own complaint is a bare ValueError)."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{source}={url!r} is not an endpoint URL: expected http(s)://HOST[:PORT]")
+    return url
 
 
 def _credential_secrets(session: Any) -> list[str]:
@@ -168,6 +193,12 @@ def translate(exc: Exception, what: str) -> MsgctlError | None:
         return UsageError(f"{what}: {exc}", "ProfileNotFound")
     if isinstance(exc, bx.NoRegionError):
         return UsageError(f"{what}: no AWS region: pass --region or set AWS_REGION", "NoRegion")
+    if isinstance(exc, bx.ReadTimeoutError):
+        return MsgctlError(
+            f"{what}: {getattr(exc, 'kwargs', {}).get('endpoint_url', 'AWS')} did not answer within the "
+            "read timeout ([timeouts] read in the config file)",
+            "ReadTimeout",
+        )
     if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError | bx.ConnectTimeoutError):
         return MsgctlError(
             f"{what}: cannot reach {getattr(exc, 'kwargs', {}).get('endpoint_url', 'AWS')}",

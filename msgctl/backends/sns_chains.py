@@ -13,6 +13,7 @@ from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, arn_name, aws_errors
 from msgctl.backends.sqs import max_receive_count
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
+from msgctl.config import LONG_POLL_S
 from msgctl.core.chains import (
     ChainSpec,
     ChainTree,
@@ -572,7 +573,7 @@ class SnsChainBackend:
                 self._sqs.receive_message(
                     QueueUrl=url,
                     MaxNumberOfMessages=10,
-                    WaitTimeSeconds=1,
+                    WaitTimeSeconds=LONG_POLL_S,
                     VisibilityTimeout=hold_s,
                     AttributeNames=["ApproximateReceiveCount"],
                     MessageAttributeNames=["All"],

@@ -14,6 +14,7 @@ from msgctl.address import Channel
 from msgctl.backends.aws import aws_errors
 from msgctl.backends.sqs import SqsBackend, max_receive_count, release
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
+from msgctl.config import LONG_POLL_S
 from msgctl.core.fifo_lag import LagReport, Seen, cut_from_batches, group_rows
 from msgctl.errors import MsgctlError, UsageError
 
@@ -117,7 +118,7 @@ class SqsFifoSweep:
                     QueueUrl=self.url,
                     MaxNumberOfMessages=asked,
                     VisibilityTimeout=self.hold_s,
-                    WaitTimeSeconds=1,
+                    WaitTimeSeconds=LONG_POLL_S,
                     AttributeNames=["All"],
                 ).get("Messages", [])
             held += [m["ReceiptHandle"] for m in messages]

@@ -9,8 +9,11 @@ from msgctl.address import Channel
 from msgctl.backends.aws import aws_errors
 from msgctl.backends.sqs import SqsBackend, dead_letter_target, release
 from msgctl.backends.sqs_tail import envelope_from_sqs
+from msgctl.config import LONG_POLL_S
 from msgctl.core.redrive import RECEIVE_BATCH, Dead
 from msgctl.errors import MsgctlError, NotFoundError
+
+NO_MOVE_TASK_CODES = frozenset({"InvalidAction", "UnsupportedOperation", "NotImplemented"})
 
 
 class SqsDeadLetters:
@@ -25,7 +28,7 @@ class SqsDeadLetters:
                 QueueUrl=self.url,
                 MaxNumberOfMessages=RECEIVE_BATCH,
                 VisibilityTimeout=hold_s,
-                WaitTimeSeconds=1,
+                WaitTimeSeconds=LONG_POLL_S,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
@@ -142,8 +145,18 @@ class NativeMove:
             return str(self.client.start_message_move_task(**kwargs)["TaskHandle"])
 
     def tasks(self) -> list[dict[str, Any]]:
-        with aws_errors(f"cannot list the move tasks of {self.dlq}"):
-            return list(self.client.list_message_move_tasks(SourceArn=self.dlq_arn, MaxResults=10)["Results"])
+        try:
+            with aws_errors(f"cannot list the move tasks of {self.dlq}"):
+                response = self.client.list_message_move_tasks(SourceArn=self.dlq_arn, MaxResults=10)
+        except MsgctlError as exc:
+            if not _lacks_move_tasks(exc):
+                raise
+            raise MsgctlError(
+                f"the endpoint {self.client.meta.endpoint_url} has no move tasks (ListMessageMoveTasks "
+                f"answered {exc.code}): move with msgctl dlq redrive --engine client",
+                "NoMoveTasks",
+            ) from exc
+        return list(response["Results"])
 
     def cancel(self, task_handle: str) -> int:
         with aws_errors(f"cannot cancel the move task of {self.dlq}"):
@@ -152,3 +165,10 @@ class NativeMove:
                     "ApproximateNumberOfMessagesMoved", 0
                 )
             )
+
+
+def _lacks_move_tasks(exc: MsgctlError) -> bool:
+    """An endpoint that does not implement the move task API: it says so, or (moto) fails with a bare
+    HTTP status and an error page; AWS's own errors have named codes."""
+    code = exc.code or ""
+    return code.isdigit() or code in NO_MOVE_TASK_CODES

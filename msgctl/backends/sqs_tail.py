@@ -16,6 +16,7 @@ from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sns import SnsBackend
 from msgctl.backends.sqs import SqsBackend, max_receive_count, release
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
+from msgctl.config import LONG_POLL_S
 from msgctl.core.chains import allow_topic_statement, merge_statement
 from msgctl.core.fifo_lag import Seen, cut_from_batches
 from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
@@ -117,7 +118,7 @@ class SqsSnapshot:
                     QueueUrl=self.url,
                     MaxNumberOfMessages=RECEIVE_BATCH,
                     VisibilityTimeout=self.hold,
-                    WaitTimeSeconds=1,
+                    WaitTimeSeconds=LONG_POLL_S,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
@@ -272,7 +273,7 @@ class SnsTail:
                 messages = self.sqs.receive_message(
                     QueueUrl=self.queue_url,
                     MaxNumberOfMessages=RECEIVE_BATCH,
-                    WaitTimeSeconds=1,
+                    WaitTimeSeconds=LONG_POLL_S,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])

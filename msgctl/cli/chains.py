@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from msgctl.address import Channel, parse_channel
+from msgctl.cli.confirm import require_confirmation
 from msgctl.cli.options import DryRunOption, OutputOption, YesOption, read_argument
 from msgctl.cli.state import AppState, get_state
 from msgctl.core import chains as core
@@ -108,8 +109,8 @@ def apply(
         pruned = [
             change for spec in specs for change in state.backends.chains_for(spec.topic).plan_prune(spec)
         ]
-        if pruned and not dry_run and not _confirmed(renderer, yes, f"remove {len(pruned)} subscriptions?"):
-            raise UsageError("pruning needs confirmation: pass --yes (no terminal to ask on)")
+        if pruned and not dry_run:
+            require_confirmation(renderer, yes, f"remove {len(pruned)} subscriptions?", "pruning")
     # ... then each is planned again just before it is applied, seeing what the chains before it did.
     steps = [
         _given(plan) if index == 0 or dry_run else _replanned(state, spec)
@@ -214,8 +215,7 @@ def delete(
     plan = core.Plan(state.backends.chains_for(address).plan_delete(address, with_queues))
     if not dry_run:
         renderer.records([c.to_json() for c in plan.changes], PLAN_COLUMNS)
-        if not _confirmed(renderer, yes, f"delete {len(plan.pending)} resources?"):
-            raise UsageError("deleting needs confirmation: pass --yes (no terminal to ask on)")
+        require_confirmation(renderer, yes, f"delete {len(plan.pending)} resources?", "deleting")
     _run_plan(renderer, plan, dry_run)
 
 
@@ -253,10 +253,6 @@ def _given(plan: core.Plan) -> Callable[[], core.Plan]:
 
 def _replanned(state: AppState, spec: core.ChainSpec) -> Callable[[], core.Plan]:
     return lambda: core.plan_chain(state.backends.chains_for(spec.topic), spec)
-
-
-def _confirmed(renderer: Renderer, yes: bool, question: str) -> bool:
-    return yes or renderer.confirm(question)
 
 
 def _topic(text: str) -> Channel:

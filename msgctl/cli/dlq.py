@@ -12,6 +12,7 @@ import typer
 
 from msgctl.address import Channel, endpoint_name, parse_channel
 from msgctl.backends.sqs import SqsBackend
+from msgctl.cli.confirm import require_confirmation
 from msgctl.cli.options import (
     DryRunOption,
     ExportOutputOption,
@@ -47,6 +48,12 @@ app = typer.Typer(
 )
 LS_COLUMNS = ("channel", "depth", "oldest_age_s", "sources")
 TERMINAL_TASK_STATES = ("COMPLETED", "CANCELLED", "FAILED")
+# PurgeQueue deletes the visible, the in-flight and the delayed messages alike.
+PURGED_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 
 
 @app.command("ls")
@@ -172,12 +179,10 @@ def redrive_command(
                 "the native engine cannot select (--max, --filter, --ids) or --copy: use --engine client"
             )
         depth = int(sqs.queue_attributes(channel).get("ApproximateNumberOfMessages", 0))
-        if (
-            not dry_run
-            and not yes
-            and not renderer.confirm(f"move up to {depth} messages from {channel} to {target}?")
-        ):
-            raise UsageError("redrive moves messages: confirm on a terminal or pass --yes")
+        if not dry_run:
+            require_confirmation(
+                renderer, yes, f"move up to {depth} messages from {channel} to {target}?", "redrive"
+            )
         if engine != "client" and not selecting and not dry_run and target.service == "sqs":
             from msgctl.backends.sqs_redrive import NativeMove
 
@@ -331,12 +336,9 @@ def _activemq(
     assert isinstance(backend, ActiveMqBackend)
     depth = backend.stats(channel).summary.depth
     where = str(target) if target else "each message's original destination"
-    if (
-        not dry_run
-        and not yes
-        and not renderer.confirm(f"move up to {depth} messages from {channel} to {where}?")
-    ):
-        raise UsageError("redrive moves messages: confirm on a terminal or pass --yes")
+    if not dry_run:
+        question = f"move up to {depth} messages from {channel} to {where}?"
+        require_confirmation(renderer, yes, question, "redrive")
     journal = _copy_journal(journal_path, channel, where) if copy and not dry_run else None
     mover = ActiveMqRedrive(backend, channel, target, journal)
     try:
@@ -537,15 +539,24 @@ def purge_command(
     yes: YesOption = False,
     output: OutputOption = None,
 ) -> None:
-    """Delete every message of the DLQ (SQS PurgeQueue)."""
+    """Delete every message of the DLQ (SQS PurgeQueue). Only a queue some RedrivePolicy names is purged.
+    Asks for confirmation, with the number of messages; without a terminal it needs --yes."""
     from msgctl.backends.aws import aws_errors
+    from msgctl.backends.sqs_redrive import source_queues
 
     state = get_state(ctx)
     renderer = state.use_output(output)
     channel = _sqs_channel(dlq)
-    if not yes:
-        raise UsageError(f"purge deletes every message of {channel}: pass --yes")
     sqs = _sqs(state)
+    if not source_queues(sqs, channel):
+        raise UsageError(
+            f"{channel} is not a DLQ (no queue's RedrivePolicy names it): purge only empties DLQs"
+        )
+    attributes = sqs.queue_attributes(channel)
+    count = sum(int(attributes.get(a, 0)) for a in PURGED_COUNTS)
+    require_confirmation(
+        state.renderer, yes, f"delete all {count} messages of {channel}?", f"purging {channel}"
+    )
     with aws_errors(f"cannot purge {channel}"):
         sqs.client_for(channel).purge_queue(QueueUrl=sqs.queue_url(channel))
     if renderer.output != "table":

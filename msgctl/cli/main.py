@@ -49,14 +49,44 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         _report(state, exc.format_message())
         return exc.exit_code
-    except click.exceptions.Abort:
-        state.renderer.error("aborted")
+    except click.exceptions.Abort as exc:  # click's form of a KeyboardInterrupt
+        state.renderer.error("interrupted" if isinstance(exc.__context__, KeyboardInterrupt) else "aborted")
         return ExitCode.INTERRUPTED
+    except SystemExit as exc:
+        # click turns a write to a closed pipe into exit 1. `msgctl tail ... | head -1`: the reader has what
+        # it wanted, and what was held is released by now (the commands' finally blocks ran). End quietly
+        # with 0, as `cat | head` does.
+        if not (isinstance(exc.__context__, BrokenPipeError) and _stdout_closed()):
+            raise
+        _discard_stdout()
+        return ExitCode.OK
     except Exception as exc:  # a bug: still one line, the traceback only with --debug
         _report(state, f"unexpected {type(exc).__name__}: {exc}")
         return ExitCode.FAILED
     finally:
         state.close()
+
+
+def _stdout_closed() -> bool:
+    """Has the reader of stdout gone away? A pipe without a reader polls as an error or hang-up."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout (or no poll)
+        return False
+    return any(event & (select.POLLERR | select.POLLHUP) for _, event in events)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's flush at exit does not fail again and complain."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _report(state: AppState, message: str) -> None:

@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -36,6 +37,7 @@ from msgctl.core.replay import (
     replay,
 )
 from msgctl.core.state_paths import default_ledger
+from msgctl.core.tail import parse_duration
 from msgctl.errors import ExitCode, MsgctlError, UsageError
 from msgctl.render.progress import Progress
 
@@ -84,7 +86,14 @@ def replay_command(
     ] = DEFAULT_CONCURRENCY,
     filter_policy: FilterOption = None,
     filter_scope: FilterScopeOption = "attributes",
-    max_messages: Annotated[int | None, typer.Option("--max", help="At most N messages.", min=1)] = None,
+    max_messages: Annotated[
+        int | None,
+        typer.Option("--max", help="At most N messages (reading a topic: stop after N arrived).", min=1),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option(help="Reading a topic (it never ends by itself): stop after this long: 30s, 5m, 1h."),
+    ] = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Skip (and report) malformed lines instead of stopping.")
     ] = False,
@@ -107,13 +116,14 @@ def replay_command(
     renderer = state.use_output(output)
     if source == "-" and filter_policy == "-":
         raise UsageError("the input and --filter cannot both come from stdin")
+    window = _topic_window(source, max_messages, duration)
     target_channel = parse_channel(to)
     policy = load_policy(read_argument(filter_policy), parse_scope(filter_scope)) if filter_policy else None
     dedup_rule, group_rule = parse_dedup_rule(dedup_id), parse_group_rule(group_id)
     target, target_key = _target(state, target_channel)
     plan = Plan(dedup_rule, group_rule, target.fifo, policy, max_messages, skip_invalid, target.check)
     report = ReplayReport()
-    messages = prepare(_lines(state, source, force), plan, report)
+    messages = prepare(_lines(state, source, force, window), plan, report)
     for line, reason in report.skipped_invalid:
         renderer.warn(f"line {line} skipped: {reason}")
     if report.partial_input is not None:
@@ -156,25 +166,59 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _lines(state: AppState, source: str, force: bool) -> Iterator[tuple[int, str | bytes]]:
-    if source == "-":
-        yield from enumerate(sys.stdin.buffer, start=1)
-        return
-    path = Path(source).expanduser()
-    if path.is_file():
-        with path.open("rb") as handle:
-            yield from enumerate(handle, start=1)
-        return
+@dataclass(frozen=True)
+class TopicWindow:
+    """How much of a live topic to read: it has no end of its own."""
+
+    max: int | None
+    duration: float | None
+
+
+def _topic_window(source: str, max_messages: int | None, duration: str | None) -> TopicWindow:
+    """A live topic has no end: reading one needs --max or --duration (also for a dry run)."""
+    reading = _source_channel(source)
+    topic = reading is not None and reading.kind == "topic"
+    if topic and max_messages is None and duration is None:
+        raise UsageError(
+            f"{reading} is a live topic, read for as long as msgctl runs: pass --max or --duration"
+        )
+    if duration is not None and not topic:
+        raise UsageError("--duration is for reading a topic")
+    return TopicWindow(max_messages, parse_duration(duration).total_seconds() if duration else None)
+
+
+def _source_channel(source: str) -> Channel | None:
+    """The channel a replay reads, or None for stdin or a file."""
+    if source == "-" or Path(source).expanduser().is_file():
+        return None
     if ":" not in source:
         raise UsageError(f"{source}: no such file (and not a channel address)")
-    yield from _channel_lines(state, parse_channel(source), force)
+    return parse_channel(source)
 
 
-def _channel_lines(state: AppState, channel: Channel, force: bool) -> Iterator[tuple[int, str | bytes]]:
-    """A channel read as tail reads it: a snapshot, released at the end."""
+def _lines(
+    state: AppState, source: str, force: bool, window: TopicWindow
+) -> Iterator[tuple[int, str | bytes]]:
+    channel = _source_channel(source)
+    if channel is not None:
+        yield from _channel_lines(state, channel, force, window)
+    elif source == "-":
+        yield from enumerate(sys.stdin.buffer, start=1)
+    else:
+        with Path(source).expanduser().open("rb") as handle:
+            yield from enumerate(handle, start=1)
+
+
+def _channel_lines(
+    state: AppState, channel: Channel, force: bool, window: TopicWindow
+) -> Iterator[tuple[int, str | bytes]]:
+    """A channel read as tail reads it: a queue's snapshot, released at the end; a topic for the window."""
     from msgctl.core.tail import TailOptions, TailReport, tail
 
-    options = TailOptions(force=force)
+    topic = channel.kind == "topic"
+    options = TailOptions(
+        force=force, max=window.max if topic else None, duration=window.duration if topic else None
+    )
     tail_source = state.backends.tail_source(channel, options)
     report = TailReport()
     try:

@@ -23,10 +23,21 @@ def up(
     seed: Annotated[
         bool, typer.Option(help="Create a topic-queue chain and a DLQ holding a few dead messages.")
     ] = False,
-    aws_port: Annotated[int, typer.Option(help="Port of the local AWS endpoint.")] = core.DEFAULT_AWS_PORT,
+    aws_port: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Port of the local AWS endpoint (default: {core.DEFAULT_AWS_PORT}, or the next free one).",
+            show_default=False,
+        ),
+    ] = None,
     stomp_port: Annotated[
-        int, typer.Option(help="STOMP port of the local broker.")
-    ] = core.DEFAULT_STOMP_PORT,
+        int | None,
+        typer.Option(
+            help=f"STOMP port of the local broker; stomp+ssl listens on the next one (default: "
+            f"{core.DEFAULT_STOMP_PORT}, or the next free pair).",
+            show_default=False,
+        ),
+    ] = None,
     activemq: Annotated[bool, typer.Option(help="Start ActiveMQ too, when it is installed.")] = True,
     output: ShellOutputOption = None,
 ) -> None:

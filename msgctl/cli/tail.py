@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from msgctl.address import parse_channel
+from msgctl.cli.confirm import require_confirmation
 from msgctl.cli.options import (
     FilterOption,
     FilterScopeOption,
@@ -119,12 +120,10 @@ def tail_command(
             "before it is deleted"
         )
     writer = MessageWriter(state.renderer, output_format)
-    if (
-        consume
-        and not yes
-        and not state.renderer.confirm(f"delete every message tail prints from {address}?")
-    ):
-        raise UsageError("--consume deletes messages: confirm on a terminal or pass --yes")
+    if consume:
+        require_confirmation(
+            state.renderer, yes, f"delete every message tail prints from {address}?", "--consume"
+        )
     report = TailReport()
     with StopRequest().installed() as stop:
         source = state.backends.tail_source(address, options)
@@ -141,6 +140,8 @@ def tail_command(
     for note in report.notes:
         if note != "interrupted":
             state.renderer.warn(note)
+    if "interrupted" in report.notes:  # a cut snapshot is not a complete one: scripts must be able to tell
+        raise typer.Exit(ExitCode.INTERRUPTED)
     if report.partial is not None:
         state.renderer.warn(f"partial: {report.partial}")
         raise typer.Exit(ExitCode.PARTIAL)

@@ -1,4 +1,5 @@
-"""Chains declared in a TOML or YAML file, for ``msgctl chain apply -f FILE``::
+"""Chains declared in a TOML or YAML file, for ``msgctl chain apply -f FILE`` (every key is documented in
+README.md, "Chain files"; a test keeps that section parseable and complete)::
 
 [[chains]]
 topic = "sns:orders"

@@ -32,6 +32,7 @@ class TailOptions:
     since: timedelta | None = None
     filter: FilterPolicy | None = None
     grep: re.Pattern[str] | None = None
+    duration: float | None = None  # seconds: a live topic is read for this long
 
 
 @dataclass
@@ -68,15 +69,17 @@ def tail(
     report: TailReport,
     stop_requested: Callable[[], bool] = lambda: False,
 ) -> Iterator[Envelope]:
-    """Envelopes that pass --since/--filter/--grep, until --max, --wait idle seconds, a stop request
-    (checked between messages, so a receive is never cut off half-way), or the end."""
-    idle_since = time.monotonic()
+    """Envelopes that pass --since/--filter/--grep, until --max, --wait idle seconds, the duration, a stop
+    request (checked between messages, so a receive is never cut off half-way), or the end."""
+    started = idle_since = time.monotonic()
     oldest = datetime.now(UTC) - options.since if options.since else None
     for envelope in source.poll():
         if stop_requested():
             report.notes.append("interrupted")
             return
         now = time.monotonic()
+        if options.duration is not None and now - started >= options.duration:
+            return
         if envelope is None:
             if options.wait is not None and now - idle_since >= options.wait:
                 return

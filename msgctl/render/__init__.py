@@ -48,9 +48,13 @@ class Renderer:
 
     def confirm(self, question: str, stdin: IO[str] | None = None) -> bool:
         """Ask on the terminal; without one, refuse rather than hang (the caller offers --yes)."""
+        return self.ask(question, stdin) is True
+
+    def ask(self, question: str, stdin: IO[str] | None = None) -> bool | None:
+        """A yes/no question on the terminal: the answer, or None when there is no terminal to ask on."""
         stream = stdin if stdin is not None else sys.stdin
         if not getattr(stream, "isatty", lambda: False)():
-            return False
+            return None
         self.stderr.write(f"{question} [y/N] ")
         self.stderr.flush()
         return stream.readline().strip().lower() in ("y", "yes")

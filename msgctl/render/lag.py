@@ -71,7 +71,7 @@ def prometheus(report: LagReport) -> str:
 
 
 def watch(renderer: Renderer, measure: Callable[[], LagReport], interval_s: float, top: int | None) -> None:
-    """Redraw the group table every ``interval_s`` until Ctrl-C (which ends the watch normally)."""
+    """Redraw the group table every ``interval_s`` until Ctrl-C (exit 130, as every interrupt)."""
     from rich.console import Console
     from rich.live import Live
     from rich.table import Table
@@ -89,13 +89,10 @@ def watch(renderer: Renderer, measure: Callable[[], LagReport], interval_s: floa
             grid.add_row(*(_cell(value) for value in group.to_json().values()))
         return grid
 
-    try:
-        with Live(table(measure()), console=console, auto_refresh=False) as live:
-            while True:
-                time.sleep(interval_s)
-                live.update(table(measure()), refresh=True)
-    except KeyboardInterrupt:
-        renderer.info("stopped watching")
+    with Live(table(measure()), console=console, auto_refresh=False) as live:
+        while True:
+            time.sleep(interval_s)
+            live.update(table(measure()), refresh=True)
 
 
 def _age(seconds: float | None) -> str:
