@@ -124,12 +124,24 @@ def test_content_hash_ignores_attribute_order_and_sees_body_attributes_and_group
     assert content_hash(base, "g") != content_hash(Envelope("c", "1", b"body", {}, {"x": a["x"]}), "g")
 
 
-def test_default_dedup_id_keeps_the_envelopes_else_hashes_content():
-    _, messages = run([line(1, dedup="kept-1"), line(2)])
-    assert messages[0].dedup_id == "kept-1"
-    assert messages[1].dedup_id == content_hash(Envelope.from_json(json.loads(line(2))), None)
-    _, by_id = run([line(1, dedup="kept-1")], Plan(dedup=parse_dedup_rule("message-id")))
-    assert by_id[0].dedup_id != "kept-1" and len(by_id[0].dedup_id) == 64
+def test_default_dedup_id_comes_from_the_message_id_else_the_kept_one_else_content():
+    same = {"body": "same", "attrs": {}}
+    report, messages = run([line(1, **same), line(2, **same), line(3, dedup="kept-3")])
+    assert report.replayed == 3 and report.repeated_in_input == 0, "identical bodies are distinct messages"
+    by_id = prepare(numbered([line(3, dedup="kept-3")]), Plan(dedup=parse_dedup_rule("message-id")), report)
+    assert messages[2].dedup_id == by_id[0].dedup_id != "kept-3" and len(by_id[0].dedup_id) == 64
+    _, without_id = run([line(4, dedup="kept-4", message_id=None), line(5, message_id=None)])
+    assert without_id[0].dedup_id == "kept-4"
+    assert without_id[1].dedup_id == content_hash(
+        Envelope.from_json(json.loads(line(5, message_id=None))), None
+    )
+    _, by_content = run([line(1, **same), line(2, **same)], Plan(dedup=parse_dedup_rule("content")))
+    assert len(by_content) == 1, "content collapses them only when asked"
+
+
+def test_the_same_captured_message_twice_in_the_input_is_sent_once():
+    report, messages = run([line(1), line(1)])
+    assert (len(messages), report.repeated_in_input) == (1, 1)
 
 
 def test_keep_without_a_dedup_id_and_fifo_without_a_group_stop_before_sending():

@@ -50,7 +50,8 @@ def replay_command(
         typer.Option(
             help="keep (the envelope's), message-id (from the original id), content (a hash of body, "
             "attributes and group) or template:TEMPLATE with {id}, {attr.NAME}, {body.PATH}. "
-            "Default: keep where present, else content.",
+            "Default: message-id, so every captured message is sent (also ones with identical bodies); "
+            "for an envelope without an id, keep where present, else content.",
         ),
     ] = None,
     group_id: Annotated[

@@ -248,17 +248,19 @@ def _group_id(envelope: Envelope, plan: Plan) -> str | None:
 
 
 def _dedup_id(envelope: Envelope, group_id: str | None, rule: IdRule) -> str:
+    """By default from the message id, so distinct captured messages with the same body all go; a
+    repeat of the same captured message (same id) is sent once."""
     if rule.template is not None:
         return rule.template.render(envelope)
+    if rule.kind == "message-id" or (rule.kind == "default" and envelope.id):
+        if not envelope.id:
+            raise InvalidMessage("the envelope has no id for --dedup-id message-id")
+        return hashlib.sha256(f"msgctl-replay:{envelope.id}".encode()).hexdigest()
     kept = envelope.attributes.get("dedup_id")
     if rule.kind == "keep" or (rule.kind == "default" and isinstance(kept, str) and kept):
         if not isinstance(kept, str) or not kept:
             raise InvalidMessage("the envelope has no dedup_id to keep")
         return kept
-    if rule.kind == "message-id":
-        if not envelope.id:
-            raise InvalidMessage("the envelope has no id for --dedup-id message-id")
-        return hashlib.sha256(f"msgctl-replay:{envelope.id}".encode()).hexdigest()
     return content_hash(envelope, group_id)
 
 
