@@ -4,7 +4,7 @@ too), SNS batches cut by size, and sends a FIFO target dropped as duplicates nam
 import json
 
 from tests.fidelity import fidelity
-from tests.helpers import drain
+from tests.helpers import boto3_client, drain
 
 ATTRIBUTES = {
     "s": {"DataType": "String", "StringValue": "text ünïcode"},
@@ -51,3 +51,86 @@ def test_three_identical_dead_letters_export_and_replay_as_three_messages(invoke
     again, report = _replay(invoke, source, f"sqs:{unique}-target", ledger)
     assert again.exit_code == 0 and (report["replayed"], report["already_replayed"]) == (0, 3)
     assert drain(sqs, target, 0, timeout=2) == [], "a second replay sends nothing"
+
+
+def _subscribed_queue(sqs, sns, name, fifo=False):
+    """A topic and a queue subscribed to it with raw delivery; returns the queue's url."""
+    suffix, attributes = (".fifo", {"FifoQueue": "true"}) if fifo else ("", {})
+    topic_attributes = {"FifoTopic": "true"} if fifo else {}
+    topic = sns.create_topic(Name=f"{name}-topic{suffix}", Attributes=topic_attributes)["TopicArn"]
+    url = sqs.create_queue(QueueName=f"{name}-sub{suffix}", Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return url
+
+
+def _large_and_small(count_small=9):
+    """One ~200 KB message and small ones of ~8 KB: 10 of them are over SNS's 256 KB per PublishBatch."""
+    bodies = ["L" * 200_000] + [f"{n:02d}" + "s" * 8_000 for n in range(count_small)]
+    return [
+        (body, {**ATTRIBUTES, "seq": {"DataType": "Number", "StringValue": str(n)}})
+        for n, body in enumerate(bodies)
+    ]
+
+
+def _arrived_each_once_as_sent(sqs, url, sent):
+    arrived = drain(sqs, url, len(sent))
+    by_seq = {}
+    for message in arrived:
+        seq = int(message["MessageAttributes"]["seq"]["StringValue"])
+        assert seq not in by_seq, f"message {seq} arrived twice"
+        by_seq[seq] = message
+    assert sorted(by_seq) == list(range(len(sent)))
+    for seq, (body, attributes) in enumerate(sent):
+        assert by_seq[seq]["Body"] == body, seq
+        assert by_seq[seq]["MessageAttributes"] == attributes, seq
+
+
+@fidelity("SNS", "body", "replay")
+@fidelity("SNS", "message attributes (String, Number, Binary)", "replay")
+@fidelity("SNS", "each message of a batch over 256 KB", "replay")
+def test_a_200_kb_message_and_9_small_ones_replay_into_sns_each_once(
+    invoke, localstack, localstack_endpoint, unique, tmp_path
+):
+    sqs, sns = localstack, boto3_client("sns", localstack_endpoint)
+    subscribed = _subscribed_queue(sqs, sns, unique)
+    source = sqs.create_queue(QueueName=f"{unique}-src")["QueueUrl"]
+    sent = _large_and_small()
+    for body, attributes in sent:
+        sqs.send_message(QueueUrl=source, MessageBody=body, MessageAttributes=attributes)
+    captured = invoke("tail", f"sqs:{unique}-src", "-o", "ndjson")
+    assert captured.exit_code == 0 and len(captured.stdout.splitlines()) == 10, captured.stderr
+    (tmp_path / "captured.ndjson").write_text(captured.stdout)
+
+    result, report = _replay(
+        invoke, str(tmp_path / "captured.ndjson"), f"sns:{unique}-topic", tmp_path / "ledger.sqlite"
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert (report["replayed"], report["failed"], report["possible_duplicates"]) == (10, [], [])
+    _arrived_each_once_as_sent(sqs, subscribed, sent)
+
+
+@fidelity("SNS", "body", "dlq redrive")
+@fidelity("SNS", "message attributes (String, Number, Binary)", "dlq redrive")
+@fidelity("SNS", "each message of a batch over 256 KB", "dlq redrive")
+def test_a_200_kb_dead_letter_and_9_small_ones_redrive_into_sns_each_once(
+    invoke, localstack, localstack_endpoint, unique, tmp_path
+):
+    sqs, sns = localstack, boto3_client("sns", localstack_endpoint)
+    subscribed = _subscribed_queue(sqs, sns, unique)
+    dlq = sqs.create_queue(QueueName=f"{unique}-dlq")["QueueUrl"]
+    sent = _large_and_small()
+    for body, attributes in sent:
+        sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageAttributes=attributes)
+
+    result = invoke(
+        "-o", "json", "dlq", "redrive", f"sqs:{unique}-dlq", "--to", f"sns:{unique}-topic",
+        "--engine", "client", "--yes", "--journal", str(tmp_path / "journal.sqlite"),
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    report = _json(result)
+    assert (report["moved"], report["failed"], report["possible_duplicates"]) == (10, [], [])
+    _arrived_each_once_as_sent(sqs, subscribed, sent)
+    assert drain(sqs, dlq, 0, timeout=2) == [], "the DLQ is empty"
