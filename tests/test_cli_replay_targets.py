@@ -3,6 +3,7 @@ too), SNS batches cut by size, and sends a FIFO target dropped as duplicates nam
 
 import json
 
+from msgctl.errors import ExitCode
 from tests.fidelity import fidelity
 from tests.helpers import boto3_client, drain
 
@@ -134,3 +135,74 @@ def test_a_200_kb_dead_letter_and_9_small_ones_redrive_into_sns_each_once(
     assert (report["moved"], report["failed"], report["possible_duplicates"]) == (10, [], [])
     _arrived_each_once_as_sent(sqs, subscribed, sent)
     assert drain(sqs, dlq, 0, timeout=2) == [], "the DLQ is empty"
+
+
+def _fifo_dead_letters(sqs, name, count=3):
+    """A FIFO DLQ holding ``count`` dead letters built with boto3 (one group); returns what was sent."""
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sent = [
+        (f"body {n}", {**ATTRIBUTES, "seq": {"DataType": "Number", "StringValue": str(n)}})
+        for n in range(count)
+    ]
+    for n, (body, attributes) in enumerate(sent):
+        sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=body,
+            MessageAttributes=attributes,
+            MessageGroupId="g",
+            MessageDeduplicationId=f"d{n}",
+        )
+    return dlq, sent
+
+
+def _exported(invoke, dlq_name, tmp_path):
+    exported = invoke("dlq", "export", f"sqs:{dlq_name}")
+    assert exported.exit_code == 0, exported.stderr
+    path = tmp_path / "incident.ndjson"
+    path.write_text(exported.stdout)
+    return str(path)
+
+
+@fidelity("SQS", "a resend within 5 minutes (FIFO)", "replay", "dropped by SQS: named, exit 3")
+def test_a_forced_replay_into_a_fifo_queue_within_5_minutes_names_what_the_queue_dropped(
+    invoke, localstack, unique, tmp_path
+):
+    sqs = localstack
+    _dlq, sent = _fifo_dead_letters(sqs, unique)
+    source = _exported(invoke, f"{unique}-dlq.fifo", tmp_path)
+    target = sqs.create_queue(QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    ledger = tmp_path / "ledger.sqlite"
+    first, report = _replay(invoke, source, f"sqs:{unique}.fifo", ledger)
+    assert first.exit_code == 0 and report["replayed"] == 3, first.stderr
+
+    again, report = _replay(invoke, source, f"sqs:{unique}.fifo", ledger, "--force")
+
+    assert again.exit_code == ExitCode.PARTIAL, again.stderr
+    assert report["replayed"] == 0 and report["failed"] == [] and report["possible_duplicates"] == []
+    assert [m["line"] for m in report["deduplicated_by_target"]] == [1, 2, 3]
+    assert "3 of these deduplication ids were sent to" in again.stderr
+    assert "3 dropped by the target" in again.stderr
+    arrived = drain(sqs, target, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "each once, as sent"
+    rerun, report = _replay(invoke, source, f"sqs:{unique}.fifo", ledger)
+    assert rerun.exit_code == 0 and report["already_replayed"] == 3, "the ledger still holds them as sent"
+
+
+def test_where_the_target_cannot_tell_a_dropped_resend_replay_warns_before_sending(
+    invoke, aws, sqs, unique, tmp_path
+):
+    _dlq, sent = _fifo_dead_letters(sqs, unique)  # moto drops the resend but answers with a new id
+    source = _exported(invoke, f"{unique}-dlq.fifo", tmp_path)
+    target = sqs.create_queue(QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    ledger = tmp_path / "ledger.sqlite"
+    first, _ = _replay(invoke, source, f"sqs:{unique}.fifo", ledger)
+    assert first.exit_code == 0 and "less than 5 minutes ago" not in first.stderr, first.stderr
+
+    dry, _ = _replay(invoke, source, f"sqs:{unique}.fifo", ledger, "--force", "--dry-run")
+    again, _ = _replay(invoke, source, f"sqs:{unique}.fifo", ledger, "--force")
+
+    for result in (dry, again):
+        assert "3 of these deduplication ids were sent to" in result.stderr
+        assert "accepts such a resend and drops it" in result.stderr
+    arrived = drain(sqs, target, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the queue dropped the resend"

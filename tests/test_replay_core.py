@@ -295,3 +295,47 @@ def test_the_targets_own_check_runs_before_anything_is_sent():
     with pytest.raises(UsageError, match="line 2: too big for this target"):
         run(lines, Plan(check=no_big_bodies), target)
     assert target.calls == []
+
+
+def test_a_ledger_written_before_target_ids_opens_and_records_them(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE replayed (dedup_id TEXT PRIMARY KEY, state TEXT NOT NULL, message_id TEXT, "
+            "line INTEGER, updated_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO replayed VALUES ('d1', 'sent', 'm1', 1, 1.0)")
+    ledger = Ledger(path)
+    assert ledger.entries(["d1"])["d1"].target_id is None
+    ledger.sending([("d2", "m2", 2)])
+    ledger.sent([("d2", "sqs-id-2")])
+    assert ledger.entries(["d2"])["d2"].target_id == "sqs-id-2"
+
+
+def test_a_resend_the_target_answers_with_the_earlier_id_is_named_not_counted_as_sent():
+    class Answering(FakeTarget):
+        """A FIFO queue that answers a dropped resend with the earlier message's id, as SQS does."""
+
+        def __init__(self):
+            super().__init__(fifo=False, dedups=True)
+            self.ids: dict[str, str] = {}
+
+        def send(self, messages):
+            delivery = super().send(messages)
+            for message in messages:
+                self.ids.setdefault(message.dedup_id, f"sqs-{len(self.ids)}")
+            delivery.target_ids = [(m, self.ids[m.dedup_id]) for m in messages]
+            return delivery
+
+    ledger, target, lines = Ledger_in_memory(), Answering(), [line(n) for n in range(3)]
+    first, _ = run(lines, target=target, ledger=ledger)
+    warnings: list[str] = []
+    report = ReplayReport()
+    messages = prepare(numbered(lines), Plan(), report)
+    forced = replay(messages, target, ledger, ReplayOptions(force=True), report, warn=warnings.append)
+    assert (first.replayed, forced.replayed) == (3, 0)
+    assert [m.id for m in forced.deduplicated_by_target] == ["m0", "m1", "m2"]
+    assert len(warnings) == 1 and warnings[0].startswith("3 of these deduplication ids")
+    assert ledger.counts() == {"sent": 3}

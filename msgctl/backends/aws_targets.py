@@ -78,6 +78,7 @@ class SqsTarget:
                 delivery.unsure += [message for message, _ in batch]
             return [(message, str(exc)) for message, _ in batch]
         confirmed = {item["Id"] for item in response.get("Successful", [])}
+        delivery.target_ids += _target_ids(response, [m for m, _ in batch])
         if _retried(response) and not self.dedups:
             delivery.maybe_twice += [m for n, (m, _) in enumerate(batch) if str(n) in confirmed]
         failed = [
@@ -147,6 +148,7 @@ class SnsTarget:
             return [(message, str(exc)) for message in chunk]
         reasons = {f["Id"]: f"{f.get('Code')}: {f.get('Message', '')}" for f in response.get("Failed", [])}
         confirmed = {item["Id"] for item in response.get("Successful", [])}
+        delivery.target_ids += _target_ids(response, chunk)
         if _retried(response) and not self.dedups:
             delivery.maybe_twice += [m for n, m in enumerate(chunk) if str(n) in confirmed]
         return [
@@ -213,6 +215,15 @@ def _refused_at_once(exc: MsgctlError) -> bool:
     metadata = response.get("ResponseMetadata", {})
     status = metadata.get("HTTPStatusCode")
     return isinstance(status, int) and 400 <= status < 500 and not metadata.get("RetryAttempts")
+
+
+def _target_ids(response: dict[str, Any], sent: list[OutboundT]) -> list[tuple[OutboundT, str]]:
+    """Each confirmed message with the MessageId the target answered (the entry Ids are list indexes)."""
+    return [
+        (sent[int(item["Id"])], str(item["MessageId"]))
+        for item in response.get("Successful", [])
+        if item.get("MessageId")
+    ]
 
 
 def _retried(response: dict[str, Any]) -> bool:

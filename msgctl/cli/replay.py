@@ -97,7 +97,9 @@ def replay_command(
     the replay (exit 2) naming it, and nothing is sent. A ledger per target records each id sent, so
     replaying the same input again sends nothing, also after SQS's 5-minute deduplication window; after a
     crash or Ctrl-C, a rerun sends only what is missing. On ActiveMQ the id travels as the property
-    msgctl_dedup_id and the ledger is the only guard. Exit 0 when everything was sent, 3 when some failed.
+    msgctl_dedup_id and the ledger is the only guard. A FIFO target drops a --force resend within 5 minutes
+    of the first send: it is named (deduplicated_by_target) where the target tells, warned of before sending
+    where it may not. Exit 0 when everything was sent, 3 when some failed or were dropped.
 
     Example:
 
@@ -120,7 +122,7 @@ def replay_command(
     if dry_run:
         known = _open_ledger(ledger, target_key, must_exist=True)
         try:
-            replay(messages, target, known, options, report)
+            replay(messages, target, known, options, report, warn=renderer.warn)
         finally:
             if known is not None:
                 known.close()
@@ -133,7 +135,7 @@ def replay_command(
     summary = {"target": str(target_channel), "ledger": str(book.path)}
     try:
         with Progress(renderer, f"replay -> {target_channel}", len(messages)) as progress:
-            replay(messages, target, book, options, report, progress.advance)
+            replay(messages, target, book, options, report, progress.advance, renderer.warn)
     except (KeyboardInterrupt, MsgctlError) as exc:
         # What went out so far, with its possible duplicates: a rerun may not be able to name them again.
         renderer.document({**summary, **report.to_json(), "interrupted": True})
@@ -146,7 +148,7 @@ def replay_command(
         book.close()
     renderer.document({**summary, **report.to_json()})
     renderer.info(_summary(report, target_channel, dry_run=False))
-    if report.failed:
+    if report.failed or report.deduplicated_by_target:
         raise typer.Exit(ExitCode.PARTIAL)
 
 
@@ -235,6 +237,11 @@ def _summary(report: ReplayReport, target: Channel, dry_run: bool) -> str:
         (len(report.skipped_invalid), "invalid lines skipped"),
         (len(report.failed), "failed"),
         (len(report.possible_duplicates), "possibly sent twice (listed in the output)"),
+        (
+            len(report.deduplicated_by_target),
+            "dropped by the target: sent less than 5 minutes ago with the same deduplication id "
+            "(deduplicated_by_target)",
+        ),
     )
     return "; ".join(
         [f"{sent} of {report.read} read into {target}"] + [f"{n} {what}" for n, what in counted if n]
