@@ -206,3 +206,50 @@ def test_where_the_target_cannot_tell_a_dropped_resend_replay_warns_before_sendi
         assert "accepts such a resend and drops it" in result.stderr
     arrived = drain(sqs, target, 3)
     assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the queue dropped the resend"
+
+
+def _copy(invoke, dlq_name, to, tmp_path):
+    result = invoke(
+        "-o", "json", "dlq", "redrive", f"sqs:{dlq_name}", "--to", to, "--copy", "--engine", "client",
+        "--yes", "--journal", str(tmp_path / "journal.sqlite"),
+    )  # fmt: skip
+    return result, _json(result)
+
+
+@fidelity("SQS", "a resend within 5 minutes (FIFO)", "dlq redrive --copy", "dropped by SQS: named, exit 3")
+def test_a_fifo_copy_repeated_within_5_minutes_names_what_the_queue_dropped(
+    invoke, localstack, unique, tmp_path
+):
+    sqs = localstack
+    dlq, sent = _fifo_dead_letters(sqs, unique)
+    target = sqs.create_queue(QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    first, report = _copy(invoke, f"{unique}-dlq.fifo", f"sqs:{unique}.fifo", tmp_path)
+    assert first.exit_code == 0 and report["moved"] == 3, first.stderr
+
+    again, report = _copy(invoke, f"{unique}-dlq.fifo", f"sqs:{unique}.fifo", tmp_path)
+
+    assert again.exit_code == ExitCode.PARTIAL, again.stderr
+    assert (report["moved"], report["failed"], report["possible_duplicates"]) == (0, [], [])
+    dlq_ids = {m["MessageId"] for m in drain(sqs, dlq, 3)}
+    assert set(report["deduplicated_by_target"]) == dlq_ids and len(dlq_ids) == 3, "named; the DLQ keeps them"
+    assert "3 messages went from" in again.stderr, "warned before sending"
+    assert "3 messages were dropped by" in again.stderr
+    arrived = drain(sqs, target, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "each once, as sent"
+
+
+def test_where_the_target_cannot_tell_a_dropped_copy_redrive_warns_before_sending(
+    invoke, aws, sqs, unique, tmp_path
+):
+    dlq, sent = _fifo_dead_letters(sqs, unique)  # moto drops the second copy but answers with a new id
+    target = sqs.create_queue(QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    first, _ = _copy(invoke, f"{unique}-dlq.fifo", f"sqs:{unique}.fifo", tmp_path)
+    assert first.exit_code == 0 and "less than 5 minutes ago" not in first.stderr, first.stderr
+
+    again, _ = _copy(invoke, f"{unique}-dlq.fifo", f"sqs:{unique}.fifo", tmp_path)
+
+    assert "3 messages went from" in again.stderr
+    assert "the target accepts and drops any of them sent again" in again.stderr
+    arrived = drain(sqs, target, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the queue dropped the copies"
+    assert len(drain(sqs, dlq, 3)) == 3, "the DLQ keeps its messages"

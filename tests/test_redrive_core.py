@@ -218,3 +218,29 @@ def test_activemq_commits_count_as_moved_only_once_confirmed():
     with pytest.raises(MsgctlError):
         commits.wait_all()
     assert report.moved == 100, "a failed COMMIT moved nothing"
+
+
+def test_a_finished_journal_keeps_only_recent_confirmed_sends_to_the_same_target(tmp_path) -> None:
+    import sqlite3
+
+    from msgctl.cli.dlq import _check_journal
+
+    path = tmp_path / "j.sqlite"
+    with sqlite3.connect(path) as db:  # a journal written before target ids were recorded
+        db.execute(
+            "CREATE TABLE messages (message_id TEXT PRIMARY KEY, state TEXT NOT NULL, receipt TEXT, "
+            "attempts INTEGER NOT NULL DEFAULT 0, detail TEXT, updated_at REAL NOT NULL)"
+        )
+    journal = Journal(path)
+    journal.set_meta({"dlq": "sqs:a-dlq.fifo", "target": "sqs:a.fifo", "mode": "copy"})
+    journal.received([("m1", "r1"), ("m2", "r2"), ("m3", "r3")])
+    journal.mark(["m1", "m2"], "copied")
+    journal.target_ids([("m1", "sqs-1")])
+    journal.mark(["m1", "m2", "m3"], "released")
+    journal.close()
+    wanted = {"dlq": "sqs:a-dlq.fifo", "target": "sqs:a.fifo", "mode": "copy"}
+    assert _check_journal(path, False, wanted) == 1
+    journal = Journal(path)
+    assert {i: e.target_id for i, e in journal.states(["m1", "m2", "m3"]).items()} == {"m1": "sqs-1"}
+    journal.close()
+    assert _check_journal(path, False, {**wanted, "target": "sqs:b.fifo"}) == 0 and not path.exists()

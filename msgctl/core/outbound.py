@@ -8,6 +8,9 @@ from typing import Generic, Protocol, TypeVar
 
 from msgctl.envelope import Envelope
 
+DEDUP_WINDOW_S = 300  # a FIFO target drops a resend of a deduplication id within this window
+DEDUP_MARGIN_S = 30  # a resend this close to the window's end is named anyway (clocks, slow sends)
+
 
 class Outbound(Protocol):
     @property

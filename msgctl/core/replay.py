@@ -27,14 +27,12 @@ import orjson
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.ledger import Ledger, LedgerEntry
-from msgctl.core.outbound import Delivery
+from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 
 DEFAULT_CONCURRENCY = 4  # lanes by group: order within each group is kept whatever the number
-DEDUP_WINDOW_S = 300
-DEDUP_MARGIN_S = 30  # a resend this close to the window's end is named anyway (clocks, slow sends)
 MAX_ID_LENGTH = 128
 VALID_ID = re.compile(r"[!-~]{1,128}")  # SQS: alphanumerics and punctuation, 1 to 128 characters
 
