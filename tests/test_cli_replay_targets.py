@@ -253,3 +253,29 @@ def test_where_the_target_cannot_tell_a_dropped_copy_redrive_warns_before_sendin
     arrived = drain(sqs, target, 3)
     assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the queue dropped the copies"
     assert len(drain(sqs, dlq, 3)) == 3, "the DLQ keeps its messages"
+
+
+@fidelity("SQS", "a resend within 5 minutes (FIFO)", "dlq redrive", "dropped by SQS: named, exit 3")
+def test_a_move_within_5_minutes_of_a_fifo_copy_leaves_what_the_queue_dropped_in_the_dlq(
+    invoke, localstack, unique, tmp_path
+):
+    sqs = localstack
+    dlq, sent = _fifo_dead_letters(sqs, unique)
+    target = sqs.create_queue(QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    copied, _ = _copy(invoke, f"{unique}-dlq.fifo", f"sqs:{unique}.fifo", tmp_path)
+    assert copied.exit_code == 0, copied.stderr
+
+    moved = invoke(
+        "-o", "json", "dlq", "redrive", f"sqs:{unique}-dlq.fifo", "--to", f"sqs:{unique}.fifo",
+        "--engine", "client", "--yes", "--journal", str(tmp_path / "journal.sqlite"),
+    )  # fmt: skip
+
+    assert moved.exit_code == ExitCode.PARTIAL, moved.stderr
+    report = _json(moved)
+    assert (report["moved"], report["failed"], len(report["deduplicated_by_target"])) == (0, [], 3)
+    assert "3 messages went from" in moved.stderr, "warned before sending"
+    kept = drain(sqs, dlq, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in kept] == sent, "not deleted: the queue dropped them"
+    assert {m["MessageId"] for m in kept} == set(report["deduplicated_by_target"])
+    arrived = drain(sqs, target, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the copies, each once"

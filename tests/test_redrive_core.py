@@ -244,3 +244,44 @@ def test_a_finished_journal_keeps_only_recent_confirmed_sends_to_the_same_target
     assert {i: e.target_id for i, e in journal.states(["m1", "m2", "m3"]).items()} == {"m1": "sqs-1"}
     journal.close()
     assert _check_journal(path, False, {**wanted, "target": "sqs:b.fifo"}) == 0 and not path.exists()
+
+
+class _AnsweringTarget(FakeTarget):
+    """Confirms with ids; with ``fifo``, a resend is answered with the earlier id (dropped), as SQS does."""
+
+    def __init__(self, fifo: bool) -> None:
+        super().__init__()
+        self.fifo, self.ids, self.sends = fifo, {}, 0
+
+    def send(self, messages: list[Dead]) -> Delivery[Dead]:
+        delivery = super().send(messages)
+        for message in messages:
+            self.sends += 1
+            fresh = f"target-{self.sends}"
+            self.ids[message.id] = self.ids.get(message.id, fresh) if self.fifo else fresh
+        delivery.target_ids = [(m, self.ids[m.id]) for m in messages]
+        return delivery
+
+
+@pytest.mark.parametrize("fifo", [False, True])
+def test_a_copy_then_a_move_within_5_minutes_sends_again_and_never_deletes_unsent(tmp_path, fifo) -> None:
+    from msgctl.cli.dlq import _check_journal
+
+    source, target = FakeDlq(5), _AnsweringTarget(fifo)
+    pair = {"dlq": source.channel, "target": target.channel, "mode": "copy"}
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.set_meta(pair)
+    journal.close()
+    first, _ = _run(source, target, tmp_path, copy=True)
+    assert first.moved == 5 and len(source.messages) == 5
+    assert _check_journal(tmp_path / "journal.sqlite", False, {**pair, "mode": "move"}) == 5
+
+    again, counts = _run(source, target, tmp_path)
+
+    assert len(target.received) == 10, "sent again, not taken for already sent"
+    if fifo:  # the target dropped them: they stay in the DLQ
+        assert (again.moved, sorted(again.deduplicated_by_target)) == (0, sorted(source.messages))
+        assert len(source.messages) == 5 and counts == {"released": 5}
+    else:
+        assert (again.moved, again.deduplicated_by_target, source.messages) == (5, [], {})
+    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == (5 if fifo else 0)

@@ -11,11 +11,14 @@ from typing import Literal
 
 from msgctl.core.store import Store
 
-State = Literal["held", "received", "sent", "copied", "deleted", "failed", "released", "deduplicated"]
+State = Literal[
+    "held", "received", "sent", "copied", "deleted", "failed", "released", "deduplicated", "earlier"
+]
 # held: received from the DLQ, not (yet) being sent; received: being sent; sent: the target confirmed it;
 # copied: the target confirmed a --copy (the DLQ keeps it); deleted: gone from the DLQ; failed: the target
 # refused it; released: made visible in the DLQ again; deduplicated: the target dropped the send as a
-# resend of an earlier copy (the DLQ keeps it). held, received and sent mean a run did not finish.
+# resend of an earlier send (the DLQ keeps it); earlier: sent to the same target by an earlier, finished run,
+# kept for the id the target gave it. held, received and sent mean a run did not finish.
 UNFINISHED: tuple[State, ...] = ("held", "received", "sent")
 
 SCHEMA = """
@@ -91,11 +94,17 @@ class Journal(Store):
         )
 
     def keep_recent_sends(self, since: float) -> int:
-        """Forget every message but those the target confirmed since ``since``, with the ids it gave them
-        (a copy's state ends as ``released``): a new run to the same target can then tell a send the
-        target drops as a resend. Returns how many are kept."""
+        """Forget every message but those the target confirmed since ``since`` and the DLQ kept (copies),
+        with the ids the target gave them: a new run to the same target can then tell a send the target
+        drops as a resend. Returns how many are kept."""
         with self._transaction() as db:
-            db.execute("DELETE FROM messages WHERE target_id IS NULL OR updated_at < ?", (since,))
+            # A moved message is gone from the DLQ for good: back there, it has the id the target gave it.
+            db.execute(
+                "DELETE FROM messages WHERE target_id IS NULL OR updated_at < ? OR state = 'deleted'",
+                (since,),
+            )
+            # That run is over: nothing it did counts as sent by this one (never delete a message unsent).
+            db.execute("UPDATE messages SET state = 'earlier', receipt = NULL, detail = NULL")
             return int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
 
     def states(self, message_ids: Iterable[str]) -> dict[str, Entry]:
