@@ -279,3 +279,22 @@ def test_a_move_within_5_minutes_of_a_fifo_copy_leaves_what_the_queue_dropped_in
     assert {m["MessageId"] for m in kept} == set(report["deduplicated_by_target"])
     arrived = drain(sqs, target, 3)
     assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the copies, each once"
+
+
+def test_a_forced_replay_into_an_sns_fifo_topic_warns_before_sending_that_it_is_dropped(
+    invoke, localstack, localstack_endpoint, unique, tmp_path
+):
+    sqs, sns = localstack, boto3_client("sns", localstack_endpoint)
+    subscribed = _subscribed_queue(sqs, sns, unique, fifo=True)  # SNS answers a dropped resend with a new id
+    _dlq, sent = _fifo_dead_letters(sqs, unique)
+    source = _exported(invoke, f"{unique}-dlq.fifo", tmp_path)
+    ledger = tmp_path / "ledger.sqlite"
+    first, _ = _replay(invoke, source, f"sns:{unique}-topic.fifo", ledger)
+    assert first.exit_code == 0 and "less than 5 minutes ago" not in first.stderr, first.stderr
+
+    again, _ = _replay(invoke, source, f"sns:{unique}-topic.fifo", ledger, "--force")
+
+    assert "3 of these deduplication ids were sent to" in again.stderr
+    assert "accepts such a resend and drops it" in again.stderr
+    arrived = drain(sqs, subscribed, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "each once, as sent"

@@ -37,7 +37,7 @@ class Delivery(Generic[OutboundT]):
     failed: list[tuple[OutboundT, str]] = field(default_factory=list)
     maybe_twice: list[OutboundT] = field(default_factory=list)
     unsure: list[OutboundT] = field(default_factory=list)  # failed, but the request may have been carried out
-    # The id the target answered for each message it confirmed: a FIFO queue that dropped a resend of a
-    # deduplication id answers with the id of the earlier message (LocalStack, SQS), so a caller that
-    # recorded that id can tell a dropped resend from a new message.
+    # The id the target answered for each message it confirmed. A FIFO queue that dropped a resend of a
+    # deduplication id answers with the id of the earlier message (LocalStack's SQS; AWS does not document
+    # it), so a caller that recorded that id can tell a dropped resend from a new message.
     target_ids: list[tuple[OutboundT, str]] = field(default_factory=list)
