@@ -12,6 +12,11 @@ ATTRIBUTES = {
     "n": {"DataType": "Number", "StringValue": "301.50"},
     "b": {"DataType": "Binary", "BinaryValue": b"\x00\xffbinary"},
 }
+CUSTOM_TYPES = {
+    "sc": {"DataType": "String.custom", "StringValue": "custom"},
+    "nc": {"DataType": "Number.float", "StringValue": "1.5e3"},
+    "bc": {"DataType": "Binary.gz", "BinaryValue": b"\x1f\x8b"},
+}
 
 
 def _json(result):
@@ -30,7 +35,9 @@ def test_three_identical_dead_letters_export_and_replay_as_three_messages(invoke
     dlq = sqs.create_queue(QueueName=f"{unique}-dlq")["QueueUrl"]
     target = sqs.create_queue(QueueName=f"{unique}-target")["QueueUrl"]
     sent = [
-        sqs.send_message(QueueUrl=dlq, MessageBody="same body", MessageAttributes=ATTRIBUTES)["MessageId"]
+        sqs.send_message(
+            QueueUrl=dlq, MessageBody="same body", MessageAttributes={**ATTRIBUTES, **CUSTOM_TYPES}
+        )["MessageId"]
         for _ in range(3)
     ]
     exported = invoke("dlq", "export", f"sqs:{unique}-dlq")
@@ -48,7 +55,7 @@ def test_three_identical_dead_letters_export_and_replay_as_three_messages(invoke
     assert len(arrived) == 3
     for message in arrived:
         assert message["Body"] == "same body"
-        assert message["MessageAttributes"] == ATTRIBUTES
+        assert message["MessageAttributes"] == {**ATTRIBUTES, **CUSTOM_TYPES}
     again, report = _replay(invoke, source, f"sqs:{unique}-target", ledger)
     assert again.exit_code == 0 and (report["replayed"], report["already_replayed"]) == (0, 3)
     assert drain(sqs, target, 0, timeout=2) == [], "a second replay sends nothing"
