@@ -72,3 +72,94 @@ def test_a_notification_keeps_its_subject_and_its_string_array_text():
 def test_what_sns_cannot_take_is_a_usage_error(body):
     with pytest.raises(UsageError):
         _unwrapped(message(body))
+
+
+class _Clients:
+    """Hands SnsTarget a scripted client: no network (the real topics are in test_cli_replay_targets)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def client(self, service, region):
+        return self._client
+
+
+class _Topic:
+    """PublishBatch that refuses with ``status`` while ``refusing``, else accepts and records each batch."""
+
+    def __init__(self, status=400, code="BatchRequestTooLong"):
+        self.status, self.code, self.refusing = status, code, True
+        self.batches: list[list[dict]] = []
+
+    def publish_batch(self, TopicArn, PublishBatchRequestEntries):
+        from botocore.exceptions import ClientError
+
+        if self.refusing:
+            error = {"Code": self.code, "Message": "The length of all the messages put together is too long"}
+            metadata = {"HTTPStatusCode": self.status, "RetryAttempts": 0 if self.status < 500 else 4}
+            raise ClientError({"Error": error, "ResponseMetadata": metadata}, "PublishBatch")
+        self.batches.append(PublishBatchRequestEntries)
+        return {
+            "Successful": [{"Id": e["Id"], "MessageId": f"sns-{e['Id']}"} for e in PublishBatchRequestEntries]
+        }
+
+
+def _sns_target(topic):
+    from msgctl.address import parse_channel
+    from msgctl.backends.aws_targets import SnsTarget
+
+    return SnsTarget(_Clients(topic), "arn:aws:sns:us-east-1:000000000000:t", parse_channel("sns:t"))
+
+
+def _replayed(n: int, body: str) -> Replayed:
+    return Replayed(n + 1, f"m{n}", Envelope("sqs:x", f"m{n}", body.encode()), None, f"d{n}")
+
+
+@pytest.mark.parametrize(
+    "status, code, unknown",
+    [
+        (400, "BatchRequestTooLong", False),
+        (400, "InvalidBatchEntryId", False),
+        (403, "AuthorizationError", False),
+        (500, "InternalError", True),
+        (503, "ServiceUnavailable", True),
+    ],
+)
+def test_a_refused_publish_batch_is_failed_and_never_unsure(status, code, unknown):
+    topic = _Topic(status, code)
+    messages = [_replayed(n, "x") for n in range(3)]
+    delivery = _sns_target(topic).send(messages)
+    assert [m for m, _ in delivery.failed] == messages and code in delivery.failed[0][1]
+    assert delivery.unsure == (messages if unknown else [])
+    assert delivery.maybe_twice == []
+
+
+def test_a_rerun_after_a_rejected_publish_batch_names_no_possible_duplicate(tmp_path):
+    from msgctl.core.ledger import Ledger
+    from msgctl.core.replay import ReplayOptions, ReplayReport, replay
+
+    topic = _Topic()
+    target = _sns_target(topic)
+    messages = [_replayed(n, "x") for n in range(9)]
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    first = replay(messages, target, ledger, ReplayOptions(), ReplayReport())
+    assert (first.replayed, len(first.failed), first.possible_duplicates) == (0, 9, [])
+    topic.refusing = False
+    rerun = replay(messages, target, ledger, ReplayOptions(), ReplayReport())
+    assert (rerun.replayed, rerun.failed, rerun.possible_duplicates) == (9, [], [])
+
+
+def test_sns_batches_are_cut_at_256_kb_and_a_larger_message_is_refused_before_sending():
+    from msgctl.backends.aws_targets import SNS_MAX_BYTES
+
+    topic = _Topic()
+    topic.refusing = False
+    target = _sns_target(topic)
+    messages = [_replayed(0, "L" * 200_000)] + [_replayed(n, "s" * 8_000) for n in range(1, 10)]
+    delivery = target.send(messages)
+    assert delivery.failed == []
+    assert [e["Message"] for batch in topic.batches for e in batch] == [m.envelope.text for m in messages]
+    assert all(sum(len(e["Message"]) for e in batch) <= SNS_MAX_BYTES for batch in topic.batches)
+    assert len(topic.batches) == 2
+    with pytest.raises(UsageError, match="over SNS's limit"):
+        target.check(_replayed(11, "x" * (SNS_MAX_BYTES + 1)))

@@ -211,10 +211,78 @@ def test_activemq_commits_count_as_moved_only_once_confirmed():
     log: list[str] = []
     report = AmqRedriveReport()
     commits = _Commits(report, lambda n: log.append(f"progress {n}"))
-    commits.add(_FakeCommit(log, "a"), 100)  # type: ignore[arg-type]
+    batch = [f"m{n}" for n in range(100)]
+    commits.add(_FakeCommit(log, "a"), batch)  # type: ignore[arg-type]
     assert report.moved == 0 and log == [], "a COMMIT under way is not counted"
-    commits.add(_FakeCommit(log, "b", MsgctlError("rolled back", "STOMP ERROR")), 100)  # type: ignore[arg-type]
+    commits.add(_FakeCommit(log, "b", MsgctlError("rolled back", "STOMP ERROR")), batch)  # type: ignore[arg-type]
     assert IN_FLIGHT_COMMITS == 2 and log == ["wait a", "progress 100"] and report.moved == 100
     with pytest.raises(MsgctlError):
         commits.wait_all()
     assert report.moved == 100, "a failed COMMIT moved nothing"
+
+
+def test_a_finished_journal_keeps_only_recent_confirmed_sends_to_the_same_target(tmp_path) -> None:
+    import sqlite3
+
+    from msgctl.cli.dlq import _check_journal
+
+    path = tmp_path / "j.sqlite"
+    with sqlite3.connect(path) as db:  # a journal written before target ids were recorded
+        db.execute(
+            "CREATE TABLE messages (message_id TEXT PRIMARY KEY, state TEXT NOT NULL, receipt TEXT, "
+            "attempts INTEGER NOT NULL DEFAULT 0, detail TEXT, updated_at REAL NOT NULL)"
+        )
+    journal = Journal(path)
+    journal.set_meta({"dlq": "sqs:a-dlq.fifo", "target": "sqs:a.fifo", "mode": "copy"})
+    journal.received([("m1", "r1"), ("m2", "r2"), ("m3", "r3")])
+    journal.mark(["m1", "m2"], "copied")
+    journal.target_ids([("m1", "sqs-1")])
+    journal.mark(["m1", "m2", "m3"], "released")
+    journal.close()
+    wanted = {"dlq": "sqs:a-dlq.fifo", "target": "sqs:a.fifo", "mode": "copy"}
+    assert _check_journal(path, False, wanted) == 1
+    journal = Journal(path)
+    assert {i: e.target_id for i, e in journal.states(["m1", "m2", "m3"]).items()} == {"m1": "sqs-1"}
+    journal.close()
+    assert _check_journal(path, False, {**wanted, "target": "sqs:b.fifo"}) == 0 and not path.exists()
+
+
+class _AnsweringTarget(FakeTarget):
+    """Confirms with ids; with ``fifo``, a resend is answered with the earlier id (dropped), as SQS does."""
+
+    def __init__(self, fifo: bool) -> None:
+        super().__init__()
+        self.fifo, self.ids, self.sends = fifo, {}, 0
+
+    def send(self, messages: list[Dead]) -> Delivery[Dead]:
+        delivery = super().send(messages)
+        for message in messages:
+            self.sends += 1
+            fresh = f"target-{self.sends}"
+            self.ids[message.id] = self.ids.get(message.id, fresh) if self.fifo else fresh
+        delivery.target_ids = [(m, self.ids[m.id]) for m in messages]
+        return delivery
+
+
+@pytest.mark.parametrize("fifo", [False, True])
+def test_a_copy_then_a_move_within_5_minutes_sends_again_and_never_deletes_unsent(tmp_path, fifo) -> None:
+    from msgctl.cli.dlq import _check_journal
+
+    source, target = FakeDlq(5), _AnsweringTarget(fifo)
+    pair = {"dlq": source.channel, "target": target.channel, "mode": "copy"}
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.set_meta(pair)
+    journal.close()
+    first, _ = _run(source, target, tmp_path, copy=True)
+    assert first.moved == 5 and len(source.messages) == 5
+    assert _check_journal(tmp_path / "journal.sqlite", False, {**pair, "mode": "move"}) == 5
+
+    again, counts = _run(source, target, tmp_path)
+
+    assert len(target.received) == 10, "sent again, not taken for already sent"
+    if fifo:  # the target dropped them: they stay in the DLQ
+        assert (again.moved, sorted(again.deduplicated_by_target)) == (0, sorted(source.messages))
+        assert len(source.messages) == 5 and counts == {"released": 5}
+    else:
+        assert (again.moved, again.deduplicated_by_target, source.messages) == (5, [], {})
+    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == (5 if fifo else 0)

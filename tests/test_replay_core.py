@@ -124,12 +124,24 @@ def test_content_hash_ignores_attribute_order_and_sees_body_attributes_and_group
     assert content_hash(base, "g") != content_hash(Envelope("c", "1", b"body", {}, {"x": a["x"]}), "g")
 
 
-def test_default_dedup_id_keeps_the_envelopes_else_hashes_content():
-    _, messages = run([line(1, dedup="kept-1"), line(2)])
-    assert messages[0].dedup_id == "kept-1"
-    assert messages[1].dedup_id == content_hash(Envelope.from_json(json.loads(line(2))), None)
-    _, by_id = run([line(1, dedup="kept-1")], Plan(dedup=parse_dedup_rule("message-id")))
-    assert by_id[0].dedup_id != "kept-1" and len(by_id[0].dedup_id) == 64
+def test_default_dedup_id_comes_from_the_message_id_else_the_kept_one_else_content():
+    same = {"body": "same", "attrs": {}}
+    report, messages = run([line(1, **same), line(2, **same), line(3, dedup="kept-3")])
+    assert report.replayed == 3 and report.repeated_in_input == 0, "identical bodies are distinct messages"
+    by_id = prepare(numbered([line(3, dedup="kept-3")]), Plan(dedup=parse_dedup_rule("message-id")), report)
+    assert messages[2].dedup_id == by_id[0].dedup_id != "kept-3" and len(by_id[0].dedup_id) == 64
+    _, without_id = run([line(4, dedup="kept-4", message_id=None), line(5, message_id=None)])
+    assert without_id[0].dedup_id == "kept-4"
+    assert without_id[1].dedup_id == content_hash(
+        Envelope.from_json(json.loads(line(5, message_id=None))), None
+    )
+    _, by_content = run([line(1, **same), line(2, **same)], Plan(dedup=parse_dedup_rule("content")))
+    assert len(by_content) == 1, "content collapses them only when asked"
+
+
+def test_the_same_captured_message_twice_in_the_input_is_sent_once():
+    report, messages = run([line(1), line(1)])
+    assert (len(messages), report.repeated_in_input) == (1, 1)
 
 
 def test_keep_without_a_dedup_id_and_fifo_without_a_group_stop_before_sending():
@@ -283,3 +295,47 @@ def test_the_targets_own_check_runs_before_anything_is_sent():
     with pytest.raises(UsageError, match="line 2: too big for this target"):
         run(lines, Plan(check=no_big_bodies), target)
     assert target.calls == []
+
+
+def test_a_ledger_written_before_target_ids_opens_and_records_them(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE replayed (dedup_id TEXT PRIMARY KEY, state TEXT NOT NULL, message_id TEXT, "
+            "line INTEGER, updated_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO replayed VALUES ('d1', 'sent', 'm1', 1, 1.0)")
+    ledger = Ledger(path)
+    assert ledger.entries(["d1"])["d1"].target_id is None
+    ledger.sending([("d2", "m2", 2)])
+    ledger.sent([("d2", "sqs-id-2")])
+    assert ledger.entries(["d2"])["d2"].target_id == "sqs-id-2"
+
+
+def test_a_resend_the_target_answers_with_the_earlier_id_is_named_not_counted_as_sent():
+    class Answering(FakeTarget):
+        """A FIFO queue that answers a dropped resend with the earlier message's id, as SQS does."""
+
+        def __init__(self):
+            super().__init__(fifo=False, dedups=True)
+            self.ids: dict[str, str] = {}
+
+        def send(self, messages):
+            delivery = super().send(messages)
+            for message in messages:
+                self.ids.setdefault(message.dedup_id, f"sqs-{len(self.ids)}")
+            delivery.target_ids = [(m, self.ids[m.dedup_id]) for m in messages]
+            return delivery
+
+    ledger, target, lines = Ledger_in_memory(), Answering(), [line(n) for n in range(3)]
+    first, _ = run(lines, target=target, ledger=ledger)
+    warnings: list[str] = []
+    report = ReplayReport()
+    messages = prepare(numbered(lines), Plan(), report)
+    forced = replay(messages, target, ledger, ReplayOptions(force=True), report, warn=warnings.append)
+    assert (first.replayed, forced.replayed) == (3, 0)
+    assert [m.id for m in forced.deduplicated_by_target] == ["m0", "m1", "m2"]
+    assert len(warnings) == 1 and warnings[0].startswith("3 of these deduplication ids")
+    assert ledger.counts() == {"sent": 3}

@@ -5,6 +5,7 @@ did not confirm."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from msgctl.address import Channel
@@ -17,6 +18,7 @@ from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageEr
 BATCH = 10
 THROTTLED = frozenset({"ThrottlingException", "Throttling", "RequestThrottled", "TooManyRequestsException"})
 DEFAULT_MAX_MESSAGE_SIZE = 262_144
+SNS_MAX_BYTES = 262_144  # per message and per PublishBatch request (the sum of its entries)
 
 
 class SqsTarget:
@@ -36,37 +38,7 @@ class SqsTarget:
     def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
         """Never raises for the target's errors: what was not confirmed comes back as failed, with why.
         On a FIFO target, once a message of a group fails, the rest of that group is not sent (order)."""
-        delivery: Delivery[OutboundT] = Delivery()
-        failed = delivery.failed
-        broken_groups: set[str] = set()
-        batch: list[tuple[OutboundT, dict[str, Any]]] = []
-        size = 0
-
-        def flush() -> None:
-            nonlocal batch, size
-            if batch:
-                for message, reason in self._send(batch, delivery):
-                    failed.append((message, reason))
-                    if self.fifo:
-                        broken_groups.add(message.group_id or "")
-            batch, size = [], 0
-
-        for message in messages:
-            if self.fifo and (message.group_id or "") in broken_groups:
-                failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
-                continue
-            try:
-                entry, entry_size = self._sized_entry(message)
-            except UsageError as exc:
-                failed.append((message, exc.message))
-                broken_groups.add(message.group_id or "")
-                continue
-            if len(batch) == BATCH or size + entry_size > self.max_bytes:
-                flush()
-            batch.append((message, entry))
-            size += entry_size
-        flush()
-        return delivery
+        return _in_batches(messages, self._sized_entry, self._send, self.max_bytes, self.fifo)
 
     def check(self, message: Outbound) -> None:
         """Raise UsageError when this queue cannot take the message (body, attributes, size)."""
@@ -111,6 +83,7 @@ class SqsTarget:
                 delivery.unsure += [message for message, _ in batch]
             return [(message, str(exc)) for message, _ in batch]
         confirmed = {item["Id"] for item in response.get("Successful", [])}
+        delivery.target_ids += _target_ids(response, [m for m, _ in batch])
         if _retried(response) and not self.dedups:
             delivery.maybe_twice += [m for n, (m, _) in enumerate(batch) if str(n) in confirmed]
         failed = [
@@ -127,7 +100,8 @@ class SqsTarget:
 
 
 class SnsTarget:
-    """Publishes to a topic (PublishBatch); an SNS envelope left by a non-raw subscription is unwrapped."""
+    """Publishes to a topic in batches cut by count (10) and by SNS's 256 KB per request, in the order
+    given; an SNS envelope left by a non-raw subscription is unwrapped."""
 
     def __init__(self, clients: AwsClients, topic_arn: str, channel: Channel) -> None:
         self.channel = str(channel)
@@ -136,42 +110,35 @@ class SnsTarget:
         self.fifo = channel.fifo
         self.dedups = self.ordered = self.fifo
         self.batch_size = BATCH
+        self.max_bytes = SNS_MAX_BYTES
 
     def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
         """Like SqsTarget.send: never raises for the topic's errors, keeps FIFO group order."""
-        delivery: Delivery[OutboundT] = Delivery()
-        failed = delivery.failed
-        broken_groups: set[str] = set()
-        for start in range(0, len(messages), BATCH):
-            chunk = []
-            for message in messages[start : start + BATCH]:
-                if self.fifo and (message.group_id or "") in broken_groups:
-                    failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
-                    continue
-                try:
-                    self.check(message)
-                except UsageError as exc:
-                    failed.append((message, exc.message))
-                    broken_groups.add(message.group_id or "")
-                    continue
-                chunk.append(message)
-            for message, reason in self._publish(chunk, delivery) if chunk else []:
-                failed.append((message, reason))
-                broken_groups.add(message.group_id or "")
-        return delivery
+        return _in_batches(messages, self._sized_entry, self._publish, self.max_bytes, self.fifo)
 
     def check(self, message: Outbound) -> None:
-        """Raise UsageError when the topic cannot take the message."""
-        _unwrapped(message)
+        """Raise UsageError when the topic cannot take the message (body, attributes, size)."""
+        self._sized_entry(message)
 
-    def _publish(self, chunk: list[OutboundT], delivery: Delivery[OutboundT]) -> list[tuple[OutboundT, str]]:
-        entries = []
-        for n, message in enumerate(chunk):
-            entry: dict[str, Any] = {"Id": str(n), **_unwrapped(message)}
-            if self.fifo:
-                entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
-                entry["MessageDeduplicationId"] = message.dedup_id
-            entries.append(entry)
+    def _sized_entry(self, message: Outbound) -> tuple[dict[str, Any], int]:
+        entry = self._entry(message)
+        size = _size(entry)
+        if size > self.max_bytes:
+            raise UsageError(f"{size} bytes: over SNS's limit of {self.max_bytes} bytes a message")
+        return entry, size
+
+    def _entry(self, message: Outbound) -> dict[str, Any]:
+        entry = _unwrapped(message)
+        if self.fifo:
+            entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
+            entry["MessageDeduplicationId"] = message.dedup_id
+        return entry
+
+    def _publish(
+        self, batch: list[tuple[OutboundT, dict[str, Any]]], delivery: Delivery[OutboundT]
+    ) -> list[tuple[OutboundT, str]]:
+        chunk = [message for message, _ in batch]
+        entries = [{"Id": str(n), **entry} for n, (_, entry) in enumerate(batch)]
         try:
             with aws_errors(f"cannot publish to {self.channel}"):
                 response = self.client.publish_batch(
@@ -183,6 +150,7 @@ class SnsTarget:
             return [(message, str(exc)) for message in chunk]
         reasons = {f["Id"]: f"{f.get('Code')}: {f.get('Message', '')}" for f in response.get("Failed", [])}
         confirmed = {item["Id"] for item in response.get("Successful", [])}
+        delivery.target_ids += _target_ids(response, chunk)
         if _retried(response) and not self.dedups:
             delivery.maybe_twice += [m for n, m in enumerate(chunk) if str(n) in confirmed]
         return [
@@ -190,11 +158,74 @@ class SnsTarget:
         ]
 
 
+Batch = list[tuple[OutboundT, dict[str, Any]]]
+
+
+def _in_batches(
+    messages: list[OutboundT],
+    sized_entry: Callable[[OutboundT], tuple[dict[str, Any], int]],
+    send_batch: Callable[[Batch[OutboundT], Delivery[OutboundT]], list[tuple[OutboundT, str]]],
+    max_bytes: int,
+    fifo: bool,
+) -> Delivery[OutboundT]:
+    """Send in the order given, in batches of at most 10 entries and ``max_bytes`` (the sum of the
+    entries). On a FIFO target, once a message of a group fails, the rest of that group is not sent."""
+    delivery: Delivery[OutboundT] = Delivery()
+    broken_groups: set[str] = set()
+    batch: Batch[OutboundT] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal batch, size
+        for message, reason in send_batch(batch, delivery) if batch else []:
+            delivery.failed.append((message, reason))
+            broken_groups.add(message.group_id or "")
+        batch, size = [], 0
+
+    for message in messages:
+        if fifo and (message.group_id or "") in broken_groups:
+            delivery.failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
+            continue
+        try:
+            entry, entry_size = sized_entry(message)
+        except UsageError as exc:
+            delivery.failed.append((message, exc.message))
+            broken_groups.add(message.group_id or "")
+            continue
+        if len(batch) == BATCH or size + entry_size > max_bytes:
+            flush()
+        batch.append((message, entry))
+        size += entry_size
+    flush()
+    return delivery
+
+
 def outcome_unknown(exc: MsgctlError) -> bool:
     """A request that failed after botocore's retries may still have been carried out (a lost reply, a
-    server error), unless AWS refused it outright (throttled, denied, invalid, no such queue)."""
-    refused = isinstance(exc, UsageError | AccessDeniedError | NotFoundError)
+    server error), unless AWS refused it outright (throttled, denied, invalid, no such queue, or any
+    client error answered to the only attempt, such as BatchRequestTooLong)."""
+    refused = isinstance(exc, UsageError | AccessDeniedError | NotFoundError) or _refused_at_once(exc)
     return not refused and exc.code not in THROTTLED
+
+
+def _refused_at_once(exc: MsgctlError) -> bool:
+    """AWS answered the one and only attempt with a 4xx: it did not carry the request out. After retries,
+    an earlier attempt (a 5xx, a lost reply) may have been."""
+    response = getattr(exc.__cause__, "response", None)
+    if not isinstance(response, dict):
+        return False
+    metadata = response.get("ResponseMetadata", {})
+    status = metadata.get("HTTPStatusCode")
+    return isinstance(status, int) and 400 <= status < 500 and not metadata.get("RetryAttempts")
+
+
+def _target_ids(response: dict[str, Any], sent: list[OutboundT]) -> list[tuple[OutboundT, str]]:
+    """Each confirmed message with the MessageId the target answered (the entry Ids are list indexes)."""
+    return [
+        (sent[int(item["Id"])], str(item["MessageId"]))
+        for item in response.get("Successful", [])
+        if item.get("MessageId")
+    ]
 
 
 def _retried(response: dict[str, Any]) -> bool:
@@ -254,7 +285,8 @@ def _attribute_value(value: dict[str, Any]) -> str | bytes:
 
 
 def _size(entry: dict[str, Any]) -> int:
-    size = len(entry["MessageBody"].encode("utf-8"))
+    """What SQS and SNS count against their limits: the body, and each attribute's name, type and value."""
+    size = len(entry.get("MessageBody", entry.get("Message", "")).encode("utf-8"))
     for name, attribute in entry.get("MessageAttributes", {}).items():
         value = attribute.get("StringValue", attribute.get("BinaryValue", b""))
         size += len(name.encode()) + len(attribute["DataType"].encode())

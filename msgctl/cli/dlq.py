@@ -26,6 +26,7 @@ from msgctl.cli.options import (
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.filtering import load_policy
 from msgctl.core.journal import UNFINISHED, Journal
+from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S
 from msgctl.core.redrive import (
     DEFAULT_HOLD_S,
     RedriveOptions,
@@ -139,7 +140,10 @@ def redrive_command(
 
     Client-side, a message is deleted from the DLQ only after the target confirmed it, and a journal records
     every step: after a crash or Ctrl-C, --resume deletes what was sent without sending it again and names
-    what may have been sent twice. Exit 0 when every selected message moved, 3 when some failed.
+    what may have been sent twice. A FIFO target drops a message sent to it again within 5 minutes (a
+    repeated --copy): named as deduplicated_by_target and left in the DLQ where the target tells, warned of
+    before sending where it may not. Exit 0 when every selected message moved, 3 when some failed or were
+    dropped.
 
     Example:
 
@@ -215,7 +219,7 @@ def redrive_command(
                 "skipped": report.skipped,
             }
         )
-        if report.failed:
+        if report.failed or report.deduplicated_by_target:
             raise typer.Exit(ExitCode.PARTIAL)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -243,10 +247,19 @@ def _client(
     sink = _target(state, target)
     path = journal_path or default_journal(channel)
     mode = "copy" if copy else "move"
+    recent_sends = 0
     if not dry_run and path.exists():
-        _check_journal(path, resuming, {"dlq": str(channel), "target": str(target), "mode": mode})
+        wanted = {"dlq": str(channel), "target": str(target), "mode": mode}
+        recent_sends = _check_journal(path, resuming, wanted)
     elif resuming:
         raise UsageError(f"nothing to resume: {path} does not exist")
+    if recent_sends and sink.dedups:
+        renderer.warn(
+            f"{recent_sends} messages went from {channel} to {target} less than 5 minutes ago: the target "
+            "accepts and drops any of them sent again (the same deduplication id). One it answers with the "
+            "earlier message's id is listed as deduplicated_by_target and stays in the DLQ (exit 3); any "
+            "other cannot be told from a message sent"
+        )
     journal = Journal(path) if not dry_run else None
     report = RedriveReport()
     options = RedriveOptions(
@@ -282,6 +295,11 @@ def _client(
         renderer.warn(
             f"{len(report.possible_duplicates)} messages may have been sent twice (listed in the output)"
         )
+    if report.deduplicated_by_target:
+        renderer.warn(
+            f"{len(report.deduplicated_by_target)} messages were dropped by {target}: a copy with the same "
+            "deduplication id went less than 5 minutes ago (deduplicated_by_target; they stay in the DLQ)"
+        )
     renderer.info(
         f"moved {report.moved}, skipped {report.skipped}, failed {len(report.failed)}; journal {path}"
         if not dry_run
@@ -294,25 +312,31 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _check_journal(path: Path, resuming: bool, wanted: dict[str, str]) -> None:
-    """An unfinished journal is only resumed, and only by the same redrive; a finished one is replaced."""
+def _check_journal(path: Path, resuming: bool, wanted: dict[str, str]) -> int:
+    """An unfinished journal is only resumed, and only by the same redrive; a finished one is replaced,
+    except for what it sent to the same target within the deduplication window (returns how many are
+    kept), so a FIFO target's dropping a second copy can be told."""
     journal = Journal(path)
     try:
         unfinished = any(journal.counts().get(state) for state in UNFINISHED)
         recorded = {key: journal.meta(key) for key in wanted}
+        same_pair = all(recorded[key] == wanted[key] for key in ("dlq", "target"))
+        if not resuming and not unfinished and same_pair:
+            return journal.keep_recent_sends(time.time() - DEDUP_WINDOW_S - DEDUP_MARGIN_S)
     finally:
         journal.close()
     if resuming:
         differing = [f"{k} was {recorded[k]}" for k, v in wanted.items() if recorded[k] not in (None, v)]
         if differing:
             raise UsageError(f"{path} records another redrive ({', '.join(differing)}): resume it as it was")
-        return
+        return 0
     if unfinished:
         raise UsageError(
             f"{path} holds an unfinished redrive: --resume finishes it (starting afresh could send again "
             "what it already sent)"
         )
     path.unlink()
+    return 0
 
 
 def _activemq(

@@ -53,7 +53,8 @@ def replay_command(
         typer.Option(
             help="keep (the envelope's), message-id (from the original id), content (a hash of body, "
             "attributes and group) or template:TEMPLATE with {id}, {attr.NAME}, {body.PATH}. "
-            "Default: keep where present, else content.",
+            "Default: message-id, so every captured message is sent (also ones with identical bodies); "
+            "for an envelope without an id, keep where present, else content.",
         ),
     ] = None,
     group_id: Annotated[
@@ -106,7 +107,9 @@ def replay_command(
     the replay (exit 2) naming it, and nothing is sent. A ledger per target records each id sent, so
     replaying the same input again sends nothing, also after SQS's 5-minute deduplication window; after a
     crash or Ctrl-C, a rerun sends only what is missing. On ActiveMQ the id travels as the property
-    msgctl_dedup_id and the ledger is the only guard. Exit 0 when everything was sent, 3 when some failed.
+    msgctl_dedup_id and the ledger is the only guard. A FIFO target drops a --force resend within 5 minutes
+    of the first send: it is named (deduplicated_by_target) where the target tells, warned of before sending
+    where it may not. Exit 0 when everything was sent, 3 when some failed or were dropped.
 
     Example:
 
@@ -132,7 +135,7 @@ def replay_command(
     if dry_run:
         known = _open_ledger(ledger, target_key, must_exist=True)
         try:
-            replay(messages, target, known, options, report)
+            replay(messages, target, known, options, report, warn=renderer.warn)
         finally:
             if known is not None:
                 known.close()
@@ -145,7 +148,7 @@ def replay_command(
     summary = {"target": str(target_channel), "ledger": str(book.path)}
     try:
         with Progress(renderer, f"replay -> {target_channel}", len(messages)) as progress:
-            replay(messages, target, book, options, report, progress.advance)
+            replay(messages, target, book, options, report, progress.advance, renderer.warn)
     except (KeyboardInterrupt, MsgctlError) as exc:
         # What went out so far, with its possible duplicates: a rerun may not be able to name them again.
         renderer.document({**summary, **report.to_json(), "interrupted": True})
@@ -158,7 +161,7 @@ def replay_command(
         book.close()
     renderer.document({**summary, **report.to_json()})
     renderer.info(_summary(report, target_channel, dry_run=False))
-    if report.failed or report.partial_input is not None:
+    if report.failed or report.partial_input is not None or report.deduplicated_by_target:
         raise typer.Exit(ExitCode.PARTIAL)
 
 
@@ -284,6 +287,11 @@ def _summary(report: ReplayReport, target: Channel, dry_run: bool) -> str:
         (len(report.skipped_invalid), "invalid lines skipped"),
         (len(report.failed), "failed"),
         (len(report.possible_duplicates), "possibly sent twice (listed in the output)"),
+        (
+            len(report.deduplicated_by_target),
+            "dropped by the target: sent less than 5 minutes ago with the same deduplication id "
+            "(deduplicated_by_target)",
+        ),
     )
     return "; ".join(
         [f"{sent} of {report.read} read into {target}"] + [f"{n} {what}" for n, what in counted if n]

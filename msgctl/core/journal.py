@@ -11,10 +11,14 @@ from typing import Literal
 
 from msgctl.core.store import Store
 
-State = Literal["held", "received", "sent", "copied", "deleted", "failed", "released"]
+State = Literal[
+    "held", "received", "sent", "copied", "deleted", "failed", "released", "deduplicated", "earlier"
+]
 # held: received from the DLQ, not (yet) being sent; received: being sent; sent: the target confirmed it;
 # copied: the target confirmed a --copy (the DLQ keeps it); deleted: gone from the DLQ; failed: the target
-# refused it; released: made visible in the DLQ again. held, received and sent mean a run did not finish.
+# refused it; released: made visible in the DLQ again; deduplicated: the target dropped the send as a
+# resend of an earlier send (the DLQ keeps it); earlier: sent to the same target by an earlier, finished run,
+# kept for the id the target gave it. held, received and sent mean a run did not finish.
 UNFINISHED: tuple[State, ...] = ("held", "received", "sent")
 
 SCHEMA = """
@@ -24,9 +28,11 @@ CREATE TABLE IF NOT EXISTS messages (
     receipt TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     detail TEXT,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    target_id TEXT
 );
 """
+COLUMNS = "message_id, state, receipt, attempts, detail, target_id"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class Entry:
     receipt: str | None
     attempts: int
     detail: str | None
+    target_id: str | None = None  # the id the target gave the message it confirmed
 
 
 class Journal(Store):
@@ -43,6 +50,7 @@ class Journal(Store):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
+        self._add_column("messages", "target_id", "TEXT")  # a journal written before it had one
 
     def held(self, messages: Iterable[tuple[str, str]]) -> None:
         """Right after a receive: the receipt handles, so a resume can release what a crash left held."""
@@ -78,18 +86,37 @@ class Journal(Store):
             [(state, detail, now, message_id) for message_id in message_ids],
         )
 
+    def target_ids(self, confirmed: Iterable[tuple[str, str]]) -> None:
+        """(message id, the id the target gave it) for what the target confirmed."""
+        self._write(
+            "UPDATE messages SET target_id = ? WHERE message_id = ?",
+            [(target_id, message_id) for message_id, target_id in confirmed],
+        )
+
+    def keep_recent_sends(self, since: float) -> int:
+        """Forget every message but those the target confirmed since ``since`` and the DLQ kept (copies),
+        with the ids the target gave them: a new run to the same target can then tell a send the target
+        drops as a resend. Returns how many are kept."""
+        with self._transaction() as db:
+            # A moved message is gone from the DLQ for good: back there, it has the id the target gave it.
+            db.execute(
+                "DELETE FROM messages WHERE target_id IS NULL OR updated_at < ? OR state = 'deleted'",
+                (since,),
+            )
+            # That run is over: nothing it did counts as sent by this one (never delete a message unsent).
+            db.execute("UPDATE messages SET state = 'earlier', receipt = NULL, detail = NULL")
+            return int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
     def states(self, message_ids: Iterable[str]) -> dict[str, Entry]:
         rows = self._select_in(
-            "SELECT message_id, state, receipt, attempts, detail FROM messages WHERE message_id IN ({})",
+            f"SELECT {COLUMNS} FROM messages WHERE message_id IN ({{}})",
             list(message_ids),
         )
         return {str(row[0]): Entry(*row) for row in rows}  # type: ignore[arg-type]
 
     def in_state(self, state: State) -> list[Entry]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT message_id, state, receipt, attempts, detail FROM messages WHERE state = ?", (state,)
-            ).fetchall()
+            rows = self._db.execute(f"SELECT {COLUMNS} FROM messages WHERE state = ?", (state,)).fetchall()
         return [Entry(*row) for row in rows]
 
     def counts(self) -> dict[str, int]:

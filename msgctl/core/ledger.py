@@ -1,6 +1,7 @@
 """The replay ledger: an SQLite file, one per target, that records each deduplication id as ``sending``
-before its send and ``sent`` once the target confirmed it. A rerun skips what was sent; what was under way
-when a run died is sent again (and named, unless the target drops the resend itself)."""
+before its send and ``sent`` once the target confirmed it, with the id the target gave the message. A rerun
+skips what was sent; what was under way when a run died is sent again (and named, unless the target drops
+the resend itself); a forced resend the target answers with the recorded id was dropped by the target."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ CREATE TABLE IF NOT EXISTS replayed (
     state TEXT NOT NULL,
     message_id TEXT,
     line INTEGER,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    target_id TEXT
 );
 """
 
@@ -30,17 +32,23 @@ class LedgerEntry:
     dedup_id: str
     state: LedgerState
     updated_at: float
+    target_id: str | None = None  # what the target answered for the send that made it ``sent``
 
 
 class Ledger(Store):
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
+        self._add_column("replayed", "target_id", "TEXT")  # a ledger written before it had one
 
     def entries(self, dedup_ids: Iterable[str]) -> dict[str, LedgerEntry]:
         rows = self._select_in(
-            "SELECT dedup_id, state, updated_at FROM replayed WHERE dedup_id IN ({})", list(dedup_ids)
+            "SELECT dedup_id, state, updated_at, target_id FROM replayed WHERE dedup_id IN ({})",
+            list(dedup_ids),
         )
-        return {str(row[0]): LedgerEntry(str(row[0]), row[1], float(row[2])) for row in rows}  # type: ignore[arg-type]
+        return {
+            str(row[0]): LedgerEntry(str(row[0]), row[1], float(row[2]), row[3])  # type: ignore[arg-type]
+            for row in rows
+        }
 
     def sending(self, messages: Iterable[tuple[str, str, int]]) -> None:
         """(dedup id, message id, input line) about to be sent. A ``sent`` entry stays ``sent`` (--force); a
@@ -53,10 +61,11 @@ class Ledger(Store):
             [(dedup_id, message_id, line, now) for dedup_id, message_id, line in messages],
         )
 
-    def sent(self, dedup_ids: Iterable[str]) -> None:
+    def sent(self, confirmed: Iterable[tuple[str, str | None]]) -> None:
+        """(dedup id, the id the target gave the message, when it said) the target confirmed."""
         self._write(
-            "UPDATE replayed SET state = 'sent', updated_at = ? WHERE dedup_id = ?",
-            [(time.time(), dedup_id) for dedup_id in dedup_ids],
+            "UPDATE replayed SET state = 'sent', updated_at = ?, target_id = ? WHERE dedup_id = ?",
+            [(time.time(), target_id, dedup_id) for dedup_id, target_id in confirmed],
         )
 
     def forget(self, dedup_ids: Iterable[str]) -> None:

@@ -8,6 +8,9 @@ from typing import Generic, Protocol, TypeVar
 
 from msgctl.envelope import Envelope
 
+DEDUP_WINDOW_S = 300  # a FIFO target drops a resend of a deduplication id within this window
+DEDUP_MARGIN_S = 30  # a resend this close to the window's end is named anyway (clocks, slow sends)
+
 
 class Outbound(Protocol):
     @property
@@ -34,3 +37,7 @@ class Delivery(Generic[OutboundT]):
     failed: list[tuple[OutboundT, str]] = field(default_factory=list)
     maybe_twice: list[OutboundT] = field(default_factory=list)
     unsure: list[OutboundT] = field(default_factory=list)  # failed, but the request may have been carried out
+    # The id the target answered for each message it confirmed. A FIFO queue that dropped a resend of a
+    # deduplication id answers with the id of the earlier message (LocalStack's SQS; AWS does not document
+    # it), so a caller that recorded that id can tell a dropped resend from a new message.
+    target_ids: list[tuple[OutboundT, str]] = field(default_factory=list)

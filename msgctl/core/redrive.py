@@ -4,6 +4,10 @@ The order of every move is fixed: record ``received`` in the journal, send, reco
 the target confirmed, delete those from the DLQ, record ``deleted``. A crash anywhere leaves each message in
 the DLQ, in the target, or in both, and the journal says which: ``--resume`` deletes what was sent without
 sending it again, and names what may have been sent twice (a crash between send and ``sent``).
+
+A copy (--copy) repeated into a FIFO target within 5 minutes is accepted and dropped by the target (the
+same deduplication id): where the target answers with the id it gave the earlier copy, which the journal
+keeps from that run, the message is named as ``deduplicated_by_target``, not counted as copied.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Protocol
 
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
-from msgctl.core.journal import Journal
+from msgctl.core.journal import Entry, Journal
 from msgctl.core.outbound import Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
@@ -71,6 +75,7 @@ class DeadLetterSource(Protocol):
 
 class RedriveTarget(Protocol):
     channel: str
+    dedups: bool  # the target itself drops a resend of a deduplication id within 5 minutes
 
     def send(self, messages: list[Dead]) -> Delivery[Dead]:
         """Send in order; says which messages the target did not confirm (and why), and which a retried
@@ -95,6 +100,7 @@ class RedriveReport:
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # message id -> reason
     possible_duplicates: list[str] = field(default_factory=list)
+    deduplicated_by_target: list[str] = field(default_factory=list)  # accepted and dropped: not sent
     cleaned_up: int = 0  # sent before a crash, deleted on --resume without sending again
     would_move: list[str] = field(default_factory=list)  # --dry-run
 
@@ -104,6 +110,7 @@ class RedriveReport:
             "skipped": self.skipped,
             "failed": [{"id": k, "reason": v} for k, v in sorted(self.failed.items())],
             "possible_duplicates": sorted(self.possible_duplicates),
+            "deduplicated_by_target": sorted(self.deduplicated_by_target),
             "deleted_after_resume": self.cleaned_up,
         }
 
@@ -265,8 +272,12 @@ def _move(
     journal.received((m.id, m.receipt) for m in moving)
     delivery = target.send(to_send) if to_send else Delivery[Dead]()
     failures = {m.id: reason for m, reason in delivery.failed}
-    sent = [m for m in to_send if m.id not in failures] + already_sent
+    dropped = _dropped_by_target(delivery, known)
+    sent = [m for m in to_send if m.id not in failures and m.id not in dropped] + already_sent
     journal.mark([m.id for m in sent], "copied" if options.copy else "sent")
+    journal.target_ids((m.id, target_id) for m, target_id in delivery.target_ids if m.id not in dropped)
+    journal.mark(dropped, "deduplicated", "dropped by the target: the same deduplication id within 5 minutes")
+    shared.hold(m for m in to_send if m.id in dropped)  # not sent, so it stays in the DLQ
     twice = [m.id for m in delivery.maybe_twice if m.id not in failures]
     for message in delivery.unsure:  # not confirmed, so it stays in the DLQ; but it may have arrived
         failures[message.id] += " (it may have arrived all the same: named as a possible duplicate)"
@@ -281,8 +292,9 @@ def _move(
     shared.hold(m for m in to_send if m.id in failures)
     with shared.lock:
         report.failed.update(failures)
-        report.possible_duplicates.extend(i for i in resent if i not in failures)
-        report.possible_duplicates.extend(twice)
+        report.possible_duplicates.extend(i for i in resent if i not in failures and i not in dropped)
+        report.possible_duplicates.extend(i for i in twice if i not in dropped)
+        report.deduplicated_by_target.extend(dropped)
     if options.copy:
         shared.hold(sent)
         with shared.lock:
@@ -298,6 +310,15 @@ def _move(
         for message_id, reason in undeleted.items():
             report.failed[message_id] = f"sent, but not deleted from the DLQ: {reason} (--resume deletes it)"
     progress(len(sent))
+
+
+def _dropped_by_target(delivery: Delivery[Dead], known: dict[str, Entry]) -> set[str]:
+    """The messages the target confirmed with the id it gave an earlier copy: it dropped these sends."""
+    return {
+        message.id
+        for message, target_id in delivery.target_ids
+        if (entry := known.get(message.id)) is not None and entry.target_id == target_id
+    }
 
 
 def _keep_held(source: DeadLetterSource, shared: _Shared, hold_s: int) -> None:

@@ -4,7 +4,9 @@ Every input line is read, validated and given its deduplication and group ids be
 ledger records each deduplication id as ``sending`` before its send and ``sent`` once the target confirmed
 it, so a rerun skips what was sent and sends the rest. What a killed run left ``sending`` is sent again: a
 FIFO target drops that resend within its 5-minute deduplication window; anywhere else it is named as a
-possible duplicate.
+possible duplicate. A resend of what was sent (--force) within that window is dropped by a FIFO target too:
+where the target answers with the id of the earlier message (recorded in the ledger) it is named as
+``deduplicated_by_target``, not counted as sent; before sending, a warning says how many ids it may drop.
 """
 
 from __future__ import annotations
@@ -25,14 +27,12 @@ import orjson
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.ledger import Ledger, LedgerEntry
-from msgctl.core.outbound import Delivery
+from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 
 DEFAULT_CONCURRENCY = 4  # lanes by group: order within each group is kept whatever the number
-DEDUP_WINDOW_S = 300
-DEDUP_MARGIN_S = 30  # a resend this close to the window's end is named anyway (clocks, slow sends)
 MAX_ID_LENGTH = 128
 VALID_ID = re.compile(r"[!-~]{1,128}")  # SQS: alphanumerics and punctuation, 1 to 128 characters
 
@@ -171,6 +171,7 @@ class ReplayReport:
     skipped_invalid: list[tuple[int, str]] = field(default_factory=list)
     failed: list[tuple[Replayed, str]] = field(default_factory=list)
     possible_duplicates: list[Replayed] = field(default_factory=list)
+    deduplicated_by_target: list[Replayed] = field(default_factory=list)  # accepted, dropped: not sent
     would_send: list[Replayed] = field(default_factory=list)
     partial_input: str | None = None  # the input ends with a partial-output marker: messages are missing
 
@@ -187,6 +188,7 @@ class ReplayReport:
             "possible_duplicates": [
                 m.to_json() for m in {m.dedup_id: m for m in self.possible_duplicates}.values()
             ],
+            "deduplicated_by_target": [m.to_json() for m in self.deduplicated_by_target],
         }
 
 
@@ -269,17 +271,19 @@ def _group_id(envelope: Envelope, plan: Plan) -> str | None:
 
 
 def _dedup_id(envelope: Envelope, group_id: str | None, rule: IdRule) -> str:
+    """By default from the message id, so distinct captured messages with the same body all go; a
+    repeat of the same captured message (same id) is sent once."""
     if rule.template is not None:
         return rule.template.render(envelope)
+    if rule.kind == "message-id" or (rule.kind == "default" and envelope.id):
+        if not envelope.id:
+            raise InvalidMessage("the envelope has no id for --dedup-id message-id")
+        return hashlib.sha256(f"msgctl-replay:{envelope.id}".encode()).hexdigest()
     kept = envelope.attributes.get("dedup_id")
     if rule.kind == "keep" or (rule.kind == "default" and isinstance(kept, str) and kept):
         if not isinstance(kept, str) or not kept:
             raise InvalidMessage("the envelope has no dedup_id to keep")
         return kept
-    if rule.kind == "message-id":
-        if not envelope.id:
-            raise InvalidMessage("the envelope has no id for --dedup-id message-id")
-        return hashlib.sha256(f"msgctl-replay:{envelope.id}".encode()).hexdigest()
     return content_hash(envelope, group_id)
 
 
@@ -309,8 +313,10 @@ def replay(
     options: ReplayOptions,
     report: ReplayReport,
     progress: Callable[[int], None] = lambda _: None,
+    warn: Callable[[str], None] = lambda _: None,
 ) -> ReplayReport:
-    """Send what the ledger does not hold as sent, a lane per worker; a group stays in one lane, in order."""
+    """Send what the ledger does not hold as sent, a lane per worker; a group stays in one lane, in order.
+    ``warn`` hears, before anything is sent, of resends the target will drop."""
     known = ledger.entries(m.dedup_id for m in messages) if ledger is not None else {}
     pending = []
     for message in messages:
@@ -319,21 +325,46 @@ def replay(
             report.already_replayed += 1
             continue
         pending.append(message)
+    recent = _sent_recently(pending, known, target)
+    if recent:
+        warn(
+            f"{recent} of these deduplication ids were sent to {target.channel} less than 5 minutes ago: it "
+            "accepts such a resend and drops it. One it answers with the earlier message's id is listed as "
+            "deduplicated_by_target (exit 3); any other cannot be told from a message sent"
+        )
     if options.dry_run:
         report.would_send = pending
         return report
     assert ledger is not None, "only a dry run goes without a ledger"
-    sending = {i: e for i, e in known.items() if e.state == "sending"}  # a run died sending them
     _run_lanes(
         _lanes(pending, options.concurrency, target.batch_size, target.ordered),
         target,
         ledger,
-        sending,
+        known,
         options,
         report,
         progress,
     )
     return report
+
+
+def _sent_recently(pending: list[Replayed], known: dict[str, LedgerEntry], target: ReplayTarget) -> int:
+    """How many of ``pending`` a deduplicating target took less than its window ago (--force)."""
+    if not target.dedups:
+        return 0
+    since = time.time() - DEDUP_WINDOW_S - DEDUP_MARGIN_S
+    entries = (known.get(m.dedup_id) for m in pending)
+    return sum(1 for e in entries if e is not None and e.state == "sent" and e.updated_at > since)
+
+
+def _dropped_by_target(delivery: Delivery[Replayed], known: dict[str, LedgerEntry]) -> list[Replayed]:
+    """Confirmed with the id the target gave an earlier send of the same deduplication id: the target
+    dropped this one as a duplicate."""
+    return [
+        message
+        for message, target_id in delivery.target_ids
+        if (entry := known.get(message.dedup_id)) is not None and entry.target_id == target_id
+    ]
 
 
 def _target_drops_resend(target: ReplayTarget, entry: LedgerEntry) -> bool:
@@ -360,11 +391,12 @@ def _run_lanes(
     lanes: list[list[Replayed]],
     target: ReplayTarget,
     ledger: Ledger,
-    sending: dict[str, LedgerEntry],
+    known: dict[str, LedgerEntry],
     options: ReplayOptions,
     report: ReplayReport,
     progress: Callable[[int], None],
 ) -> None:
+    sending = {i: e for i, e in known.items() if e.state == "sending"}  # a run died sending them
     lock = threading.Lock()
     stop = threading.Event()
     pacer = Pacer(options.rate, stop)
@@ -400,18 +432,27 @@ def _run_lanes(
                 delivery = target.send(batch)
                 failed_ids = {m.dedup_id for m, _ in delivery.failed}
                 unsure_ids = {m.dedup_id for m in delivery.unsure}
-                ledger.sent(m.dedup_id for m in batch if m.dedup_id not in failed_ids)
+                dropped = _dropped_by_target(delivery, known)
+                dropped_ids = {m.dedup_id for m in dropped}
+                target_ids = {m.dedup_id: target_id for m, target_id in delivery.target_ids}
+                # A dropped resend leaves the ledger as the earlier send made it (its time, its id).
+                ledger.sent(
+                    (m.dedup_id, target_ids.get(m.dedup_id))
+                    for m in batch
+                    if m.dedup_id not in failed_ids | dropped_ids
+                )
                 # A refused message was not sent: a rerun sends it fresh. One that may have arrived (and
                 # one a dead run left) keeps its "sending", so a rerun names it.
                 ledger.forget(i for i in failed_ids - unsure_ids if i not in sending)
                 broken.update(k for m, _ in delivery.failed if (k := order_key(m)) is not None)
                 with lock:
-                    report.replayed += len(batch) - len(failed_ids)
+                    report.replayed += len(batch) - len(failed_ids) - len(dropped_ids)
                     report.failed.extend(delivery.failed)
+                    report.deduplicated_by_target.extend(dropped)
                     report.possible_duplicates.extend(
                         m
                         for m in [*again, *delivery.maybe_twice]
-                        if m.dedup_id not in failed_ids - unsure_ids
+                        if m.dedup_id not in (failed_ids - unsure_ids) | dropped_ids
                     )
                 progress(len(batch))
         except BaseException as exc:  # stop the others; the caller re-raises
@@ -433,3 +474,4 @@ def _run_lanes(
     if errors:
         raise errors[0]
     report.failed.sort(key=lambda failure: failure[0].line)
+    report.deduplicated_by_target.sort(key=lambda message: message.line)

@@ -23,6 +23,13 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(schema + META_SCHEMA)
 
+    def _add_column(self, table: str, column: str, kind: str) -> None:
+        """Bring a file written by an older msgctl up to the current schema."""
+        with self._lock:
+            columns = {str(row[1]) for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
