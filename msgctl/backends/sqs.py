@@ -135,6 +135,19 @@ def release(client: Any, url: str, receipts: list[str], what: str) -> None:
             client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
+def queue_counts(client: Any, url: str, what: str) -> tuple[int, int]:
+    """ApproximateNumberOfMessages (visible) and ApproximateNumberOfMessagesNotVisible (in flight)."""
+    with aws_errors(f"cannot read {what}"):
+        attributes = client.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+    return (
+        int(attributes.get("ApproximateNumberOfMessages", 0)),
+        int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    )
+
+
 def to_sqs_attribute(name: str, attr: MessageAttribute) -> dict[str, Any]:
     """SQS takes String.Array as a String of custom type Array: its text goes as it is, a list is refused."""
     if isinstance(attr.value, list):

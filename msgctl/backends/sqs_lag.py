@@ -12,7 +12,7 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import aws_errors
-from msgctl.backends.sqs import SqsBackend, max_receive_count, release
+from msgctl.backends.sqs import SqsBackend, max_receive_count, queue_counts, release
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
 from msgctl.config import LONG_POLL_S
 from msgctl.core.fifo_lag import LagReport, Seen, cut_from_batches, group_rows
@@ -50,14 +50,15 @@ class SqsFifoSweep:
             )
 
     def measure(self, stop_requested: Callable[[], bool] = lambda: False) -> LagReport:
-        before = self._counts()
+        before = queue_counts(self.client, self.url, str(self.channel))
         self.near_dlq, self.next_near_dlq = set(), 0
         held: list[str] = []
         swept: list[dict[str, Any]] = []
         whole = False  # the sweep saw every message: what the record holds beyond them is gone
         try:
             batches, sample_reached = self._sweep(held, swept, stop_requested)
-            left_visible = self._counts()[0]  # while still holding what the sweep saw
+            # while still holding what the sweep saw
+            left_visible, _ = queue_counts(self.client, self.url, str(self.channel))
             whole = left_visible == 0 and before[1] == 0 and not sample_reached and not stop_requested()
         finally:
             release(self.client, self.url, held, str(self.channel))
@@ -145,15 +146,4 @@ class SqsFifoSweep:
             sent_ms=int(sent) if sent else None,
             receives_before=receives - 1,
             receives_by_others=max(0, receives - 1 - self.record.by_msgctl(message["MessageId"])),
-        )
-
-    def _counts(self) -> tuple[int, int]:
-        with aws_errors(f"cannot read {self.channel}"):
-            attributes = self.client.get_queue_attributes(
-                QueueUrl=self.url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-        return (
-            int(attributes.get("ApproximateNumberOfMessages", 0)),
-            int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
         )

@@ -14,7 +14,7 @@ from typing import Any
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sns import SnsBackend
-from msgctl.backends.sqs import SqsBackend, max_receive_count, release
+from msgctl.backends.sqs import SqsBackend, max_receive_count, queue_counts, release
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
 from msgctl.config import LONG_POLL_S
 from msgctl.core.chains import allow_topic_statement, merge_statement
@@ -110,7 +110,7 @@ class SqsSnapshot:
         would otherwise keep it going while producers add messages)."""
         this_pass: set[str] = set()
         batches: list[tuple[int, list[Seen]]] = []
-        visible, in_flight = self._counts()
+        visible, in_flight = queue_counts(self.client, self.url, str(self.channel))
         budget = visible + RECEIVE_BATCH
         while len(this_pass) < budget:
             with aws_errors(f"cannot receive from {self.channel}"):
@@ -150,24 +150,12 @@ class SqsSnapshot:
         """A pass that ended on an empty receive, while still holding what it received: what the queue
         still shows could not be received (FIFO: groups locked by the pass's own hold), and what it showed
         at the start but neither gave nor still shows is gone: dead-lettered by this receive, or consumed."""
-        left_visible = self._counts()[0]
+        left_visible, _ = queue_counts(self.client, self.url, str(self.channel))
         self.not_received = max(self.not_received, visible - len(this_pass) - left_visible)
         if self.fifo and left_visible > 0:
             self.cut = (left_visible, cut_from_batches(batches, nothing_left_visible=False), in_flight)
         if left_visible == 0 and in_flight == 0:
             self.record.forget_all_but(this_pass)
-
-    def _counts(self) -> tuple[int, int]:
-        """ApproximateNumberOfMessages (visible) and ApproximateNumberOfMessagesNotVisible (in flight)."""
-        with aws_errors(f"cannot read {self.channel}"):
-            attributes = self.client.get_queue_attributes(
-                QueueUrl=self.url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-        return (
-            int(attributes.get("ApproximateNumberOfMessages", 0)),
-            int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        )
 
     def _refuse_to_push_toward_the_dlq(self) -> None:
         if self.max_receive_count is None or self.options.force:
