@@ -263,10 +263,12 @@ def redrive(
             if shared.stop.is_set() or options.dry_run:
                 break
             idle_rounds = idle_rounds + 1 if shared.received == received_before else 0
+            if idle_rounds >= MAX_ROUNDS:  # shown, yet not handed out (FIFO groups behind held ones), or
+                # taken by another consumer each time they come back
+                report.still_held = max(0, source.hidden() - shared.ours())
+                break
             # Messages whose hold ran out during the run (a crashed run's, say) are visible again: go on.
             if source.visible():
-                if idle_rounds >= MAX_ROUNDS:  # shown, yet not handed out (FIFO groups behind held ones)
-                    break
                 continue
             if not _wait_for_held_elsewhere(source, shared, options, report, notify):
                 break
