@@ -292,3 +292,25 @@ def test_activemq_commits_count_as_moved_only_once_confirmed():
     with pytest.raises(MsgctlError):
         commits.wait_all()
     assert report.moved == 100, "a failed COMMIT moved nothing"
+
+
+def _reply(date: str | None, *messages: tuple[str, int]) -> dict:
+    return {
+        "ResponseMetadata": {"HTTPHeaders": {"date": date} if date else {}},
+        "Messages": [
+            {"Attributes": {"ApproximateReceiveCount": count, "ApproximateFirstReceiveTimestamp": str(at)}}
+            for count, at in messages
+        ],
+    }
+
+
+def test_the_run_start_is_the_server_time_of_the_first_receive() -> None:
+    from msgctl.backends.sqs_redrive import _server_time_ms
+
+    date = "Mon, 30 Nov 2026 19:10:17 GMT"
+    second = 1796065817000
+    assert _server_time_ms(_reply(date, ("1", second + 250), ("3", second - 9000))) == second + 250
+    assert _server_time_ms(_reply(date, ("2", second + 250))) == second - 1, "received before: the Date"
+    assert _server_time_ms(_reply(date, ("1", second - 60_000))) == second - 1, "carried over from a source"
+    assert _server_time_ms(_reply(date)) == second - 1
+    assert _server_time_ms(_reply(None)) is None

@@ -14,6 +14,9 @@ from msgctl.backends.sqs_tail import envelope_from_sqs
 from msgctl.core.redrive import RECEIVE_BATCH, Dead
 from msgctl.errors import MsgctlError, NotFoundError
 
+RECEIVE_WAIT_S = 1
+FIRST_RECEIVE_SLACK_MS = (RECEIVE_WAIT_S + 1) * 1000  # a long poll's wait, and the way back
+
 
 class SqsDeadLetters:
     """One run's view of an SQS DLQ.
@@ -23,11 +26,13 @@ class SqsDeadLetters:
     server's clock, against the server's time of the run's first receive. It holds for every way back: SNS
     dead-letters a failed delivery as a new SQS message (new id, SentTimestamp when it failed, raw body or
     not), and SQS moves a message from a source queue to its DLQ keeping the SentTimestamp of its send, which
-    msgctl made during the run. The ids msgctl gets back from the target would not do: a raw SNS delivery
-    carries no trace of its SNS MessageId. The first receive's time is exact when it hands out a message for
-    the first time (its ApproximateFirstReceiveTimestamp); otherwise it is the second of the reply's Date
-    header, and a message that reached the DLQ within that second counts as returned: left, never moved
-    twice. (SQS and SNS clocks are AWS's, in sync to well under the time a delivery takes.)"""
+    msgctl made during the run (and its MessageId and receive count: seen on LocalStack). The ids msgctl gets
+    back from the target would not do: a raw SNS delivery carries no trace of its SNS MessageId. The first
+    receive's time is exact when it hands out a message for the first time (its
+    ApproximateFirstReceiveTimestamp); otherwise it is the second of the reply's Date header, and a message
+    sent within that second counts as returned: left, never moved twice. (SQS and SNS clocks are AWS's, in
+    sync to well under the time a delivery takes.) A message a producer sends into the DLQ during the run
+    counts as returned too: the run sets out to move what the DLQ held when it started."""
 
     def __init__(self, backend: SqsBackend, channel: Channel) -> None:
         self.channel = str(channel)
@@ -43,7 +48,7 @@ class SqsDeadLetters:
                 QueueUrl=self.url,
                 MaxNumberOfMessages=RECEIVE_BATCH,
                 VisibilityTimeout=hold_s,
-                WaitTimeSeconds=1,
+                WaitTimeSeconds=RECEIVE_WAIT_S,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
@@ -120,20 +125,27 @@ def _sent_ms(message: dict[str, Any]) -> int:
 
 
 def _server_time_ms(response: dict[str, Any]) -> int | None:
-    """The server's time of a receive, just below it: exact from a message received for the first time,
-    else the reply's Date header (a second's precision: the second before it, so nothing sent in that second
-    counts as older). None when neither says."""
+    """The server's time of a receive, or just below it: exact from a message this receive handed out for
+    the first time, else the second of the reply's Date header (minus 1 ms: nothing sent within that second
+    counts as older). A first-receive time more than a long poll before the reply is not this receive's (a
+    copy carried over from a source queue, say): the Date header then. None when neither says."""
+    date = _reply_date_ms(response)
     first_receives = [
         int(m["Attributes"]["ApproximateFirstReceiveTimestamp"])
         for m in response.get("Messages", [])
         if m.get("Attributes", {}).get("ApproximateReceiveCount") == "1"
         and "ApproximateFirstReceiveTimestamp" in m.get("Attributes", {})
     ]
-    if first_receives:
-        return min(first_receives)
+    exact = [t for t in first_receives if date is None or date - FIRST_RECEIVE_SLACK_MS <= t < date + 1000]
+    if exact:
+        return min(exact)
+    return date - 1 if date is not None else None
+
+
+def _reply_date_ms(response: dict[str, Any]) -> int | None:
     date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
     try:
-        return int(parsedate_to_datetime(date).timestamp() * 1000) - 1 if date else None
+        return int(parsedate_to_datetime(date).timestamp() * 1000) if date else None
     except (TypeError, ValueError):
         return None
 
