@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -424,3 +425,45 @@ def test_messages_another_consumer_holds_past_the_wait_exit_3_and_resume_moves_t
     assert (report["moved"], report["still_held"]) == (len(taken), 0)
     assert Counter(json.loads(m["Body"])["n"] for m in drain(localstack, url, 40)) == Counter(range(40))
     assert depth(localstack, dlq) == 0
+
+
+def test_a_source_queue_whose_consumer_fails_gets_each_message_once(localstack_endpoint, unique, tmp_path):
+    """The other way back: SQS itself dead-letters again what the consumer fails on (maxReceiveCount 1),
+    keeping the SentTimestamp of msgctl's send. The consumer sees each message once; the redrive ends."""
+    sqs = boto3_client("sqs", localstack_endpoint)
+    dlq = sqs.create_queue(QueueName=f"{unique}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive_policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    source = sqs.create_queue(QueueName=unique, Attributes={"RedrivePolicy": redrive_policy})["QueueUrl"]
+    for start in range(0, 30, 10):
+        sqs.send_message_batch(
+            QueueUrl=dlq,
+            Entries=[{"Id": str(n), "MessageBody": json.dumps({"n": n})} for n in range(start, start + 10)],
+        )
+    seen: Counter = Counter()
+    stop = threading.Event()
+
+    def failing_consumer():  # never deletes; visibility 0: the next receive dead-letters what it got
+        consumer = boto3_client("sqs", localstack_endpoint)
+        while not stop.is_set():
+            for message in consumer.receive_message(
+                QueueUrl=source, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=1
+            ).get("Messages", []):
+                seen[message["Body"]] += 1
+
+    thread = threading.Thread(target=failing_consumer, daemon=True)
+    thread.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "msgctl", "-o", "json", "dlq", "redrive", f"sqs:{unique}-dlq",
+             "--engine", "client", "--yes", "--journal", str(tmp_path / "journal.sqlite")],
+            env=_localstack_env(localstack_endpoint), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["moved"], report["returned_to_dlq"]) == (30, 30)
+    assert seen == Counter(json.dumps({"n": n}) for n in range(30)), "the consumer got each message once"
+    assert depth(sqs, dlq) == 30 and depth(sqs, source) == 0
