@@ -5,7 +5,8 @@ stream per AWS action):
 - ``throttle``: a 400 ThrottlingException, before forwarding;
 - ``drop``: the request is forwarded and carried out, then the connection is closed without a reply.
 
-It counts what it injected per AWS action, so a test can bound what the faults may have caused.
+It counts what it injected per AWS action, so a test can bound what the faults may have caused. ``planned``
+injects chosen faults on chosen calls instead ({"ReceiveMessage": {3: "drop"}}: the third ReceiveMessage).
 """
 
 from __future__ import annotations
@@ -22,8 +23,18 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, seed: int, error: float, throttle: float, drop: float) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        seed: int,
+        error: float = 0,
+        throttle: float = 0,
+        drop: float = 0,
+        planned: dict[str, dict[int, str]] | None = None,
+    ) -> None:
         self.upstream = urlsplit(upstream)
+        self.planned = planned or {}
+        self.calls: Counter[str] = Counter()
         self.rates = {"error": error, "throttle": throttle, "drop": drop}
         self.seed = seed
         self.streams: dict[str, random.Random] = {}  # one per action: the k-th call of an action always
@@ -52,6 +63,11 @@ class FaultProxy:
 
     def _choose(self, action: str) -> str | None:
         with self.lock:
+            self.calls[action] += 1
+            planned = self.planned.get(action, {}).get(self.calls[action])
+            if planned:
+                self.injected[(planned, action)] += 1
+                return planned
             stream = self.streams.setdefault(action, random.Random(f"{self.seed}-{action}"))
             draw = stream.random()
             for fault, rate in self.rates.items():

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -370,3 +371,148 @@ def test_answering_no_says_it_was_declined(invoke, aws, sqs, unique, monkeypatch
     assert result.exit_code == ExitCode.USAGE
     assert "declined" in result.stderr and "no terminal" not in result.stderr
     assert depth(sqs, dlq) == 2
+
+
+def _localstack_env(endpoint):
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+    }
+
+
+def _wait_for_depth(sqs, url, expected, timeout=30):
+    deadline = time.monotonic() + timeout
+    while depth(sqs, url) < expected:
+        assert time.monotonic() < deadline, f"{url} holds {depth(sqs, url)}, not {expected}"
+        time.sleep(0.2)
+
+
+@fidelity("SNS", "body", "dlq redrive")
+@fidelity("SNS", "message attributes (String, Number)", "dlq redrive")
+@pytest.mark.parametrize("raw", [False, True], ids=["notification", "raw"])
+def test_a_topic_that_dead_letters_again_gets_each_message_once(localstack_endpoint, unique, tmp_path, raw):
+    """A topic with a healthy subscriber and one whose queue is gone: SNS dead-letters every delivery to the
+    broken one into its DLQ. Redriving that DLQ to the topic dead-letters each message there again: the
+    redrive moves each once, reports the ones that came back, and ends."""
+    sqs, sns = boto3_client("sqs", localstack_endpoint), boto3_client("sns", localstack_endpoint)
+
+    def queue(name):
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+
+    topic = sns.create_topic(Name=unique)["TopicArn"]
+    healthy, healthy_arn = queue(f"{unique}-healthy")
+    dlq, dlq_arn = queue(f"{unique}-dlq")
+    broken, broken_arn = queue(f"{unique}-broken")
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=healthy_arn, Attributes={"RawMessageDelivery": "true"}
+    )
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=broken_arn,
+        Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn}),
+            "RawMessageDelivery": "true" if raw else "false",
+        },
+    )
+    sqs.delete_queue(QueueUrl=broken)
+    sent = {}
+    for n in range(25):
+        attributes = {
+            "kind": {"DataType": "String", "StringValue": f"order ü {n}"},
+            "n": {"DataType": "Number", "StringValue": f"{n}.50"},
+        }
+        sns.publish(TopicArn=topic, Message=json.dumps({"n": n}), MessageAttributes=attributes)
+        sent[json.dumps({"n": n})] = attributes
+    assert len(drain(sqs, healthy, 25)) == 25, "the first delivery"
+    _wait_for_depth(sqs, dlq, 25)
+    result = subprocess.run(
+        [sys.executable, "-m", "msgctl", "-o", "json", "dlq", "redrive", f"sqs:{unique}-dlq", "--to",
+         f"sns:{unique}", "--engine", "client", "--concurrency", "2", "--yes",
+         "--journal", str(tmp_path / "journal.sqlite")],
+        env=_localstack_env(localstack_endpoint), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["moved"], report["returned_to_dlq"], report["failed"]) == (25, 25, [])
+    assert "25 returned to the DLQ while the redrive ran" in result.stderr
+    redriven = drain(sqs, healthy, 25)
+    assert Counter(m["Body"] for m in redriven) == Counter(list(sent)), "the healthy subscriber got each once"
+    for message in redriven:
+        for name, value in sent[message["Body"]].items():
+            assert message["MessageAttributes"][name] == value, name
+    assert depth(sqs, dlq) == 25, "the ones that came back are left in the DLQ"
+
+
+def test_messages_another_consumer_holds_past_the_wait_exit_3_and_resume_moves_them(
+    invoke, localstack, unique, tmp_path
+):
+    url, dlq, _ = dead_letter_pair(localstack, unique, 40)
+    taken = localstack.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=120)[
+        "Messages"
+    ]
+    result, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--engine", "client")
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    assert (report["moved"], report["still_held"]) == (40 - len(taken), len(taken))
+    assert f"{len(taken)} messages of sqs:{unique}-dlq are still held" in result.stderr
+    assert "after waiting 15 s: run again with --resume" in result.stderr
+    localstack.change_message_visibility_batch(
+        QueueUrl=dlq,
+        Entries=[
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for n, m in enumerate(taken)
+        ],
+    )  # the consumer lets go
+    again, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--engine", "client", "--resume")
+    assert again.exit_code == 0, again.stderr
+    assert (report["moved"], report["still_held"]) == (len(taken), 0)
+    assert Counter(json.loads(m["Body"])["n"] for m in drain(localstack, url, 40)) == Counter(range(40))
+    assert depth(localstack, dlq) == 0
+
+
+def test_a_source_queue_whose_consumer_fails_gets_each_message_once(localstack_endpoint, unique, tmp_path):
+    """The other way back: SQS itself dead-letters again what the consumer fails on (maxReceiveCount 1),
+    keeping the SentTimestamp of msgctl's send. The consumer sees each message once; the redrive ends."""
+    sqs = boto3_client("sqs", localstack_endpoint)
+    dlq = sqs.create_queue(QueueName=f"{unique}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive_policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    source = sqs.create_queue(QueueName=unique, Attributes={"RedrivePolicy": redrive_policy})["QueueUrl"]
+    for start in range(0, 30, 10):
+        sqs.send_message_batch(
+            QueueUrl=dlq,
+            Entries=[{"Id": str(n), "MessageBody": json.dumps({"n": n})} for n in range(start, start + 10)],
+        )
+    seen: Counter = Counter()
+    stop = threading.Event()
+
+    def failing_consumer():  # never deletes; visibility 0: the next receive dead-letters what it got
+        consumer = boto3_client("sqs", localstack_endpoint)
+        while not stop.is_set():
+            for message in consumer.receive_message(
+                QueueUrl=source, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=1
+            ).get("Messages", []):
+                seen[message["Body"]] += 1
+
+    thread = threading.Thread(target=failing_consumer, daemon=True)
+    thread.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "msgctl", "-o", "json", "dlq", "redrive", f"sqs:{unique}-dlq",
+             "--engine", "client", "--yes", "--journal", str(tmp_path / "journal.sqlite")],
+            env=_localstack_env(localstack_endpoint), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["moved"], report["returned_to_dlq"]) == (30, 30)
+    assert seen == Counter(json.dumps({"n": n}) for n in range(30)), "the consumer got each message once"
+    assert depth(sqs, dlq) == 30 and depth(sqs, source) == 0

@@ -101,3 +101,27 @@ def test_replay_through_faults_delivers_every_message_and_names_every_duplicate(
     assert faulty.count("drop", "SendMessageBatch"), (
         f"the seed injected no lost send reply: {faulty.injected}"
     )
+
+
+def test_a_lost_receive_reply_is_waited_for_and_every_message_moved(
+    invoke, localstack, localstack_endpoint, unique, tmp_path, monkeypatch
+):
+    """Two ReceiveMessage replies are lost: the server hid those 20 messages for a receive msgctl never saw.
+    The run waits for them to come back (saying how long) and moves them: 300 moved, exit 0."""
+    url, dlq, _ = dead_letter_pair(localstack, unique, 300)
+    planned = {"ReceiveMessage": {3: "drop", 8: "drop"}}
+    with FaultProxy(localstack_endpoint, SEED, planned=planned) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = invoke(
+            "-o", "json", "dlq", "redrive", f"sqs:{unique}-dlq", "--yes", "--engine", "client",
+            "--concurrency", "2", "--journal", str(tmp_path / "journal.sqlite"),
+        )  # fmt: skip
+    assert proxy.count("drop", "ReceiveMessage") == 2
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["moved"], report["failed"], report["still_held"]) == (300, [], 0)
+    assert "are held by a receive this run did not see" in result.stderr
+    assert "waiting up to 15 s" in result.stderr and "they came back after" in result.stderr
+    moved = Counter(json.loads(m["Body"])["n"] for m in drain(localstack, url, 300))
+    assert moved == Counter(range(300)), "each message once"
+    assert depth(localstack, dlq) == 0

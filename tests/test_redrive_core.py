@@ -16,14 +16,40 @@ from msgctl.envelope import Envelope, MessageAttribute
 class FakeDlq:
     channel = "sqs:fake-dlq"
 
-    def __init__(self, count: int, extend_fails: bool = False) -> None:
+    def __init__(
+        self,
+        count: int,
+        extend_fails: bool = False,
+        lose_replies: set[int] | None = None,
+        lost_for: float | None = None,
+    ) -> None:
         self.lock = threading.Lock()
         self.messages = {f"m{n}": n for n in range(count)}
         self.shown = set(self.messages)
         self.receipts: dict[str, str] = {}
         self.extend_fails = extend_fails
+        self.lose_replies = lose_replies or set()  # these receives' replies are lost: hidden for the hold
+        self.lost: dict[str, float] = {}  # message id -> when its hold ends
+        self.lost_for = lost_for  # how long a lost receive hides its messages (default: the hold asked)
+        self.arrived_later: set[str] = set()  # entered the DLQ after the first receive
         self.receives = 0
         self.extensions = 0
+
+    def arrive(self, numbers: list[int]) -> None:
+        """New dead letters (new ids), as a target that dead-letters what it gets would make."""
+        with self.lock:
+            for n in numbers:
+                message_id = f"m{n}-again{len(self.messages)}"
+                self.messages[message_id] = n
+                self.shown.add(message_id)
+                if self.receives:
+                    self.arrived_later.add(message_id)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for message_id in [i for i, until in self.lost.items() if until <= now]:
+            del self.lost[message_id]
+            self.shown.add(message_id)
 
     def _dead(self, message_id: str) -> Dead:
         n = self.messages[message_id]
@@ -31,12 +57,21 @@ class FakeDlq:
         self.receipts[receipt] = message_id
         kind = MessageAttribute("String", "even" if n % 2 == 0 else "odd")
         return Dead(
-            message_id, receipt, Envelope(self.channel, message_id, str(n).encode(), {}, {"kind": kind})
+            message_id,
+            receipt,
+            Envelope(self.channel, message_id, str(n).encode(), {}, {"kind": kind}),
+            returned=message_id in self.arrived_later,
         )
 
     def receive(self, hold_s: int) -> list[Dead]:
         with self.lock:
+            self._expire()
             self.receives += 1
+            if self.receives in self.lose_replies:  # carried out, the reply lost; the client asks again
+                taken = sorted(self.shown, key=lambda i: self.messages[i])[:10]
+                self.shown -= set(taken)
+                until = time.monotonic() + (self.lost_for or hold_s)
+                self.lost.update((i, until) for i in taken)
             taken = sorted(self.shown, key=lambda i: self.messages[i])[:10]
             self.shown -= set(taken)
             return [self._dead(i) for i in taken]
@@ -57,7 +92,14 @@ class FakeDlq:
             raise RuntimeError("throttled")
 
     def visible(self) -> int:
-        return len(self.shown)
+        with self.lock:
+            self._expire()
+            return len(self.shown)
+
+    def hidden(self) -> int:
+        with self.lock:
+            self._expire()
+            return len(set(self.messages) - self.shown)
 
     def delete_by_receipt(self, message_id: str, receipt: str) -> bool:
         with self.lock:
@@ -77,8 +119,10 @@ class FakeTarget:
         crash_on: int | None = None,
         delay: float = 0,
         unsure_on: set[int] | None = None,
+        dead_letters_into: FakeDlq | None = None,
     ) -> None:
         self.fail_on, self.crash_on, self.delay = fail_on or set(), crash_on, delay
+        self.dead_letters_into = dead_letters_into  # confirms, then dead-letters each message back there
         self.unsure_on = unsure_on or set()  # the reply is lost: it arrived, and counts as failed
         self.received: list[int] = []
 
@@ -88,6 +132,8 @@ class FakeTarget:
         if self.crash_on is not None and self.crash_on in numbers:
             raise ConnectionError("the connection dropped")
         self.received += [n for n in numbers if n not in self.fail_on]
+        if self.dead_letters_into is not None:  # at most 3 times each, so a run without the rule ends too
+            self.dead_letters_into.arrive([n for n in numbers if self.received.count(n) <= 3])
         refused = self.fail_on | self.unsure_on
         return Delivery(
             [(m, "refused") for m in messages if int(m.envelope.body) in refused],
@@ -112,6 +158,34 @@ def test_everything_moves_once_with_several_workers(tmp_path) -> None:
     assert sorted(target.received) == list(range(95))
     assert report.moved == 95 and source.messages == {}
     assert counts == {"deleted": 95}
+
+
+def test_messages_dead_lettered_again_during_the_run_are_counted_not_moved_again(tmp_path) -> None:
+    source = FakeDlq(30)
+    target = FakeTarget(dead_letters_into=source)
+    report, counts = _run(source, target, tmp_path, concurrency=2)
+    assert sorted(target.received) == list(range(30)), "each message sent once"
+    assert (report.moved, report.returned, report.skipped) == (30, 30, 0)
+    assert len(source.messages) == 30 and source.shown == set(source.messages), "back, and visible"
+    assert counts == {"deleted": 30, "released": 30}
+
+
+def test_a_lost_receive_reply_is_waited_for_and_its_messages_moved(tmp_path) -> None:
+    source, target = FakeDlq(30, lose_replies={2}), FakeTarget()
+    journal, report, said = Journal(tmp_path / "j.sqlite"), RedriveReport(), []
+    redrive(source, target, journal, RedriveOptions(hold_s=1), report, notify=said.append)
+    journal.close()
+    assert sorted(target.received) == list(range(30)) and source.messages == {}
+    assert report.still_held == 0 and 0 < report.waited_s < 1 + 5
+    assert said[0].startswith("10 messages of sqs:fake-dlq are held") and "up to 6 s" in said[0]
+    assert said[1].startswith("they came back after")
+
+
+def test_messages_held_elsewhere_past_the_wait_are_counted_as_still_held(tmp_path) -> None:
+    source, target = FakeDlq(20, lose_replies={1}, lost_for=60), FakeTarget()
+    report, _ = _run(source, target, tmp_path)
+    assert report.moved == 10 and report.still_held == 10 and report.waited_s >= 6
+    assert len(source.messages) == 10
 
 
 def test_refused_messages_stay_in_the_dlq_visible(tmp_path) -> None:
@@ -286,3 +360,25 @@ def test_a_copy_then_a_move_within_5_minutes_sends_again_and_never_deletes_unsen
     else:
         assert (again.moved, again.deduplicated_by_target, source.messages) == (5, [], {})
     assert _check_journal(tmp_path / "journal.sqlite", False, pair) == (5 if fifo else 0)
+
+
+def _reply(date: str | None, *messages: tuple[str, int]) -> dict:
+    return {
+        "ResponseMetadata": {"HTTPHeaders": {"date": date} if date else {}},
+        "Messages": [
+            {"Attributes": {"ApproximateReceiveCount": count, "ApproximateFirstReceiveTimestamp": str(at)}}
+            for count, at in messages
+        ],
+    }
+
+
+def test_the_run_start_is_the_server_time_of_the_first_receive() -> None:
+    from msgctl.backends.sqs_redrive import _server_time_ms
+
+    date = "Mon, 30 Nov 2026 19:10:17 GMT"
+    second = 1796065817000
+    assert _server_time_ms(_reply(date, ("1", second + 250), ("3", second - 9000))) == second + 250
+    assert _server_time_ms(_reply(date, ("2", second + 250))) == second - 1, "received before: the Date"
+    assert _server_time_ms(_reply(date, ("1", second - 60_000))) == second - 1, "carried over from a source"
+    assert _server_time_ms(_reply(date)) == second - 1
+    assert _server_time_ms(_reply(None)) is None

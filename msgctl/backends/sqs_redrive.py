@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from msgctl.address import Channel
@@ -14,27 +16,61 @@ from msgctl.core.redrive import RECEIVE_BATCH, Dead
 from msgctl.errors import MsgctlError, NotFoundError
 
 NO_MOVE_TASK_CODES = frozenset({"InvalidAction", "UnsupportedOperation", "NotImplemented"})
+FIRST_RECEIVE_SLACK_MS = (LONG_POLL_S + 1) * 1000  # a long poll's wait, and the way back
 
 
 class SqsDeadLetters:
+    """One run's view of an SQS DLQ.
+
+    A message that enters the DLQ after the run started is marked ``returned`` (the run leaves it there):
+    typically one the run moved, which the target dead-lettered again. The rule is its SentTimestamp, on the
+    server's clock, against the server's time of the run's first receive. It holds for every way back: SNS
+    dead-letters a failed delivery as a new SQS message (new id, SentTimestamp when it failed, raw body or
+    not), and SQS moves a message from a source queue to its DLQ keeping the SentTimestamp of its send, which
+    msgctl made during the run (and its MessageId and receive count: seen on LocalStack). The ids msgctl gets
+    back from the target would not do: a raw SNS delivery carries no trace of its SNS MessageId. The first
+    receive's time is exact when it hands out a message for the first time (its
+    ApproximateFirstReceiveTimestamp); otherwise it is the second of the reply's Date header, and a message
+    sent within that second counts as returned: left, never moved twice. (SQS and SNS clocks are AWS's, in
+    sync to well under the time a delivery takes.) A message a producer sends into the DLQ during the run
+    counts as returned too: the run sets out to move what the DLQ held when it started."""
+
     def __init__(self, backend: SqsBackend, channel: Channel) -> None:
         self.channel = str(channel)
         self.client = backend.client_for(channel)
         self.url = backend.queue_url(channel)
+        self._lock = threading.Lock()
+        self._started_ms: int | None = None  # the server's time of the first receive
+        self._start_known = False
 
     def receive(self, hold_s: int) -> list[Dead]:
         with aws_errors(f"cannot receive from {self.channel}"):
-            messages = self.client.receive_message(
+            response = self.client.receive_message(
                 QueueUrl=self.url,
                 MaxNumberOfMessages=RECEIVE_BATCH,
                 VisibilityTimeout=hold_s,
                 WaitTimeSeconds=LONG_POLL_S,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            )
+        messages = response.get("Messages", [])
+        started_ms = self._run_started(response)
         return [
-            Dead(m["MessageId"], m["ReceiptHandle"], envelope_from_sqs(self.channel, m)) for m in messages
+            Dead(
+                m["MessageId"],
+                m["ReceiptHandle"],
+                envelope_from_sqs(self.channel, m),
+                returned=started_ms is not None and _sent_ms(m) > started_ms,
+            )
+            for m in messages
         ]
+
+    def _run_started(self, response: dict[str, Any]) -> int | None:
+        with self._lock:
+            if not self._start_known:
+                self._start_known = True
+                self._started_ms = _server_time_ms(response)
+            return self._started_ms
 
     def delete(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
         return self._batch("delete_message_batch", messages, {})
@@ -61,6 +97,13 @@ class SqsDeadLetters:
             )["Attributes"]
         return int(attributes.get("ApproximateNumberOfMessages", 0))
 
+    def hidden(self) -> int:
+        with aws_errors(f"cannot read {self.channel}"):
+            attributes = self.client.get_queue_attributes(
+                QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+
     def release_by_receipt(self, receipts: list[str]) -> None:
         release(self.client, self.url, receipts, self.channel)
 
@@ -76,6 +119,36 @@ class SqsDeadLetters:
                     (chunk[int(failure["Id"])], f"{failure.get('Code')}: {failure.get('Message', '')}")
                 )
         return failed
+
+
+def _sent_ms(message: dict[str, Any]) -> int:
+    return int(message.get("Attributes", {}).get("SentTimestamp", 0))
+
+
+def _server_time_ms(response: dict[str, Any]) -> int | None:
+    """The server's time of a receive, or just below it: exact from a message this receive handed out for
+    the first time, else the second of the reply's Date header (minus 1 ms: nothing sent within that second
+    counts as older). A first-receive time more than a long poll before the reply is not this receive's (a
+    copy carried over from a source queue, say): the Date header then. None when neither says."""
+    date = _reply_date_ms(response)
+    first_receives = [
+        int(m["Attributes"]["ApproximateFirstReceiveTimestamp"])
+        for m in response.get("Messages", [])
+        if m.get("Attributes", {}).get("ApproximateReceiveCount") == "1"
+        and "ApproximateFirstReceiveTimestamp" in m.get("Attributes", {})
+    ]
+    exact = [t for t in first_receives if date is None or date - FIRST_RECEIVE_SLACK_MS <= t < date + 1000]
+    if exact:
+        return min(exact)
+    return date - 1 if date is not None else None
+
+
+def _reply_date_ms(response: dict[str, Any]) -> int | None:
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return int(parsedate_to_datetime(date).timestamp() * 1000) if date else None
+    except (TypeError, ValueError):
+        return None
 
 
 def source_queues(backend: SqsBackend, dlq: Channel) -> list[str]:

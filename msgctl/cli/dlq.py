@@ -131,7 +131,9 @@ def redrive_command(
     hold: Annotated[
         int,
         typer.Option(
-            help="Seconds a received message stays hidden (extended while work is pending).", min=10
+            help="Seconds each extension of a kept message's hold lasts (a receive itself hides its "
+            "messages 10 s; the run extends what it keeps).",
+            min=10,
         ),
     ] = DEFAULT_HOLD_S,
     output: OutputOption = None,
@@ -140,10 +142,12 @@ def redrive_command(
 
     Client-side, a message is deleted from the DLQ only after the target confirmed it, and a journal records
     every step: after a crash or Ctrl-C, --resume deletes what was sent without sending it again and names
-    what may have been sent twice. A FIFO target drops a message sent to it again within 5 minutes (a
-    repeated --copy): named as deduplicated_by_target and left in the DLQ where the target tells, warned of
-    before sending where it may not. Exit 0 when every selected message moved, 3 when some failed or were
-    dropped.
+    what may have been sent twice. Each message moves at most once a run: what comes back to the DLQ while
+    the run goes on (a target that dead-letters it again) is counted and left there. Messages held by a
+    receive whose reply was lost are waited for (a receive holds them briefly; the run extends what it
+    keeps). A FIFO target drops a message sent to it again within 5 minutes (a repeated --copy): named as
+    deduplicated_by_target and left in the DLQ where the target tells, warned of before sending where it may
+    not. Exit 0 when every selected message moved, 3 when some failed, were dropped or are still held.
 
     Example:
 
@@ -219,7 +223,7 @@ def redrive_command(
                 "skipped": report.skipped,
             }
         )
-        if report.failed or report.deduplicated_by_target:
+        if report.failed or report.deduplicated_by_target or report.still_held:
             raise typer.Exit(ExitCode.PARTIAL)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -278,18 +282,23 @@ def _client(
             if resuming:
                 resume(source, journal, report, copy)
         with Progress(renderer, f"{channel} -> {target}", depth) as progress:
-            redrive(source, sink, journal, options, report, progress.advance)
+            redrive(source, sink, journal, options, report, progress.advance, renderer.warn)
     except KeyboardInterrupt:
         renderer.warn(f"interrupted; the journal {path} is kept: --resume finishes the redrive")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     finally:
         if journal is not None:
             journal.close()
-    still_held = int(sqs.queue_attributes(channel).get("ApproximateNumberOfMessagesNotVisible", 0))
-    if still_held and not dry_run:
+    if report.returned:
         renderer.warn(
-            f"{still_held} messages of {channel} are still held (by an interrupted run whose receipts are "
-            f"unknown, or by a consumer); they become visible again within {hold} s: --resume then"
+            f"{report.returned} returned to the DLQ while the redrive ran (dead-lettered again, or newly "
+            f"arrived): left there, as a redrive moves each message at most once"
+        )
+    if report.still_held and not dry_run:
+        renderer.warn(
+            f"{report.still_held} messages of {channel} are still held (by another consumer, or by a receive "
+            f"whose reply was lost) after waiting {report.waited_s:.0f} s: run again with --resume once "
+            "they are visible"
         )
     if report.possible_duplicates:
         renderer.warn(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,7 +30,11 @@ from msgctl.envelope import Envelope
 log = logging.getLogger(__name__)
 RECEIVE_BATCH = 10
 DEFAULT_HOLD_S = 120
-MAX_ROUNDS = 3
+# A receive hides its messages only this long (the heartbeat then extends what is kept to --hold): a receive
+# whose reply is lost on the network hides its messages from the run no longer than this.
+RECEIVE_HOLD_S = 10
+HELD_WAIT_MARGIN_S = 5
+MAX_ROUNDS = 3  # rounds in a row that receive nothing, though the DLQ shows visible messages
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Dead:
     id: str
     receipt: str
     envelope: Envelope
+    returned: bool = False  # entered the DLQ after the run started (the source says how it knows)
 
     @property
     def group_id(self) -> str | None:
@@ -54,7 +60,9 @@ class Dead:
 class DeadLetterSource(Protocol):
     channel: str
 
-    def receive(self, hold_s: int) -> list[Dead]: ...
+    def receive(self, hold_s: int) -> list[Dead]:
+        """Up to RECEIVE_BATCH messages, hidden for ``hold_s``; each marked ``returned`` when it entered the
+        DLQ after this source's first receive (a message the run moved, dead-lettered again)."""
 
     def delete(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
         """Delete; returns the messages that could not be deleted, with the reason."""
@@ -63,6 +71,9 @@ class DeadLetterSource(Protocol):
 
     def visible(self) -> int:
         """How many messages the DLQ shows now (approximately)."""
+
+    def hidden(self) -> int:
+        """How many messages of the DLQ are held by some receive now (approximately)."""
 
     def extend(self, messages: list[Dead], hold_s: int) -> None: ...
 
@@ -103,6 +114,9 @@ class RedriveReport:
     deduplicated_by_target: list[str] = field(default_factory=list)  # accepted and dropped: not sent
     cleaned_up: int = 0  # sent before a crash, deleted on --resume without sending again
     would_move: list[str] = field(default_factory=list)  # --dry-run
+    returned: int = 0  # came (back) into the DLQ while the run went on: left there, not moved again
+    still_held: int = 0  # held by a receive this run never saw, or by another consumer, at the end
+    waited_s: float = 0.0  # how long the run waited for such messages to come back
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -112,6 +126,8 @@ class RedriveReport:
             "possible_duplicates": sorted(self.possible_duplicates),
             "deduplicated_by_target": sorted(self.deduplicated_by_target),
             "deleted_after_resume": self.cleaned_up,
+            "returned_to_dlq": self.returned,
+            "still_held": self.still_held,
         }
 
 
@@ -124,6 +140,10 @@ class RedriveOptions:
     concurrency: int = 1
     hold_s: int = DEFAULT_HOLD_S
 
+    @property
+    def receive_hold_s(self) -> int:
+        return min(self.hold_s, RECEIVE_HOLD_S)
+
 
 class _Shared:
     """What the workers share: the --max count, the held and in-flight messages, the rate limit."""
@@ -131,11 +151,15 @@ class _Shared:
     def __init__(self, options: RedriveOptions) -> None:
         self.lock = threading.Lock()
         self.selected = 0
+        self.received = 0  # messages received so far: a round that receives none made no progress
         self.held: dict[str, Dead] = {}  # not selected, failed, copied, or a dry run's: released at the end
         self.in_flight: dict[str, Dead] = {}  # being moved right now: their hold is extended too
+        self.renew_at: dict[str, float] = {}  # message id -> when its hold is to be extended (monotonic)
+        self.undeleted = 0  # sent, yet not deleted from the DLQ: hidden by this run till their hold ends
         self.stop = threading.Event()  # no more receives (--max reached, an error, Ctrl-C)
         self.done = threading.Event()  # the run is over: the heartbeat ends
         self.pacer = Pacer(options.rate, self.stop)
+        self.limit_reached = False
 
     def take(self, count: int, limit: int | None) -> int:
         """How many of ``count`` selected messages may still move under --max."""
@@ -143,14 +167,37 @@ class _Shared:
             allowed = count if limit is None else max(0, min(count, limit - self.selected))
             self.selected += allowed
             if limit is not None and self.selected >= limit:
+                self.limit_reached = True
                 self.stop.set()
             return allowed
+
+    def track(self, batch: list[Dead], received_at: float, hold_s: int) -> None:
+        """Just received (``received_at``: before the request, so the hold cannot have started earlier)."""
+        with self.lock:
+            self.received += len(batch)
+            self.in_flight.update((m.id, m) for m in batch)
+            self.renew_at.update((m.id, received_at + hold_s / 2) for m in batch)
 
     def hold(self, messages: Iterable[Dead]) -> None:
         with self.lock:
             for message in messages:
                 self.held[message.id] = message
                 self.in_flight.pop(message.id, None)
+
+    def ours(self) -> int:
+        """How many DLQ messages this run holds."""
+        with self.lock:
+            return len(self.held) + len(self.in_flight) + self.undeleted
+
+    def due(self, horizon: float) -> list[Dead]:
+        """The held and in-flight messages whose hold is to be extended before ``horizon``."""
+        with self.lock:
+            kept = list(self.held.values()) + list(self.in_flight.values())
+            return [m for m in kept if self.renew_at.get(m.id, 0.0) <= horizon]
+
+    def renewed(self, messages: list[Dead], at: float, hold_s: int) -> None:
+        with self.lock:
+            self.renew_at.update((m.id, at + hold_s / 2) for m in messages)
 
 
 def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, copy: bool) -> None:
@@ -175,8 +222,13 @@ def redrive(
     options: RedriveOptions,
     report: RedriveReport,
     progress: Callable[[int], None] = lambda _: None,
+    notify: Callable[[str], None] = log.warning,
 ) -> RedriveReport:
-    """Move the selected messages with ``options.concurrency`` workers; release what was not moved."""
+    """Move the selected messages with ``options.concurrency`` workers; release what was not moved.
+
+    Rounds of workers go on while they receive something and the DLQ shows messages. When it shows none
+    but holds some this run does not (a receive whose reply was lost, another consumer), the run waits for
+    them to come back, up to one receive hold; what is still held then is counted in ``still_held``."""
     shared = _Shared(options)
     errors: list[BaseException] = []
 
@@ -186,11 +238,11 @@ def redrive(
                 shared.pacer.wait(RECEIVE_BATCH)  # before a receive: never holding received messages
                 if shared.stop.is_set():
                     return
-                batch = source.receive(options.hold_s)
+                received_at = time.monotonic()
+                batch = source.receive(options.receive_hold_s)
                 if not batch:
                     return
-                with shared.lock:
-                    shared.in_flight.update((m.id, m) for m in batch)
+                shared.track(batch, received_at, options.receive_hold_s)
                 try:
                     _move(batch, source, target, journal, options, shared, report, progress)
                 except BaseException:
@@ -200,11 +252,13 @@ def redrive(
             errors.append(exc)
             shared.stop.set()
 
-    heartbeat = threading.Thread(target=_keep_held, args=(source, shared, options.hold_s), daemon=True)
+    heartbeat = threading.Thread(target=_keep_held, args=(source, shared, options), daemon=True)
     heartbeat.start()
     workers: list[threading.Thread] = []
     try:
-        for round_number in range(1, MAX_ROUNDS + 1):
+        idle_rounds = 0
+        while True:
+            received_before = shared.received
             workers = [
                 threading.Thread(target=worker, daemon=True) for _ in range(max(1, options.concurrency))
             ]
@@ -213,8 +267,17 @@ def redrive(
             for thread in workers:
                 while thread.is_alive():
                     thread.join(0.2)
+            if shared.stop.is_set() or options.dry_run:
+                break
+            idle_rounds = idle_rounds + 1 if shared.received == received_before else 0
+            if idle_rounds >= MAX_ROUNDS:  # shown, yet not handed out (FIFO groups behind held ones), or
+                # taken by another consumer each time they come back
+                report.still_held = max(0, source.hidden() - shared.ours())
+                break
             # Messages whose hold ran out during the run (a crashed run's, say) are visible again: go on.
-            if shared.stop.is_set() or options.dry_run or round_number == MAX_ROUNDS or not source.visible():
+            if source.visible():
+                continue
+            if not _wait_for_held_elsewhere(source, shared, options, report, notify):
                 break
     except BaseException:
         shared.stop.set()  # Ctrl-C: workers finish the batch at hand (the journal covers the rest)
@@ -237,6 +300,36 @@ def redrive(
     return report
 
 
+def _wait_for_held_elsewhere(
+    source: DeadLetterSource,
+    shared: _Shared,
+    options: RedriveOptions,
+    report: RedriveReport,
+    notify: Callable[[str], None],
+) -> bool:
+    """Wait for the DLQ messages held by a receive this run never saw (its reply was lost: they come back
+    after one receive hold) or by another consumer. True when some came back (another round moves them)."""
+    elsewhere = max(0, source.hidden() - shared.ours())
+    if not elsewhere:
+        return False
+    limit = options.receive_hold_s + HELD_WAIT_MARGIN_S
+    notify(
+        f"{elsewhere} messages of {source.channel} are held by a receive this run did not see (a lost "
+        f"reply) or by another consumer: waiting up to {limit} s for them to come back"
+    )
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        time.sleep(min(0.5, limit / 10))
+        if source.visible() or source.hidden() <= shared.ours():
+            waited = time.monotonic() - started
+            report.waited_s += waited
+            notify(f"they came back after {waited:.1f} s")
+            return True
+    report.waited_s += time.monotonic() - started
+    report.still_held = max(0, source.hidden() - shared.ours())
+    return False
+
+
 def _move(
     batch: list[Dead],
     source: DeadLetterSource,
@@ -247,7 +340,10 @@ def _move(
     report: RedriveReport,
     progress: Callable[[int], None],
 ) -> None:
-    selected = [m for m in batch if options.selection.wants(m)]
+    # A message that came (back) into the DLQ during the run is not moved again: a target that dead-letters
+    # what it gets would otherwise be sent the same messages over and over.
+    returned = [m for m in batch if m.returned]
+    selected = [m for m in batch if not m.returned and options.selection.wants(m)]
     allowed = shared.take(len(selected), options.selection.max)
     moving = selected[:allowed]
     moving_ids = {m.id for m in moving}
@@ -256,7 +352,8 @@ def _move(
         journal.held((m.id, m.receipt) for m in batch if options.dry_run or m.id not in moving_ids)
     shared.hold(m for m in batch if m.id not in moving_ids)
     with shared.lock:
-        report.skipped += len(batch) - len(selected)
+        report.skipped += len(batch) - len(selected) - len(returned)
+        report.returned += len(returned)
     if options.dry_run:
         shared.hold(moving)
         with shared.lock:
@@ -306,7 +403,9 @@ def _move(
     with shared.lock:
         for message in sent:
             shared.in_flight.pop(message.id, None)
+            shared.renew_at.pop(message.id, None)
         report.moved += len(sent)
+        shared.undeleted += len(undeleted)
         for message_id, reason in undeleted.items():
             report.failed[message_id] = f"sent, but not deleted from the DLQ: {reason} (--resume deletes it)"
     progress(len(sent))
@@ -321,14 +420,17 @@ def _dropped_by_target(delivery: Delivery[Dead], known: dict[str, Entry]) -> set
     }
 
 
-def _keep_held(source: DeadLetterSource, shared: _Shared, hold_s: int) -> None:
-    """Extend the visibility of held and in-flight messages before it runs out, until the run is over. An
-    error here is reported by the messages' reappearing at worst, never by killing the run."""
-    while not shared.done.wait(hold_s / 3):
-        with shared.lock:
-            held = list(shared.held.values()) + list(shared.in_flight.values())
-        if held:
+def _keep_held(source: DeadLetterSource, shared: _Shared, options: RedriveOptions) -> None:
+    """Extend the visibility of held and in-flight messages before it runs out (a receive's short hold
+    first, then --hold each time), until the run is over. An error here is reported by the messages'
+    reappearing at worst, never by killing the run."""
+    tick = options.receive_hold_s / 4
+    while not shared.done.wait(tick):
+        now = time.monotonic()
+        due = shared.due(now + tick)
+        if due:
             try:
-                source.extend(held, hold_s)
+                source.extend(due, options.hold_s)
+                shared.renewed(due, now, options.hold_s)
             except Exception as exc:
-                log.warning("could not extend the hold of %d messages: %s", len(held), exc)
+                log.warning("could not extend the hold of %d messages: %s", len(due), exc)
