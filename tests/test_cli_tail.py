@@ -231,6 +231,33 @@ def test_a_closed_pipe_ends_tail_quietly_with_0_and_releases_everything(aws_endp
     assert _depths(sqs, url) == (60, 0), "held messages were released, not left invisible for 300 s"
 
 
+def test_a_closed_pipe_during_tail_consume_is_an_error_not_a_quiet_0(aws_endpoint, sqs, unique) -> None:
+    """--consume deleted what it wrote; a reader that left early may not have read it: never a quiet 0."""
+    url, _ = _queue(sqs, unique, 30, attributes={"MaximumMessageSize": "262144"})
+    big = "x" * 4000
+    for start in range(0, 30, 10):
+        entries = [{"Id": str(n), "MessageBody": big} for n in range(start, start + 10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    process = _msgctl(
+        "tail",
+        f"sqs:{unique}",
+        "--consume",
+        "--yes",
+        "-o",
+        "ndjson",
+        env=_env({"AWS_ENDPOINT_URL": aws_endpoint}),
+    )
+    first = process.stdout.readline()
+    assert first, process.stderr.read()
+    process.stdout.close()
+    process.wait(timeout=60)
+    stderr = process.stderr.read()
+    assert process.returncode == ExitCode.FAILED, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "msgctl: error: standard output was closed before msgctl could write all of its output"
+    )
+
+
 def test_topic_tail_prints_what_is_published_and_cleans_up_on_sigint(aws_endpoint, sqs, sns, unique) -> None:
     topic_arn = sns.create_topic(Name=unique)["TopicArn"]
     process = _msgctl("tail", f"sns:{unique}", "-o", "ndjson", env=_env({"AWS_ENDPOINT_URL": aws_endpoint}))

@@ -546,6 +546,7 @@ def export_command(
     from msgctl.render.messages import MessageWriter
 
     state = get_state(ctx)
+    state.output_may_be_cut = True
     channel = parse_channel(dlq)
     options = TailOptions(max=max_messages, force=force)
     source = state.backends.tail_source(channel, options)

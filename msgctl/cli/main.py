@@ -54,12 +54,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except SystemExit as exc:
         # click turns a write to a closed pipe into exit 1. `msgctl tail ... | head -1`: the reader has what
-        # it wanted, and what was held is released by now (the commands' finally blocks ran). End quietly
-        # with 0, as `cat | head` does.
+        # it wanted, and what was held is released by now (the commands' finally blocks ran). A command that
+        # only looks ends quietly with 0, as `cat | head` does; one that changed something (tail --consume,
+        # redrive, replay) cannot tell its reader what it did, so it says so.
         if not (isinstance(exc.__context__, BrokenPipeError) and _stdout_closed()):
             raise
         _discard_stdout()
-        return ExitCode.OK
+        if state.output_may_be_cut:
+            return ExitCode.OK
+        _report(state, "standard output was closed before msgctl could write all of its output")
+        return ExitCode.FAILED
     except Exception as exc:  # a bug: still one line, the traceback only with --debug
         _report(state, f"unexpected {type(exc).__name__}: {exc}")
         return ExitCode.FAILED

@@ -40,6 +40,9 @@ class AppState:
     _settings: Settings | None = None
     _backends: Backends | None = None
     _log_handler: logging.Handler | None = None
+    # A reader that goes away early (`| head`) cuts nothing that matters only for commands that just look:
+    # they end quietly with 0. Any other command that loses its stdout says so and fails.
+    output_may_be_cut: bool = False
 
     def configure(self, flags: GlobalFlags) -> None:
         """Called once the global flags are parsed: output, colour and logs follow them."""

@@ -124,6 +124,7 @@ def tail_command(
         require_confirmation(
             state.renderer, yes, f"delete every message tail prints from {address}?", "--consume"
         )
+    state.output_may_be_cut = not consume
     report = TailReport()
     with StopRequest().installed() as stop:
         source = state.backends.tail_source(address, options)
