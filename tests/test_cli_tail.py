@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from msgctl.errors import ExitCode
+from tests.helpers import drain
 
 
 def _queue(sqs, name, count, max_receive_count=5, attributes=None):
@@ -99,6 +100,20 @@ def test_tails_stop_before_their_receive_would_take_messages_to_the_dlq_limit(
     assert again.exit_code == ExitCode.USAGE and again.stdout == ""
     assert _depths(sqs, url) == (2, 0), "both still in the queue, visible"
     assert _depths(sqs, dlq) == (0, 0), "nothing reached the DLQ"
+
+
+def test_a_record_of_messages_consumers_took_since_does_not_block_the_next_tail(
+    invoke, aws, sqs, unique
+) -> None:
+    url, _dlq = _queue(sqs, unique, 2, max_receive_count=3)
+    for _ in range(2):  # two tails leave both messages one receive from the limit
+        assert invoke("tail", f"sqs:{unique}", "-o", "ndjson").exit_code == 0
+    assert invoke("tail", f"sqs:{unique}", "-o", "ndjson").exit_code == ExitCode.USAGE
+    for message in drain(sqs, url, 2):  # consumers take them: the record names messages that are gone
+        assert message["Body"]
+    assert _depths(sqs, url) == (0, 0)
+    again = invoke("tail", f"sqs:{unique}", "-o", "ndjson")
+    assert (again.exit_code, again.stdout) == (0, ""), again.stderr
 
 
 def test_a_tail_says_when_its_receive_may_have_dead_lettered_what_the_queue_showed(

@@ -41,6 +41,7 @@ class SqsFifoSweep:
         self.near_dlq: set[str] = set()  # message ids one receive (or less) from the DLQ after a sweep
         self.next_near_dlq = 0  # how many another sweep would leave one receive (or less) from the DLQ
         self.record = ReceiveRecord(self.url)
+        self.record.forget_if_empty(attributes)
         at_risk = next_receive_risk(self.record, self.max_receive_count)
         if at_risk and not force:
             raise UsageError(

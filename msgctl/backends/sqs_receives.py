@@ -51,6 +51,16 @@ class ReceiveRecord:
         """A read saw the whole queue: what it did not see is gone (deleted or dead-lettered)."""
         self.entries = {k: v for k, v in self.entries.items() if k in message_ids}
 
+    def forget_if_empty(self, queue_attributes: dict[str, str]) -> None:
+        """A queue that holds nothing (visible, in flight or delayed) holds none of the recorded messages."""
+        counts = (
+            queue_attributes.get("ApproximateNumberOfMessages", ""),
+            queue_attributes.get("ApproximateNumberOfMessagesNotVisible", ""),
+            queue_attributes.get("ApproximateNumberOfMessagesDelayed", "0"),
+        )
+        if all(count.strip() == "0" for count in counts):
+            self.entries.clear()
+
     def forget(self, message_ids: Iterable[str]) -> None:
         for message_id in message_ids:
             self.entries.pop(message_id, None)

@@ -75,6 +75,7 @@ class SqsSnapshot:
                 "would leave consumers no retry; nothing was received (--force to tail anyway)"
             )
         self.record = ReceiveRecord(self.url)
+        self.record.forget_if_empty(attributes)
         at_risk = next_receive_risk(self.record, self.max_receive_count)
         if at_risk and not options.force:
             raise UsageError(
