@@ -7,7 +7,7 @@ import time
 from msgctl.errors import ExitCode
 from tests.fidelity import fidelity
 from tests.helpers import consume_all, wait_depth
-from tests.test_activemq_fidelity import _browse, _fill, _nack_into_dlq, _send
+from tests.test_activemq_fidelity import DEEP, _browse, _fill, _nack_into_dlq, _send
 
 EXPIRES_IN_MS = 3_000
 
@@ -125,3 +125,22 @@ def test_redrive_copy_does_not_name_unsent_frames_possible_duplicates(invoke, am
         report = json.loads(result.stdout)
         assert [f["reason"] for f in report["failed"]] == ["no original-destination: pass --to"]
         assert report["possible_duplicates"] == []
+
+
+def test_redrive_copy_max_rerun_names_what_the_browse_page_hides(invoke, amq, stomp_conn, unique):
+    """450 deep, a browse shows 400: --max 300 copies 300 (its limit reached, nothing to name), the rerun the
+    100 left on the page, and names the 50 behind it."""
+    _fill(stomp_conn, f"DLQ.{unique}", DEEP)
+    wait_depth(invoke, f"DLQ.{unique}", DEEP)
+    copy = (
+        "dlq", "redrive", f"amq:queue/DLQ.{unique}", "--to", f"amq:queue/{unique}",
+        "--copy", "--max", "300", "--yes", "-o", "json",
+    )  # fmt: skip
+    first = invoke(*copy)
+    assert first.exit_code == 0, first.stderr
+    assert (json.loads(first.stdout)["moved"], json.loads(first.stdout)["not_reached"]) == (300, 0)
+    again = invoke(*copy)
+    assert again.exit_code == ExitCode.PARTIAL, again.stderr
+    report = json.loads(again.stdout)
+    assert (report["moved"], report["already_copied"], report["not_reached"]) == (100, 300, 50)
+    wait_depth(invoke, unique, 400)
