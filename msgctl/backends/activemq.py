@@ -509,10 +509,22 @@ def jms_headers(jms: dict[str, Any]) -> dict[str, str]:
         headers["priority"] = str(priority)
     expires = epoch_ms(jms.get("expires"))
     if expires:
+        refuse_passed_expiry(expires, "sending")
         headers["expires"] = str(expires)
     if isinstance(jms.get("content_type"), str):
         headers["content-type"] = jms["content_type"]
     return headers
+
+
+def refuse_passed_expiry(expires: int, doing: str) -> None:
+    """Raise UsageError for an expiry (epoch ms) at or before now: the broker would expire the message as
+    it arrives (a persistent one to a DLQ again, a non-persistent one gone)."""
+    if expires > time.time() * 1000:
+        return
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(expires / 1000, UTC).isoformat(timespec="milliseconds")
+    raise UsageError(f"its expiry ({moment}) has passed: {doing} it would expire it at once")
 
 
 def body_headers(body: bytes, bytes_message: bool) -> dict[str, str]:

@@ -19,15 +19,17 @@ from msgctl.backends.activemq import (
     body_headers,
     epoch_ms,
     is_bytes_message,
+    refuse_passed_expiry,
 )
 from msgctl.backends.activemq_tail import envelope_from_frame
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.journal import Journal
 from msgctl.core.selector import NoSelectorEquivalent, to_selector
-from msgctl.errors import MsgctlError
+from msgctl.errors import MsgctlError, UsageError
 
 TRANSACTION_SIZE = 100
+Outgoing = tuple[Frame, str, dict[str, str]]  # a dead letter, its destination, the headers to resend it with
 # Transactions committed but not yet confirmed: the broker writes one while the next is sent. The prefetch
 # covers them, so the next batch is delivered before the previous COMMIT is confirmed.
 IN_FLIGHT_COMMITS = 2
@@ -175,7 +177,7 @@ class ActiveMqRedrive:
                 if not batch:
                     break
                 taken += len(batch)
-                commits.add(*self._move(batch, False, report))
+                commits.add(*self._move(self._sendable(batch, report), False))
             commits.wait_all()
         finally:
             self.session.unsubscribe(sub_id)  # whatever was delivered and not acked goes back to the DLQ
@@ -188,38 +190,39 @@ class ActiveMqRedrive:
         report: AmqRedriveReport,
         progress: Callable[[int], None],
     ) -> AmqRedriveReport:
-        browsed: list[Frame] = []
-        report.browsed = 0
-        for frame in self.session.browse(self.dlq.name, selector):
-            if limit is not None and len(browsed) >= limit:
-                break
-            report.browsed += 1
-            browsed.append(frame)
-        browsed = self._not_yet_copied(browsed, report)
+        browsed = list(self.session.browse(self.dlq.name, selector))
+        report.browsed = len(browsed)
+        ready = self._not_yet_copied(browsed, limit, report)
         commits = _Commits(report, progress, self._copied)
-        for start in range(0, len(browsed), TRANSACTION_SIZE):
-            batch = browsed[start : start + TRANSACTION_SIZE]
-            if self.journal is not None:
-                self.journal.received((_message_id(f), "") for f in batch)
-            commits.add(*self._move(batch, True, report))
+        for start in range(0, len(ready), TRANSACTION_SIZE):
+            batch = ready[start : start + TRANSACTION_SIZE]
+            if self.journal is not None:  # only what is about to be sent: the rest was never sent
+                self.journal.received((_message_id(frame), "") for frame, _, _ in batch)
+            commits.add(*self._move(batch, True))
         commits.wait_all()
         return report
 
-    def _not_yet_copied(self, frames: list[Frame], report: AmqRedriveReport) -> list[Frame]:
-        """Leaves out what the journal says was copied; what a run left unconfirmed (it may have been
-        committed) is copied again and named as a possible duplicate."""
-        if self.journal is None:
-            return frames
-        known = self.journal.states(_message_id(f) for f in frames)
-        todo = []
+    def _not_yet_copied(
+        self, frames: list[Frame], limit: int | None, report: AmqRedriveReport
+    ) -> list[Outgoing]:
+        """Up to ``limit`` frames to send, leaving out what the journal says was copied (so a rerun goes on
+        with the next ones) and what cannot be sent (named as failed); what a run left unconfirmed (it may
+        have been committed) is copied again and named as a possible duplicate."""
+        known = self.journal.states(_message_id(f) for f in frames) if self.journal is not None else {}
+        todo: list[Outgoing] = []
         for frame in frames:
+            if limit is not None and len(todo) >= limit:
+                break
             entry = known.get(_message_id(frame))
             if entry is not None and entry.state == "copied":
                 report.already_copied += 1
                 continue
+            outgoing = self._outgoing(frame, report)
+            if outgoing is None:
+                continue
             if entry is not None and entry.state == "received":
                 report.possible_duplicates.append(entry.message_id)
-            todo.append(frame)
+            todo.append(outgoing)
         return todo
 
     def _copied(self, message_ids: list[str]) -> None:
@@ -241,26 +244,33 @@ class ActiveMqRedrive:
                 break
         return batch
 
-    def _move(
-        self, batch: list[Frame], copy: bool, report: AmqRedriveReport
-    ) -> tuple[PendingReceipt, list[str]]:
+    def _sendable(self, batch: list[Frame], report: AmqRedriveReport) -> list[Outgoing]:
+        return [o for o in (self._outgoing(frame, report) for frame in batch) if o is not None]
+
+    def _outgoing(self, frame: Frame, report: AmqRedriveReport) -> Outgoing | None:
+        """The frame with where and how to send it; None (the frame named as failed, left in the DLQ) when
+        it cannot be sent."""
+        destination = self._destination(frame)
+        if destination is None:
+            report.failed[_message_id(frame)] = "no original-destination: pass --to"
+            return None
+        try:
+            return frame, destination, resend_headers(frame)
+        except UsageError as exc:
+            report.failed[_message_id(frame)] = exc.message
+            return None
+
+    def _move(self, batch: list[Outgoing], copy: bool) -> tuple[PendingReceipt, list[str]]:
         """Send (and ack) the batch in one transaction; returns its COMMIT, not yet confirmed."""
         transaction = f"msgctl-redrive-{uuid.uuid4().hex[:12]}"
         conn = self.session.conn
         conn.begin(transaction=transaction)
-        moved = []
         try:
-            for frame in batch:
-                destination = self._destination(frame)
-                if destination is None:
-                    report.failed[_message_id(frame)] = "no original-destination: pass --to"
-                    continue
-                headers = resend_headers(frame) | {"transaction": transaction}
-                conn.send(destination, frame.body, headers=headers)
+            for frame, destination, headers in batch:
+                conn.send(destination, frame.body, headers=headers | {"transaction": transaction})
                 if not copy:
                     conn.ack(frame.headers["ack"], transaction=transaction)
-                moved.append(_message_id(frame))
-            return self.session.start_commit(transaction), moved
+            return self.session.start_commit(transaction), [_message_id(frame) for frame, _, _ in batch]
         except BaseException:
             # The broker also rolls back an open transaction when the connection goes.
             with contextlib.suppress(Exception):
@@ -305,11 +315,13 @@ class ActiveMqRedrive:
 
 def resend_headers(frame: Frame) -> dict[str, str]:
     """The dead letter as it was first sent: its properties and JMS headers, its expiry from before the
-    dead-lettering (originalExpiration), its persistence, its group from msgctl_group, its message type."""
+    dead-lettering (originalExpiration), its persistence, its group from msgctl_group, its message type.
+    Raises UsageError when that expiry has passed."""
     headers = {k: v for k, v in frame.headers.items() if k not in DLQ_HEADERS}
     headers["persistent"] = "true" if frame.headers.get("persistent") == "true" else "false"
     expires = epoch_ms(frame.headers.get("originalExpiration")) or epoch_ms(frame.headers.get("expires"))
     if expires:
+        refuse_passed_expiry(expires, "redriving")
         headers["expires"] = str(expires)
     if frame.headers.get("msgctl_group"):
         headers["JMSXGroupID"] = frame.headers["msgctl_group"]

@@ -387,7 +387,8 @@ def _activemq(
     finally:
         if journal is not None:
             journal.close()
-    not_reached = _not_reached(report.browsed, depth, selection.max, BROWSE_CAP)
+    limit_reached = selection.max is not None and report.moved >= selection.max
+    not_reached = _not_reached(report.browsed, depth, limit_reached, BROWSE_CAP)
     if not_reached:
         report.notes.append(
             f"{channel} holds {depth} messages but the broker browses only the first {BROWSE_CAP} "
@@ -427,9 +428,10 @@ def _copy_journal(path: Path | None, dlq: Channel, target: str) -> Journal:
     return journal
 
 
-def _not_reached(browsed: int | None, depth: int | None, limit: int | None, cap: int) -> int:
-    """How many messages a copy (a browse) could not look at: those behind the broker's browse page."""
-    if browsed is None or browsed < cap or depth is None or (limit is not None and browsed >= limit):
+def _not_reached(browsed: int | None, depth: int | None, limit_reached: bool, cap: int) -> int:
+    """How many messages a copy (a browse) could not look at: those behind the broker's browse page (none
+    when it copied all --max asked for)."""
+    if browsed is None or browsed < cap or depth is None or limit_reached:
         return 0
     return max(0, depth - browsed)
 
