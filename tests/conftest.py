@@ -49,10 +49,11 @@ class Result:
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never read the user's config, profiles or endpoints."""
+    """Tests never read the user's config, profiles, endpoints or msgctl state (journals, ledgers)."""
     for name in CLEARED_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # journals, ledgers, receive records
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -81,9 +82,12 @@ def unique() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
+SANDBOX_DIRECTORY = sandbox.state_dir()  # read before any test points XDG_STATE_HOME at its own folder
+
+
 @pytest.fixture(scope="session")
 def sandbox_directory() -> Path:
-    return sandbox.state_dir()
+    return SANDBOX_DIRECTORY
 
 
 @pytest.fixture(scope="session")
