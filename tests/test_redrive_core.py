@@ -112,6 +112,7 @@ class FakeDlq:
 
 class FakeTarget:
     channel = "sqs:fake"
+    dedups = False
 
     def __init__(
         self,
@@ -327,6 +328,7 @@ class _AnsweringTarget(FakeTarget):
     def __init__(self, fifo: bool) -> None:
         super().__init__()
         self.fifo, self.ids, self.sends = fifo, {}, 0
+        self.dedups = fifo
 
     def send(self, messages: list[Dead]) -> Delivery[Dead]:
         delivery = super().send(messages)
@@ -339,7 +341,7 @@ class _AnsweringTarget(FakeTarget):
 
 
 @pytest.mark.parametrize("fifo", [False, True])
-def test_a_copy_then_a_move_within_5_minutes_sends_again_and_never_deletes_unsent(tmp_path, fifo) -> None:
+def test_a_copy_then_a_move_within_5_minutes_never_deletes_unsent(tmp_path, fifo) -> None:
     from msgctl.cli.dlq import _check_journal
 
     source, target = FakeDlq(5), _AnsweringTarget(fifo)
@@ -353,13 +355,73 @@ def test_a_copy_then_a_move_within_5_minutes_sends_again_and_never_deletes_unsen
 
     again, counts = _run(source, target, tmp_path)
 
-    assert len(target.received) == 10, "sent again, not taken for already sent"
-    if fifo:  # the target dropped them: they stay in the DLQ
-        assert (again.moved, sorted(again.deduplicated_by_target)) == (0, sorted(source.messages))
+    if fifo:  # the target would drop them: not sent again, they stay in the DLQ
+        assert len(target.received) == 5, "not sent again"
+        assert (again.moved, sorted(again.sent_recently)) == (0, sorted(source.messages))
+        assert again.movable_at > time.time() + 300
         assert len(source.messages) == 5 and counts == {"released": 5}
     else:
-        assert (again.moved, again.deduplicated_by_target, source.messages) == (5, [], {})
-    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == (5 if fifo else 0)
+        assert len(target.received) == 10, "sent again, not taken for already sent"
+        assert (again.moved, again.sent_recently, source.messages) == (5, [], {})
+    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == 5
+
+
+class _DroppingFifo(FakeTarget):
+    """A FIFO target that drops a resend of a deduplication id, answering with a new id every time."""
+
+    dedups = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+        self.sends = 0
+
+    def send(self, messages: list[Dead]) -> Delivery[Dead]:
+        fresh = [m for m in messages if m.dedup_id not in self.seen]
+        self.seen |= {m.dedup_id for m in messages}
+        delivery = super().send(fresh)
+        self.sends += len(messages)
+        delivery.target_ids = [(m, f"target-{self.sends}-{n}") for n, m in enumerate(messages)]
+        return delivery
+
+
+def test_a_move_back_in_the_dlq_within_5_minutes_is_held_not_deleted_unsent(tmp_path) -> None:
+    from msgctl.cli.dlq import _check_journal
+
+    source, target = FakeDlq(5), _DroppingFifo()
+    pair = {"dlq": source.channel, "target": target.channel, "mode": "move"}
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.set_meta(pair)
+    journal.close()
+    first, _ = _run(source, target, tmp_path)
+    assert first.moved == 5 and source.messages == {}
+    back = FakeDlq(5)  # dead-lettered again, with the same message ids
+    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == 5
+
+    again, counts = _run(back, target, tmp_path)
+
+    assert sorted(target.received) == list(range(5)), "each arrived once"
+    assert len(back.messages) == 5 and back.shown == set(back.messages), "none deleted unsent"
+    assert (again.moved, sorted(again.sent_recently)) == (0, sorted(back.messages))
+    assert counts == {"released": 5}
+
+
+def test_a_target_answering_with_the_earlier_id_is_named_as_deduplicating(tmp_path) -> None:
+    import sqlite3
+
+    source, target = FakeDlq(3), _AnsweringTarget(fifo=True)
+    _run(source, target, tmp_path, copy=True)
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.keep_recent_sends(time.time() - 600)
+    journal.close()
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:  # confirmed just before the hold-back window
+        db.execute("UPDATE messages SET sent_at = ?", (time.time() - 331,))
+
+    again, counts = _run(source, target, tmp_path)
+
+    assert len(target.received) == 6, "sent again"
+    assert (again.moved, sorted(again.deduplicated_by_target)) == (0, sorted(source.messages))
+    assert len(source.messages) == 3 and counts == {"released": 3}
 
 
 def _reply(date: str | None, *messages: tuple[str, int]) -> dict:

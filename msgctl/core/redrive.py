@@ -23,7 +23,7 @@ from typing import Protocol
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.journal import Entry, Journal
-from msgctl.core.outbound import Delivery
+from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 
@@ -112,6 +112,8 @@ class RedriveReport:
     failed: dict[str, str] = field(default_factory=dict)  # message id -> reason
     possible_duplicates: list[str] = field(default_factory=list)
     deduplicated_by_target: list[str] = field(default_factory=list)  # accepted and dropped: not sent
+    sent_recently: list[str] = field(default_factory=list)  # the target would drop a resend: not sent
+    movable_at: float = 0.0  # when the target no longer drops a resend of any of ``sent_recently`` (epoch)
     cleaned_up: int = 0  # sent before a crash, deleted on --resume without sending again
     would_move: list[str] = field(default_factory=list)  # --dry-run
     returned: int = 0  # came (back) into the DLQ while the run went on: left there, not moved again
@@ -125,6 +127,7 @@ class RedriveReport:
             "failed": [{"id": k, "reason": v} for k, v in sorted(self.failed.items())],
             "possible_duplicates": sorted(self.possible_duplicates),
             "deduplicated_by_target": sorted(self.deduplicated_by_target),
+            "sent_recently": sorted(self.sent_recently),
             "deleted_after_resume": self.cleaned_up,
             "returned_to_dlq": self.returned,
             "still_held": self.still_held,
@@ -345,7 +348,8 @@ def _move(
     returned = [m for m in batch if m.returned]
     selected = [m for m in batch if not m.returned and options.selection.wants(m)]
     allowed = shared.take(len(selected), options.selection.max)
-    moving = selected[:allowed]
+    recent = _sent_recently(selected[:allowed], target, journal, report, shared) if journal else set()
+    moving = [m for m in selected[:allowed] if m.id not in recent]
     moving_ids = {m.id for m in moving}
     if journal is not None:  # the receipts of what stays held, so a resume can release it (the moving
         # ones are journaled as received, with their receipts, below)
@@ -409,6 +413,29 @@ def _move(
         for message_id, reason in undeleted.items():
             report.failed[message_id] = f"sent, but not deleted from the DLQ: {reason} (--resume deletes it)"
     progress(len(sent))
+
+
+def _sent_recently(
+    messages: list[Dead], target: RedriveTarget, journal: Journal, report: RedriveReport, shared: _Shared
+) -> set[str]:
+    """The messages a deduplicating target confirmed less than its window (and a margin) ago: it would
+    accept a resend and drop it, whatever id it answers with, so they are not sent again but held."""
+    if not target.dedups or not messages:
+        return set()
+    since = time.time() - DEDUP_WINDOW_S - DEDUP_MARGIN_S
+    known = journal.states(m.id for m in messages)
+    recent = {
+        i: entry
+        for i, entry in known.items()
+        if entry.state not in ("sent", "deleted", "copied") and entry.confirmed_since(since)
+    }
+    if recent:
+        journal.mark(recent, "held", "sent to the target less than 5 minutes ago: not sent again")
+        with shared.lock:
+            report.sent_recently.extend(recent)
+            ends = [(e.sent_at or time.time()) + DEDUP_WINDOW_S + DEDUP_MARGIN_S for e in recent.values()]
+            report.movable_at = max([report.movable_at, *ends])
+    return set(recent)
 
 
 def _dropped_by_target(delivery: Delivery[Dead], known: dict[str, Entry]) -> set[str]:
