@@ -103,6 +103,7 @@ class FakeDlq:
 
     def delete_by_receipt(self, message_id: str, receipt: str) -> bool:
         with self.lock:
+            self.shown.discard(self.receipts.get(receipt, ""))
             return self.messages.pop(self.receipts.get(receipt, ""), None) is not None
 
     def release_by_receipt(self, receipts: list[str]) -> None:
@@ -221,6 +222,39 @@ def test_a_crash_in_send_releases_the_batch_and_resume_finishes(tmp_path) -> Non
     assert sorted(target.received) == list(range(30)) and source.messages == {}
 
 
+class _DeleteFailsOnce(FakeDlq):
+    def delete(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
+        if not getattr(self, "failed_once", False):
+            self.failed_once = True
+            raise ConnectionError("the connection dropped")
+        return super().delete(messages)
+
+
+def test_an_error_after_a_confirmed_send_keeps_it_sent_and_resume_deletes_it_unsent(tmp_path) -> None:
+    from msgctl.cli.dlq import _check_journal
+    from msgctl.errors import UsageError
+
+    source, target = _DeleteFailsOnce(15), FakeTarget()
+    pair = {"dlq": source.channel, "target": target.channel, "mode": "move"}
+    with pytest.raises(ConnectionError):
+        _run(source, target, tmp_path)
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.set_meta(pair)
+    assert journal.counts().get("sent") == 10, "confirmed by the target: still sent, not released"
+    journal.close()
+    assert source.shown == set(source.messages) and len(source.messages) == 15, "visible again"
+    with pytest.raises(UsageError, match="unfinished"):
+        _check_journal(tmp_path / "journal.sqlite", False, pair)
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    report = RedriveReport()
+    resume(source, journal, report, copy=False)
+    redrive(source, target, journal, RedriveOptions(hold_s=1), report)
+    journal.close()
+    assert sorted(target.received) == list(range(15)), "each sent once"
+    assert source.messages == {} and report.cleaned_up == 10
+
+
 def test_a_failing_heartbeat_neither_kills_the_run_nor_keeps_messages_hidden(tmp_path) -> None:
     source = FakeDlq(40, extend_fails=True)
     odd = FilterPolicy({"kind": ["odd"]})
@@ -234,7 +268,7 @@ def test_copy_leaves_the_dlq_whole_and_the_journal_finished(tmp_path) -> None:
     source, target = FakeDlq(12), FakeTarget()
     report, counts = _run(source, target, tmp_path, copy=True)
     assert report.moved == 12 and len(source.messages) == 12 and source.shown == set(source.messages)
-    assert counts == {"released": 12}, "copied, then made visible again"
+    assert counts == {"copied": 12}, "copied, then made visible again: the journal says copied"
     assert not any(counts.get(state) for state in UNFINISHED)
 
 

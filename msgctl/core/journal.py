@@ -94,6 +94,16 @@ class Journal(Store):
             [(state, detail, now, message_id) for message_id in message_ids],
         )
 
+    def released(self, message_ids: Iterable[str]) -> None:
+        """Made visible in the DLQ again: what the target confirmed keeps that state (a resume must delete a
+        sent one without sending it again, and not copy a copied one again)."""
+        now = time.time()
+        self._write(
+            "UPDATE messages SET state = 'released', updated_at = ? "
+            "WHERE message_id = ? AND state NOT IN ('sent', 'deleted', 'copied')",
+            [(now, message_id) for message_id in message_ids],
+        )
+
     def target_ids(self, confirmed: Iterable[tuple[str, str]]) -> None:
         """(message id, the id the target gave it) for what the target confirmed, now."""
         now = time.time()

@@ -248,8 +248,8 @@ def redrive(
                 shared.track(batch, received_at, options.receive_hold_s)
                 try:
                     _move(batch, source, target, journal, options, shared, report, progress)
-                except BaseException:
-                    shared.hold(m for m in batch if m.id in shared.in_flight)  # released at the end
+                except BaseException:  # released at the end; the journal keeps what the target confirmed
+                    shared.hold(m for m in batch if m.id in shared.in_flight)
                     raise
         except BaseException as exc:  # stop the others; the main thread re-raises
             errors.append(exc)
@@ -297,7 +297,7 @@ def redrive(
             shared.in_flight.clear()
         source.release(held)
         if journal is not None and held:
-            journal.mark([m.id for m in held], "released")
+            journal.released(m.id for m in held)
     if errors:
         raise errors[0]
     return report
