@@ -272,6 +272,37 @@ def test_copy_leaves_the_dlq_whole_and_the_journal_finished(tmp_path) -> None:
     assert not any(counts.get(state) for state in UNFINISHED)
 
 
+def test_a_copy_resumed_after_an_error_copies_each_message_once(tmp_path) -> None:
+    source, target = FakeDlq(25), FakeTarget(crash_on=15)
+    with pytest.raises(ConnectionError):
+        _run(source, target, tmp_path, copy=True)
+    assert len(target.received) == 10 and source.shown == set(source.messages)
+    target.crash_on = None
+    journal = Journal(tmp_path / "journal.sqlite")
+    report = RedriveReport()
+    resume(source, journal, report, copy=True)
+    redrive(source, target, journal, RedriveOptions(hold_s=1, copy=True), report)
+    counts = journal.counts()
+    journal.close()
+    assert sorted(target.received) == list(range(25)), "none copied twice"
+    assert (report.moved, report.skipped) == (15, 10) and counts == {"copied": 25}
+    assert len(source.messages) == 25 and source.shown == set(source.messages)
+
+
+def test_resume_releases_what_a_killed_copy_held_and_copies_it_no_more(tmp_path) -> None:
+    source, target = FakeDlq(12), FakeTarget()
+    batch = source.receive(60)  # a killed run's: copied, still held
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.received((m.id, m.receipt) for m in batch)
+    journal.mark([m.id for m in batch], "copied")
+    report = RedriveReport()
+    resume(source, journal, report, copy=True)
+    assert source.shown == set(source.messages), "visible again"
+    redrive(source, target, journal, RedriveOptions(hold_s=1, copy=True), report)
+    journal.close()
+    assert sorted(target.received) == [10, 11] and report.skipped == 10
+
+
 def test_max_stops_after_n_and_releases_the_rest(tmp_path) -> None:
     source, target = FakeDlq(25), FakeTarget()
     report, _ = _run(source, target, tmp_path, selection=Selection(max=7))

@@ -72,7 +72,8 @@ class Journal(Store):
         )
 
     def received(self, messages: Iterable[tuple[str, str]]) -> None:
-        """(message id, receipt handle) pairs about to be sent; a message already sent keeps that state."""
+        """(message id, receipt handle) pairs about to be sent; a message already sent or copied keeps that
+        state."""
         now = time.time()
         self._write(
             """INSERT INTO messages(message_id, state, receipt, attempts, updated_at)
@@ -81,7 +82,7 @@ class Journal(Store):
                  receipt = excluded.receipt,
                  attempts = messages.attempts + 1,
                  updated_at = excluded.updated_at,
-                 state = CASE WHEN messages.state IN ('sent', 'deleted') THEN messages.state
+                 state = CASE WHEN messages.state IN ('sent', 'deleted', 'copied') THEN messages.state
                               ELSE 'received' END""",
             [(message_id, receipt, now) for message_id, receipt in messages],
         )

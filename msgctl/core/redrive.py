@@ -213,8 +213,9 @@ def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, co
                 journal.mark([entry.message_id], "deleted")
                 report.cleaned_up += 1
     held = [e for state in ("held", "received") for e in journal.in_state(state) if e.receipt]
-    if held:
-        source.release_by_receipt([e.receipt for e in held if e.receipt])
+    copied = [e for e in journal.in_state("copied") if e.receipt] if copy else []  # done: not copied again
+    if held or copied:
+        source.release_by_receipt([e.receipt for e in held + copied if e.receipt])
         journal.mark([e.message_id for e in held if e.state == "held"], "released")
 
 
@@ -367,6 +368,13 @@ def _move(
         return
     assert journal is not None, "only a dry run goes without a journal"
     known = journal.states(m.id for m in moving)
+    if options.copy:  # copied by this journal (a resumed copy): done, not copied again
+        copied = [m for m in moving if known.get(m.id) and known[m.id].state == "copied"]
+        journal.held((m.id, m.receipt) for m in copied)  # the new receipt (the state stays copied)
+        shared.hold(copied)
+        with shared.lock:
+            report.skipped += len(copied)
+        moving = [m for m in moving if m not in copied]
     already_sent = [m for m in moving if known.get(m.id) and known[m.id].state in ("sent", "deleted")]
     to_send = [m for m in moving if m not in already_sent]
     resent = [m.id for m in to_send if known.get(m.id) and known[m.id].state == "received"]
