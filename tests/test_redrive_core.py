@@ -167,9 +167,37 @@ def test_messages_dead_lettered_again_during_the_run_are_counted_not_moved_again
     target = FakeTarget(dead_letters_into=source)
     report, counts = _run(source, target, tmp_path, concurrency=2)
     assert sorted(target.received) == list(range(30)), "each message sent once"
-    assert (report.moved, report.returned, report.skipped) == (30, 30, 0)
+    assert (report.moved, report.skipped) == (30, 0)
+    assert report.returned + report.not_received == 30, "each counted: received and held, or not received"
+    assert report.returned + 30 <= 30 + 10 * 2, "received up to what the DLQ held at the start and a margin"
     assert len(source.messages) == 30 and source.shown == set(source.messages), "back, and visible"
-    assert counts == {"deleted": 30, "released": 30}
+    assert counts == {"deleted": 30, "released": report.returned}
+
+
+class _BusyDlq(FakeDlq):
+    """Keeps receiving new dead letters: 10 more with every receive (up to a bound, so a run without the
+    limit ends too)."""
+
+    arrived = 0
+
+    def receive(self, hold_s: int) -> list[Dead]:
+        batch = super().receive(hold_s)
+        with self.lock:
+            for n in range(10 if self.arrived < 3000 else 0):
+                self.arrived += 1
+                self.messages[f"new{self.arrived}"] = 1000 + n
+                self.shown.add(f"new{self.arrived}")
+                self.arrived_later.add(f"new{self.arrived}")
+        return batch
+
+
+def test_a_dlq_that_keeps_receiving_does_not_keep_the_run_going(tmp_path) -> None:
+    source, target = _BusyDlq(20), FakeTarget()
+    report, _ = _run(source, target, tmp_path, concurrency=2)
+    assert report.moved == 20 and sorted(target.received) == list(range(20))
+    assert report.returned <= 10 * 2 + 10, "stopped receiving near what the DLQ held at the start"
+    assert report.not_received > 0 and report.not_received == len(source.messages) - report.returned
+    assert source.shown == set(source.messages), "what was received and held is visible again"
 
 
 def test_a_lost_receive_reply_is_waited_for_and_its_messages_moved(tmp_path) -> None:

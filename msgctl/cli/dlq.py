@@ -295,6 +295,11 @@ def _client(
             f"{report.returned} returned to the DLQ while the redrive ran (dead-lettered again, or newly "
             f"arrived): left there, as a redrive moves each message at most once"
         )
+    if report.not_received:
+        renderer.warn(
+            f"stopped receiving once it had as many messages as {channel} held at the start (and a margin): "
+            f"{report.not_received} messages arrived since are left there (not_received; run again for them)"
+        )
     if report.still_held and not dry_run:
         renderer.warn(
             f"{report.still_held} messages of {channel} are still held (by another consumer, or by a receive "

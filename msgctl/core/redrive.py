@@ -118,6 +118,7 @@ class RedriveReport:
     would_move: list[str] = field(default_factory=list)  # --dry-run
     returned: int = 0  # came (back) into the DLQ while the run went on: left there, not moved again
     still_held: int = 0  # held by a receive this run never saw, or by another consumer, at the end
+    not_received: int = 0  # left visible: the run stopped receiving once it had what the DLQ held at start
     waited_s: float = 0.0  # how long the run waited for such messages to come back
 
     def to_json(self) -> dict[str, object]:
@@ -131,6 +132,7 @@ class RedriveReport:
             "deleted_after_resume": self.cleaned_up,
             "returned_to_dlq": self.returned,
             "still_held": self.still_held,
+            "not_received": self.not_received,
         }
 
 
@@ -155,6 +157,9 @@ class _Shared:
         self.lock = threading.Lock()
         self.selected = 0
         self.received = 0  # messages received so far: a round that receives none made no progress
+        self.seen: set[str] = set()  # the distinct messages received so far
+        self.budget: int | None = None  # receive no more once this many distinct messages were seen
+        self.budget_reached = False
         self.held: dict[str, Dead] = {}  # not selected, failed, copied, or a dry run's: released at the end
         self.in_flight: dict[str, Dead] = {}  # being moved right now: their hold is extended too
         self.renew_at: dict[str, float] = {}  # message id -> when its hold is to be extended (monotonic)
@@ -178,8 +183,19 @@ class _Shared:
         """Just received (``received_at``: before the request, so the hold cannot have started earlier)."""
         with self.lock:
             self.received += len(batch)
+            self.seen.update(m.id for m in batch)
             self.in_flight.update((m.id, m) for m in batch)
             self.renew_at.update((m.id, received_at + hold_s / 2) for m in batch)
+
+    def over_budget(self) -> bool:
+        """The run has received what the DLQ held at its start (and a margin): a DLQ that keeps receiving
+        messages would otherwise keep it going for ever. Stops the other workers too."""
+        with self.lock:
+            if self.budget is None or len(self.seen) < self.budget:
+                return False
+            self.budget_reached = True
+        self.stop.set()
+        return True
 
     def hold(self, messages: Iterable[Dead]) -> None:
         with self.lock:
@@ -230,17 +246,21 @@ def redrive(
 ) -> RedriveReport:
     """Move the selected messages with ``options.concurrency`` workers; release what was not moved.
 
-    Rounds of workers go on while they receive something and the DLQ shows messages. When it shows none
-    but holds some this run does not (a receive whose reply was lost, another consumer), the run waits for
-    them to come back, up to one receive hold; what is still held then is counted in ``still_held``."""
+    Rounds of workers go on while they receive something and the DLQ shows messages, up to as many messages
+    as the DLQ held at the start and a batch a worker (what is left is counted in ``not_received``). When
+    it shows none but holds some this run does not (a receive whose reply was lost, another consumer), the
+    run waits for them to come back, up to one receive hold; what is still held then is counted in
+    ``still_held``."""
     shared = _Shared(options)
+    workers_count = max(1, options.concurrency)
+    shared.budget = source.visible() + source.hidden() + RECEIVE_BATCH * workers_count
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
             while not shared.stop.is_set():
                 shared.pacer.wait(RECEIVE_BATCH)  # before a receive: never holding received messages
-                if shared.stop.is_set():
+                if shared.stop.is_set() or shared.over_budget():
                     return
                 received_at = time.monotonic()
                 batch = source.receive(options.receive_hold_s)
@@ -263,14 +283,14 @@ def redrive(
         idle_rounds = 0
         while True:
             received_before = shared.received
-            workers = [
-                threading.Thread(target=worker, daemon=True) for _ in range(max(1, options.concurrency))
-            ]
+            workers = [threading.Thread(target=worker, daemon=True) for _ in range(workers_count)]
             for thread in workers:
                 thread.start()
             for thread in workers:
                 while thread.is_alive():
                     thread.join(0.2)
+            if shared.budget_reached:
+                report.not_received = source.visible()
             if shared.stop.is_set() or options.dry_run:
                 break
             idle_rounds = idle_rounds + 1 if shared.received == received_before else 0
