@@ -288,6 +288,29 @@ def test_a_move_within_5_minutes_of_a_fifo_copy_leaves_what_the_queue_dropped_in
     assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the copies, each once"
 
 
+def test_a_move_within_5_minutes_of_a_fifo_copy_never_deletes_what_the_queue_dropped_unnamed(
+    invoke, aws, sqs, unique, tmp_path
+):
+    dlq, sent = _fifo_dead_letters(sqs, unique)  # moto drops the resend but answers with a new id
+    target = sqs.create_queue(QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    copied, _ = _copy(invoke, f"{unique}-dlq.fifo", f"sqs:{unique}.fifo", tmp_path)
+    assert copied.exit_code == 0, copied.stderr
+
+    moved = invoke(
+        "-o", "json", "dlq", "redrive", f"sqs:{unique}-dlq.fifo", "--to", f"sqs:{unique}.fifo",
+        "--engine", "client", "--yes", "--journal", str(tmp_path / "journal.sqlite"),
+    )  # fmt: skip
+
+    assert moved.exit_code == ExitCode.PARTIAL, moved.stderr
+    report = _json(moved)
+    assert (report["moved"], report["failed"], len(report["sent_recently"])) == (0, [], 3)
+    assert "they can be moved after" in moved.stderr
+    kept = drain(sqs, dlq, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in kept] == sent, "the DLQ keeps them"
+    arrived = drain(sqs, target, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the copies, each once"
+
+
 def test_a_forced_replay_into_an_sns_fifo_topic_warns_before_sending_that_it_is_dropped(
     invoke, localstack, localstack_endpoint, unique, tmp_path
 ):
