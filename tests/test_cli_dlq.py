@@ -440,14 +440,17 @@ def test_a_topic_that_dead_letters_again_gets_each_message_once(localstack_endpo
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report["moved"], report["returned_to_dlq"], report["failed"]) == (25, 25, [])
-    assert "25 returned to the DLQ while the redrive ran" in result.stderr
+    assert (report["moved"], report["failed"]) == (25, [])
+    # it stops receiving once it had what the DLQ held at the start and a batch a worker: the rest is left
+    returned = report["returned_to_dlq"]
+    assert returned <= 2 * 10 + 2 * 10 and returned + report["not_received"] <= 25  # margin, and a last batch
+    assert not returned or f"{returned} returned to the DLQ while the redrive ran" in result.stderr
     redriven = drain(sqs, healthy, 25)
     assert Counter(m["Body"] for m in redriven) == Counter(list(sent)), "the healthy subscriber got each once"
     for message in redriven:
         for name, value in sent[message["Body"]].items():
             assert message["MessageAttributes"][name] == value, name
-    assert depth(sqs, dlq) == 25, "the ones that came back are left in the DLQ"
+    _wait_for_depth(sqs, dlq, 25)  # the ones that came back are left in the DLQ
 
 
 def test_messages_another_consumer_holds_past_the_wait_exit_3_and_resume_moves_them(
@@ -513,6 +516,6 @@ def test_a_source_queue_whose_consumer_fails_gets_each_message_once(localstack_e
         thread.join()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report["moved"], report["returned_to_dlq"]) == (30, 30)
-    assert seen == Counter(json.dumps({"n": n}) for n in range(30)), "the consumer got each message once"
-    assert depth(sqs, dlq) == 30 and depth(sqs, source) == 0
+    assert report["moved"] == 30 and report["returned_to_dlq"] <= 10 + 10  # the margin, and a last batch
+    assert set(seen.values()) == {1}, "the consumer got each message at most once"
+    assert depth(sqs, dlq) + depth(sqs, source) == 30

@@ -223,7 +223,7 @@ def _copy(invoke, dlq_name, to, tmp_path):
     return result, _json(result)
 
 
-@fidelity("SQS", "a resend within 5 minutes (FIFO)", "dlq redrive --copy", "dropped by SQS: named, exit 3")
+@fidelity("SQS", "a resend within 5 minutes (FIFO)", "dlq redrive --copy", "not resent: named, exit 3")
 def test_a_fifo_copy_repeated_within_5_minutes_names_what_the_queue_dropped(
     invoke, localstack, unique, tmp_path
 ):
@@ -238,9 +238,9 @@ def test_a_fifo_copy_repeated_within_5_minutes_names_what_the_queue_dropped(
     assert again.exit_code == ExitCode.PARTIAL, again.stderr
     assert (report["moved"], report["failed"], report["possible_duplicates"]) == (0, [], [])
     dlq_ids = {m["MessageId"] for m in drain(sqs, dlq, 3)}
-    assert set(report["deduplicated_by_target"]) == dlq_ids and len(dlq_ids) == 3, "named; the DLQ keeps them"
+    assert set(report["sent_recently"]) == dlq_ids and len(dlq_ids) == 3, "named; the DLQ keeps them"
     assert "3 messages went from" in again.stderr, "warned before sending"
-    assert "3 messages were dropped by" in again.stderr
+    assert "not sent again, they stay in the DLQ (sent_recently); they can be moved after" in again.stderr
     arrived = drain(sqs, target, 3)
     assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "each once, as sent"
 
@@ -262,7 +262,7 @@ def test_where_the_target_cannot_tell_a_dropped_copy_redrive_warns_before_sendin
     assert len(drain(sqs, dlq, 3)) == 3, "the DLQ keeps its messages"
 
 
-@fidelity("SQS", "a resend within 5 minutes (FIFO)", "dlq redrive", "dropped by SQS: named, exit 3")
+@fidelity("SQS", "a resend within 5 minutes (FIFO)", "dlq redrive", "not resent: named, exit 3")
 def test_a_move_within_5_minutes_of_a_fifo_copy_leaves_what_the_queue_dropped_in_the_dlq(
     invoke, localstack, unique, tmp_path
 ):
@@ -279,11 +279,34 @@ def test_a_move_within_5_minutes_of_a_fifo_copy_leaves_what_the_queue_dropped_in
 
     assert moved.exit_code == ExitCode.PARTIAL, moved.stderr
     report = _json(moved)
-    assert (report["moved"], report["failed"], len(report["deduplicated_by_target"])) == (0, [], 3)
+    assert (report["moved"], report["failed"], len(report["sent_recently"])) == (0, [], 3)
     assert "3 messages went from" in moved.stderr, "warned before sending"
     kept = drain(sqs, dlq, 3)
-    assert [(m["Body"], m["MessageAttributes"]) for m in kept] == sent, "not deleted: the queue dropped them"
-    assert {m["MessageId"] for m in kept} == set(report["deduplicated_by_target"])
+    assert [(m["Body"], m["MessageAttributes"]) for m in kept] == sent, "not deleted: held back"
+    assert {m["MessageId"] for m in kept} == set(report["sent_recently"])
+    arrived = drain(sqs, target, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the copies, each once"
+
+
+def test_a_move_within_5_minutes_of_a_fifo_copy_never_deletes_what_the_queue_dropped_unnamed(
+    invoke, aws, sqs, unique, tmp_path
+):
+    dlq, sent = _fifo_dead_letters(sqs, unique)  # moto drops the resend but answers with a new id
+    target = sqs.create_queue(QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    copied, _ = _copy(invoke, f"{unique}-dlq.fifo", f"sqs:{unique}.fifo", tmp_path)
+    assert copied.exit_code == 0, copied.stderr
+
+    moved = invoke(
+        "-o", "json", "dlq", "redrive", f"sqs:{unique}-dlq.fifo", "--to", f"sqs:{unique}.fifo",
+        "--engine", "client", "--yes", "--journal", str(tmp_path / "journal.sqlite"),
+    )  # fmt: skip
+
+    assert moved.exit_code == ExitCode.PARTIAL, moved.stderr
+    report = _json(moved)
+    assert (report["moved"], report["failed"], len(report["sent_recently"])) == (0, [], 3)
+    assert "they can be moved after" in moved.stderr
+    kept = drain(sqs, dlq, 3)
+    assert [(m["Body"], m["MessageAttributes"]) for m in kept] == sent, "the DLQ keeps them"
     arrived = drain(sqs, target, 3)
     assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "the copies, each once"
 

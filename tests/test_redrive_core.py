@@ -103,6 +103,7 @@ class FakeDlq:
 
     def delete_by_receipt(self, message_id: str, receipt: str) -> bool:
         with self.lock:
+            self.shown.discard(self.receipts.get(receipt, ""))
             return self.messages.pop(self.receipts.get(receipt, ""), None) is not None
 
     def release_by_receipt(self, receipts: list[str]) -> None:
@@ -112,6 +113,7 @@ class FakeDlq:
 
 class FakeTarget:
     channel = "sqs:fake"
+    dedups = False
 
     def __init__(
         self,
@@ -165,9 +167,37 @@ def test_messages_dead_lettered_again_during_the_run_are_counted_not_moved_again
     target = FakeTarget(dead_letters_into=source)
     report, counts = _run(source, target, tmp_path, concurrency=2)
     assert sorted(target.received) == list(range(30)), "each message sent once"
-    assert (report.moved, report.returned, report.skipped) == (30, 30, 0)
+    assert (report.moved, report.skipped) == (30, 0)
+    assert report.returned + report.not_received == 30, "each counted: received and held, or not received"
+    assert report.returned + 30 <= 30 + 10 * 2, "received up to what the DLQ held at the start and a margin"
     assert len(source.messages) == 30 and source.shown == set(source.messages), "back, and visible"
-    assert counts == {"deleted": 30, "released": 30}
+    assert counts == {"deleted": 30, "released": report.returned}
+
+
+class _BusyDlq(FakeDlq):
+    """Keeps receiving new dead letters: 10 more with every receive (up to a bound, so a run without the
+    limit ends too)."""
+
+    arrived = 0
+
+    def receive(self, hold_s: int) -> list[Dead]:
+        batch = super().receive(hold_s)
+        with self.lock:
+            for n in range(10 if self.arrived < 3000 else 0):
+                self.arrived += 1
+                self.messages[f"new{self.arrived}"] = 1000 + n
+                self.shown.add(f"new{self.arrived}")
+                self.arrived_later.add(f"new{self.arrived}")
+        return batch
+
+
+def test_a_dlq_that_keeps_receiving_does_not_keep_the_run_going(tmp_path) -> None:
+    source, target = _BusyDlq(20), FakeTarget()
+    report, _ = _run(source, target, tmp_path, concurrency=2)
+    assert report.moved == 20 and sorted(target.received) == list(range(20))
+    assert report.returned <= 10 * 2 + 10, "stopped receiving near what the DLQ held at the start"
+    assert report.not_received > 0 and report.not_received == len(source.messages) - report.returned
+    assert source.shown == set(source.messages), "what was received and held is visible again"
 
 
 def test_a_lost_receive_reply_is_waited_for_and_its_messages_moved(tmp_path) -> None:
@@ -220,6 +250,39 @@ def test_a_crash_in_send_releases_the_batch_and_resume_finishes(tmp_path) -> Non
     assert sorted(target.received) == list(range(30)) and source.messages == {}
 
 
+class _DeleteFailsOnce(FakeDlq):
+    def delete(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
+        if not getattr(self, "failed_once", False):
+            self.failed_once = True
+            raise ConnectionError("the connection dropped")
+        return super().delete(messages)
+
+
+def test_an_error_after_a_confirmed_send_keeps_it_sent_and_resume_deletes_it_unsent(tmp_path) -> None:
+    from msgctl.cli.dlq import _check_journal
+    from msgctl.errors import UsageError
+
+    source, target = _DeleteFailsOnce(15), FakeTarget()
+    pair = {"dlq": source.channel, "target": target.channel, "mode": "move"}
+    with pytest.raises(ConnectionError):
+        _run(source, target, tmp_path)
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.set_meta(pair)
+    assert journal.counts().get("sent") == 10, "confirmed by the target: still sent, not released"
+    journal.close()
+    assert source.shown == set(source.messages) and len(source.messages) == 15, "visible again"
+    with pytest.raises(UsageError, match="unfinished"):
+        _check_journal(tmp_path / "journal.sqlite", False, pair)
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    report = RedriveReport()
+    resume(source, journal, report, copy=False)
+    redrive(source, target, journal, RedriveOptions(hold_s=1), report)
+    journal.close()
+    assert sorted(target.received) == list(range(15)), "each sent once"
+    assert source.messages == {} and report.cleaned_up == 10
+
+
 def test_a_failing_heartbeat_neither_kills_the_run_nor_keeps_messages_hidden(tmp_path) -> None:
     source = FakeDlq(40, extend_fails=True)
     odd = FilterPolicy({"kind": ["odd"]})
@@ -233,8 +296,39 @@ def test_copy_leaves_the_dlq_whole_and_the_journal_finished(tmp_path) -> None:
     source, target = FakeDlq(12), FakeTarget()
     report, counts = _run(source, target, tmp_path, copy=True)
     assert report.moved == 12 and len(source.messages) == 12 and source.shown == set(source.messages)
-    assert counts == {"released": 12}, "copied, then made visible again"
+    assert counts == {"copied": 12}, "copied, then made visible again: the journal says copied"
     assert not any(counts.get(state) for state in UNFINISHED)
+
+
+def test_a_copy_resumed_after_an_error_copies_each_message_once(tmp_path) -> None:
+    source, target = FakeDlq(25), FakeTarget(crash_on=15)
+    with pytest.raises(ConnectionError):
+        _run(source, target, tmp_path, copy=True)
+    assert len(target.received) == 10 and source.shown == set(source.messages)
+    target.crash_on = None
+    journal = Journal(tmp_path / "journal.sqlite")
+    report = RedriveReport()
+    resume(source, journal, report, copy=True)
+    redrive(source, target, journal, RedriveOptions(hold_s=1, copy=True), report)
+    counts = journal.counts()
+    journal.close()
+    assert sorted(target.received) == list(range(25)), "none copied twice"
+    assert (report.moved, report.skipped) == (15, 10) and counts == {"copied": 25}
+    assert len(source.messages) == 25 and source.shown == set(source.messages)
+
+
+def test_resume_releases_what_a_killed_copy_held_and_copies_it_no_more(tmp_path) -> None:
+    source, target = FakeDlq(12), FakeTarget()
+    batch = source.receive(60)  # a killed run's: copied, still held
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.received((m.id, m.receipt) for m in batch)
+    journal.mark([m.id for m in batch], "copied")
+    report = RedriveReport()
+    resume(source, journal, report, copy=True)
+    assert source.shown == set(source.messages), "visible again"
+    redrive(source, target, journal, RedriveOptions(hold_s=1, copy=True), report)
+    journal.close()
+    assert sorted(target.received) == [10, 11] and report.skipped == 10
 
 
 def test_max_stops_after_n_and_releases_the_rest(tmp_path) -> None:
@@ -327,6 +421,7 @@ class _AnsweringTarget(FakeTarget):
     def __init__(self, fifo: bool) -> None:
         super().__init__()
         self.fifo, self.ids, self.sends = fifo, {}, 0
+        self.dedups = fifo
 
     def send(self, messages: list[Dead]) -> Delivery[Dead]:
         delivery = super().send(messages)
@@ -339,7 +434,7 @@ class _AnsweringTarget(FakeTarget):
 
 
 @pytest.mark.parametrize("fifo", [False, True])
-def test_a_copy_then_a_move_within_5_minutes_sends_again_and_never_deletes_unsent(tmp_path, fifo) -> None:
+def test_a_copy_then_a_move_within_5_minutes_never_deletes_unsent(tmp_path, fifo) -> None:
     from msgctl.cli.dlq import _check_journal
 
     source, target = FakeDlq(5), _AnsweringTarget(fifo)
@@ -353,13 +448,73 @@ def test_a_copy_then_a_move_within_5_minutes_sends_again_and_never_deletes_unsen
 
     again, counts = _run(source, target, tmp_path)
 
-    assert len(target.received) == 10, "sent again, not taken for already sent"
-    if fifo:  # the target dropped them: they stay in the DLQ
-        assert (again.moved, sorted(again.deduplicated_by_target)) == (0, sorted(source.messages))
+    if fifo:  # the target would drop them: not sent again, they stay in the DLQ
+        assert len(target.received) == 5, "not sent again"
+        assert (again.moved, sorted(again.sent_recently)) == (0, sorted(source.messages))
+        assert again.movable_at > time.time() + 300
         assert len(source.messages) == 5 and counts == {"released": 5}
     else:
-        assert (again.moved, again.deduplicated_by_target, source.messages) == (5, [], {})
-    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == (5 if fifo else 0)
+        assert len(target.received) == 10, "sent again, not taken for already sent"
+        assert (again.moved, again.sent_recently, source.messages) == (5, [], {})
+    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == 5
+
+
+class _DroppingFifo(FakeTarget):
+    """A FIFO target that drops a resend of a deduplication id, answering with a new id every time."""
+
+    dedups = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+        self.sends = 0
+
+    def send(self, messages: list[Dead]) -> Delivery[Dead]:
+        fresh = [m for m in messages if m.dedup_id not in self.seen]
+        self.seen |= {m.dedup_id for m in messages}
+        delivery = super().send(fresh)
+        self.sends += len(messages)
+        delivery.target_ids = [(m, f"target-{self.sends}-{n}") for n, m in enumerate(messages)]
+        return delivery
+
+
+def test_a_move_back_in_the_dlq_within_5_minutes_is_held_not_deleted_unsent(tmp_path) -> None:
+    from msgctl.cli.dlq import _check_journal
+
+    source, target = FakeDlq(5), _DroppingFifo()
+    pair = {"dlq": source.channel, "target": target.channel, "mode": "move"}
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.set_meta(pair)
+    journal.close()
+    first, _ = _run(source, target, tmp_path)
+    assert first.moved == 5 and source.messages == {}
+    back = FakeDlq(5)  # dead-lettered again, with the same message ids
+    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == 5
+
+    again, counts = _run(back, target, tmp_path)
+
+    assert sorted(target.received) == list(range(5)), "each arrived once"
+    assert len(back.messages) == 5 and back.shown == set(back.messages), "none deleted unsent"
+    assert (again.moved, sorted(again.sent_recently)) == (0, sorted(back.messages))
+    assert counts == {"released": 5}
+
+
+def test_a_target_answering_with_the_earlier_id_is_named_as_deduplicating(tmp_path) -> None:
+    import sqlite3
+
+    source, target = FakeDlq(3), _AnsweringTarget(fifo=True)
+    _run(source, target, tmp_path, copy=True)
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.keep_recent_sends(time.time() - 600)
+    journal.close()
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:  # confirmed just before the hold-back window
+        db.execute("UPDATE messages SET sent_at = ?", (time.time() - 331,))
+
+    again, counts = _run(source, target, tmp_path)
+
+    assert len(target.received) == 6, "sent again"
+    assert (again.moved, sorted(again.deduplicated_by_target)) == (0, sorted(source.messages))
+    assert len(source.messages) == 3 and counts == {"released": 3}
 
 
 def _reply(date: str | None, *messages: tuple[str, int]) -> dict:

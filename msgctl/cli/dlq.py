@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -145,9 +146,10 @@ def redrive_command(
     what may have been sent twice. Each message moves at most once a run: what comes back to the DLQ while
     the run goes on (a target that dead-letters it again) is counted and left there. Messages held by a
     receive whose reply was lost are waited for (a receive holds them briefly; the run extends what it
-    keeps). A FIFO target drops a message sent to it again within 5 minutes (a repeated --copy): named as
-    deduplicated_by_target and left in the DLQ where the target tells, warned of before sending where it may
-    not. Exit 0 when every selected message moved, 3 when some failed, were dropped or are still held.
+    keeps). A FIFO target drops a message sent to it again within 5 minutes: one the journal saw it confirm
+    that recently is not sent again (sent_recently), one it answers with the earlier id is named as
+    deduplicated_by_target; both stay in the DLQ. Exit 0 when every selected message moved, 3 when some
+    failed, were dropped, held back or are still held.
 
     Example:
 
@@ -223,7 +225,7 @@ def redrive_command(
                 "skipped": report.skipped,
             }
         )
-        if report.failed or report.deduplicated_by_target or report.still_held:
+        if report.failed or report.deduplicated_by_target or report.sent_recently or report.still_held:
             raise typer.Exit(ExitCode.PARTIAL)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -260,9 +262,8 @@ def _client(
     if recent_sends and sink.dedups:
         renderer.warn(
             f"{recent_sends} messages went from {channel} to {target} less than 5 minutes ago: the target "
-            "accepts and drops any of them sent again (the same deduplication id). One it answers with the "
-            "earlier message's id is listed as deduplicated_by_target and stays in the DLQ (exit 3); any "
-            "other cannot be told from a message sent"
+            "accepts and drops any of them sent again (the same deduplication id): they are not sent again, "
+            "but listed as sent_recently and left in the DLQ (exit 3)"
         )
     journal = Journal(path) if not dry_run else None
     report = RedriveReport()
@@ -294,6 +295,11 @@ def _client(
             f"{report.returned} returned to the DLQ while the redrive ran (dead-lettered again, or newly "
             f"arrived): left there, as a redrive moves each message at most once"
         )
+    if report.not_received:
+        renderer.warn(
+            f"stopped receiving once it had as many messages as {channel} held at the start (and a margin): "
+            f"{report.not_received} messages arrived since are left there (not_received; run again for them)"
+        )
     if report.still_held and not dry_run:
         renderer.warn(
             f"{report.still_held} messages of {channel} are still held (by another consumer, or by a receive "
@@ -308,6 +314,12 @@ def _client(
         renderer.warn(
             f"{len(report.deduplicated_by_target)} messages were dropped by {target}: a copy with the same "
             "deduplication id went less than 5 minutes ago (deduplicated_by_target; they stay in the DLQ)"
+        )
+    if report.sent_recently:
+        when = datetime.fromtimestamp(report.movable_at, UTC).strftime("%H:%M:%S UTC")
+        renderer.warn(
+            f"{len(report.sent_recently)} messages went to {target} less than 5 minutes ago, so it would "
+            f"drop them: not sent again, they stay in the DLQ (sent_recently); they can be moved after {when}"
         )
     renderer.info(
         f"moved {report.moved}, skipped {report.skipped}, failed {len(report.failed)}; journal {path}"

@@ -29,10 +29,11 @@ CREATE TABLE IF NOT EXISTS messages (
     attempts INTEGER NOT NULL DEFAULT 0,
     detail TEXT,
     updated_at REAL NOT NULL,
-    target_id TEXT
+    target_id TEXT,
+    sent_at REAL
 );
 """
-COLUMNS = "message_id, state, receipt, attempts, detail, target_id"
+COLUMNS = "message_id, state, receipt, attempts, detail, target_id, sent_at"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,12 @@ class Entry:
     attempts: int
     detail: str | None
     target_id: str | None = None  # the id the target gave the message it confirmed
+    sent_at: float | None = None  # when the target confirmed it (None in a journal older than the column)
+
+    def confirmed_since(self, since: float) -> bool:
+        """The target confirmed a send of this message after ``since`` (unknown when, in a journal older than
+        the column: taken as recent, which only holds a message back)."""
+        return self.target_id is not None and (self.sent_at is None or self.sent_at > since)
 
 
 class Journal(Store):
@@ -51,6 +58,7 @@ class Journal(Store):
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
         self._add_column("messages", "target_id", "TEXT")  # a journal written before it had one
+        self._add_column("messages", "sent_at", "REAL")
 
     def held(self, messages: Iterable[tuple[str, str]]) -> None:
         """Right after a receive: the receipt handles, so a resume can release what a crash left held."""
@@ -64,7 +72,8 @@ class Journal(Store):
         )
 
     def received(self, messages: Iterable[tuple[str, str]]) -> None:
-        """(message id, receipt handle) pairs about to be sent; a message already sent keeps that state."""
+        """(message id, receipt handle) pairs about to be sent; a message already sent or copied keeps that
+        state."""
         now = time.time()
         self._write(
             """INSERT INTO messages(message_id, state, receipt, attempts, updated_at)
@@ -73,7 +82,7 @@ class Journal(Store):
                  receipt = excluded.receipt,
                  attempts = messages.attempts + 1,
                  updated_at = excluded.updated_at,
-                 state = CASE WHEN messages.state IN ('sent', 'deleted') THEN messages.state
+                 state = CASE WHEN messages.state IN ('sent', 'deleted', 'copied') THEN messages.state
                               ELSE 'received' END""",
             [(message_id, receipt, now) for message_id, receipt in messages],
         )
@@ -86,11 +95,22 @@ class Journal(Store):
             [(state, detail, now, message_id) for message_id in message_ids],
         )
 
-    def target_ids(self, confirmed: Iterable[tuple[str, str]]) -> None:
-        """(message id, the id the target gave it) for what the target confirmed."""
+    def released(self, message_ids: Iterable[str]) -> None:
+        """Made visible in the DLQ again: what the target confirmed keeps that state (a resume must delete a
+        sent one without sending it again, and not copy a copied one again)."""
+        now = time.time()
         self._write(
-            "UPDATE messages SET target_id = ? WHERE message_id = ?",
-            [(target_id, message_id) for message_id, target_id in confirmed],
+            "UPDATE messages SET state = 'released', updated_at = ? "
+            "WHERE message_id = ? AND state NOT IN ('sent', 'deleted', 'copied')",
+            [(now, message_id) for message_id in message_ids],
+        )
+
+    def target_ids(self, confirmed: Iterable[tuple[str, str]]) -> None:
+        """(message id, the id the target gave it) for what the target confirmed, now."""
+        now = time.time()
+        self._write(
+            "UPDATE messages SET target_id = ?, sent_at = ? WHERE message_id = ?",
+            [(target_id, now, message_id) for message_id, target_id in confirmed],
         )
 
     def keep_recent_sends(self, since: float) -> int:
@@ -98,9 +118,9 @@ class Journal(Store):
         with the ids the target gave them: a new run to the same target can then tell a send the target
         drops as a resend. Returns how many are kept."""
         with self._transaction() as db:
-            # A moved message is gone from the DLQ for good: back there, it has the id the target gave it.
+            # Moved ones too: one back in the DLQ under the same id would be dropped by a FIFO target.
             db.execute(
-                "DELETE FROM messages WHERE target_id IS NULL OR updated_at < ? OR state = 'deleted'",
+                "DELETE FROM messages WHERE target_id IS NULL OR COALESCE(sent_at, updated_at) < ?",
                 (since,),
             )
             # That run is over: nothing it did counts as sent by this one (never delete a message unsent).

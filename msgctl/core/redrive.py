@@ -23,7 +23,7 @@ from typing import Protocol
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.journal import Entry, Journal
-from msgctl.core.outbound import Delivery
+from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 
@@ -112,10 +112,13 @@ class RedriveReport:
     failed: dict[str, str] = field(default_factory=dict)  # message id -> reason
     possible_duplicates: list[str] = field(default_factory=list)
     deduplicated_by_target: list[str] = field(default_factory=list)  # accepted and dropped: not sent
+    sent_recently: list[str] = field(default_factory=list)  # the target would drop a resend: not sent
+    movable_at: float = 0.0  # when the target no longer drops a resend of any of ``sent_recently`` (epoch)
     cleaned_up: int = 0  # sent before a crash, deleted on --resume without sending again
     would_move: list[str] = field(default_factory=list)  # --dry-run
     returned: int = 0  # came (back) into the DLQ while the run went on: left there, not moved again
     still_held: int = 0  # held by a receive this run never saw, or by another consumer, at the end
+    not_received: int = 0  # left visible: the run stopped receiving once it had what the DLQ held at start
     waited_s: float = 0.0  # how long the run waited for such messages to come back
 
     def to_json(self) -> dict[str, object]:
@@ -125,9 +128,11 @@ class RedriveReport:
             "failed": [{"id": k, "reason": v} for k, v in sorted(self.failed.items())],
             "possible_duplicates": sorted(self.possible_duplicates),
             "deduplicated_by_target": sorted(self.deduplicated_by_target),
+            "sent_recently": sorted(self.sent_recently),
             "deleted_after_resume": self.cleaned_up,
             "returned_to_dlq": self.returned,
             "still_held": self.still_held,
+            "not_received": self.not_received,
         }
 
 
@@ -152,6 +157,9 @@ class _Shared:
         self.lock = threading.Lock()
         self.selected = 0
         self.received = 0  # messages received so far: a round that receives none made no progress
+        self.seen: set[str] = set()  # the distinct messages received so far
+        self.budget: int | None = None  # receive no more once this many distinct messages were seen
+        self.budget_reached = False
         self.held: dict[str, Dead] = {}  # not selected, failed, copied, or a dry run's: released at the end
         self.in_flight: dict[str, Dead] = {}  # being moved right now: their hold is extended too
         self.renew_at: dict[str, float] = {}  # message id -> when its hold is to be extended (monotonic)
@@ -175,8 +183,19 @@ class _Shared:
         """Just received (``received_at``: before the request, so the hold cannot have started earlier)."""
         with self.lock:
             self.received += len(batch)
+            self.seen.update(m.id for m in batch)
             self.in_flight.update((m.id, m) for m in batch)
             self.renew_at.update((m.id, received_at + hold_s / 2) for m in batch)
+
+    def over_budget(self) -> bool:
+        """The run has received what the DLQ held at its start (and a margin): a DLQ that keeps receiving
+        messages would otherwise keep it going for ever. Stops the other workers too."""
+        with self.lock:
+            if self.budget is None or len(self.seen) < self.budget:
+                return False
+            self.budget_reached = True
+        self.stop.set()
+        return True
 
     def hold(self, messages: Iterable[Dead]) -> None:
         with self.lock:
@@ -210,8 +229,9 @@ def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, co
                 journal.mark([entry.message_id], "deleted")
                 report.cleaned_up += 1
     held = [e for state in ("held", "received") for e in journal.in_state(state) if e.receipt]
-    if held:
-        source.release_by_receipt([e.receipt for e in held if e.receipt])
+    copied = [e for e in journal.in_state("copied") if e.receipt] if copy else []  # done: not copied again
+    if held or copied:
+        source.release_by_receipt([e.receipt for e in held + copied if e.receipt])
         journal.mark([e.message_id for e in held if e.state == "held"], "released")
 
 
@@ -226,17 +246,21 @@ def redrive(
 ) -> RedriveReport:
     """Move the selected messages with ``options.concurrency`` workers; release what was not moved.
 
-    Rounds of workers go on while they receive something and the DLQ shows messages. When it shows none
-    but holds some this run does not (a receive whose reply was lost, another consumer), the run waits for
-    them to come back, up to one receive hold; what is still held then is counted in ``still_held``."""
+    Rounds of workers go on while they receive something and the DLQ shows messages, up to as many messages
+    as the DLQ held at the start and a batch a worker (what is left is counted in ``not_received``). When
+    it shows none but holds some this run does not (a receive whose reply was lost, another consumer), the
+    run waits for them to come back, up to one receive hold; what is still held then is counted in
+    ``still_held``."""
     shared = _Shared(options)
+    workers_count = max(1, options.concurrency)
+    shared.budget = source.visible() + source.hidden() + RECEIVE_BATCH * workers_count
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
             while not shared.stop.is_set():
                 shared.pacer.wait(RECEIVE_BATCH)  # before a receive: never holding received messages
-                if shared.stop.is_set():
+                if shared.stop.is_set() or shared.over_budget():
                     return
                 received_at = time.monotonic()
                 batch = source.receive(options.receive_hold_s)
@@ -245,8 +269,8 @@ def redrive(
                 shared.track(batch, received_at, options.receive_hold_s)
                 try:
                     _move(batch, source, target, journal, options, shared, report, progress)
-                except BaseException:
-                    shared.hold(m for m in batch if m.id in shared.in_flight)  # released at the end
+                except BaseException:  # released at the end; the journal keeps what the target confirmed
+                    shared.hold(m for m in batch if m.id in shared.in_flight)
                     raise
         except BaseException as exc:  # stop the others; the main thread re-raises
             errors.append(exc)
@@ -259,14 +283,14 @@ def redrive(
         idle_rounds = 0
         while True:
             received_before = shared.received
-            workers = [
-                threading.Thread(target=worker, daemon=True) for _ in range(max(1, options.concurrency))
-            ]
+            workers = [threading.Thread(target=worker, daemon=True) for _ in range(workers_count)]
             for thread in workers:
                 thread.start()
             for thread in workers:
                 while thread.is_alive():
                     thread.join(0.2)
+            if shared.budget_reached:
+                report.not_received = source.visible()
             if shared.stop.is_set() or options.dry_run:
                 break
             idle_rounds = idle_rounds + 1 if shared.received == received_before else 0
@@ -294,7 +318,7 @@ def redrive(
             shared.in_flight.clear()
         source.release(held)
         if journal is not None and held:
-            journal.mark([m.id for m in held], "released")
+            journal.released(m.id for m in held)
     if errors:
         raise errors[0]
     return report
@@ -345,7 +369,8 @@ def _move(
     returned = [m for m in batch if m.returned]
     selected = [m for m in batch if not m.returned and options.selection.wants(m)]
     allowed = shared.take(len(selected), options.selection.max)
-    moving = selected[:allowed]
+    recent = _sent_recently(selected[:allowed], target, journal, report, shared) if journal else set()
+    moving = [m for m in selected[:allowed] if m.id not in recent]
     moving_ids = {m.id for m in moving}
     if journal is not None:  # the receipts of what stays held, so a resume can release it (the moving
         # ones are journaled as received, with their receipts, below)
@@ -363,6 +388,13 @@ def _move(
         return
     assert journal is not None, "only a dry run goes without a journal"
     known = journal.states(m.id for m in moving)
+    if options.copy:  # copied by this journal (a resumed copy): done, not copied again
+        copied = [m for m in moving if known.get(m.id) and known[m.id].state == "copied"]
+        journal.held((m.id, m.receipt) for m in copied)  # the new receipt (the state stays copied)
+        shared.hold(copied)
+        with shared.lock:
+            report.skipped += len(copied)
+        moving = [m for m in moving if m not in copied]
     already_sent = [m for m in moving if known.get(m.id) and known[m.id].state in ("sent", "deleted")]
     to_send = [m for m in moving if m not in already_sent]
     resent = [m.id for m in to_send if known.get(m.id) and known[m.id].state == "received"]
@@ -409,6 +441,29 @@ def _move(
         for message_id, reason in undeleted.items():
             report.failed[message_id] = f"sent, but not deleted from the DLQ: {reason} (--resume deletes it)"
     progress(len(sent))
+
+
+def _sent_recently(
+    messages: list[Dead], target: RedriveTarget, journal: Journal, report: RedriveReport, shared: _Shared
+) -> set[str]:
+    """The messages a deduplicating target confirmed less than its window (and a margin) ago: it would
+    accept a resend and drop it, whatever id it answers with, so they are not sent again but held."""
+    if not target.dedups or not messages:
+        return set()
+    since = time.time() - DEDUP_WINDOW_S - DEDUP_MARGIN_S
+    known = journal.states(m.id for m in messages)
+    recent = {
+        i: entry
+        for i, entry in known.items()
+        if entry.state not in ("sent", "deleted", "copied") and entry.confirmed_since(since)
+    }
+    if recent:
+        journal.mark(recent, "held", "sent to the target less than 5 minutes ago: not sent again")
+        with shared.lock:
+            report.sent_recently.extend(recent)
+            ends = [(e.sent_at or time.time()) + DEDUP_WINDOW_S + DEDUP_MARGIN_S for e in recent.values()]
+            report.movable_at = max([report.movable_at, *ends])
+    return set(recent)
 
 
 def _dropped_by_target(delivery: Delivery[Dead], known: dict[str, Entry]) -> set[str]:
