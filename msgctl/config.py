@@ -34,7 +34,6 @@ from typing import Any, Literal
 from msgctl.errors import UsageError
 
 OutputFormat = Literal["table", "json", "ndjson"]
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("table", "json", "ndjson")
 
 
 @dataclass(frozen=True)
@@ -92,6 +91,31 @@ SECRET_VARIABLES = (
     "AWS_SECURITY_TOKEN",
     "MSGCTL_BROKER_PASSWORD",
 )
+
+
+def resolve_settings(
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    broker: str | None = None,
+    broker_password: str | None = None,
+    ca_file: str | None = None,
+    insecure: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> Settings:
+    """Arguments beat the environment, which beats the config file (the CLI's precedence)."""
+    config = load_config(config_path(environ))
+    return Settings(
+        profile=profile or environ.get("AWS_PROFILE") or config.aws_profile,
+        region=region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or config.aws_region,
+        endpoint_url=endpoint_url,
+        broker=broker or environ.get("MSGCTL_BROKER"),
+        broker_user=environ.get("MSGCTL_BROKER_USER"),
+        broker_password=broker_password or environ.get("MSGCTL_BROKER_PASSWORD"),
+        config=config,
+        ca_file=ca_file or environ.get("MSGCTL_CA_FILE"),
+        insecure=insecure,
+    )
 
 
 def environment_secrets() -> list[str]:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from msgctl.core.state_paths import state_dir
 from msgctl.errors import MsgctlError
 
 HOST = "127.0.0.1"
@@ -89,11 +90,10 @@ class SandboxState:
         return env
 
 
-def state_dir() -> Path:
+def sandbox_dir() -> Path:
     if os.environ.get("MSGCTL_SANDBOX_DIR"):
         return Path(os.environ["MSGCTL_SANDBOX_DIR"])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "msgctl" / "sandbox"
+    return state_dir() / "sandbox"
 
 
 def load_state(directory: Path) -> SandboxState:

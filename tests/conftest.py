@@ -82,7 +82,7 @@ def unique() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
-SANDBOX_DIRECTORY = sandbox.state_dir()  # read before any test points XDG_STATE_HOME at its own folder
+SANDBOX_DIRECTORY = sandbox.sandbox_dir()  # read before any test points XDG_STATE_HOME at its own folder
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from msgctl.address import Channel, Kind
-from msgctl.backends.base import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.broker import BrokerTarget
+from msgctl.core.ports import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
@@ -373,7 +373,7 @@ class StompSession:
 
 class ActiveMqBackend:
     service = "amq"
-    capabilities = Capabilities(queues=True, topics=True, peek=True, message_groups=True, stats=True)
+    capabilities = Capabilities(message_groups=True)
 
     def __init__(self, target: BrokerTarget) -> None:
         self.target = target

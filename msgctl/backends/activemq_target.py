@@ -9,8 +9,8 @@ import uuid
 
 from msgctl.address import Channel
 from msgctl.backends.activemq import ActiveMqBackend, PendingReceipt, stomp_headers
-from msgctl.backends.base import OutgoingMessage
 from msgctl.core.outbound import Delivery, Outbound, OutboundT
+from msgctl.core.ports import OutgoingMessage
 from msgctl.errors import MsgctlError, UsageError
 
 TRANSACTION_SIZE = 100

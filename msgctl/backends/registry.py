@@ -6,14 +6,34 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from msgctl.address import Channel, Service
-from msgctl.backends.base import Backend
 from msgctl.broker import BrokerTarget, resolve_broker
 from msgctl.config import Settings
+from msgctl.core.ports import Backend
 
 if TYPE_CHECKING:
     from msgctl.backends.aws import AwsClients
     from msgctl.core.chains import ChainBackend
     from msgctl.core.tail import TailOptions, TailSource
+
+
+BackendFactory = Callable[["Backends", str | None], Backend]
+# Backends registered by name (``register_backend``) win over the built-in ones: a fake broker for tests
+# that need no server, or a third broker shipped outside msgctl.
+_FACTORIES: dict[str, BackendFactory] = {}
+
+
+def register_backend(service: str, factory: BackendFactory) -> Callable[[], None]:
+    """Route ``service`` channels to ``factory(backends, broker_profile)``; returns the undo."""
+    previous = _FACTORIES.get(service)
+    _FACTORIES[service] = factory
+
+    def unregister() -> None:
+        if previous is None:
+            _FACTORIES.pop(service, None)
+        else:
+            _FACTORIES[service] = previous
+
+    return unregister
 
 
 class Backends:
@@ -45,6 +65,8 @@ class Backends:
         return self._open[key]
 
     def _create(self, service: Service, broker_profile: str | None) -> Backend:
+        if service in _FACTORIES:
+            return _FACTORIES[service](self, broker_profile)
         if service == "sqs":
             from msgctl.backends.sqs import SqsBackend
 

@@ -8,16 +8,14 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, arn_name, aws_errors, partition_of
-from msgctl.backends.base import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
+from msgctl.core.ports import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import NotFoundError, UsageError
 
 
 class SnsBackend:
     service = "sns"
-    capabilities = Capabilities(
-        topics=True, fifo=True, stats=True, binary_attributes=True, array_attributes=True
-    )
+    capabilities = Capabilities(fifo=True, binary_attributes=True, array_attributes=True)
 
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients

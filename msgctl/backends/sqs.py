@@ -9,7 +9,7 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, arn_name, aws_errors
-from msgctl.backends.base import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
+from msgctl.core.ports import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import NotFoundError, UsageError
 
@@ -22,9 +22,7 @@ _INT_ATTRIBUTES = (
 
 class SqsBackend:
     service = "sqs"
-    capabilities = Capabilities(
-        queues=True, peek=False, native_redrive=True, fifo=True, stats=True, binary_attributes=True
-    )
+    capabilities = Capabilities(fifo=True, binary_attributes=True)
 
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients

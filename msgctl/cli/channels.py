@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 import typer
 
 from msgctl.address import parse_channel
-from msgctl.backends.base import OutgoingMessage
 from msgctl.cli.options import OutputOption
 from msgctl.cli.state import get_state
 from msgctl.core import channels as core
+from msgctl.core.ports import OutgoingMessage
 from msgctl.errors import ExitCode, MsgctlError, UsageError
 
 LS_COLUMNS = ("channel", "kind", "depth", "in_flight", "delayed", "dlq", "subscriptions")

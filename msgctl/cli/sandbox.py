@@ -48,7 +48,7 @@ def up(
         eval "$(msgctl sandbox up --seed)"
     """
     renderer = get_state(ctx).renderer
-    directory = core.state_dir()
+    directory = core.sandbox_dir()
     state = core.up(directory, aws_port, stomp_port, with_activemq=activemq, progress=renderer.info)
     for note in state.notes:
         renderer.warn(note)
@@ -70,7 +70,7 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
     """Show which sandbox servers run, where, and their logs."""
     state = get_state(ctx)
     renderer = state.use_output(output)
-    sandbox = core.load_state(core.state_dir())
+    sandbox = core.load_state(core.sandbox_dir())
     rows = [
         {"server": s.name, "url": s.url, "pid": s.pid, "log": s.log, "seeded": sandbox.seeded}
         for s in sandbox.servers.values()
@@ -96,7 +96,7 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
 def down(ctx: typer.Context, output: ShellOutputOption = None) -> None:
     """Stop the sandbox servers and print the unset lines."""
     renderer = get_state(ctx).renderer
-    stopped = core.down(core.state_dir())
+    stopped = core.down(core.sandbox_dir())
     renderer.info(f"stopped: {', '.join(stopped)}" if stopped else "the sandbox was not running")
     names = list(core.SandboxState(servers={"aws": _ANY, "amq": _ANY}).env())
     if output == "json":

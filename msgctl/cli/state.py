@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
-from msgctl.backends.registry import Backends
-from msgctl.config import Settings, config_path, environment_secrets, load_config
+from msgctl.config import Settings, environment_secrets, resolve_settings
 from msgctl.render import Renderer
 from msgctl.render.logs import start_logging, stop_logging
+
+if TYPE_CHECKING:
+    from msgctl.api.client import Client
+    from msgctl.backends.registry import Backends
 
 
 @dataclass
@@ -38,7 +41,7 @@ class AppState:
     flags: GlobalFlags = field(default_factory=GlobalFlags)
     renderer: Renderer = field(default_factory=Renderer)
     _settings: Settings | None = None
-    _backends: Backends | None = None
+    _client: Client | None = None
     _log_handler: logging.Handler | None = None
     # A reader that goes away early (`| head`) cuts nothing that matters only for commands that just look:
     # they end quietly with 0. Any other command that loses its stdout says so and fails.
@@ -58,8 +61,8 @@ class AppState:
         found = environment_secrets()
         if self._settings is not None and self._settings.broker_password:
             found.append(self._settings.broker_password)
-        if self._backends is not None:
-            found += self._backends.secrets()
+        if self._client is not None:
+            found += self._client.backends.secrets()
         return found
 
     @property
@@ -67,36 +70,38 @@ class AppState:
         """Flags beat environment beat the config file; read on first use so --help never fails."""
         if self._settings is None:
             flags = self.flags
-            config = load_config(config_path())
-            self._settings = Settings(
-                profile=flags.profile or config.aws_profile,
-                region=flags.region or config.aws_region,
+            self._settings = resolve_settings(
+                profile=flags.profile,
+                region=flags.region,
                 endpoint_url=flags.endpoint_url,
                 broker=flags.broker,
-                broker_user=os.environ.get("MSGCTL_BROKER_USER"),
-                broker_password=_read_password()
-                if flags.password_stdin
-                else os.environ.get("MSGCTL_BROKER_PASSWORD"),
-                config=config,
+                broker_password=_read_password() if flags.password_stdin else None,
                 ca_file=flags.ca_file,
                 insecure=flags.insecure,
             )
         return self._settings
 
     @property
+    def client(self) -> Client:
+        """The library under every command; its warnings go to stderr through the renderer."""
+        if self._client is None:
+            from msgctl.api.client import Client
+
+            self._client = Client.from_settings(self.settings, on_warning=self.renderer.warn)
+        return self._client
+
+    @property
     def backends(self) -> Backends:
-        if self._backends is None:
-            self._backends = Backends(self.settings, self.renderer.warn)
-        return self._backends
+        return self.client.backends
 
     def use_output(self, output: str | None) -> Renderer:
         """The renderer, its format already chosen by the command's -o option (cli.options.output_option)."""
         return self.renderer
 
     def close(self) -> None:
-        if self._backends is not None:
-            self._backends.close()
-            self._backends = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         stop_logging(self._log_handler)
         self._log_handler = None
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 
 from msgctl.address import Channel
-from msgctl.backends.base import Backend, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
+from msgctl.core.ports import Backend, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute, b64decode
 from msgctl.errors import UsageError
 

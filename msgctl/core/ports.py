@@ -1,4 +1,4 @@
-"""The Backend protocol and the dataclasses that cross it."""
+"""The ports: the Backend protocol every broker implements, and the dataclasses that cross it."""
 
 from __future__ import annotations
 
@@ -14,13 +14,8 @@ from msgctl.envelope import MessageAttribute
 class Capabilities:
     """What a backend can do, so the core asks for a capability instead of a broker name."""
 
-    queues: bool = False
-    topics: bool = False
-    peek: bool = False  # look at messages without consuming them
-    native_redrive: bool = False  # a server-side move of dead letters back to their source
     fifo: bool = False  # FIFO channels with group and deduplication ids
     message_groups: bool = False  # groups on any channel (ActiveMQ JMSXGroupID)
-    stats: bool = False
     binary_attributes: bool = False
     array_attributes: bool = False
 
