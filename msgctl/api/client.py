@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from msgctl.api.convert import (
+    ChannelLike,
+    Confirm,
+    attributes_of,
+    channel_of,
+    go_ahead,
+    policy_of,
+    seconds_of,
+)
 from msgctl.config import Settings, resolve_settings
+from msgctl.errors import UsageError
 
 if TYPE_CHECKING:
     from msgctl.api.chains import Chains
+    from msgctl.api.channels import ChannelList
     from msgctl.api.filters import Filters
+    from msgctl.api.messages import MessageStream
     from msgctl.backends.registry import Backends
+    from msgctl.core.filter_policy import Scope
+    from msgctl.core.ports import ChannelStats, SendReceipt
 
 Warn = Callable[[str], None]
 _log = logging.getLogger("msgctl")
@@ -71,6 +87,99 @@ class Client:
 
         return Filters(self.backends, self.warn)
 
+    # Channels
+
+    def channels(self, service: str | None = None, prefix: str | None = None) -> ChannelList:
+        """Every channel's summary (``.channel``, ``.kind``, ``.depth``, ``.dlq``, ...): SQS and SNS, and
+        ActiveMQ when a broker is configured, or one ``service`` (sqs, sns, amq)."""
+        from msgctl.api.channels import list_channels
+
+        return list_channels(self.backends, service, prefix)
+
+    def stats(self, channel: ChannelLike) -> ChannelStats:
+        """One channel in detail: ``.depth``, ``.in_flight``, ``.oldest_age_s``, and ``.details``."""
+        address = channel_of(channel)
+        return self.backends.for_channel(address).stats(address)
+
+    def send(
+        self,
+        channel: ChannelLike,
+        body: str | bytes,
+        attributes: Mapping[str, Any] | None = None,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
+    ) -> SendReceipt:
+        """Send one message (ActiveMQ: persistent, confirmed by a receipt); returns ``.id``."""
+        from msgctl.core.channels import send_message
+        from msgctl.core.ports import OutgoingMessage
+
+        address = channel_of(channel)
+        message = OutgoingMessage(
+            body=body.encode("utf-8") if isinstance(body, str) else body,
+            message_attributes=attributes_of(attributes),
+            group_id=group_id,
+            dedup_id=dedup_id,
+        )
+        return send_message(self.backends.for_channel(address), address, message)
+
+    # Reading without consuming
+
+    def tail(
+        self,
+        channel: ChannelLike,
+        max: int | None = None,
+        filter: Any = None,
+        *,
+        filter_scope: Scope = "attributes",
+        follow: bool = False,
+        wait: float | None = None,
+        consume: bool = False,
+        force: bool = False,
+        hold: int | None = None,
+        unwrap: bool = True,
+        since: str | float | timedelta | None = None,
+        grep: str | re.Pattern[str] | None = None,
+        duration: str | float | timedelta | None = None,
+        stop_requested: Callable[[], bool] | None = None,
+        confirm: Confirm | None = None,
+    ) -> MessageStream:
+        """The channel's messages as envelopes, without consuming them (unless ``consume``): an SQS
+        snapshot (held while read, released when the stream closes), an SNS topic through an ephemeral
+        queue, an ActiveMQ browse or subscription. Use it in a ``with`` block so what is held is released
+        when the block ends; ``stream.partial`` says why a read could not see every message."""
+        from msgctl.api.messages import MessageStream
+        from msgctl.core.tail import TailOptions
+
+        address = channel_of(channel)
+        since_s = seconds_of(since)
+        options = TailOptions(
+            follow=follow or address.kind == "topic",
+            max=max,
+            wait=wait,
+            consume=consume,
+            force=force,
+            hold=hold,
+            unwrap=unwrap,
+            since=timedelta(seconds=since_s) if since_s is not None else None,
+            filter=policy_of(filter, filter_scope),
+            grep=_regex(grep),
+            duration=seconds_of(duration),
+        )
+        if consume:
+            go_ahead(confirm, f"delete every message tail prints from {address}?", "--consume")
+        source = self.backends.tail_source(address, options)
+        return MessageStream(source, options, stop_requested or (lambda: False))
+
+    def export(self, channel: ChannelLike, max: int | None = None, *, force: bool = False) -> MessageStream:
+        """A DLQ's (or any queue's) messages, non-destructively, by tail's rules; ends by itself."""
+        return self.tail(channel, max=max, force=force)
+
+    def remove_leftover_tail_queues(self) -> list[str]:
+        """Delete the ephemeral queues of SNS tails that ended without cleaning up (older than an hour)."""
+        from msgctl.backends.sqs_tail import collect_garbage
+
+        return collect_garbage(self.backends.aws)
+
     def close(self) -> None:
         if self._backends is not None:
             self._backends.close()
@@ -83,3 +192,12 @@ class Client:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _regex(pattern: str | re.Pattern[str] | None) -> re.Pattern[str] | None:
+    if pattern is None or isinstance(pattern, re.Pattern):
+        return pattern
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"bad --grep pattern: {exc}") from None

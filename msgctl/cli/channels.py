@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -11,11 +11,9 @@ from msgctl.address import parse_channel
 from msgctl.cli.options import OutputOption
 from msgctl.cli.state import get_state
 from msgctl.core import channels as core
-from msgctl.core.ports import OutgoingMessage
-from msgctl.errors import ExitCode, MsgctlError, UsageError
+from msgctl.errors import ExitCode, UsageError
 
 LS_COLUMNS = ("channel", "kind", "depth", "in_flight", "delayed", "dlq", "subscriptions")
-ServiceName = Literal["sqs", "sns", "amq"]
 
 
 def ls(
@@ -35,26 +33,11 @@ def ls(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-    if service is not None and service not in ("sqs", "sns", "amq"):
-        raise UsageError(f"unknown service {service!r}: expected sqs, sns or amq")
-    services: list[ServiceName] = [service] if service else ["sqs", "sns"]  # type: ignore[list-item]
-    if service is None and state.backends.broker_configured:
-        services.append("amq")
-    rows: list[dict[str, object]] = []
-    failures: list[MsgctlError] = []
-    for name in services:
-        try:
-            backend = state.backends.for_service(name)
-            rows += [summary.to_json() for summary in core.list_channels([backend], prefix)]
-        except MsgctlError as exc:
-            if service is not None:
-                raise
-            failures.append(exc)
-            renderer.warn(f"{name}: {exc}")
-    if len(failures) == len(services):
-        raise failures[0]
-    renderer.records(rows, LS_COLUMNS)
-    if failures:  # what could be listed was; say the rest failed
+    channels = state.client.channels(service, prefix)
+    for name, failure in channels.failures:
+        renderer.warn(f"{name}: {failure}")
+    renderer.records([summary.to_json() for summary in channels], LS_COLUMNS)
+    if channels.failures:  # what could be listed was; say the rest failed
         raise typer.Exit(ExitCode.PARTIAL)
 
 
@@ -71,9 +54,7 @@ def stats(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-    address = parse_channel(channel)
-    result = core.channel_stats(state.backends.for_channel(address), address)
-    renderer.document(result.to_json())
+    renderer.document(state.client.stats(channel).to_json())
 
 
 def send(
@@ -107,13 +88,8 @@ def send(
     address = parse_channel(channel)
     if state.flags.password_stdin and body in (None, "-"):
         raise UsageError("stdin cannot carry both the broker password and the message body")
-    message = OutgoingMessage(
-        body=_read_body(body),
-        message_attributes=core.parse_attributes(attr or []),
-        group_id=group_id,
-        dedup_id=dedup_id,
-    )
-    receipt = core.send_message(state.backends.for_channel(address), address, message)
+    attributes = core.parse_attributes(attr or [])
+    receipt = state.client.send(address, _read_body(body), attributes, group_id, dedup_id)
     renderer.document(receipt.to_json())
 
 

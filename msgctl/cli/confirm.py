@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from msgctl.errors import UsageError
 from msgctl.render import Renderer
 
@@ -16,3 +18,13 @@ def require_confirmation(renderer: Renderer, yes: bool, question: str, action: s
         raise UsageError(f"{action} needs confirmation: pass --yes (no terminal to ask on)")
     if not answer:
         raise UsageError(f"{action}: declined at the prompt; nothing changed")
+
+
+def confirmer(renderer: Renderer, yes: bool, action: str) -> Callable[[str], bool]:
+    """The library's ``confirm`` callback: the library asks its question when it knows what it will do."""
+
+    def confirm(question: str) -> bool:
+        require_confirmation(renderer, yes, question, action)
+        return True
+
+    return confirm

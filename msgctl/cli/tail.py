@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
 
-from msgctl.address import parse_channel
-from msgctl.cli.confirm import require_confirmation
+from msgctl.address import Channel, parse_channel
+from msgctl.cli.confirm import confirmer
 from msgctl.cli.options import (
     FilterOption,
     FilterScopeOption,
@@ -19,8 +18,7 @@ from msgctl.cli.options import (
 )
 from msgctl.cli.signals import StopRequest
 from msgctl.cli.state import AppState, get_state
-from msgctl.core.filtering import load_policy
-from msgctl.core.tail import TailOptions, TailReport, parse_duration, tail
+from msgctl.core.tail import TailReport
 from msgctl.errors import ExitCode, UsageError
 from msgctl.render.messages import MessageFormat, MessageWriter
 
@@ -98,44 +96,45 @@ def tail_command(
         return
     if channel is None:
         raise UsageError("give the CHANNEL to tail (or --gc)")
-    address = parse_channel(channel)
-    options = TailOptions(
-        follow=follow or address.kind == "topic",
-        max=max_messages,
-        wait=wait,
-        consume=consume,
-        force=force,
-        hold=hold,
-        unwrap=unwrap,
-        since=parse_duration(since) if since else None,
-        filter=load_policy(read_argument(filter_policy), parse_scope(filter_scope))
-        if filter_policy
-        else None,
-        grep=_regex(grep) if grep else None,
-    )
     output_format = _format(state, output)
     if consume and output_format != "ndjson":
         raise UsageError(
             "--consume deletes what it printed: use -o ndjson, where each message is written whole "
             "before it is deleted"
         )
+    address = parse_channel(channel)
+    policy = read_argument(filter_policy) if filter_policy else None
     writer = MessageWriter(state.renderer, output_format)
-    if consume:
-        require_confirmation(
-            state.renderer, yes, f"delete every message tail prints from {address}?", "--consume"
-        )
     state.output_may_be_cut = not consume
-    report = TailReport()
     with StopRequest().installed() as stop:
-        source = state.backends.tail_source(address, options)
+        stream = state.client.tail(
+            address,
+            max=max_messages,
+            filter=policy,
+            filter_scope=parse_scope(filter_scope),
+            follow=follow,
+            wait=wait,
+            consume=consume,
+            force=force,
+            hold=hold,
+            unwrap=unwrap,
+            since=since,
+            grep=grep,
+            stop_requested=stop.requested,
+            confirm=confirmer(state.renderer, yes, "--consume"),
+        )
         try:
-            for envelope in tail(source, options, report, stop.requested):
+            for envelope in stream:
                 writer.write(envelope)
         except KeyboardInterrupt:
-            report.notes.append("interrupted")
+            pass  # the stream noted it; what it held is released below
         finally:
-            source.close(report)
-            writer.close(report.partial_marker())
+            stream.close()
+            writer.close(stream.report.partial_marker())
+    _summarize(state, address, stream.report)
+
+
+def _summarize(state: AppState, address: Channel, report: TailReport) -> None:
     skipped = f" ({report.skipped} skipped by --filter/--grep/--since)" if report.skipped else ""
     state.renderer.info(f"tail: {report.shown} messages from {address}{skipped}")
     for note in report.notes:
@@ -154,17 +153,8 @@ def _format(state: AppState, output: str | None) -> MessageFormat:
     return "json" if output == "json" else "ndjson" if output == "ndjson" else "pretty"
 
 
-def _regex(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise UsageError(f"bad --grep pattern: {exc}") from None
-
-
 def _collect_garbage(state: AppState) -> None:
-    from msgctl.backends.sqs_tail import collect_garbage
-
-    removed = collect_garbage(state.backends.aws)
+    removed = state.client.remove_leftover_tail_queues()
     for name in removed:
         state.renderer.line(name)
     state.renderer.info(f"removed {len(removed)} leftover tail queues")

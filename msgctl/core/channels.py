@@ -1,4 +1,4 @@
-"""Listing, inspecting and sending to channels, whatever broker holds them."""
+"""Sending to a channel, whatever broker holds it: what the target would refuse is refused first."""
 
 from __future__ import annotations
 
@@ -6,19 +6,11 @@ import json
 from collections.abc import Iterable
 
 from msgctl.address import Channel
-from msgctl.core.ports import Backend, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
+from msgctl.core.ports import Backend, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute, b64decode
 from msgctl.errors import UsageError
 
 SIMPLE_TYPES = ("String", "Number", "Binary", "String.Array")
-
-
-def list_channels(backends: Iterable[Backend], prefix: str | None = None) -> list[ChannelSummary]:
-    return [summary for backend in backends for summary in backend.list_channels(prefix)]
-
-
-def channel_stats(backend: Backend, channel: Channel) -> ChannelStats:
-    return backend.stats(channel)
 
 
 def send_message(backend: Backend, channel: Channel, message: OutgoingMessage) -> SendReceipt:

@@ -48,6 +48,22 @@ class ChannelStats:
     oldest_age_s: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def channel(self) -> str:
+        return self.summary.channel
+
+    @property
+    def depth(self) -> int | None:
+        return self.summary.depth
+
+    @property
+    def in_flight(self) -> int | None:
+        return self.summary.in_flight
+
+    @property
+    def dlq(self) -> str | None:
+        return self.summary.dlq
+
     def to_json(self) -> dict[str, Any]:
         return {**self.summary.to_json(), "oldest_age_s": self.oldest_age_s, **self.details}
 

@@ -1,0 +1,76 @@
+"""What the library's arguments may be, turned into what the core takes: channel strings or ``Channel``,
+filter policies as a dict, JSON text or an already parsed ``FilterPolicy``, durations as text or seconds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from msgctl.address import Channel, parse_channel
+from msgctl.envelope import MessageAttribute
+from msgctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from msgctl.core.filter_policy import FilterPolicy, Scope
+
+ChannelLike = str | Channel
+Confirm = Callable[[str], bool]
+
+
+def channel_of(value: ChannelLike) -> Channel:
+    return value if isinstance(value, Channel) else parse_channel(value)
+
+
+def policy_of(value: Any, scope: Scope = "attributes") -> FilterPolicy | None:
+    """A filter policy from JSON text or a dict, parsed and linted (``InvalidPolicy`` lists the problems)."""
+    from msgctl.core.filter_policy import FilterPolicy
+    from msgctl.core.filtering import load_policy
+
+    if value is None or isinstance(value, FilterPolicy):
+        return value
+    if scope not in ("attributes", "body"):
+        raise UsageError("the filter's scope must be attributes or body")
+    text = json.dumps(value) if isinstance(value, Mapping) else value
+    if not isinstance(text, str):
+        raise UsageError(f"a filter policy is JSON text or a dict, not {type(value).__name__}")
+    return load_policy(text, scope)
+
+
+def seconds_of(value: str | float | timedelta | None) -> float | None:
+    from msgctl.core.tail import parse_duration
+
+    if value is None or isinstance(value, int | float):
+        return value
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return parse_duration(value).total_seconds()
+
+
+def attributes_of(values: Mapping[str, Any] | None) -> dict[str, MessageAttribute]:
+    """Message attributes: ``MessageAttribute`` values as they are; plain ones typed as SQS would (str ->
+    String, int/float -> Number, bytes -> Binary, list of str -> String.Array)."""
+    attributes: dict[str, MessageAttribute] = {}
+    for name, value in (values or {}).items():
+        if isinstance(value, MessageAttribute):
+            attributes[name] = value
+        elif isinstance(value, bool) or value is None:
+            raise UsageError(f"attribute {name!r}: use a string, a number, bytes, a list or MessageAttribute")
+        elif isinstance(value, str):
+            attributes[name] = MessageAttribute("String", value)
+        elif isinstance(value, int | float):
+            attributes[name] = MessageAttribute("Number", str(value))
+        elif isinstance(value, bytes):
+            attributes[name] = MessageAttribute("Binary", value)
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            attributes[name] = MessageAttribute("String.Array", value)
+        else:
+            raise UsageError(f"attribute {name!r}: cannot send a {type(value).__name__}")
+    return attributes
+
+
+def go_ahead(confirm: Confirm | None, question: str, action: str) -> None:
+    """Ask the caller's ``confirm`` callback (if any) before changing something; no means nothing changes."""
+    if confirm is not None and not confirm(question):
+        raise UsageError(f"{action}: declined; nothing changed")
