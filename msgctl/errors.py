@@ -56,3 +56,21 @@ class NotFoundError(MsgctlError):
 
 class AccessDeniedError(MsgctlError):
     exit_code = ExitCode.ACCESS_DENIED
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or the CLI's SIGTERM) stopped a library call. It is still a KeyboardInterrupt; ``note`` says
+    what state the call left (what was released, which journal finishes the work), ``result`` holds what was
+    done so far where the call has one."""
+
+    def __init__(self, note: str, result: object | None = None) -> None:
+        super().__init__(note)
+        self.note, self.result = note, result
+
+
+class NativeMoveInterrupted(Interrupted):
+    """Ctrl-C while an SQS move task runs: the task goes on inside SQS until cancelled (``handle``)."""
+
+    def __init__(self, dlq: str, handle: str) -> None:
+        super().__init__(f"the move task goes on: msgctl dlq status {dlq}; msgctl dlq cancel {dlq}")
+        self.dlq, self.handle = dlq, handle

@@ -259,7 +259,7 @@ class _DeleteFailsOnce(FakeDlq):
 
 
 def test_an_error_after_a_confirmed_send_keeps_it_sent_and_resume_deletes_it_unsent(tmp_path) -> None:
-    from msgctl.cli.dlq import _check_journal
+    from msgctl.api.redrive import check_journal
     from msgctl.errors import UsageError
 
     source, target = _DeleteFailsOnce(15), FakeTarget()
@@ -272,7 +272,7 @@ def test_an_error_after_a_confirmed_send_keeps_it_sent_and_resume_deletes_it_uns
     journal.close()
     assert source.shown == set(source.messages) and len(source.messages) == 15, "visible again"
     with pytest.raises(UsageError, match="unfinished"):
-        _check_journal(tmp_path / "journal.sqlite", False, pair)
+        check_journal(tmp_path / "journal.sqlite", False, pair)
 
     journal = Journal(tmp_path / "journal.sqlite")
     report = RedriveReport()
@@ -347,7 +347,7 @@ def test_a_dry_run_moves_nothing_and_releases_everything(tmp_path) -> None:
 
 
 def test_resume_refuses_another_redrive_s_journal(tmp_path) -> None:
-    from msgctl.cli.dlq import _check_journal
+    from msgctl.api.redrive import check_journal
     from msgctl.errors import UsageError
 
     path = tmp_path / "j.sqlite"
@@ -356,10 +356,10 @@ def test_resume_refuses_another_redrive_s_journal(tmp_path) -> None:
     journal.held([("m1", "r1")])
     journal.close()
     with pytest.raises(UsageError, match="records another redrive"):
-        _check_journal(path, True, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "move"})
+        check_journal(path, True, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "move"})
     with pytest.raises(UsageError, match="unfinished"):
-        _check_journal(path, False, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "copy"})
-    _check_journal(path, True, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "copy"})
+        check_journal(path, False, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "copy"})
+    check_journal(path, True, {"dlq": "sqs:a-dlq", "target": "sqs:a", "mode": "copy"})
 
 
 class _FakeCommit:
@@ -392,7 +392,7 @@ def test_activemq_commits_count_as_moved_only_once_confirmed():
 def test_a_finished_journal_keeps_only_recent_confirmed_sends_to_the_same_target(tmp_path) -> None:
     import sqlite3
 
-    from msgctl.cli.dlq import _check_journal
+    from msgctl.api.redrive import check_journal
 
     path = tmp_path / "j.sqlite"
     with sqlite3.connect(path) as db:  # a journal written before target ids were recorded
@@ -408,11 +408,11 @@ def test_a_finished_journal_keeps_only_recent_confirmed_sends_to_the_same_target
     journal.mark(["m1", "m2", "m3"], "released")
     journal.close()
     wanted = {"dlq": "sqs:a-dlq.fifo", "target": "sqs:a.fifo", "mode": "copy"}
-    assert _check_journal(path, False, wanted) == 1
+    assert check_journal(path, False, wanted) == 1
     journal = Journal(path)
     assert {i: e.target_id for i, e in journal.states(["m1", "m2", "m3"]).items()} == {"m1": "sqs-1"}
     journal.close()
-    assert _check_journal(path, False, {**wanted, "target": "sqs:b.fifo"}) == 0 and not path.exists()
+    assert check_journal(path, False, {**wanted, "target": "sqs:b.fifo"}) == 0 and not path.exists()
 
 
 class _AnsweringTarget(FakeTarget):
@@ -435,7 +435,7 @@ class _AnsweringTarget(FakeTarget):
 
 @pytest.mark.parametrize("fifo", [False, True])
 def test_a_copy_then_a_move_within_5_minutes_never_deletes_unsent(tmp_path, fifo) -> None:
-    from msgctl.cli.dlq import _check_journal
+    from msgctl.api.redrive import check_journal
 
     source, target = FakeDlq(5), _AnsweringTarget(fifo)
     pair = {"dlq": source.channel, "target": target.channel, "mode": "copy"}
@@ -444,7 +444,7 @@ def test_a_copy_then_a_move_within_5_minutes_never_deletes_unsent(tmp_path, fifo
     journal.close()
     first, _ = _run(source, target, tmp_path, copy=True)
     assert first.moved == 5 and len(source.messages) == 5
-    assert _check_journal(tmp_path / "journal.sqlite", False, {**pair, "mode": "move"}) == 5
+    assert check_journal(tmp_path / "journal.sqlite", False, {**pair, "mode": "move"}) == 5
 
     again, counts = _run(source, target, tmp_path)
 
@@ -456,7 +456,7 @@ def test_a_copy_then_a_move_within_5_minutes_never_deletes_unsent(tmp_path, fifo
     else:
         assert len(target.received) == 10, "sent again, not taken for already sent"
         assert (again.moved, again.sent_recently, source.messages) == (5, [], {})
-    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == 5
+    assert check_journal(tmp_path / "journal.sqlite", False, pair) == 5
 
 
 class _DroppingFifo(FakeTarget):
@@ -479,7 +479,7 @@ class _DroppingFifo(FakeTarget):
 
 
 def test_a_move_back_in_the_dlq_within_5_minutes_is_held_not_deleted_unsent(tmp_path) -> None:
-    from msgctl.cli.dlq import _check_journal
+    from msgctl.api.redrive import check_journal
 
     source, target = FakeDlq(5), _DroppingFifo()
     pair = {"dlq": source.channel, "target": target.channel, "mode": "move"}
@@ -489,7 +489,7 @@ def test_a_move_back_in_the_dlq_within_5_minutes_is_held_not_deleted_unsent(tmp_
     first, _ = _run(source, target, tmp_path)
     assert first.moved == 5 and source.messages == {}
     back = FakeDlq(5)  # dead-lettered again, with the same message ids
-    assert _check_journal(tmp_path / "journal.sqlite", False, pair) == 5
+    assert check_journal(tmp_path / "journal.sqlite", False, pair) == 5
 
     again, counts = _run(back, target, tmp_path)
 

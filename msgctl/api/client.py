@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +26,14 @@ from msgctl.errors import UsageError
 if TYPE_CHECKING:
     from msgctl.api.chains import Chains
     from msgctl.api.channels import ChannelList
+    from msgctl.api.dlq import DeadLetterQueue, MoveTask
     from msgctl.api.filters import Filters
     from msgctl.api.messages import MessageStream
+    from msgctl.api.redrive import RedriveResult
     from msgctl.backends.registry import Backends
     from msgctl.core.filter_policy import Scope
     from msgctl.core.ports import ChannelStats, SendReceipt
+    from msgctl.core.progress import OnProgress
 
 Warn = Callable[[str], None]
 _log = logging.getLogger("msgctl")
@@ -173,6 +177,83 @@ class Client:
     def export(self, channel: ChannelLike, max: int | None = None, *, force: bool = False) -> MessageStream:
         """A DLQ's (or any queue's) messages, non-destructively, by tail's rules; ends by itself."""
         return self.tail(channel, max=max, force=force)
+
+    # Dead letters
+
+    def dlqs(self, prefix: str | None = None) -> list[DeadLetterQueue]:
+        """Every DLQ with its depth, oldest message age and source queues."""
+        from msgctl.api.dlq import dead_letter_queues
+
+        return dead_letter_queues(self.backends, prefix)
+
+    def redrive(
+        self,
+        dlq: ChannelLike,
+        to: ChannelLike | None = None,
+        engine: str = "auto",
+        filter: Any = None,
+        max: int | None = None,
+        ids: Iterable[str] | None = None,
+        copy: bool = False,
+        concurrency: int = 4,
+        journal: str | Path | None = None,
+        resume: bool = False,
+        dry_run: bool = False,
+        on_progress: OnProgress | None = None,
+        *,
+        filter_scope: Scope = "attributes",
+        rate: float | None = None,
+        hold: int | None = None,
+        confirm: Confirm | None = None,
+        choose: Callable[[str, list[str]], str | None] | None = None,
+    ) -> RedriveResult:
+        """Move dead letters back: natively (an SQS move task) or client-side, selectively, resumably.
+
+        Client-side, a message is deleted from the DLQ only after the target confirmed it, and a journal
+        records every step: after an interruption ``resume=True`` finishes without sending twice. ``to``
+        defaults to the queue whose DLQ it is (``choose(question, sources)`` picks when there are several).
+        ``confirm(question)`` is asked before anything moves; answering False changes nothing.
+        A ``KeyboardInterrupt`` leaves held messages released and the journal kept (``Interrupted.note``).
+        """
+        from msgctl.api.redrive import RedriveRequest, run_redrive
+        from msgctl.core.redrive import DEFAULT_HOLD_S, Selection
+
+        request = RedriveRequest(
+            dlq=channel_of(dlq),
+            to=channel_of(to) if to is not None else None,
+            engine=engine,
+            selection=Selection(
+                max=max,
+                filter=policy_of(filter, filter_scope),
+                ids=frozenset(i for i in ids if i) if ids is not None else None,
+            ),
+            copy=copy,
+            rate=rate,
+            concurrency=concurrency,
+            journal=Path(journal).expanduser() if journal is not None else None,
+            resume=resume,
+            dry_run=dry_run,
+            hold_s=hold or DEFAULT_HOLD_S,
+        )
+        return run_redrive(self.backends, request, on_progress, confirm, choose)
+
+    def purge(self, dlq: ChannelLike, confirm: Confirm | None = None) -> int:
+        """Delete every message of an SQS DLQ; returns how many it held."""
+        from msgctl.api.dlq import purge
+
+        return purge(self.backends, channel_of(dlq), confirm)
+
+    def move_tasks(self, dlq: ChannelLike) -> list[MoveTask]:
+        """The SQS DLQ's native move tasks, newest first."""
+        from msgctl.api.dlq import move_tasks
+
+        return move_tasks(self.backends, channel_of(dlq))
+
+    def cancel_move_task(self, dlq: ChannelLike, handle: str | None = None) -> int:
+        """Cancel the DLQ's running move task; returns how many messages it had moved."""
+        from msgctl.api.dlq import cancel_move_task
+
+        return cancel_move_task(self.backends, channel_of(dlq), handle)
 
     def remove_leftover_tail_queues(self) -> list[str]:
         """Delete the ephemeral queues of SNS tails that ended without cleaning up (older than an hour)."""

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from msgctl.address import Channel, Service
 from msgctl.broker import BrokerTarget, resolve_broker
 from msgctl.config import Settings
 from msgctl.core.ports import Backend
+from msgctl.errors import MsgctlError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
+    from msgctl.backends.activemq import ActiveMqBackend
     from msgctl.backends.aws import AwsClients
+    from msgctl.backends.sns import SnsBackend
+    from msgctl.backends.sqs import SqsBackend
     from msgctl.core.chains import ChainBackend
+    from msgctl.core.outbound import OutboundTarget
     from msgctl.core.tail import TailOptions, TailSource
 
 
@@ -110,6 +117,49 @@ class Backends:
             return SnsTail(self.aws, backend, channel, options)
         assert isinstance(backend, SqsBackend)
         return SqsSnapshot(backend, channel, options)
+
+    # Typed backends, for the capabilities only one broker has. A backend registered in place of the built-in
+    # one (a test's fake) lacks them: that is one clear error, not an attribute error deep in a workflow.
+
+    def sqs(self) -> SqsBackend:
+        from msgctl.backends.sqs import SqsBackend
+
+        return self._typed("sqs", SqsBackend, "this needs the SQS API")
+
+    def sns(self) -> SnsBackend:
+        from msgctl.backends.sns import SnsBackend
+
+        return self._typed("sns", SnsBackend, "this needs the SNS API")
+
+    def activemq(self, channel: Channel) -> ActiveMqBackend:
+        from msgctl.backends.activemq import ActiveMqBackend
+
+        backend = self.for_channel(channel)
+        if not isinstance(backend, ActiveMqBackend):
+            raise MsgctlError(f"{channel}: this needs an ActiveMQ broker over STOMP")
+        return backend
+
+    def _typed(self, service: Service, kind: type[T], need: str) -> T:
+        backend = self.for_service(service)
+        if not isinstance(backend, kind):
+            raise MsgctlError(f"{service}: {need}, and the registered backend does not offer it")
+        return backend
+
+    def outbound_target(self, channel: Channel) -> tuple[OutboundTarget, str]:
+        """What sends batches to ``channel`` for redrive and replay, and the key its ledger is filed under
+        (the queue URL, the topic ARN, or the broker and destination)."""
+        if channel.service == "amq":
+            from msgctl.backends.activemq_target import AmqTarget
+
+            broker = self.activemq(channel)
+            return AmqTarget(broker, channel), f"amq-{broker.target.label}-{channel.kind}-{channel.name}"
+        from msgctl.backends.aws_targets import SnsTarget, SqsTarget
+
+        if channel.service == "sns":
+            arn = self.sns().topic_arn(channel)
+            return SnsTarget(self.aws, arn, channel), arn
+        queue = SqsTarget(self.sqs(), channel)
+        return queue, queue.url
 
     def broker_target(self, profile: str | None = None) -> BrokerTarget:
         target = resolve_broker(self.settings, profile, self._amazon_mq_endpoints)

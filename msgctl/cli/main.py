@@ -25,13 +25,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     import typer.main
 
     from msgctl.cli.app import build_app
+    from msgctl.cli.signals import sigterm_interrupts
     from msgctl.cli.state import AppState
 
     args = list(sys.argv[1:] if argv is None else argv)
     state = AppState()
     command = typer.main.get_command(build_app(args, everything="_MSGCTL_COMPLETE" in os.environ))
     try:
-        result = command.main(args=args, prog_name="msgctl", standalone_mode=False, obj=state)
+        with sigterm_interrupts():
+            result = command.main(args=args, prog_name="msgctl", standalone_mode=False, obj=state)
         code = int(result) if isinstance(result, int) else ExitCode.OK
         if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into this exit code
             state.renderer.error("interrupted")

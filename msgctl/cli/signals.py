@@ -1,8 +1,10 @@
-"""Ctrl-C and SIGTERM as a request to stop between two receives, so nothing received is left unreleased."""
+"""SIGTERM handled as Ctrl-C for every command, and (tail) as a request to stop between two receives, so
+nothing received is left unreleased."""
 
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -30,3 +32,20 @@ class StopRequest:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops a command as Ctrl-C does: the library releases what it holds and keeps its journal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

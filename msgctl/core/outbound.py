@@ -41,3 +41,19 @@ class Delivery(Generic[OutboundT]):
     # deduplication id answers with the id of the earlier message (LocalStack's SQS; AWS does not document
     # it), so a caller that recorded that id can tell a dropped resend from a new message.
     target_ids: list[tuple[OutboundT, str]] = field(default_factory=list)
+
+
+class OutboundTarget(Protocol):
+    """A queue, topic or broker destination that redrive and replay send batches to."""
+
+    channel: str
+    fifo: bool  # every message needs a group id
+    dedups: bool  # the target itself drops a resend of a deduplication id within 5 minutes
+    ordered: bool  # consumers see the order sent (FIFO, ActiveMQ)
+    batch_size: int
+
+    def check(self, message: Outbound) -> None:
+        """Raise UsageError when this target cannot take the message (checked before anything is sent)."""
+
+    def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
+        """Send in order; says which messages the target did not confirm (and why)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+from msgctl.core.progress import ProgressEvent
 from msgctl.render import Renderer
 
 
@@ -53,3 +54,26 @@ class Progress:
     def update(self, completed: int, total: int | None = None) -> None:
         if self._bar is not None:
             self._bar.update(self._task, completed=completed, total=total)
+
+
+class ProgressBar:
+    """The library's ``on_progress`` callback drawn as a bar: opened at the first event (whose label names
+    what moves where), closed when the ``with`` block ends."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self._renderer = renderer
+        self._progress: Progress | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self._progress is None:
+            self._progress = Progress(self._renderer, event.label, event.total).__enter__()
+        self._progress.update(event.done, event.total)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(kind, value, trace)
