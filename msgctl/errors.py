@@ -36,6 +36,9 @@ _MEANINGS = {
 
 class MsgctlError(Exception):
     exit_code: ExitCode = ExitCode.FAILED
+    # Set by a library call that failed part-way: what it had done (its result so far), and what to do next.
+    result: object | None = None
+    note: str | None = None
 
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from msgctl.api.filters import Filters
     from msgctl.api.messages import MessageStream
     from msgctl.api.redrive import RedriveResult
+    from msgctl.api.replay import ReplayResult, ReplaySource
     from msgctl.backends.registry import Backends
     from msgctl.core.filter_policy import Scope
     from msgctl.core.ports import ChannelStats, SendReceipt
@@ -236,6 +237,55 @@ class Client:
             hold_s=hold or DEFAULT_HOLD_S,
         )
         return run_redrive(self.backends, request, on_progress, confirm, choose)
+
+    # Replay
+
+    def replay(
+        self,
+        source: ReplaySource,
+        to: ChannelLike,
+        dedup_id: str | None = None,
+        group_id: str | None = "keep",
+        ledger: str | Path | None = None,
+        dry_run: bool = False,
+        *,
+        force: bool = False,
+        rate: float | None = None,
+        concurrency: int | None = None,
+        filter: Any = None,
+        filter_scope: Scope = "attributes",
+        max: int | None = None,
+        duration: str | float | timedelta | None = None,
+        skip_invalid: bool = False,
+        on_progress: OnProgress | None = None,
+    ) -> ReplayResult:
+        """Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).
+
+        ``source``: an NDJSON file's path, an iterable of ``Envelope`` (or NDJSON lines), or a channel
+        (read as tail reads it; a topic needs ``max`` or ``duration``). Every message is checked and given
+        its deduplication id before the first send (``dedup_id`` None: the envelope's id, as the CLI
+        does); a ledger per target records each id sent, so a second replay sends nothing again.
+        An interruption raises ``Interrupted`` whose ``result`` holds what was sent so far.
+        """
+        from msgctl.api.replay import ReplayRequest, run_replay
+        from msgctl.core.replay import DEFAULT_CONCURRENCY
+
+        request = ReplayRequest(
+            source=source,
+            to=channel_of(to),
+            dedup_id=dedup_id,
+            group_id=group_id,
+            ledger=Path(ledger).expanduser() if ledger is not None else None,
+            dry_run=dry_run,
+            force=force,
+            rate=rate,
+            concurrency=concurrency or DEFAULT_CONCURRENCY,
+            filter=policy_of(filter, filter_scope),
+            max=max,
+            duration=seconds_of(duration),
+            skip_invalid=skip_invalid,
+        )
+        return run_replay(self.backends, request, on_progress)
 
     def purge(self, dlq: ChannelLike, confirm: Confirm | None = None) -> int:
         """Delete every message of an SQS DLQ; returns how many it held."""
