@@ -127,10 +127,6 @@ class AwsClients:
         account, partition = self._identity()
         return f"arn:{partition}:{service}:{self.region}:{account}:{name}"
 
-    @property
-    def account(self) -> str:
-        return self._identity()[0]
-
     def _identity(self) -> tuple[str, str]:
         if self._caller is None:
             with aws_errors("cannot read the AWS account id"):
