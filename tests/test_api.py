@@ -81,7 +81,9 @@ def test_tail_releases_what_it_held_when_the_block_ends(aws, sqs, unique):
         sqs.send_message(
             QueueUrl=url,
             MessageBody=json.dumps({"n": n}),
-            MessageAttributes={"kind": {"DataType": "String", "StringValue": "even" if n % 2 == 0 else "odd"}},
+            MessageAttributes={
+                "kind": {"DataType": "String", "StringValue": "even" if n % 2 == 0 else "odd"}
+            },
         )
     client = Client.from_env()
     with client.tail(f"sqs:{unique}", max=10, filter={"kind": ["even"]}) as messages:
@@ -97,7 +99,7 @@ def test_tail_releases_what_it_held_when_the_block_ends(aws, sqs, unique):
 
 
 def test_a_redrive_prints_nothing_and_its_warnings_go_to_the_callback(aws, sqs, unique, capfd, tmp_path):
-    url, dlq, ids = dead_letter_pair(sqs, unique, 20)
+    url, dlq, _ids = dead_letter_pair(sqs, unique, 20)
     warnings = []
     client = Client.from_env(on_warning=warnings.append)
     events = []
