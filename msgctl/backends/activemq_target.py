@@ -8,7 +8,8 @@ import threading
 import uuid
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import ActiveMqBackend, PendingReceipt, stomp_headers
+from msgctl.backends.activemq import ActiveMqBackend, stomp_headers
+from msgctl.backends.stomp_session import PendingReceipt
 from msgctl.core.outbound import Delivery, Outbound, OutboundT
 from msgctl.core.ports import OutgoingMessage
 from msgctl.errors import MsgctlError, UsageError
