@@ -17,7 +17,7 @@ from msgctl.errors import MsgctlError, UsageError
 TRANSACTION_SIZE = 100
 
 
-class AmqTarget:
+class ActiveMqTarget:
     fifo = False  # message groups order consumers, but nothing on the broker needs a group or drops a resend
     dedups = False
     ordered = True  # a queue hands messages out in the order they came

@@ -241,11 +241,11 @@ def _target(state: AppState, channel: Channel) -> tuple[ReplayTarget, str]:
     """The sender and the key its ledger is filed under (the queue URL, topic ARN or broker destination)."""
     if channel.service == "amq":
         from msgctl.backends.activemq import ActiveMqBackend
-        from msgctl.backends.activemq_target import AmqTarget
+        from msgctl.backends.activemq_target import ActiveMqTarget
 
         broker = state.backends.for_channel(channel)
         assert isinstance(broker, ActiveMqBackend)
-        return AmqTarget(broker, channel), f"amq-{broker.target.label}-{channel.kind}-{channel.name}"
+        return ActiveMqTarget(broker, channel), f"amq-{broker.target.label}-{channel.kind}-{channel.name}"
     from msgctl.backends.aws_targets import SnsTarget, SqsTarget
 
     if channel.service == "sns":
