@@ -9,10 +9,12 @@ from msgctl.address import Channel, Service
 from msgctl.broker import BrokerTarget, resolve_broker
 from msgctl.config import Settings
 from msgctl.core.ports import Backend
+from msgctl.errors import UsageError
 
 if TYPE_CHECKING:
     from msgctl.backends.aws import AwsClients
     from msgctl.core.chains import ChainBackend
+    from msgctl.core.fifo_lag import LagSource
     from msgctl.core.tail import TailOptions, TailSource
 
 
@@ -110,6 +112,33 @@ class Backends:
             return SnsTail(self.aws, backend, channel, options)
         assert isinstance(backend, SqsBackend)
         return SqsSnapshot(backend, channel, options)
+
+    def lag_source(
+        self,
+        channel: Channel,
+        sample: int,
+        hold_s: int,
+        groups: list[str] | None,
+        group_property: str | None,
+        force: bool,
+    ) -> LagSource:
+        """What fifo lag measures: an ActiveMQ browse by group, or an SQS FIFO receive sweep."""
+        backend = self.for_channel(channel)
+        if channel.service == "amq":
+            from msgctl.backends.activemq import ActiveMqBackend
+            from msgctl.backends.activemq_lag import ActiveMqGroupBrowse
+
+            assert isinstance(backend, ActiveMqBackend)
+            return ActiveMqGroupBrowse(backend, channel, groups, group_property)
+        if channel.service != "sqs":
+            raise UsageError(f"{channel} has no message groups: give an SQS FIFO queue or an ActiveMQ queue")
+        if group_property:
+            raise UsageError("--group-property is for ActiveMQ: SQS reports each message's MessageGroupId")
+        from msgctl.backends.sqs import SqsBackend
+        from msgctl.backends.sqs_lag import SqsFifoSweep
+
+        assert isinstance(backend, SqsBackend)
+        return SqsFifoSweep(backend, channel, sample, hold_s, force)
 
     def broker_target(self, profile: str | None = None) -> BrokerTarget:
         target = resolve_broker(self.settings, profile, self._amazon_mq_endpoints)
