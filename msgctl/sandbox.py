@@ -21,6 +21,7 @@ from pathlib import Path
 
 from msgctl.core.state_paths import state_dir
 from msgctl.errors import MsgctlError
+from msgctl.sandbox_activemq import write_broker_config
 
 HOST = "127.0.0.1"
 DEFAULT_AWS_PORT = 4577
@@ -29,7 +30,6 @@ PORT_SEARCH = 50  # ports tried after a taken default
 REGION = "us-east-1"
 ACCESS_KEY = "sandbox"
 SECRET_KEY = "sandbox-secret"
-STATS_JARS = ("xstream", "jettison", "xpp3")
 JAVA_OPENS = (
     "java.base/java.lang",
     "java.base/java.util",
@@ -222,24 +222,6 @@ def _start_moto(directory: Path, port: int) -> Server:
     return Server("aws", process.pid, url, str(log), "moto.server")
 
 
-def crash_and_restart_activemq(directory: Path) -> Server:
-    """kill -9 the sandbox broker and start it again on its data (what a broker crash looks like)."""
-    state = load_state(directory)
-    server = state.servers.pop("amq")
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(server.pid, signal.SIGKILL)
-    _stop(server)
-    home = find_activemq()
-    assert home is not None, "a running sandbox broker was installed"
-    port = int(server.url.rsplit(":", 1)[-1])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _port_taken(port):
-        time.sleep(0.2)
-    state.servers["amq"] = _start_activemq(directory, home, port, keep_data=True)
-    save_state(directory, state)
-    return state.servers["amq"]
-
-
 def _start_activemq(directory: Path, home: Path, port: int, keep_data: bool = False) -> Server:
     _require_free_port(port, "ActiveMQ STOMP")
     base = directory / "activemq"
@@ -247,16 +229,7 @@ def _start_activemq(directory: Path, home: Path, port: int, keep_data: bool = Fa
         shutil.rmtree(base / "data", ignore_errors=True)
     for sub in ("conf", "data", "lib"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    tls = _broker_certificate(base / "tls")
-    ssl_context, ssl_connector = "", ""
-    if tls is not None:
-        ssl_context = SSL_CONTEXT_XML.format(keystore=tls[0], password=KEYSTORE_PASSWORD)
-        ssl_connector = SSL_CONNECTOR_XML.format(host=HOST, port=port + 1)
-    (base / "conf" / "activemq.xml").write_text(
-        ACTIVEMQ_XML.format(host=HOST, port=port, ssl_context=ssl_context, ssl_connector=ssl_connector)
-    )
-    (base / "conf" / "log4j2.properties").write_text(LOG4J2)
-    _link_stats_jars(base / "lib")
+    tls = write_broker_config(base, HOST, port)
     log = base / "activemq.log"
     java = shutil.which("java") or "java"
     command = [
@@ -281,37 +254,6 @@ def _start_activemq(directory: Path, home: Path, port: int, keep_data: bool = Fa
     if tls is not None:
         server.tls_url, server.ca_file = f"stomp+ssl://{HOST}:{port + 1}", str(tls[1])
     return server
-
-
-def _broker_certificate(directory: Path) -> tuple[Path, Path] | None:
-    """A self-signed certificate for 127.0.0.1 in a PKCS12 keystore, and its PEM (the CA to trust); None
-    without keytool. Made once per sandbox directory."""
-    keystore, pem = directory / "broker.p12", directory / "broker-ca.pem"
-    if keystore.exists() and pem.exists():
-        return keystore, pem
-    keytool = shutil.which("keytool")
-    if keytool is None:
-        return None
-    directory.mkdir(parents=True, exist_ok=True)
-    common = ["-keystore", str(keystore), "-storepass", KEYSTORE_PASSWORD, "-storetype", "PKCS12"]
-    key = ["-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650"]
-    name = ["-dname", "CN=msgctl sandbox broker", "-ext", "SAN=ip:127.0.0.1,dns:localhost"]
-    subprocess.run([keytool, "-genkeypair", *key, *name, *common], check=True, capture_output=True)
-    subprocess.run(
-        [keytool, "-exportcert", "-rfc", "-alias", "broker", "-file", str(pem), *common],
-        check=True,
-        capture_output=True,
-    )
-    return keystore, pem
-
-
-def _link_stats_jars(lib: Path) -> None:
-    # The statistics plugin answers in XStream JSON; without these jars its replies are silently dropped.
-    for name in STATS_JARS:
-        source = Path("/usr/share/java") / f"{name}.jar"
-        target = lib / f"{name}.jar"
-        if source.exists() and not target.exists():
-            target.symlink_to(source)
 
 
 def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -390,64 +332,3 @@ def _stomp_ready(port: int) -> bool:
             return reply.startswith(b"CONNECTED")
     except OSError:
         return False
-
-
-ACTIVEMQ_XML = """<beans xmlns="http://www.springframework.org/schema/beans"
-  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
-  xsi:schemaLocation="http://www.springframework.org/schema/beans
-    http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
-    http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
-  <!-- Resolves ${{activemq.data}} from the JVM's system properties. -->
-  <bean class="org.springframework.beans.factory.config.PropertyPlaceholderConfigurer"/>
-  <!-- Elements inside <broker> must stay in alphabetical order (the XSD says so). -->
-  <broker xmlns="http://activemq.apache.org/schema/core" brokerName="msgctl-sandbox" useJmx="false"
-          dataDirectory="${{activemq.data}}">
-    <destinationPolicy>
-      <policyMap>
-        <policyEntries>
-          <policyEntry queue=">">
-            <deadLetterStrategy>
-              <individualDeadLetterStrategy queuePrefix="DLQ." useQueueForQueueMessages="true"/>
-            </deadLetterStrategy>
-          </policyEntry>
-        </policyEntries>
-      </policyMap>
-    </destinationPolicy>
-    <persistenceAdapter>
-      <kahaDB directory="${{activemq.data}}/kahadb"/>
-    </persistenceAdapter>
-    <plugins>
-      <statisticsBrokerPlugin/>
-    </plugins>{ssl_context}
-    <systemUsage>
-      <systemUsage>
-        <storeUsage><storeUsage limit="2 gb"/></storeUsage>
-        <tempUsage><tempUsage limit="1 gb"/></tempUsage>
-      </systemUsage>
-    </systemUsage>
-    <transportConnectors>
-      <transportConnector name="stomp" uri="stomp://{host}:{port}"/>{ssl_connector}
-    </transportConnectors>
-  </broker>
-</beans>
-"""
-
-KEYSTORE_PASSWORD = "msgctl-sandbox"  # guards a throwaway certificate for 127.0.0.1, nothing else
-SSL_CONTEXT_XML = """
-    <sslContext>
-      <sslContext keyStore="file:{keystore}" keyStorePassword="{password}" keyStoreType="PKCS12"/>
-    </sslContext>"""
-SSL_CONNECTOR_XML = """
-      <transportConnector name="stomp+ssl" uri="stomp+ssl://{host}:{port}"/>"""
-
-LOG4J2 = """rootLogger.level=INFO
-rootLogger.appenderRef.console.ref=Console
-appender.console.type=Console
-appender.console.name=Console
-appender.console.layout.type=PatternLayout
-appender.console.layout.pattern=%d | %-5p | %m | %c%n
-logger.spring.name=org.springframework
-logger.spring.level=WARN
-logger.xbean.name=org.apache.xbean
-logger.xbean.level=WARN
-"""

@@ -108,7 +108,7 @@ def _topic_may_send(topic_arn: str, queue_arn: str) -> dict[str, Any]:
 
 
 def _seed_activemq(url: str) -> list[str]:
-    from msgctl.backends.activemq import StompSession
+    from msgctl.backends.stomp_session import StompSession
     from msgctl.broker import BrokerTarget, parse_broker_urls
 
     with StompSession(BrokerTarget(parse_broker_urls(url))) as session:

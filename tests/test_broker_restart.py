@@ -9,7 +9,7 @@ import time
 
 import stomp
 
-from msgctl import sandbox
+from tests.broker_crash import crash_and_restart_activemq
 
 COUNT = 8000
 
@@ -54,7 +54,7 @@ def test_a_broker_crash_mid_redrive_is_a_clear_error_and_a_rerun_moves_each_mess
     while _depth(invoke, unique) < 500:  # crash it part-way
         assert time.monotonic() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.05)
-    servers.servers["amq"] = sandbox.crash_and_restart_activemq(sandbox_directory)
+    servers.servers["amq"] = crash_and_restart_activemq(sandbox_directory)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1, stderr
     lines = stderr.strip().splitlines()

@@ -199,7 +199,7 @@ def test_workers_using_a_fresh_session_at_once_share_one_connection(monkeypatch)
     """Replay workers send on one session: two connections would split a transaction across them."""
     import threading
 
-    from msgctl.backends.activemq import StompSession
+    from msgctl.backends.stomp_session import StompSession
     from msgctl.broker import BrokerEndpoint, BrokerTarget
 
     session = StompSession(BrokerTarget((BrokerEndpoint("127.0.0.1", 1, False),)))

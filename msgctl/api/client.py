@@ -24,6 +24,7 @@ from msgctl.config import Settings, resolve_settings
 from msgctl.errors import UsageError
 
 if TYPE_CHECKING:
+    from msgctl.address import Channel
     from msgctl.api.chains import Chains
     from msgctl.api.channels import ChannelList
     from msgctl.api.dlq import DeadLetterQueue, MoveTask
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from msgctl.api.redrive import RedriveResult
     from msgctl.api.replay import ReplayResult, ReplaySource
     from msgctl.backends.registry import Backends
+    from msgctl.core.fifo_lag import LagReport
     from msgctl.core.filter_policy import Scope
     from msgctl.core.ports import ChannelStats, SendReceipt
     from msgctl.core.progress import OnProgress
@@ -310,6 +312,38 @@ class Client:
         from msgctl.backends.sqs_tail import collect_garbage
 
         return collect_garbage(self.backends.aws)
+
+    def fifo_lag(
+        self,
+        channel: Channel | str,
+        hold: int = 30,
+        sample: int = 1000,
+        groups: list[str] | None = None,
+        *,
+        group_property: str | None = None,
+        top: int | None = None,
+        force: bool = False,
+        stop_requested: Callable[[], bool] = lambda: False,
+    ) -> LagReport:
+        """Per-group lag of an SQS FIFO queue or an ActiveMQ queue: ``.groups`` (each ``.group``,
+        ``.oldest_age_s``, ``.count``, ``.count_is_lower_bound``, ``.state``), oldest head first, and
+        ``.queue``. SQS: a receive sweep of at most ``sample`` messages, each held ``hold`` seconds and then
+        released (each costs one receive; ``force`` to measure a queue where that nears the DLQ). ActiveMQ:
+        a browse, which consumes nothing, grouped by ``group_property`` (default msgctl_group) or counted
+        with one selector per name in ``groups``. ``top``: the K groups with the oldest heads."""
+        from msgctl.api.lag import fifo_lag
+
+        return fifo_lag(
+            self.backends,
+            channel,
+            hold,
+            sample,
+            groups,
+            group_property=group_property,
+            top=top,
+            force=force,
+            stop_requested=stop_requested,
+        )
 
     def close(self) -> None:
         if self._backends is not None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame
+from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend
+from msgctl.backends.stomp_session import Frame
 from msgctl.core.fifo_lag import LagReport, Seen, group_rows
 from msgctl.errors import UsageError
 

@@ -11,17 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import (
-    BROWSE_CAP,
-    ActiveMqBackend,
-    Frame,
-    PendingReceipt,
-    body_headers,
-    epoch_ms,
-    is_bytes_message,
-    refuse_passed_expiry,
-)
+from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, epoch_ms, refuse_passed_expiry
 from msgctl.backends.activemq_tail import envelope_from_frame
+from msgctl.backends.stomp_session import Frame, PendingReceipt, body_headers, is_bytes_message
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.journal import Journal

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, Frame, is_bytes_message
+from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend
+from msgctl.backends.stomp_session import Frame, is_bytes_message
 from msgctl.core.tail import TailOptions, TailReport, iso
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import MsgctlError

@@ -8,7 +8,8 @@ import threading
 import uuid
 
 from msgctl.address import Channel
-from msgctl.backends.activemq import ActiveMqBackend, PendingReceipt, stomp_headers
+from msgctl.backends.activemq import ActiveMqBackend, stomp_headers
+from msgctl.backends.stomp_session import PendingReceipt
 from msgctl.core.outbound import Delivery, Outbound, OutboundT
 from msgctl.core.ports import OutgoingMessage
 from msgctl.errors import MsgctlError, UsageError
@@ -16,7 +17,7 @@ from msgctl.errors import MsgctlError, UsageError
 TRANSACTION_SIZE = 100
 
 
-class AmqTarget:
+class ActiveMqTarget:
     fifo = False  # message groups order consumers, but nothing on the broker needs a group or drops a resend
     dedups = False
     ordered = True  # a queue hands messages out in the order they came

@@ -9,7 +9,7 @@ from msgctl.address import Channel, Service
 from msgctl.broker import BrokerTarget, resolve_broker
 from msgctl.config import Settings
 from msgctl.core.ports import Backend
-from msgctl.errors import MsgctlError
+from msgctl.errors import MsgctlError, UsageError
 
 T = TypeVar("T")
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from msgctl.backends.sns import SnsBackend
     from msgctl.backends.sqs import SqsBackend
     from msgctl.core.chains import ChainBackend
+    from msgctl.core.fifo_lag import LagSource
     from msgctl.core.outbound import OutboundTarget
     from msgctl.core.tail import TailOptions, TailSource
 
@@ -149,10 +150,10 @@ class Backends:
         """What sends batches to ``channel`` for redrive and replay, and the key its ledger is filed under
         (the queue URL, the topic ARN, or the broker and destination)."""
         if channel.service == "amq":
-            from msgctl.backends.activemq_target import AmqTarget
+            from msgctl.backends.activemq_target import ActiveMqTarget
 
             broker = self.activemq(channel)
-            return AmqTarget(broker, channel), f"amq-{broker.target.label}-{channel.kind}-{channel.name}"
+            return ActiveMqTarget(broker, channel), f"amq-{broker.target.label}-{channel.kind}-{channel.name}"
         from msgctl.backends.aws_targets import SnsTarget, SqsTarget
 
         if channel.service == "sns":
@@ -160,6 +161,28 @@ class Backends:
             return SnsTarget(self.aws, arn, channel), arn
         queue = SqsTarget(self.sqs(), channel)
         return queue, queue.url
+
+    def lag_source(
+        self,
+        channel: Channel,
+        sample: int,
+        hold_s: int,
+        groups: list[str] | None,
+        group_property: str | None,
+        force: bool,
+    ) -> LagSource:
+        """What fifo lag measures: an ActiveMQ browse by group, or an SQS FIFO receive sweep."""
+        if channel.service == "amq":
+            from msgctl.backends.activemq_lag import ActiveMqGroupBrowse
+
+            return ActiveMqGroupBrowse(self.activemq(channel), channel, groups, group_property)
+        if channel.service != "sqs":
+            raise UsageError(f"{channel} has no message groups: give an SQS FIFO queue or an ActiveMQ queue")
+        if group_property:
+            raise UsageError("--group-property is for ActiveMQ: SQS reports each message's MessageGroupId")
+        from msgctl.backends.sqs_lag import SqsFifoSweep
+
+        return SqsFifoSweep(self.sqs(), channel, sample, hold_s, force)
 
     def broker_target(self, profile: str | None = None) -> BrokerTarget:
         target = resolve_broker(self.settings, profile, self._amazon_mq_endpoints)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from msgctl.address import Channel, parse_channel
 from msgctl.cli.options import LagOutputOption
 from msgctl.cli.signals import StopRequest
 from msgctl.cli.state import AppState, get_state
-from msgctl.core.fifo_lag import STATUS_EXIT, LagReport, LagSource, Thresholds, select
+from msgctl.core.fifo_lag import STATUS_EXIT, LagReport, Thresholds
 from msgctl.core.tail import parse_duration
 from msgctl.errors import MsgctlError, UsageError
 from msgctl.render.lag import GROUP_COLUMNS
+
+Measure = Callable[[Callable[[], bool]], LagReport]  # one measurement, given how to ask whether to stop
 
 app = typer.Typer(
     help="FIFO queues and message groups: which groups are behind or blocked.", no_args_is_help=True
@@ -73,18 +75,58 @@ def lag_command(
     state = get_state(ctx)
     chosen = output or "table"
     if chosen == "nagios":
-        _nagios(state, channel, sample, hold, groups, group_property, top, warn, crit, force)
+
+        def measure() -> LagReport:  # within the Nagios error handling: a bad --groups is UNKNOWN too
+            return _measure(state, channel, hold, sample, _names(groups), group_property, top, force)
+
+        _nagios(state, measure, warn, crit)
         return
     wanted = _names(groups)
     thresholds = _thresholds(warn, crit)
-    source = _source(state, parse_channel(channel), sample, hold, wanted, group_property, force)
     if watch is not None:
+        from msgctl.api.lag import lag_meter
         from msgctl.render.lag import watch as watch_live
 
-        watch_live(state.renderer, lambda: _measure(source, wanted, top, again=True), watch, top)
+        meter = lag_meter(
+            state.client.backends,
+            channel,
+            hold,
+            sample,
+            wanted,
+            group_property=group_property,
+            top=top,
+            force=force,
+        )
+        watch_live(
+            state.renderer, lambda: _stoppable(lambda stop: meter.measure(stop, again=True)), watch, top
+        )
         return
-    report = _measure(source, wanted, top)
+    report = _measure(state, channel, hold, sample, wanted, group_property, top, force)
     _print(state, report, chosen, thresholds)
+
+
+def _measure(
+    state: AppState,
+    channel: str,
+    hold: int,
+    sample: int,
+    wanted: list[str] | None,
+    group_property: str | None,
+    top: int | None,
+    force: bool,
+) -> LagReport:
+    return _stoppable(
+        lambda stop: state.client.fifo_lag(
+            channel,
+            hold,
+            sample,
+            wanted,
+            group_property=group_property,
+            top=top,
+            force=force,
+            stop_requested=stop,
+        )
+    )
 
 
 def _print(state: AppState, report: LagReport, chosen: str, thresholds: Thresholds) -> None:
@@ -103,26 +145,13 @@ def _print(state: AppState, report: LagReport, chosen: str, thresholds: Threshol
         renderer.document(report.queue)
 
 
-def _nagios(
-    state: AppState,
-    channel: str,
-    sample: int,
-    hold: int,
-    groups: str | None,
-    group_property: str | None,
-    top: int | None,
-    warn: str | None,
-    crit: str | None,
-    force: bool,
-) -> None:
+def _nagios(state: AppState, measure: Callable[[], LagReport], warn: str | None, crit: str | None) -> None:
     """A Nagios plugin: one status line with perfdata, exit 0/1/2 by threshold, 3 (UNKNOWN) on any error."""
     from msgctl.render.lag import nagios, nagios_unknown
 
     try:
         thresholds = _thresholds(warn, crit)
-        wanted = _names(groups)
-        source = _source(state, parse_channel(channel), sample, hold, wanted, group_property, force)
-        report = _measure(source, wanted, top)
+        report = measure()
     except Exception as exc:  # anything that stops the measurement is UNKNOWN to Nagios, never a WARNING
         message = str(exc) if isinstance(exc, MsgctlError) else f"unexpected {type(exc).__name__}: {exc}"
         state.renderer.line(nagios_unknown(" ".join(message.split())))
@@ -132,45 +161,14 @@ def _nagios(
     raise typer.Exit(STATUS_EXIT[status])
 
 
-def _measure(source: LagSource, wanted: list[str] | None, top: int | None, again: bool = False) -> LagReport:
-    if again:
-        source.can_measure_again()
+def _stoppable(measure: Measure) -> LagReport:
     # Ctrl-C or SIGTERM stops a sweep between receives: one cut off mid-call could still take messages
     # after the release (the broker finishes the long poll), leaving them in flight for the whole --hold.
     with StopRequest().installed() as stop:
-        report = source.measure(stop.requested)
+        report = measure(stop.requested)
     if stop.requested():
         raise KeyboardInterrupt
-    in_flight = report.queue.get("in_flight_in_uninspected_groups") or 0
-    report.groups = select(report.groups, wanted, top, in_flight)
     return report
-
-
-def _source(
-    state: AppState,
-    channel: Channel,
-    sample: int,
-    hold: int,
-    wanted: list[str] | None,
-    group_property: str | None,
-    force: bool,
-) -> LagSource:
-    backend = state.backends.for_channel(channel)
-    if channel.service == "amq":
-        from msgctl.backends.activemq import ActiveMqBackend
-        from msgctl.backends.activemq_lag import ActiveMqGroupBrowse
-
-        assert isinstance(backend, ActiveMqBackend)
-        return ActiveMqGroupBrowse(backend, channel, wanted, group_property)
-    if channel.service != "sqs":
-        raise UsageError(f"{channel} has no message groups: give an SQS FIFO queue or an ActiveMQ queue")
-    if group_property:
-        raise UsageError("--group-property is for ActiveMQ: SQS reports each message's MessageGroupId")
-    from msgctl.backends.sqs import SqsBackend
-    from msgctl.backends.sqs_lag import SqsFifoSweep
-
-    assert isinstance(backend, SqsBackend)
-    return SqsFifoSweep(backend, channel, sample, hold, force)
 
 
 def _names(groups: str | None) -> list[str] | None:
