@@ -95,7 +95,7 @@ class Backends:
             backend = self.for_channel(topic)
             assert isinstance(backend, ActiveMqBackend)
             return ActiveMqChainBackend(backend)
-        from msgctl.backends.sns_chain_plan import SnsChainBackend
+        from msgctl.backends.sns_chains import SnsChainBackend
 
         return SnsChainBackend(self.aws)
 

@@ -1,130 +1,29 @@
-"""SNS topic -> SQS queue chains: read what exists, plan what is missing, show, probe and delete."""
+"""SNS topic -> SQS queue chains: read what exists and plan what is missing (each change runs later)."""
 
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from msgctl.address import Channel
-from msgctl.backends.aws import AwsClients, arn_name, aws_errors
-from msgctl.backends.sqs import max_receive_count
-from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
-from msgctl.config import LONG_POLL_S
+from msgctl.backends.aws import arn_name, aws_errors
+from msgctl.backends.sns_chain_base import ChainQueue, SnsChainBase, json_object
 from msgctl.core.chains import (
     ChainSpec,
-    ChainTree,
     Change,
     Conflict,
-    Link,
-    ProbeResult,
     QueueSpec,
     allow_topic_statement,
     dlq_name,
     merge_statement,
     policy_allows_topic,
-    remove_statement,
 )
-from msgctl.core.filter_lint import lint
-from msgctl.core.filter_policy import FilterPolicy, Message
-from msgctl.errors import NotFoundError, UsageError
+from msgctl.errors import UsageError
 
-AWS_MANAGED_SQS_KEY = "alias/aws/sqs"
 SCOPES = {"attributes": "MessageAttributes", "body": "MessageBody"}
-CANARY_ATTRIBUTE = "msgctl_canary"
 
 
-@dataclass
-class _Queue:
-    name: str
-    arn: str
-    url: str | None
-    attributes: dict[str, str] | None
-
-    @property
-    def exists(self) -> bool:
-        return self.attributes is not None
-
-    def attr(self, key: str, default: str = "") -> str:
-        return (self.attributes or {}).get(key, default)
-
-    @property
-    def fifo(self) -> bool:
-        return self.attr("FifoQueue", "false").lower() == "true"
-
-
-class SnsChainBackend:
-    def __init__(self, clients: AwsClients) -> None:
-        self._clients = clients
-
-    @property
-    def _sns(self) -> Any:
-        return self._clients.client("sns")
-
-    @property
-    def _sqs(self) -> Any:
-        return self._clients.client("sqs")
-
-    # Reading ---------------------------------------------------------------------------------------------
-
-    def _topic_attributes(self, topic_arn: str) -> dict[str, str] | None:
-        try:
-            with aws_errors(f"cannot read topic {arn_name(topic_arn)}"):
-                return dict(self._sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"])
-        except NotFoundError:
-            return None
-
-    def _queue(self, name: str) -> _Queue:
-        arn = self._clients.arn("sqs", name)
-        try:
-            with aws_errors(f"cannot find queue {name}"):
-                url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
-            with aws_errors(f"cannot read queue {name}"):
-                attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
-                    "Attributes"
-                ]
-        except NotFoundError:
-            return _Queue(name, arn, None, None)
-        return _Queue(name, attributes.get("QueueArn", arn), url, dict(attributes))
-
-    def _subscriptions(self, topic_arn: str) -> list[dict[str, Any]]:
-        with aws_errors(f"cannot list the subscriptions of {arn_name(topic_arn)}"):
-            subscriptions = [
-                sub
-                for page in self._sns.get_paginator("list_subscriptions_by_topic").paginate(
-                    TopicArn=topic_arn
-                )
-                for sub in page.get("Subscriptions", [])
-            ]
-        for sub in subscriptions:
-            sub["Attributes"] = {}
-            if sub.get("SubscriptionArn", "").startswith("arn:"):
-                with aws_errors("cannot read a subscription"):
-                    sub["Attributes"] = self._sns.get_subscription_attributes(
-                        SubscriptionArn=sub["SubscriptionArn"]
-                    )["Attributes"]
-        return subscriptions
-
-    def _kms_problem(self, key_id: str) -> str | None:
-        """Why SNS cannot use this key, or None when it can (or we cannot tell)."""
-        if not key_id:
-            return None
-        if key_id in (AWS_MANAGED_SQS_KEY, f"{AWS_MANAGED_SQS_KEY}".replace("alias/", "")):
-            return f"encrypted with {AWS_MANAGED_SQS_KEY}, an AWS managed key whose policy SNS cannot use"
-        try:
-            with aws_errors("KMS"):
-                metadata = self._clients.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]
-        except Exception:  # no KMS permission: the static check cannot decide, delivery will tell
-            return None
-        if metadata.get("KeyManager") == "AWS":
-            return f"encrypted with the AWS managed key {key_id}, whose policy SNS cannot use"
-        return None
-
-    # Planning --------------------------------------------------------------------------------------------
-
+class SnsChainPlanner(SnsChainBase):
     def validate(self, spec: ChainSpec) -> None:
         fifo = spec.fifo or spec.topic.fifo
         for channel in (spec.topic, *(q.channel for q in spec.queues)):
@@ -225,7 +124,7 @@ class SnsChainBackend:
         current = {t["Key"]: t["Value"] for t in listed}
         return _tag_change(f"tags {spec.topic}", current, dict(spec.tags), tag)
 
-    def _plan_queue_tags(self, spec: ChainSpec, queue: _Queue) -> Change:
+    def _plan_queue_tags(self, spec: ChainSpec, queue: ChainQueue) -> Change:
         with aws_errors(f"cannot read the tags of sqs:{queue.name}"):
             current = dict(self._sqs.list_queue_tags(QueueUrl=queue.url).get("Tags", {}))
 
@@ -236,7 +135,7 @@ class SnsChainBackend:
         return _tag_change(f"tags sqs:{queue.name}", current, dict(spec.tags), tag)
 
     def _plan_dlq(
-        self, spec: ChainSpec, dlq: _Queue, queue: _Queue, fifo: bool, conflicts: list[Conflict]
+        self, spec: ChainSpec, dlq: ChainQueue, queue: ChainQueue, fifo: bool, conflicts: list[Conflict]
     ) -> list[Change]:
         resource = f"dlq sqs:{dlq.name}"
         allow = {"redrivePermission": "byQueue", "sourceQueueArns": [queue.arn]}
@@ -254,7 +153,7 @@ class SnsChainBackend:
         if dlq.fifo != fifo:
             conflicts.append(Conflict(resource, "type", _kind(dlq.fifo), _kind(fifo)))
             return []
-        current = _json(dlq.attr("RedriveAllowPolicy")) or {}
+        current = json_object(dlq.attr("RedriveAllowPolicy")) or {}
         permission = current.get("redrivePermission", "allowAll")
         sources = list(current.get("sourceQueueArns", []))
         if permission == "allowAll" or (permission == "byQueue" and queue.arn in sources):
@@ -277,8 +176,8 @@ class SnsChainBackend:
     def _plan_queue(
         self,
         spec: ChainSpec,
-        queue: _Queue,
-        dlq: _Queue | None,
+        queue: ChainQueue,
+        dlq: ChainQueue | None,
         topic_arn: str,
         fifo: bool,
         conflicts: list[Conflict],
@@ -308,7 +207,7 @@ class SnsChainBackend:
         if spec.kms_key and queue.attr("KmsMasterKeyId") != spec.kms_key:
             found.append(Conflict(resource, "KMS key", queue.attr("KmsMasterKeyId") or "none", spec.kms_key))
         changes: list[Change] = []
-        current_redrive = _json(queue.attr("RedrivePolicy"))
+        current_redrive = json_object(queue.attr("RedrivePolicy"))
         if dlq is not None and current_redrive:
             if current_redrive.get("deadLetterTargetArn") != dlq.arn:
                 target = arn_name(str(current_redrive.get("deadLetterTargetArn")))
@@ -355,7 +254,7 @@ class SnsChainBackend:
         self,
         spec: ChainSpec,
         queue_spec: QueueSpec,
-        queue: _Queue,
+        queue: ChainQueue,
         topic_arn: str,
         existing: dict[str, Any] | None,
         conflicts: list[Conflict],
@@ -385,7 +284,7 @@ class SnsChainBackend:
         raw = attributes.get("RawMessageDelivery", "false").lower() == "true"
         if raw != queue_spec.raw:
             conflicts.append(Conflict(resource, "raw delivery", _on(raw), _on(queue_spec.raw)))
-        current_filter = _json(attributes.get("FilterPolicy"))
+        current_filter = json_object(attributes.get("FilterPolicy"))
         if (current_filter or None) != queue_spec.filter_policy:
             conflicts.append(
                 Conflict(
@@ -416,343 +315,6 @@ class SnsChainBackend:
 
         return create
 
-    def _setter(self, queue: _Queue, attributes: dict[str, str]) -> Any:
-        def update() -> None:
-            with aws_errors(f"cannot update queue {queue.name}"):
-                self._sqs.set_queue_attributes(QueueUrl=queue.url, Attributes=attributes)
-
-        return update
-
-    # Showing and checking --------------------------------------------------------------------------------
-
-    def show(self, topic: Channel) -> ChainTree:
-        topic_arn = self._clients.arn("sns", topic.name)
-        attributes = self._topic_attributes(topic_arn)
-        if attributes is None:
-            raise NotFoundError(f"topic {topic} not found")
-        fifo = attributes.get("FifoTopic", "false").lower() == "true"
-        tree = ChainTree(topic=str(topic), exists=True, fifo=fifo)
-        for sub in self._subscriptions(topic_arn):
-            tree.links.append(self._link(topic, topic_arn, fifo, sub))
-        if not tree.links:
-            tree.problems.append("no subscriptions: messages published here go nowhere")
-        return tree
-
-    def _link(self, topic: Channel, topic_arn: str, topic_fifo: bool, sub: dict[str, Any]) -> Link:
-        attributes = sub.get("Attributes", {})
-        scope = attributes.get("FilterPolicyScope", "MessageAttributes")
-        link = Link(
-            endpoint=sub.get("Endpoint", ""),
-            protocol=sub.get("Protocol", ""),
-            subscription=sub.get("SubscriptionArn"),
-            raw=attributes.get("RawMessageDelivery", "false").lower() == "true",
-            filter_policy=_json(attributes.get("FilterPolicy")),
-            filter_scope="body" if scope == "MessageBody" else "attributes",
-            pending_confirmation=not str(sub.get("SubscriptionArn", "")).startswith("arn:"),
-        )
-        if link.pending_confirmation:
-            link.problems.append("subscription is pending confirmation")
-        if link.protocol != "sqs":
-            return link
-        name = arn_name(link.endpoint)
-        link.channel = f"sqs:{name}"
-        if link.endpoint != self._clients.arn("sqs", name):
-            link.foreign = True
-            link.warnings.append("queue in another account or region: not inspected, probed or deleted")
-            return link
-        queue = self._queue(name)
-        link.exists = queue.exists
-        if not queue.exists:
-            link.problems.append("subscription to a missing queue")
-            return link
-        link.fifo = queue.fifo
-        link.depth = _int(queue.attr("ApproximateNumberOfMessages"))
-        link.in_flight = _int(queue.attr("ApproximateNumberOfMessagesNotVisible"))
-        if queue.fifo and not topic_fifo:
-            link.problems.append("FIFO queue on a standard topic: SNS cannot deliver")
-        elif topic_fifo and not queue.fifo:
-            link.warnings.append("standard queue on a FIFO topic: ordering and deduplication are lost")
-        if not policy_allows_topic(queue.attr("Policy") or None, queue.arn, topic_arn):
-            link.problems.append(f"queue policy does not allow {topic} to send")
-        kms_problem = self._kms_problem(queue.attr("KmsMasterKeyId"))
-        if kms_problem:
-            link.problems.append(kms_problem)
-        self._inspect_dlq(link, queue)
-        return link
-
-    def _inspect_dlq(self, link: Link, queue: _Queue) -> None:
-        redrive = _json(queue.attr("RedrivePolicy"))
-        if not redrive:
-            link.warnings.append("no DLQ: messages that keep failing are lost after the retention period")
-            return
-        dlq = self._queue(arn_name(str(redrive.get("deadLetterTargetArn", ""))))
-        link.dlq = f"sqs:{dlq.name}"
-        if not dlq.exists:
-            link.problems.append(f"DLQ {link.dlq} is missing")
-            return
-        link.dlq_depth = _int(dlq.attr("ApproximateNumberOfMessages"))
-
-    def probe(self, tree: ChainTree, timeout_s: float, force: bool = False) -> list[ProbeResult]:
-        """Publish a canary through the topic and look for it on every SQS queue the topic feeds. A queue
-        cannot be searched without receiving its other messages too, so the probe follows tail's rules: it
-        refuses (before publishing) a queue that dead-letters after 2 receives or fewer, or where msgctl's
-        earlier receives left messages one receive from that limit, receives each message at most once and
-        releases a queue's messages as soon as its canary is found."""
-        canary = uuid.uuid4().hex
-        message = Message(
-            body=json.dumps({CANARY_ATTRIBUTE: canary}),
-            attributes={CANARY_ATTRIBUTE: ("String", canary)},
-        )
-        results: list[ProbeResult] = []
-        waiting: dict[str, _Queue] = {}
-        for link in tree.links:
-            if link.protocol != "sqs" or link.channel is None or link.foreign:
-                continue
-            if not link.exists:
-                results.append(ProbeResult(link.channel, "missing", "queue does not exist"))
-            elif link.filter_policy and _rejects(link, message):
-                results.append(ProbeResult(link.channel, "filtered", "its filter policy rejects the canary"))
-            else:
-                waiting[link.channel] = self._queue(link.channel.split(":", 1)[1])
-        if not force:
-            _refuse_receives_toward_the_dlq(waiting)
-        topic_arn = self._clients.arn("sns", tree.topic.split(":", 1)[1])
-        publish: dict[str, Any] = {
-            "TopicArn": topic_arn,
-            "Message": message.body,
-            "MessageAttributes": {CANARY_ATTRIBUTE: {"DataType": "String", "StringValue": canary}},
-        }
-        if tree.fifo:
-            publish |= {"MessageGroupId": "msgctl-canary", "MessageDeduplicationId": canary}
-        with aws_errors(f"cannot publish the canary to {tree.topic}"):
-            self._sns.publish(**publish)
-        found, near_dlq = self._collect_canaries(waiting, canary, timeout_s)
-        for channel in waiting:
-            cost = f"; {near_dlq[channel]}" if channel in near_dlq else ""
-            if channel in found:
-                results.append(ProbeResult(channel, "delivered", f"after {found[channel]:.1f} s{cost}"))
-            else:
-                results.append(ProbeResult(channel, "missing", f"not received within {timeout_s:g} s{cost}"))
-        return sorted(results, key=lambda r: r.channel)
-
-    def _collect_canaries(
-        self, waiting: dict[str, _Queue], canary: str, timeout_s: float
-    ) -> tuple[dict[str, float], dict[str, str]]:
-        """Receive until each queue gave up the canary; other messages are held (so each is received once),
-        recorded, and released as soon as their queue's canary is found. Returns when each canary came, and
-        per queue how many other messages are now one receive from the DLQ."""
-        start = time.monotonic()
-        found: dict[str, float] = {}
-        held: dict[str, list[tuple[str, str]]] = {channel: [] for channel in waiting}
-        records = {channel: ReceiveRecord(q.url) for channel, q in waiting.items() if q.url}
-        counts: dict[str, dict[str, int]] = {channel: {} for channel in waiting}
-        hold_s = int(timeout_s) + 10
-        try:
-            while len(found) < len(waiting) and time.monotonic() - start < timeout_s:
-                for channel, queue in waiting.items():
-                    if channel in found or queue.url is None:
-                        continue
-                    messages = self._receive(channel, queue.url, hold_s)
-                    others = [m for m in messages if not _is_canary(m, canary)]
-                    held[channel] += [(queue.url, m["ReceiptHandle"]) for m in others]
-                    records[channel].add(others)
-                    counts[channel].update({m["MessageId"]: _receive_count(m) for m in others})
-                    if len(others) < len(messages):
-                        self._delete_canaries(channel, queue.url, messages, canary)
-                        found[channel] = time.monotonic() - start
-                        self._release(held.pop(channel))
-        finally:
-            self._release([handle for handles in held.values() for handle in handles])
-            for record in records.values():
-                record.save()
-        return found, _near_dlq(waiting, counts)
-
-    def _receive(self, channel: str, url: str, hold_s: int) -> list[dict[str, Any]]:
-        with aws_errors(f"cannot receive from {channel}"):
-            return list(
-                self._sqs.receive_message(
-                    QueueUrl=url,
-                    MaxNumberOfMessages=10,
-                    WaitTimeSeconds=LONG_POLL_S,
-                    VisibilityTimeout=hold_s,
-                    AttributeNames=["ApproximateReceiveCount"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
-            )
-
-    def _delete_canaries(self, channel: str, url: str, messages: list[dict[str, Any]], canary: str) -> None:
-        for received in messages:
-            if _is_canary(received, canary):
-                with aws_errors(f"cannot delete the canary from {channel}"):
-                    self._sqs.delete_message(QueueUrl=url, ReceiptHandle=received["ReceiptHandle"])
-
-    def _release(self, held: list[tuple[str, str]]) -> None:
-        for url in {u for u, _ in held}:
-            handles = [h for u, h in held if u == url]
-            for start in range(0, len(handles), 10):
-                entries = [
-                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                    for n, h in enumerate(handles[start : start + 10])
-                ]
-                with aws_errors("cannot release held messages"):
-                    self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-
-    # Deleting --------------------------------------------------------------------------------------------
-
-    def plan_delete(self, topic: Channel, with_queues: bool) -> list[Change]:
-        tree = self.show(topic)
-        topic_arn = self._clients.arn("sns", topic.name)
-        changes: list[Change] = []
-        for link in tree.links:
-            if link.subscription and link.subscription.startswith("arn:"):
-                changes.append(
-                    Change(
-                        f"subscription {topic} -> {link.channel or link.endpoint}",
-                        "delete",
-                        link.protocol,
-                        self._unsubscriber(link.subscription),
-                    )
-                )
-            if link.protocol != "sqs" or not link.exists or link.channel is None or link.foreign:
-                continue
-            queue = self._queue(link.channel.split(":", 1)[1])
-            if with_queues:
-                changes.append(
-                    Change(
-                        f"queue {link.channel}", "delete", f"{link.depth or 0} messages", self._deleter(queue)
-                    )
-                )
-                if link.dlq and link.dlq == f"sqs:{dlq_name(queue.name)}" and link.dlq_depth is not None:
-                    dlq = self._queue(dlq_name(queue.name))
-                    changes.append(
-                        Change(f"dlq {link.dlq}", "delete", f"{link.dlq_depth} messages", self._deleter(dlq))
-                    )
-            else:
-                sid = allow_topic_statement(queue.arn, topic_arn)["Sid"]
-                policy = remove_statement(queue.attr("Policy") or None, sid)
-                if policy != (queue.attr("Policy") or None):
-                    changes.append(
-                        Change(
-                            f"policy {link.channel}",
-                            "update",
-                            f"remove the grant to {topic}",
-                            self._setter(queue, {"Policy": policy or ""}),
-                        )
-                    )
-        changes.append(
-            Change(
-                f"topic {topic}", "delete", f"{len(tree.links)} subscriptions", self._topic_deleter(topic_arn)
-            )
-        )
-        return changes
-
-    def plan_prune(self, spec: ChainSpec) -> list[Change]:
-        """Unsubscribe what the topic feeds besides the spec's queues (other protocols included)."""
-        topic_arn = self._clients.arn("sns", spec.topic.name)
-        if self._topic_attributes(topic_arn) is None:
-            return []
-        wanted = {self._clients.arn("sqs", q.channel.name) for q in spec.queues}
-        return [
-            Change(
-                f"subscription {spec.topic} -> {sub.get('Endpoint')}",
-                "delete",
-                "not in the file",
-                self._unsubscriber(sub["SubscriptionArn"]),
-            )
-            for sub in self._subscriptions(topic_arn)
-            if sub.get("Endpoint") not in wanted and str(sub.get("SubscriptionArn", "")).startswith("arn:")
-        ]
-
-    def _unsubscriber(self, subscription_arn: str) -> Any:
-        def unsubscribe() -> None:
-            with aws_errors("cannot unsubscribe"):
-                self._sns.unsubscribe(SubscriptionArn=subscription_arn)
-
-        return unsubscribe
-
-    def _deleter(self, queue: _Queue) -> Any:
-        def delete() -> None:
-            with aws_errors(f"cannot delete queue {queue.name}"):
-                self._sqs.delete_queue(QueueUrl=queue.url)
-
-        return delete
-
-    def _topic_deleter(self, topic_arn: str) -> Any:
-        def delete() -> None:
-            with aws_errors(f"cannot delete topic {arn_name(topic_arn)}"):
-                self._sns.delete_topic(TopicArn=topic_arn)
-
-        return delete
-
-
-def _refuse_receives_toward_the_dlq(queues: dict[str, _Queue]) -> None:
-    """Tail's rules, before the canary is published: a receive must not leave other messages one receive from
-    the DLQ, nor move them there."""
-    reasons = []
-    for channel, queue in queues.items():
-        limit = max_receive_count(queue.attributes or {})
-        if limit is None or queue.url is None:
-            continue
-        at_risk = next_receive_risk(ReceiveRecord(queue.url), limit)
-        if limit <= 2:
-            reasons.append(f"{channel} moves a message to its DLQ after {limit} receives")
-        elif at_risk:
-            reasons.append(
-                f"msgctl's earlier receives left {at_risk} messages of {channel} one receive from the limit "
-                f"of its DLQ (maxReceiveCount {limit})"
-            )
-    if reasons:
-        raise UsageError(
-            "the probe receives every message of a queue to find its canary, and "
-            + "; ".join(reasons)
-            + ": nothing was published or received (--force to probe anyway)"
-        )
-
-
-def _near_dlq(queues: dict[str, _Queue], counts: dict[str, dict[str, int]]) -> dict[str, str]:
-    near = {}
-    for channel, queue in queues.items():
-        limit = max_receive_count(queue.attributes or {})
-        at_limit = sum(1 for count in counts[channel].values() if limit is not None and count >= limit)
-        if at_limit:
-            near[channel] = (
-                f"{at_limit} other messages are now one receive from the DLQ (maxReceiveCount {limit})"
-            )
-    return near
-
-
-def _receive_count(message: dict[str, Any]) -> int:
-    return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0") or 0)
-
-
-def _rejects(link: Link, message: Message) -> bool:
-    """Does the subscription's policy reject the canary? A policy the engine cannot read is not assumed to."""
-    policy = link.filter_policy or {}
-    if lint(policy, link.filter_scope):
-        return False
-    return not FilterPolicy(policy, link.filter_scope).matches(message)
-
-
-def _is_canary(message: dict[str, Any], canary: str) -> bool:
-    attribute = message.get("MessageAttributes", {}).get(CANARY_ATTRIBUTE, {})
-    if attribute.get("StringValue") == canary:
-        return True
-    envelope = _json(message.get("Body"))  # without raw delivery the attributes are inside the SNS envelope
-    if not envelope:
-        return False
-    value = envelope.get("MessageAttributes", {}).get(CANARY_ATTRIBUTE, {}).get("Value")
-    return bool(value == canary)
-
-
-def _json(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
 
 def _kind(fifo: bool) -> str:
     return "FIFO" if fifo else "standard"
@@ -760,10 +322,6 @@ def _kind(fifo: bool) -> str:
 
 def _on(flag: bool) -> str:
     return "on" if flag else "off"
-
-
-def _int(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
 
 
 def _tag_change(
