@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from msgctl.backends.aws import AwsClients
-from msgctl.core.chains import ApplyError, Change, Plan, apply_plan
+from msgctl.core.chains import ApplyError, ChainPlan, Change, apply_plan
 from msgctl.errors import AccessDeniedError, ExitCode
 
 
@@ -16,7 +16,7 @@ def test_apply_stops_at_the_first_failure_and_marks_every_change() -> None:
     def fail() -> None:
         raise AccessDeniedError("no", "AccessDenied")
 
-    plan = Plan(
+    plan = ChainPlan(
         [
             Change("a", "create", run=lambda: ran.append("a")),
             Change("b", "unchanged"),
@@ -35,7 +35,7 @@ def test_any_failure_is_reported_with_what_was_applied() -> None:
     def crash() -> None:
         raise KeyError("boom")
 
-    plan = Plan([Change("a", "create", run=lambda: None), Change("b", "create", run=crash)])
+    plan = ChainPlan([Change("a", "create", run=lambda: None), Change("b", "create", run=crash)])
     with pytest.raises(ApplyError) as info:
         apply_plan(plan)
     assert [c.status for c in plan.changes] == ["applied", "failed"]

@@ -116,7 +116,7 @@ def apply(
         _given(plan) if index == 0 or dry_run else _replanned(state, spec)
         for index, (spec, plan) in enumerate(zip(specs, first, strict=True))
     ]
-    steps.append(lambda: core.Plan(pruned))
+    steps.append(lambda: core.ChainPlan(pruned))
     _run_plans(renderer, steps, dry_run)
 
 
@@ -212,18 +212,18 @@ def delete(
     state = get_state(ctx)
     renderer = state.use_output(output)
     address = _topic(topic)
-    plan = core.Plan(state.backends.chains_for(address).plan_delete(address, with_queues))
+    plan = core.ChainPlan(state.backends.chains_for(address).plan_delete(address, with_queues))
     if not dry_run:
         renderer.records([c.to_json() for c in plan.changes], PLAN_COLUMNS)
         require_confirmation(renderer, yes, f"delete {len(plan.pending)} resources?", "deleting")
     _run_plan(renderer, plan, dry_run)
 
 
-def _run_plan(renderer: Renderer, plan: core.Plan, dry_run: bool) -> None:
+def _run_plan(renderer: Renderer, plan: core.ChainPlan, dry_run: bool) -> None:
     _run_plans(renderer, [lambda: plan], dry_run)
 
 
-def _run_plans(renderer: Renderer, plans: Sequence[Callable[[], core.Plan]], dry_run: bool) -> None:
+def _run_plans(renderer: Renderer, plans: Sequence[Callable[[], core.ChainPlan]], dry_run: bool) -> None:
     """Plan and apply one step after the other (a later chain may share a queue with an earlier one), then
     print every row; on a failure, print what was applied before it, then fail."""
     shown: list[core.Change] = []
@@ -247,11 +247,11 @@ def _run_plans(renderer: Renderer, plans: Sequence[Callable[[], core.Plan]], dry
     renderer.info(", ".join(f"{n} {a}d" for a, n in counts.items() if n) or "nothing to change")
 
 
-def _given(plan: core.Plan) -> Callable[[], core.Plan]:
+def _given(plan: core.ChainPlan) -> Callable[[], core.ChainPlan]:
     return lambda: plan
 
 
-def _replanned(state: AppState, spec: core.ChainSpec) -> Callable[[], core.Plan]:
+def _replanned(state: AppState, spec: core.ChainSpec) -> Callable[[], core.ChainPlan]:
     return lambda: core.plan_chain(state.backends.chains_for(spec.topic), spec)
 
 

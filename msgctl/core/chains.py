@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -89,7 +89,7 @@ class ApplyError(MsgctlError):
 
 
 @dataclass(frozen=True)
-class Plan:
+class ChainPlan:
     changes: list[Change]
 
     @property
@@ -198,17 +198,17 @@ class ChainBackend(Protocol):
     def plan_prune(self, spec: ChainSpec) -> list[Change]: ...
 
 
-def plan_chain(backend: ChainBackend, spec: ChainSpec) -> Plan:
+def plan_chain(backend: ChainBackend, spec: ChainSpec) -> ChainPlan:
     """Read what exists and plan what is missing; raise ConflictError (exit 2) on any conflict."""
     validate_spec(spec)
     backend.validate(spec)
     changes, conflicts = backend.plan(spec)
     if conflicts:
         raise ConflictError(conflicts)
-    return Plan(changes)
+    return ChainPlan(changes)
 
 
-def apply_plan(plan: Plan, on_change: Callable[[Change], None] = lambda _: None) -> Plan:
+def apply_plan(plan: ChainPlan, on_change: Callable[[Change], None] = lambda _: None) -> ChainPlan:
     """Run each pending change in order; on a failure raise ApplyError saying what was already done."""
     pending = plan.pending
     for index, change in enumerate(pending):
@@ -252,16 +252,6 @@ def check_exit_code(tree: ChainTree, probes: Iterable[ProbeResult]) -> ExitCode:
     return ExitCode.OK
 
 
-def parse_policy_text(text: str, what: str = "filter policy") -> dict[str, Any]:
-    try:
-        policy = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(policy, dict) or not policy:
-        raise UsageError(f"{what} must be a non-empty JSON object")
-    return policy
-
-
 # Queue policies ----------------------------------------------------------------------------------------
 
 SNS_PRINCIPALS = ("sns.amazonaws.com",)
@@ -283,7 +273,8 @@ def allow_topic_statement(queue_arn: str, topic_arn: str) -> dict[str, Any]:
     }
 
 
-def load_policy(text: str | None) -> dict[str, Any]:
+def parse_queue_policy(text: str | None) -> dict[str, Any]:
+    """An SQS queue's access policy (IAM JSON) with ``Statement`` always a list; none yet is an empty one."""
     if not text:
         return {"Version": "2012-10-17", "Statement": []}
     try:
@@ -297,13 +288,13 @@ def load_policy(text: str | None) -> dict[str, Any]:
 
 def merge_statement(policy_text: str | None, statement: dict[str, Any]) -> str:
     """Add a statement to a policy, keeping every other statement as it is."""
-    policy = load_policy(policy_text)
+    policy = parse_queue_policy(policy_text)
     policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != statement["Sid"]] + [statement]
     return json.dumps(policy)
 
 
 def remove_statement(policy_text: str | None, sid: str) -> str | None:
-    policy = load_policy(policy_text)
+    policy = parse_queue_policy(policy_text)
     kept = [s for s in policy["Statement"] if s.get("Sid") != sid]
     if len(kept) == len(policy["Statement"]):
         return policy_text
@@ -313,7 +304,7 @@ def remove_statement(policy_text: str | None, sid: str) -> str | None:
 
 def policy_allows_topic(policy_text: str | None, queue_arn: str, topic_arn: str) -> bool:
     """Does the queue policy let this topic SendMessage (an Allow that matches and no Deny that does)?"""
-    statements = list(load_policy(policy_text)["Statement"]) if policy_text else []
+    statements = list(parse_queue_policy(policy_text)["Statement"]) if policy_text else []
     matching = [s for s in statements if _statement_matches(s, queue_arn, topic_arn)]
     return any(s.get("Effect") == "Allow" for s in matching) and not any(
         s.get("Effect") == "Deny" for s in matching
@@ -376,7 +367,3 @@ def dlq_name(queue_name: str) -> str:
     if queue_name.endswith(".fifo"):
         return f"{queue_name[: -len('.fifo')]}-dlq.fifo"
     return f"{queue_name}-dlq"
-
-
-def changed(changes: Iterable[Change]) -> Iterator[Change]:
-    return (c for c in changes if c.action != "unchanged")
