@@ -181,6 +181,43 @@ class ProbeResult:
         return {"channel": self.channel, "outcome": self.outcome, "detail": self.detail}
 
 
+@dataclass(frozen=True)
+class CheckRow:
+    """One line of a check: a link that is ``broken``, a probe's outcome, or ``ok`` when neither applies."""
+
+    channel: str
+    result: Literal["ok", "broken", "delivered", "filtered", "missing"]
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "result": self.result, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """What a check found: the static checks of the tree and, when probed, where the canary came."""
+
+    tree: ChainTree
+    probes: list[ProbeResult] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[CheckRow]:
+        rows = [CheckRow(where, "broken", why) for where, why in self.tree.broken]
+        rows += [CheckRow(p.channel, p.outcome, p.detail) for p in self.probes]
+        return rows or [CheckRow(link.channel or link.endpoint, "ok") for link in self.tree.links]
+
+    @property
+    def unreachable(self) -> list[str]:
+        """The channels the topic does not reach: broken links and queues the canary did not come to."""
+        return sorted({row.channel for row in self.rows if row.result in ("broken", "missing")})
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.tree.broken or any(p.outcome == "missing" for p in self.probes):
+            return ExitCode.PARTIAL
+        return ExitCode.OK
+
+
 class ChainBackend(Protocol):
     def validate(self, spec: ChainSpec) -> None: ...
 
@@ -226,6 +263,23 @@ def apply_plan(plan: ChainPlan, on_change: Callable[[Change], None] = lambda _: 
     return plan
 
 
+def apply_plans(steps: Iterable[Callable[[], ChainPlan]], dry_run: bool = False) -> ChainPlan:
+    """Plan and apply one step after the other (a later chain may share a queue with an earlier one); return
+    every step's rows. On a failure after some rows, raise ApplyError holding all of them (status column)."""
+    shown: list[Change] = []
+    try:
+        for make_plan in steps:
+            plan = make_plan()
+            shown += plan.changes
+            if not dry_run and plan.pending:
+                apply_plan(plan)
+    except MsgctlError as exc:
+        if not shown:
+            raise
+        raise ApplyError(exc, shown) from exc
+    return ChainPlan(shown)
+
+
 def validate_spec(spec: ChainSpec) -> None:
     if not spec.queues:
         raise UsageError("a chain needs at least one queue")
@@ -244,12 +298,6 @@ def validate_spec(spec: ChainSpec) -> None:
         raise UsageError(f"queue given twice: {', '.join(duplicates)}")
     if not 1 <= spec.max_receive_count <= 1000:
         raise UsageError("--max-receive-count must be between 1 and 1000")
-
-
-def check_exit_code(tree: ChainTree, probes: Iterable[ProbeResult]) -> ExitCode:
-    if tree.broken or any(p.outcome == "missing" for p in probes):
-        return ExitCode.PARTIAL
-    return ExitCode.OK
 
 
 # Queue policies ----------------------------------------------------------------------------------------
