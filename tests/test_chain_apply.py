@@ -78,4 +78,13 @@ def test_a_failure_half_way_reports_what_was_created(
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("msgctl: error: cannot create queue") and "AccessDenied" in error
     assert "Traceback" not in result.stderr
-    assert sqs.get_queue_url(QueueName=f"{unique}-a")["QueueUrl"], "what the output says exists, exists"
+    said_created = {
+        resource.split(" sqs:", 1)[1]
+        for resource, status in rows.items()
+        if resource.startswith(("queue ", "dlq ")) and status == "applied"
+    }
+    assert said_created == {f"{unique}-a-dlq", f"{unique}-a", f"{unique}-b-dlq"}
+    listed = sqs.list_queues(QueueNamePrefix=unique).get("QueueUrls", [])
+    assert sorted(listed) == sorted(sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in said_created), (
+        "what the output says exists, exists, and nothing else does"
+    )
