@@ -8,7 +8,8 @@ from msgctl.address import Channel
 from msgctl.backends.aws import arn_name, aws_errors
 from msgctl.backends.sns_chain_base import ChainQueue
 from msgctl.backends.sns_chain_show import SnsChainInspector
-from msgctl.core.chains import ChainSpec, Change, allow_topic_statement, dlq_name, remove_statement
+from msgctl.core.chains import ChainSpec, Change, dlq_name
+from msgctl.core.queue_policy import allow_topic_statement, remove_statement
 
 
 class SnsChainDeleter(SnsChainInspector):

@@ -13,11 +13,9 @@ from msgctl.core.chains import (
     Change,
     Conflict,
     QueueSpec,
-    allow_topic_statement,
     dlq_name,
-    merge_statement,
-    policy_allows_topic,
 )
+from msgctl.core.queue_policy import allow_topic_statement, merge_statement, policy_allows_topic
 from msgctl.errors import UsageError
 
 SCOPES = {"attributes": "MessageAttributes", "body": "MessageBody"}

@@ -14,9 +14,10 @@ from msgctl.backends.sns_chain_base import ChainQueue, SnsChainBase, json_object
 from msgctl.backends.sqs import max_receive_count
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
 from msgctl.config import LONG_POLL_S
-from msgctl.core.chains import ChainTree, Link, ProbeResult, policy_allows_topic
+from msgctl.core.chains import ChainTree, Link, ProbeResult
 from msgctl.core.filter_lint import lint
 from msgctl.core.filter_policy import FilterPolicy, Message
+from msgctl.core.queue_policy import policy_allows_topic
 from msgctl.errors import NotFoundError, UsageError
 
 CANARY_ATTRIBUTE = "msgctl_canary"
