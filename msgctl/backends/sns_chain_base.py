@@ -15,6 +15,8 @@ AWS_MANAGED_SQS_KEY = "alias/aws/sqs"
 
 @dataclass
 class ChainQueue:
+    """A queue as read: ``attributes`` None when it does not exist (its ARN is then the expected one)."""
+
     name: str
     arn: str
     url: str | None
@@ -33,6 +35,8 @@ class ChainQueue:
 
 
 class SnsChainBase:
+    """Reads a chain's topic, queues and subscriptions as they are; what is missing reads as None."""
+
     def __init__(self, clients: AwsClients) -> None:
         self._clients = clients
 
@@ -43,8 +47,6 @@ class SnsChainBase:
     @property
     def _sqs(self) -> Any:
         return self._clients.client("sqs")
-
-    # Reading ---------------------------------------------------------------------------------------------
 
     def _topic_attributes(self, topic_arn: str) -> dict[str, str] | None:
         try:

@@ -22,6 +22,9 @@ SCOPES = {"attributes": "MessageAttributes", "body": "MessageBody"}
 
 
 class SnsChainPlanner(SnsChainBase):
+    """One Change per resource of the spec (created, updated or unchanged) and a Conflict per field that
+    differs in a way msgctl will not change."""
+
     def validate(self, spec: ChainSpec) -> None:
         fifo = spec.fifo or spec.topic.fifo
         for channel in (spec.topic, *(q.channel for q in spec.queues)):

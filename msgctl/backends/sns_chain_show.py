@@ -24,6 +24,8 @@ CANARY_ATTRIBUTE = "msgctl_canary"
 
 
 class SnsChainInspector(SnsChainBase):
+    """The chain as a tree with its broken links flagged, and the canary probe that proves delivery."""
+
     def show(self, topic: Channel) -> ChainTree:
         topic_arn = self._clients.arn("sns", topic.name)
         attributes = self._topic_attributes(topic_arn)
