@@ -149,30 +149,34 @@ def test_show_and_check_name_what_is_wrong(client, unique) -> None:
 
 
 @pytest.mark.aws
-def test_delete_asks_the_confirm_callback_with_the_plan(client, sqs, unique) -> None:
+def test_delete_shows_the_plan_then_asks_the_confirm_callback(client, sqs, unique) -> None:
     client.chains.create(f"sns:{unique}", [f"sqs:{unique}"])
-    asked: list[ChainPlan] = []
+    shown: list[ChainPlan] = []
+    asked: list[str] = []
 
-    def decline(plan: ChainPlan) -> bool:
-        asked.append(plan)
+    def decline(question: str) -> bool:
+        asked.append(question)
         return False
 
     with pytest.raises(UsageError, match="deleting: declined; nothing changed"):
-        client.chains.delete(f"sns:{unique}", with_queues=True, confirm=decline)
-    assert [(c.resource, c.action) for c in asked[0].pending] == [
+        client.chains.delete(f"sns:{unique}", with_queues=True, confirm=decline, on_plan=shown.append)
+    assert [(c.resource, c.action) for c in shown[0].pending] == [
         (f"subscription sns:{unique} -> sqs:{unique}", "delete"),
         (f"queue sqs:{unique}", "delete"),
         (f"dlq sqs:{unique}-dlq", "delete"),
         (f"topic sns:{unique}", "delete"),
     ]
+    assert asked == ["delete 4 resources?"]
     assert client.chains.show(f"sns:{unique}").links, "nothing deleted when the callback says no"
     assert _queue_names(sqs, unique) == [unique, f"{unique}-dlq"]
 
-    dry = client.chains.delete(f"sns:{unique}", with_queues=True, dry_run=True, confirm=decline)
-    assert len(asked) == 1, "a dry run asks nothing"
+    dry = client.chains.delete(
+        f"sns:{unique}", with_queues=True, dry_run=True, confirm=decline, on_plan=shown.append
+    )
+    assert (len(shown), len(asked)) == (1, 1), "a dry run shows and asks nothing"
     assert {c.status for c in dry.changes} == {"planned"}
 
-    deleted = client.chains.delete(f"sns:{unique}", with_queues=True, confirm=lambda plan: True)
+    deleted = client.chains.delete(f"sns:{unique}", with_queues=True, confirm=lambda question: True)
     assert {c.status for c in deleted.changes} == {"applied"}
     assert _queue_names(sqs, unique) == []
     with pytest.raises(NotFoundError):
@@ -180,9 +184,7 @@ def test_delete_asks_the_confirm_callback_with_the_plan(client, sqs, unique) -> 
 
 
 @pytest.mark.aws
-def test_apply_takes_specs_or_a_file_and_prunes_only_when_confirmed(
-    client, sqs, sns, unique, tmp_path
-) -> None:
+def test_apply_takes_specs_or_a_file_and_prunes_only_when_confirmed(client, unique, tmp_path) -> None:
     spec = ChainSpec(parse_channel(f"sns:{unique}"), (QueueSpec(parse_channel(f"sqs:{unique}-a")),))
     applied = client.chains.apply([spec])
     assert {c.status for c in applied.pending} == {"applied"}
@@ -190,19 +192,23 @@ def test_apply_takes_specs_or_a_file_and_prunes_only_when_confirmed(
 
     path = tmp_path / "chains.toml"
     path.write_text(f'[[chains]]\ntopic = "sns:{unique}"\nqueues = ["sqs:{unique}-a"]\n')
-    assert client.chains.apply(path).pending == [], (
-        "the file's chain exists already; without prune: no change"
-    )
+    assert client.chains.apply(path).pending == [], "the chain exists already; without prune: no change"
+    asked: list[str] = []
+
+    def decline(question: str) -> bool:
+        asked.append(question)
+        return False
+
     with pytest.raises(UsageError, match="pruning: declined"):
-        client.chains.apply(str(path), prune=True, confirm_prune=lambda plan: False)
+        client.chains.apply(str(path), prune=True, confirm_prune=decline)
+    assert asked == ["remove 1 subscriptions?"]
     assert len(client.chains.show(f"sns:{unique}").links) == 2
 
-    offered: list[ChainPlan] = []
-    pruned = client.chains.apply(path, prune=True, confirm_prune=lambda plan: offered.append(plan) or True)
-    assert [c.resource for c in offered[0].changes] == [
-        f"subscription sns:{unique} -> arn:aws:sqs:us-east-1:123456789012:{unique}-extra"
+    pruned = client.chains.apply(path, prune=True, confirm_prune=lambda question: True)
+    extra = f"arn:aws:sqs:us-east-1:123456789012:{unique}-extra"
+    assert [(c.resource, c.action, c.status) for c in pruned.pending] == [
+        (f"subscription sns:{unique} -> {extra}", "delete", "applied")
     ]
-    assert [(c.action, c.status) for c in pruned.pending] == [("delete", "applied")]
     assert [link.channel for link in client.chains.show(f"sns:{unique}").links] == [f"sqs:{unique}-a"]
 
 
@@ -225,4 +231,4 @@ def test_virtual_topic_chain_from_python(amq_client, unique) -> None:
     with pytest.raises(UsageError, match="--fifo"):
         amq_client.chains.create(topic, ["amq:queue/billing"], fifo=True)
     with pytest.raises(MsgctlError, match="cannot delete destinations over STOMP"):
-        amq_client.chains.delete(topic, confirm=lambda plan: True)
+        amq_client.chains.delete(topic, confirm=lambda question: True)

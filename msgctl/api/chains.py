@@ -8,12 +8,12 @@ applied before the failure; a conflict with what exists raises ``ConflictError``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from msgctl.address import Channel, parse_channel
+from msgctl.address import Channel
+from msgctl.api.convert import ChannelLike, Confirm, channel_of, go_ahead, policy_of
 from msgctl.backends.registry import Backends
 from msgctl.core.chain_file import load_chain_file
 from msgctl.core.chains import (
@@ -28,13 +28,7 @@ from msgctl.core.chains import (
     apply_plans,
     plan_chain,
 )
-from msgctl.core.filtering import load_policy
 from msgctl.errors import UsageError
-
-ChannelLike = str | Channel
-PolicyLike = Mapping[str, Any] | str
-Confirm = Callable[[ChainPlan], bool]
-"""Asked with the changes about to be made; False stops the call before anything changes."""
 
 
 class Chains:
@@ -50,7 +44,7 @@ class Chains:
         dlq: bool = True,
         max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
         raw: bool = True,
-        filter_policy: PolicyLike | None = None,
+        filter_policy: Mapping[str, Any] | str | None = None,
         filter_scope: FilterScope = "attributes",
         content_based_dedup: bool = False,
         kms_key: str | None = None,
@@ -59,10 +53,11 @@ class Chains:
     ) -> ChainPlan:
         """Create what is missing of a chain: topic, queues, DLQs (``NAME-dlq``), queue policies and
         subscriptions, each queue with ``filter_policy`` (a dict or JSON text). Idempotent."""
-        policy = _filter_policy(filter_policy, filter_scope) if filter_policy is not None else None
+        compiled = policy_of(filter_policy, filter_scope)  # parsed and linted before anything is created
+        policy = compiled.policy if compiled is not None else None
         spec = ChainSpec(
-            topic=_channel(topic),
-            queues=tuple(QueueSpec(_channel(q), policy, filter_scope, raw) for q in queues),
+            topic=channel_of(topic),
+            queues=tuple(QueueSpec(channel_of(q), policy, filter_scope, raw) for q in queues),
             fifo=fifo,
             dlq=dlq,
             max_receive_count=max_receive_count,
@@ -91,7 +86,7 @@ class Chains:
         first = [self.plan(spec) for spec in specs]
         pruned = ChainPlan([c for spec in specs for c in self._prune(spec)] if prune else [])
         if pruned.changes and not dry_run:
-            _confirmed(confirm_prune, pruned, "pruning")
+            go_ahead(confirm_prune, f"remove {len(pruned.changes)} subscriptions?", "pruning")
         # ... then each is planned again just before it is applied, seeing what the chains before it did.
         steps = [
             _given(plan) if index == 0 or dry_run else self._replanned(spec)
@@ -122,13 +117,17 @@ class Chains:
         with_queues: bool = False,
         dry_run: bool = False,
         confirm: Confirm | None = None,
+        on_plan: Callable[[ChainPlan], None] | None = None,
     ) -> ChainPlan:
         """Delete a chain's subscriptions and topic (``with_queues``: its queues and DLQs, messages included;
-        otherwise the grant msgctl put in the queues' policies is removed)."""
+        otherwise the grant msgctl put in the queues' policies is removed). Unless ``dry_run``, ``on_plan``
+        sees what will be deleted, then ``confirm(question)`` is asked; False deletes nothing."""
         address = _topic(topic)
         plan = ChainPlan(self.backends.chains_for(address).plan_delete(address, with_queues))
         if not dry_run:
-            _confirmed(confirm, plan, "deleting")
+            if on_plan is not None:
+                on_plan(plan)
+            go_ahead(confirm, f"delete {len(plan.pending)} resources?", "deleting")
         return apply_plans([_given(plan)], dry_run)
 
     def _prune(self, spec: ChainSpec) -> list[Change]:
@@ -142,22 +141,8 @@ def _given(plan: ChainPlan) -> Callable[[], ChainPlan]:
     return lambda: plan
 
 
-def _confirmed(confirm: Confirm | None, plan: ChainPlan, action: str) -> None:
-    if confirm is not None and not confirm(plan):
-        raise UsageError(f"{action}: declined; nothing changed")
-
-
-def _channel(channel: ChannelLike) -> Channel:
-    return channel if isinstance(channel, Channel) else parse_channel(channel)
-
-
 def _topic(topic: ChannelLike) -> Channel:
-    channel = _channel(topic)
+    channel = channel_of(topic)
     if channel.kind != "topic":
         raise UsageError(f"{channel} is not a topic")
     return channel
-
-
-def _filter_policy(policy: PolicyLike, scope: FilterScope) -> dict[str, Any]:
-    """Parse and lint, so an invalid policy stops the plan before anything is created (exit 2)."""
-    return load_policy(policy if isinstance(policy, str) else json.dumps(policy), scope).policy

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from msgctl.cli.confirm import require_confirmation
+from msgctl.cli.confirm import confirmer
 from msgctl.cli.options import DryRunOption, OutputOption, YesOption, parse_scope, read_argument
 from msgctl.cli.state import get_state
 from msgctl.core.chains import ApplyError, ChainPlan, Change
@@ -100,7 +100,7 @@ def apply(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-    confirm = _asking(renderer, yes, lambda plan: f"remove {len(plan.changes)} subscriptions?", "pruning")
+    confirm = confirmer(renderer, yes, "pruning")
     _render_run(
         renderer,
         lambda: state.client.chains.apply(file, prune=prune, dry_run=dry_run, confirm_prune=confirm),
@@ -186,15 +186,15 @@ def delete(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-
-    def confirm(plan: ChainPlan) -> bool:
-        _records(renderer, plan.changes)
-        require_confirmation(renderer, yes, f"delete {len(plan.pending)} resources?", "deleting")
-        return True
-
     _render_run(
         renderer,
-        lambda: state.client.chains.delete(topic, with_queues=with_queues, dry_run=dry_run, confirm=confirm),
+        lambda: state.client.chains.delete(
+            topic,
+            with_queues=with_queues,
+            dry_run=dry_run,
+            confirm=confirmer(renderer, yes, "deleting"),
+            on_plan=lambda plan: _records(renderer, plan.changes),
+        ),
         dry_run,
     )
 
@@ -218,18 +218,6 @@ def _render_run(renderer: Renderer, run: Callable[[], ChainPlan], dry_run: bool)
 
 def _records(renderer: Renderer, changes: list[Change]) -> None:
     renderer.records([c.to_json() for c in changes], PLAN_COLUMNS)
-
-
-def _asking(
-    renderer: Renderer, yes: bool, question: Callable[[ChainPlan], str], action: str
-) -> Callable[[ChainPlan], bool]:
-    """The library's confirm callback: --yes, or yes at the prompt (require_confirmation says why not)."""
-
-    def confirm(plan: ChainPlan) -> bool:
-        require_confirmation(renderer, yes, question(plan), action)
-        return True
-
-    return confirm
 
 
 def _parse_tag(text: str) -> tuple[str, str]:
