@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from msgctl.core.chains import (
+from msgctl.core.chains import dlq_name
+from msgctl.core.queue_policy import (
     allow_topic_statement,
-    dlq_name,
     merge_statement,
     policy_allows_topic,
     remove_statement,

@@ -370,12 +370,13 @@ def test_an_invalid_filter_policy_stops_create_before_anything_exists(invoke, aw
 
 def test_a_queue_in_another_account_is_never_deleted_in_its_place(invoke, aws, sqs, sns, unique) -> None:
     topic_arn = sns.create_topic(Name=unique)["TopicArn"]
-    sqs.create_queue(QueueName=unique)
+    url = sqs.create_queue(QueueName=unique)["QueueUrl"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=f"arn:aws:sqs:us-east-1:111111111111:{unique}")
     tree = json.loads(invoke("chain", "show", f"sns:{unique}", "-o", "json").stdout)
     assert "another account or region" in tree["subscriptions"][0]["warnings"][0]
     assert invoke("chain", "delete", f"sns:{unique}", "--with-queues", "--yes").exit_code == 0
-    assert sqs.get_queue_url(QueueName=unique)["QueueUrl"], "the local queue of the same name is still there"
+    assert sqs.list_queues(QueueNamePrefix=unique).get("QueueUrls") == [url], "the local queue is still there"
+    assert sqs.get_queue_url(QueueName=unique)["QueueUrl"] == url
 
 
 def test_virtual_topic_consumer_names_cannot_have_dots(invoke, amq, unique) -> None:

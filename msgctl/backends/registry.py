@@ -90,12 +90,9 @@ class Backends:
     def chains_for(self, topic: Channel) -> ChainBackend:
         """The chain planner for the broker that holds this topic."""
         if topic.service == "amq":
-            from msgctl.backends.activemq import ActiveMqBackend
             from msgctl.backends.activemq_chains import ActiveMqChainBackend
 
-            backend = self.for_channel(topic)
-            assert isinstance(backend, ActiveMqBackend)
-            return ActiveMqChainBackend(backend)
+            return ActiveMqChainBackend(self.activemq(topic))
         from msgctl.backends.sns_chains import SnsChainBackend
 
         return SnsChainBackend(self.aws)

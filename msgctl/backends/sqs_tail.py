@@ -17,8 +17,8 @@ from msgctl.backends.sns import SnsBackend
 from msgctl.backends.sqs import SqsBackend, max_receive_count, queue_counts, release
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
 from msgctl.config import LONG_POLL_S
-from msgctl.core.chains import allow_topic_statement, merge_statement
 from msgctl.core.fifo_lag import Seen, cut_from_batches
+from msgctl.core.queue_policy import allow_topic_statement, merge_statement
 from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
 from msgctl.envelope import SUBJECT, TRACE_HEADER, Envelope, MessageAttribute
 from msgctl.errors import MsgctlError, NotFoundError, UsageError

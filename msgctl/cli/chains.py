@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from msgctl.address import Channel, parse_channel
-from msgctl.cli.confirm import require_confirmation
-from msgctl.cli.options import DryRunOption, OutputOption, YesOption, read_argument
-from msgctl.cli.state import AppState, get_state
-from msgctl.core import chains as core
-from msgctl.core.chain_file import load_chain_file
-from msgctl.core.filtering import load_policy
-from msgctl.errors import ExitCode, MsgctlError, UsageError
+from msgctl.cli.confirm import confirmer
+from msgctl.cli.options import DryRunOption, OutputOption, YesOption, parse_scope, read_argument
+from msgctl.cli.state import get_state
+from msgctl.core.chains import ApplyError, ChainPlan, Change
+from msgctl.errors import ExitCode, UsageError
 from msgctl.render import Renderer
 from msgctl.render.chains import chain_tree
 
@@ -61,24 +58,26 @@ def create(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-    if filter_scope not in ("attributes", "body"):
-        raise UsageError("--filter-scope must be attributes or body")
-    policy = _read_policy(filter_policy, filter_scope) if filter_policy else None
-    spec = core.ChainSpec(
-        topic=parse_channel(topic),
-        queues=tuple(
-            core.QueueSpec(parse_channel(q), policy, "body" if filter_scope == "body" else "attributes", raw)
-            for q in queues
+    scope = parse_scope(filter_scope)
+    policy = read_argument(filter_policy) if filter_policy else None
+    _render_run(
+        renderer,
+        lambda: state.client.chains.create(
+            topic,
+            queues,
+            fifo=fifo,
+            dlq=dlq,
+            max_receive_count=max_receive_count,
+            raw=raw,
+            filter_policy=policy,
+            filter_scope=scope,
+            content_based_dedup=content_based_dedup,
+            kms_key=kms_key,
+            tags=[_parse_tag(t) for t in tag or []],
+            dry_run=dry_run,
         ),
-        fifo=fifo,
-        dlq=dlq,
-        max_receive_count=max_receive_count,
-        content_based_dedup=content_based_dedup,
-        kms_key=kms_key,
-        tags=tuple(_parse_tag(t) for t in tag or []),
+        dry_run,
     )
-    plan = core.plan_chain(state.backends.chains_for(spec.topic), spec)
-    _run_plan(renderer, plan, dry_run)
 
 
 @app.command()
@@ -101,23 +100,12 @@ def apply(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-    specs = load_chain_file(file)
-    # Every chain is planned (conflicts checked) before anything changes ...
-    first = [core.plan_chain(state.backends.chains_for(spec.topic), spec) for spec in specs]
-    pruned: list[core.Change] = []
-    if prune:
-        pruned = [
-            change for spec in specs for change in state.backends.chains_for(spec.topic).plan_prune(spec)
-        ]
-        if pruned and not dry_run:
-            require_confirmation(renderer, yes, f"remove {len(pruned)} subscriptions?", "pruning")
-    # ... then each is planned again just before it is applied, seeing what the chains before it did.
-    steps = [
-        _given(plan) if index == 0 or dry_run else _replanned(state, spec)
-        for index, (spec, plan) in enumerate(zip(specs, first, strict=True))
-    ]
-    steps.append(lambda: core.Plan(pruned))
-    _run_plans(renderer, steps, dry_run)
+    confirm = confirmer(renderer, yes, "pruning")
+    _render_run(
+        renderer,
+        lambda: state.client.chains.apply(file, prune=prune, dry_run=dry_run, confirm_prune=confirm),
+        dry_run,
+    )
 
 
 @app.command()
@@ -134,9 +122,7 @@ def show(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-    address = _topic(topic)
-    tree = state.backends.chains_for(address).show(address)
-    chain_tree(renderer, tree.to_json())
+    chain_tree(renderer, state.client.chains.show(topic).to_json())
 
 
 @app.command()
@@ -175,22 +161,11 @@ def check(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-    address = _topic(topic)
-    backend = state.backends.chains_for(address)
-    tree = backend.show(address)
-    probes = backend.probe(tree, timeout, force) if probe else []
-    rows = [{"channel": where, "result": "broken", "detail": why} for where, why in tree.broken]
-    rows += [{"channel": p.channel, "result": p.outcome, "detail": p.detail} for p in probes]
-    if not rows:
-        rows = [
-            {"channel": link.channel or link.endpoint, "result": "ok", "detail": ""} for link in tree.links
-        ]
-    renderer.records(rows, ("channel", "result", "detail"))
-    code = core.check_exit_code(tree, probes)
-    if code != ExitCode.OK:
-        failing = sorted({r["channel"] for r in rows if r["result"] in ("broken", "missing")})
-        renderer.error(f"{tree.topic} does not reach: {', '.join(failing)}")
-        raise typer.Exit(code)
+    result = state.client.chains.check(topic, probe=probe, timeout=timeout, force=force)
+    renderer.records([row.to_json() for row in result.rows], ("channel", "result", "detail"))
+    if result.exit_code != ExitCode.OK:
+        renderer.error(f"{result.tree.topic} does not reach: {', '.join(result.unreachable)}")
+        raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -211,55 +186,38 @@ def delete(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-    address = _topic(topic)
-    plan = core.Plan(state.backends.chains_for(address).plan_delete(address, with_queues))
-    if not dry_run:
-        renderer.records([c.to_json() for c in plan.changes], PLAN_COLUMNS)
-        require_confirmation(renderer, yes, f"delete {len(plan.pending)} resources?", "deleting")
-    _run_plan(renderer, plan, dry_run)
+    _render_run(
+        renderer,
+        lambda: state.client.chains.delete(
+            topic,
+            with_queues=with_queues,
+            dry_run=dry_run,
+            confirm=confirmer(renderer, yes, "deleting"),
+            on_plan=lambda plan: _records(renderer, plan.changes),
+        ),
+        dry_run,
+    )
 
 
-def _run_plan(renderer: Renderer, plan: core.Plan, dry_run: bool) -> None:
-    _run_plans(renderer, [lambda: plan], dry_run)
-
-
-def _run_plans(renderer: Renderer, plans: Sequence[Callable[[], core.Plan]], dry_run: bool) -> None:
-    """Plan and apply one step after the other (a later chain may share a queue with an earlier one), then
-    print every row; on a failure, print what was applied before it, then fail."""
-    shown: list[core.Change] = []
+def _render_run(renderer: Renderer, run: Callable[[], ChainPlan], dry_run: bool) -> None:
+    """Print every row of what the call planned and applied; on a failure, what was applied before it."""
     try:
-        for make_plan in plans:
-            plan = make_plan()
-            shown += plan.changes
-            if not dry_run and plan.pending:
-                core.apply_plan(plan)
-    except MsgctlError:
-        if shown:
-            renderer.records([c.to_json() for c in shown], PLAN_COLUMNS)
-            applied = sum(1 for c in shown if c.status == "applied")
-            renderer.warn(f"{applied} changes were applied before the failure (status column)")
+        plan = run()
+    except ApplyError as exc:
+        _records(renderer, exc.changes)
+        applied = sum(1 for c in exc.changes if c.status == "applied")
+        renderer.warn(f"{applied} changes were applied before the failure (status column)")
         raise
-    renderer.records([c.to_json() for c in shown], PLAN_COLUMNS)
+    _records(renderer, plan.changes)
     if dry_run:
         renderer.info("dry run: nothing changed")
         return
-    counts = {a: sum(1 for c in shown if c.action == a) for a in ("create", "update", "delete")}
+    counts = {a: sum(1 for c in plan.changes if c.action == a) for a in ("create", "update", "delete")}
     renderer.info(", ".join(f"{n} {a}d" for a, n in counts.items() if n) or "nothing to change")
 
 
-def _given(plan: core.Plan) -> Callable[[], core.Plan]:
-    return lambda: plan
-
-
-def _replanned(state: AppState, spec: core.ChainSpec) -> Callable[[], core.Plan]:
-    return lambda: core.plan_chain(state.backends.chains_for(spec.topic), spec)
-
-
-def _topic(text: str) -> Channel:
-    channel = parse_channel(text)
-    if channel.kind != "topic":
-        raise UsageError(f"{channel} is not a topic")
-    return channel
+def _records(renderer: Renderer, changes: list[Change]) -> None:
+    renderer.records([c.to_json() for c in changes], PLAN_COLUMNS)
 
 
 def _parse_tag(text: str) -> tuple[str, str]:
@@ -267,8 +225,3 @@ def _parse_tag(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise UsageError(f"bad --tag {text!r}: expected KEY=VALUE")
     return key, value
-
-
-def _read_policy(text: str, scope: str) -> dict[str, Any]:
-    """Parse and lint, so an invalid policy stops the plan before anything is created (exit 2)."""
-    return load_policy(read_argument(text), "body" if scope == "body" else "attributes").policy

@@ -6,9 +6,7 @@ everything here is broker-agnostic.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -89,7 +87,7 @@ class ApplyError(MsgctlError):
 
 
 @dataclass(frozen=True)
-class Plan:
+class ChainPlan:
     changes: list[Change]
 
     @property
@@ -181,6 +179,43 @@ class ProbeResult:
         return {"channel": self.channel, "outcome": self.outcome, "detail": self.detail}
 
 
+@dataclass(frozen=True)
+class CheckRow:
+    """One line of a check: a link that is ``broken``, a probe's outcome, or ``ok`` when neither applies."""
+
+    channel: str
+    result: Literal["ok", "broken", "delivered", "filtered", "missing"]
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "result": self.result, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """What a check found: the static checks of the tree and, when probed, where the canary came."""
+
+    tree: ChainTree
+    probes: list[ProbeResult] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[CheckRow]:
+        rows = [CheckRow(where, "broken", why) for where, why in self.tree.broken]
+        rows += [CheckRow(p.channel, p.outcome, p.detail) for p in self.probes]
+        return rows or [CheckRow(link.channel or link.endpoint, "ok") for link in self.tree.links]
+
+    @property
+    def unreachable(self) -> list[str]:
+        """The channels the topic does not reach: broken links and queues the canary did not come to."""
+        return sorted({row.channel for row in self.rows if row.result in ("broken", "missing")})
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.tree.broken or any(p.outcome == "missing" for p in self.probes):
+            return ExitCode.PARTIAL
+        return ExitCode.OK
+
+
 class ChainBackend(Protocol):
     def validate(self, spec: ChainSpec) -> None: ...
 
@@ -198,17 +233,17 @@ class ChainBackend(Protocol):
     def plan_prune(self, spec: ChainSpec) -> list[Change]: ...
 
 
-def plan_chain(backend: ChainBackend, spec: ChainSpec) -> Plan:
+def plan_chain(backend: ChainBackend, spec: ChainSpec) -> ChainPlan:
     """Read what exists and plan what is missing; raise ConflictError (exit 2) on any conflict."""
     validate_spec(spec)
     backend.validate(spec)
     changes, conflicts = backend.plan(spec)
     if conflicts:
         raise ConflictError(conflicts)
-    return Plan(changes)
+    return ChainPlan(changes)
 
 
-def apply_plan(plan: Plan, on_change: Callable[[Change], None] = lambda _: None) -> Plan:
+def apply_plan(plan: ChainPlan, on_change: Callable[[Change], None] = lambda _: None) -> ChainPlan:
     """Run each pending change in order; on a failure raise ApplyError saying what was already done."""
     pending = plan.pending
     for index, change in enumerate(pending):
@@ -224,6 +259,23 @@ def apply_plan(plan: Plan, on_change: Callable[[Change], None] = lambda _: None)
         change.status = "applied"
         on_change(change)
     return plan
+
+
+def apply_plans(steps: Iterable[Callable[[], ChainPlan]], dry_run: bool = False) -> ChainPlan:
+    """Plan and apply one step after the other (a later chain may share a queue with an earlier one); return
+    every step's rows. On a failure after some rows, raise ApplyError holding all of them (status column)."""
+    shown: list[Change] = []
+    try:
+        for make_plan in steps:
+            plan = make_plan()
+            shown += plan.changes
+            if not dry_run and plan.pending:
+                apply_plan(plan)
+    except MsgctlError as exc:
+        if not shown:
+            raise
+        raise ApplyError(exc, shown) from exc
+    return ChainPlan(shown)
 
 
 def validate_spec(spec: ChainSpec) -> None:
@@ -246,137 +298,8 @@ def validate_spec(spec: ChainSpec) -> None:
         raise UsageError("--max-receive-count must be between 1 and 1000")
 
 
-def check_exit_code(tree: ChainTree, probes: Iterable[ProbeResult]) -> ExitCode:
-    if tree.broken or any(p.outcome == "missing" for p in probes):
-        return ExitCode.PARTIAL
-    return ExitCode.OK
-
-
-def parse_policy_text(text: str, what: str = "filter policy") -> dict[str, Any]:
-    try:
-        policy = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(policy, dict) or not policy:
-        raise UsageError(f"{what} must be a non-empty JSON object")
-    return policy
-
-
-# Queue policies ----------------------------------------------------------------------------------------
-
-SNS_PRINCIPALS = ("sns.amazonaws.com",)
-
-
-def allow_topic_statement(queue_arn: str, topic_arn: str) -> dict[str, Any]:
-    import hashlib
-
-    digest = hashlib.sha256(topic_arn.encode()).hexdigest()[
-        :8
-    ]  # names alone collide: orders.fifo, orders-fifo
-    return {
-        "Sid": f"msgctl-allow-{re.sub(r'[^A-Za-z0-9]', '', topic_arn.rsplit(':', 1)[-1])[:40]}-{digest}",
-        "Effect": "Allow",
-        "Principal": {"Service": "sns.amazonaws.com"},
-        "Action": "sqs:SendMessage",
-        "Resource": queue_arn,
-        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-    }
-
-
-def load_policy(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {"Version": "2012-10-17", "Statement": []}
-    try:
-        policy = json.loads(text)
-    except json.JSONDecodeError:
-        raise MsgctlError("the queue's policy is not valid JSON; fix it by hand first") from None
-    statements = policy.get("Statement", [])
-    policy["Statement"] = statements if isinstance(statements, list) else [statements]
-    return dict(policy)
-
-
-def merge_statement(policy_text: str | None, statement: dict[str, Any]) -> str:
-    """Add a statement to a policy, keeping every other statement as it is."""
-    policy = load_policy(policy_text)
-    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != statement["Sid"]] + [statement]
-    return json.dumps(policy)
-
-
-def remove_statement(policy_text: str | None, sid: str) -> str | None:
-    policy = load_policy(policy_text)
-    kept = [s for s in policy["Statement"] if s.get("Sid") != sid]
-    if len(kept) == len(policy["Statement"]):
-        return policy_text
-    policy["Statement"] = kept
-    return json.dumps(policy) if kept else ""
-
-
-def policy_allows_topic(policy_text: str | None, queue_arn: str, topic_arn: str) -> bool:
-    """Does the queue policy let this topic SendMessage (an Allow that matches and no Deny that does)?"""
-    statements = list(load_policy(policy_text)["Statement"]) if policy_text else []
-    matching = [s for s in statements if _statement_matches(s, queue_arn, topic_arn)]
-    return any(s.get("Effect") == "Allow" for s in matching) and not any(
-        s.get("Effect") == "Deny" for s in matching
-    )
-
-
-def _statement_matches(statement: dict[str, Any], queue_arn: str, topic_arn: str) -> bool:
-    return (
-        _principal_is_sns(statement.get("Principal"))
-        and any(_glob(a.lower(), "sqs:sendmessage") for a in _as_list(statement.get("Action")))
-        and any(_glob(r, queue_arn) for r in _as_list(statement.get("Resource", "*")))
-        and _condition_admits(statement.get("Condition"), topic_arn)
-    )
-
-
-def _principal_is_sns(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, dict):
-        services = _as_list(principal.get("Service"))
-        return "*" in _as_list(principal.get("AWS")) or any(s in SNS_PRINCIPALS for s in services)
-    return False
-
-
-def _condition_admits(condition: Any, topic_arn: str) -> bool:
-    if not condition:
-        return True
-    if not isinstance(condition, dict):
-        return False
-    for operator, clauses in condition.items():
-        if not isinstance(clauses, dict):
-            return False
-        for key, values in clauses.items():
-            if key.lower() != "aws:sourcearn":
-                return False  # a condition we cannot evaluate offline: do not claim it admits the topic
-            wanted = _as_list(values)
-            if operator in ("ArnEquals", "StringEquals") and topic_arn not in wanted:
-                return False
-            if operator in ("ArnLike", "StringLike") and not any(_glob(w, topic_arn) for w in wanted):
-                return False
-            if operator not in ("ArnEquals", "StringEquals", "ArnLike", "StringLike"):
-                return False
-    return True
-
-
-def _glob(pattern: str, value: str) -> bool:
-    from fnmatch import fnmatchcase
-
-    return fnmatchcase(value, pattern)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
 def dlq_name(queue_name: str) -> str:
     """``orders`` -> ``orders-dlq``; ``orders.fifo`` -> ``orders-dlq.fifo``."""
     if queue_name.endswith(".fifo"):
         return f"{queue_name[: -len('.fifo')]}-dlq.fifo"
     return f"{queue_name}-dlq"
-
-
-def changed(changes: Iterable[Change]) -> Iterator[Change]:
-    return (c for c in changes if c.action != "unchanged")
