@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from msgctl.address import parse_channel
 from msgctl.config import load_config
-from msgctl.core.filtering import load_policy
 from msgctl.envelope import Envelope
 from msgctl.errors import ExitCode, UsageError
+from msgctl.filter.scan import load_policy
 from tests.helpers import depth
 
 FIXTURES_OK = settings(

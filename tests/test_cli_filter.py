@@ -7,9 +7,9 @@ import queue
 
 import pytest
 
-from msgctl.core.filter_policy import FilterPolicy, Message
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import ExitCode
+from msgctl.filter.engine import FilterPolicy, Message
 
 
 def test_lint_reports_paths_and_exits_2(invoke) -> None:
@@ -253,12 +253,12 @@ def test_to_selector_names_what_has_no_equivalent(invoke, policy, operator) -> N
 
 
 def test_parallel_file_scan_gives_the_sequential_result(invoke, tmp_path, monkeypatch) -> None:
-    from msgctl.core import filtering
+    from msgctl.filter import scan
 
     lines = [_envelope(n, ["order", "refund", "other"][n % 3]) for n in range(3000)]
     path = tmp_path / "big.ndjson"
     path.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(filtering, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1)
     parallel = invoke("filter", "test", '{"kind": ["order"]}', "--input", str(path))
     sequential = invoke("filter", "test", '{"kind": ["order"]}', "--input", "-", input=path.read_text())
     assert parallel.exit_code == 0

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from msgctl.core.filter_lint import combinations, lint
-from msgctl.core.filter_policy import FilterPolicy, Message
+from msgctl.filter.engine import FilterPolicy, Message
+from msgctl.filter.lint import combinations, lint
 from tests.filter_cases import CASES
 
 
@@ -130,8 +130,8 @@ def test_envelopes_are_decided_like_the_envelope_reader_decides(attributes, body
     envelope with the envelope reader and asking the engine."""
     import base64
 
-    from msgctl.core.filtering import message_from_envelope
     from msgctl.envelope import Envelope
+    from msgctl.filter.scan import message_from_envelope
 
     raw = {
         "channel": "sqs:x",

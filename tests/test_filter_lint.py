@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from msgctl.core.filter_lint import lint, parse_policy
+from msgctl.filter.lint import lint, parse_policy
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_parse_reports_json_errors_and_size() -> None:
 
 
 def test_combinations_are_counted_without_expanding_every_or() -> None:
-    from msgctl.core.filter_lint import combinations
+    from msgctl.filter.lint import combinations
 
     policy = {f"k{i}": {"$or": [{"a": ["x"]}, {"b": ["y"]}]} for i in range(20)}
     assert combinations(policy) == (2 * 2) ** 20  # per key: two one-value branches, each at level 2

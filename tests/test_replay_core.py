@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from msgctl.core.filtering import load_policy
 from msgctl.core.ledger import Ledger
 from msgctl.core.outbound import Delivery
 from msgctl.core.replay import (
@@ -25,6 +24,7 @@ from msgctl.core.replay import (
 )
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import UsageError
+from msgctl.filter.scan import load_policy
 
 
 def line(n, group=None, dedup=None, body=None, attrs=None, message_id="default"):

@@ -28,9 +28,9 @@ from msgctl.core.chains import (
     policy_allows_topic,
     remove_statement,
 )
-from msgctl.core.filter_lint import lint
-from msgctl.core.filter_policy import FilterPolicy, Message
 from msgctl.errors import NotFoundError, UsageError
+from msgctl.filter.engine import FilterPolicy, Message
+from msgctl.filter.lint import lint
 
 AWS_MANAGED_SQS_KEY = "alias/aws/sqs"
 SCOPES = {"attributes": "MessageAttributes", "body": "MessageBody"}

@@ -14,8 +14,8 @@ from msgctl.cli.options import DryRunOption, OutputOption, YesOption, read_argum
 from msgctl.cli.state import AppState, get_state
 from msgctl.core import chains as core
 from msgctl.core.chain_file import load_chain_file
-from msgctl.core.filtering import load_policy
 from msgctl.errors import ExitCode, MsgctlError, UsageError
+from msgctl.filter.scan import load_policy
 from msgctl.render import Renderer
 from msgctl.render.chains import chain_tree
 

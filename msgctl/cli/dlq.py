@@ -25,7 +25,6 @@ from msgctl.cli.options import (
     read_argument,
 )
 from msgctl.cli.state import AppState, get_state
-from msgctl.core.filtering import load_policy
 from msgctl.core.journal import UNFINISHED, Journal
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S
 from msgctl.core.redrive import (
@@ -40,6 +39,7 @@ from msgctl.core.redrive import (
 from msgctl.core.state_paths import default_copy_journal, default_journal
 from msgctl.core.tail import iso
 from msgctl.errors import ExitCode, MsgctlError, NotFoundError, UsageError
+from msgctl.filter.scan import load_policy
 from msgctl.render.progress import Progress
 
 if TYPE_CHECKING:

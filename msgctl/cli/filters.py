@@ -13,11 +13,11 @@ import typer
 from msgctl.address import Channel, endpoint_name, parse_channel
 from msgctl.cli.options import OutputOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
-from msgctl.core.filter_lint import lint, parse_policy
-from msgctl.core.filter_policy import Message
-from msgctl.core.filtering import InvalidPolicy, attributes_from_json, load_policy, scan_file, select_lines
-from msgctl.core.selector import NOTES, to_selector
 from msgctl.errors import ExitCode, UsageError
+from msgctl.filter.engine import Message
+from msgctl.filter.lint import lint, parse_policy
+from msgctl.filter.scan import InvalidPolicy, attributes_from_json, load_policy, scan_file, select_lines
+from msgctl.filter.selector import NOTES, to_selector
 
 if TYPE_CHECKING:
     from msgctl.backends.sns import SnsBackend

@@ -23,7 +23,6 @@ from msgctl.cli.options import (
     read_argument,
 )
 from msgctl.cli.state import AppState, get_state
-from msgctl.core.filtering import load_policy
 from msgctl.core.ledger import Ledger
 from msgctl.core.replay import (
     DEFAULT_CONCURRENCY,
@@ -39,6 +38,7 @@ from msgctl.core.replay import (
 from msgctl.core.state_paths import default_ledger
 from msgctl.core.tail import parse_duration
 from msgctl.errors import ExitCode, MsgctlError, UsageError
+from msgctl.filter.scan import load_policy
 from msgctl.render.progress import Progress
 
 

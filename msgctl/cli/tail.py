@@ -19,9 +19,9 @@ from msgctl.cli.options import (
 )
 from msgctl.cli.signals import StopRequest
 from msgctl.cli.state import AppState, get_state
-from msgctl.core.filtering import load_policy
 from msgctl.core.tail import TailOptions, TailReport, parse_duration, tail
 from msgctl.errors import ExitCode, UsageError
+from msgctl.filter.scan import load_policy
 from msgctl.render.messages import MessageFormat, MessageWriter
 
 

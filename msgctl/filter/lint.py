@@ -8,7 +8,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from msgctl.core.filter_policy import OPERATORS, Problem, Scope, is_branch, is_or_operator, path_text
+from msgctl.filter.engine import OPERATORS, Problem, Scope, is_branch, is_or_operator, path_text
 
 MAX_KEYS = 5
 MAX_COMBINATIONS = 150

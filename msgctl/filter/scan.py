@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, AnyStr
 
-from msgctl.core.filter_lint import lint, parse_policy
-from msgctl.core.filter_policy import AttributeValue, EnvelopeError, FilterPolicy, Message, Problem, Scope
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
+from msgctl.filter.engine import AttributeValue, EnvelopeError, FilterPolicy, Message, Problem, Scope
+from msgctl.filter.lint import lint, parse_policy
 
 
 class InvalidPolicy(UsageError):
