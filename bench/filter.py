@@ -24,7 +24,7 @@ from moto.sns.utils import FilterPolicyMatcher
 
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.filter.engine import FilterPolicy
-from msgctl.filter.scan import message_from_envelope
+from msgctl.filter.messages import message_from_envelope
 
 POLICY = {
     "kind": ["order", "refund"],

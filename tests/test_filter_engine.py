@@ -131,7 +131,7 @@ def test_envelopes_are_decided_like_the_envelope_reader_decides(attributes, body
     import base64
 
     from msgctl.envelope import Envelope
-    from msgctl.filter.scan import message_from_envelope
+    from msgctl.filter.messages import message_from_envelope
 
     raw = {
         "channel": "sqs:x",

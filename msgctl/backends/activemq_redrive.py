@@ -25,7 +25,7 @@ from msgctl.backends.activemq_tail import envelope_from_frame
 from msgctl.core.journal import Journal
 from msgctl.errors import MsgctlError, UsageError
 from msgctl.filter.engine import FilterPolicy
-from msgctl.filter.scan import message_from_envelope
+from msgctl.filter.messages import message_from_envelope
 from msgctl.filter.selector import NoSelectorEquivalent, to_selector
 
 TRANSACTION_SIZE = 100

@@ -15,7 +15,7 @@ from msgctl.cli.state import AppState, get_state
 from msgctl.core import chains as core
 from msgctl.core.chain_file import load_chain_file
 from msgctl.errors import ExitCode, MsgctlError, UsageError
-from msgctl.filter.scan import load_policy
+from msgctl.filter.lint import parse_policy
 from msgctl.render import Renderer
 from msgctl.render.chains import chain_tree
 
@@ -271,4 +271,4 @@ def _parse_tag(text: str) -> tuple[str, str]:
 
 def _read_policy(text: str, scope: str) -> dict[str, Any]:
     """Parse and lint, so an invalid policy stops the plan before anything is created (exit 2)."""
-    return load_policy(read_argument(text), "body" if scope == "body" else "attributes").policy
+    return parse_policy(read_argument(text), "body" if scope == "body" else "attributes").policy

@@ -39,7 +39,7 @@ from msgctl.core.redrive import (
 from msgctl.core.state_paths import default_copy_journal, default_journal
 from msgctl.core.tail import iso
 from msgctl.errors import ExitCode, MsgctlError, NotFoundError, UsageError
-from msgctl.filter.scan import load_policy
+from msgctl.filter.lint import parse_policy
 from msgctl.render.progress import Progress
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def redrive_command(
         raise UsageError("--engine must be auto, native or client")
     selection = Selection(
         max=max_messages,
-        filter=load_policy(read_argument(filter_policy), parse_scope(filter_scope))
+        filter=parse_policy(read_argument(filter_policy), parse_scope(filter_scope))
         if filter_policy
         else None,
         ids=frozenset(i.strip() for i in ids.split(",") if i.strip()) if ids else None,

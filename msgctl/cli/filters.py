@@ -15,8 +15,9 @@ from msgctl.cli.options import OutputOption, parse_scope, read_argument
 from msgctl.cli.state import AppState, get_state
 from msgctl.errors import ExitCode, UsageError
 from msgctl.filter.engine import Message
-from msgctl.filter.lint import lint, parse_policy
-from msgctl.filter.scan import InvalidPolicy, attributes_from_json, load_policy, scan_file, select_lines
+from msgctl.filter.lint import InvalidPolicy, decode_policy, lint, parse_policy
+from msgctl.filter.messages import attributes_from_json
+from msgctl.filter.scan import scan_file, select_lines
 from msgctl.filter.selector import NOTES, to_selector
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def lint_command(
         msgctl filter lint '{"price": [{"numeric": [">", 0, "<=", 150]}]}'
     """
     renderer = get_state(ctx).use_output(output)
-    parsed, problems = parse_policy(read_argument(policy))
+    parsed, problems = decode_policy(read_argument(policy))
     if parsed is not None:
         problems += lint(parsed, parse_scope(scope, "--scope"))
     rows = [{"path": p.path, "reason": p.reason} for p in problems]
@@ -91,7 +92,7 @@ def test_command(
     renderer = get_state(ctx).use_output(output)
     if (input is None) == (message is None and attributes is None):
         raise UsageError("give either --message/--attributes or --input")
-    compiled = load_policy(read_argument(policy), parse_scope(scope, "--scope"))
+    compiled = parse_policy(read_argument(policy), parse_scope(scope, "--scope"))
     if input is not None:
         matched = 0
         write = sys.stdout.write
@@ -141,7 +142,7 @@ def which_command(
         reason = None
         if sub["filter_policy"] is not None:
             try:
-                policy = load_policy(
+                policy = parse_policy(
                     json.dumps(sub["filter_policy"]), parse_scope(sub["filter_scope"], "--scope")
                 )
                 decision = policy.decide(sample)
@@ -174,7 +175,7 @@ def to_selector_command(
         msgctl filter to-selector '{"kind": ["order"], "total": [{"numeric": [">", 100]}]}'
     """
     renderer = get_state(ctx).use_output(output)
-    compiled = load_policy(read_argument(policy), "attributes")
+    compiled = parse_policy(read_argument(policy), "attributes")
     selector = to_selector(compiled.policy)
     if renderer.output == "table":
         renderer.line(selector)
@@ -203,7 +204,7 @@ def attach_command(
     renderer = state.use_output(output)
     if len(args) != (1 if topic or queue else 2):
         raise UsageError("give SUBSCRIPTION_ARN POLICY, or --topic TOPIC --queue QUEUE POLICY")
-    compiled = load_policy(read_argument(args[-1]), parse_scope(scope, "--scope"))
+    compiled = parse_policy(read_argument(args[-1]), parse_scope(scope, "--scope"))
     sns = _sns(state)
     arn = _subscription(sns, args[0] if len(args) == 2 else None, topic, queue)
     sns.set_subscription_filter(arn, compiled.policy, compiled.scope)

@@ -38,7 +38,7 @@ from msgctl.core.replay import (
 from msgctl.core.state_paths import default_ledger
 from msgctl.core.tail import parse_duration
 from msgctl.errors import ExitCode, MsgctlError, UsageError
-from msgctl.filter.scan import load_policy
+from msgctl.filter.lint import parse_policy
 from msgctl.render.progress import Progress
 
 
@@ -121,7 +121,7 @@ def replay_command(
         raise UsageError("the input and --filter cannot both come from stdin")
     window = _topic_window(source, max_messages, duration)
     target_channel = parse_channel(to)
-    policy = load_policy(read_argument(filter_policy), parse_scope(filter_scope)) if filter_policy else None
+    policy = parse_policy(read_argument(filter_policy), parse_scope(filter_scope)) if filter_policy else None
     dedup_rule, group_rule = parse_dedup_rule(dedup_id), parse_group_rule(group_id)
     target, target_key = _target(state, target_channel)
     plan = Plan(dedup_rule, group_rule, target.fifo, policy, max_messages, skip_invalid, target.check)

@@ -21,7 +21,7 @@ from msgctl.cli.signals import StopRequest
 from msgctl.cli.state import AppState, get_state
 from msgctl.core.tail import TailOptions, TailReport, parse_duration, tail
 from msgctl.errors import ExitCode, UsageError
-from msgctl.filter.scan import load_policy
+from msgctl.filter.lint import parse_policy
 from msgctl.render.messages import MessageFormat, MessageWriter
 
 
@@ -108,7 +108,7 @@ def tail_command(
         hold=hold,
         unwrap=unwrap,
         since=parse_duration(since) if since else None,
-        filter=load_policy(read_argument(filter_policy), parse_scope(filter_scope))
+        filter=parse_policy(read_argument(filter_policy), parse_scope(filter_scope))
         if filter_policy
         else None,
         grep=_regex(grep) if grep else None,

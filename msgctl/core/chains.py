@@ -14,10 +14,10 @@ from typing import Any, Literal, Protocol
 
 from msgctl.address import Channel
 from msgctl.errors import ExitCode, MsgctlError, UsageError
+from msgctl.filter.engine import Scope as FilterScope
 
 Action = Literal["create", "update", "delete", "unchanged"]
 Status = Literal["planned", "applied", "failed", "not run"]
-FilterScope = Literal["attributes", "body"]
 DEFAULT_MAX_RECEIVE_COUNT = 5
 
 

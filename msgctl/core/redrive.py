@@ -25,7 +25,7 @@ from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 from msgctl.filter.engine import FilterPolicy
-from msgctl.filter.scan import message_from_envelope
+from msgctl.filter.messages import message_from_envelope
 
 log = logging.getLogger(__name__)
 RECEIVE_BATCH = 10

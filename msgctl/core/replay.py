@@ -30,7 +30,7 @@ from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.filter.engine import FilterPolicy
-from msgctl.filter.scan import message_from_envelope
+from msgctl.filter.messages import message_from_envelope
 
 DEFAULT_CONCURRENCY = 4  # lanes by group: order within each group is kept whatever the number
 MAX_ID_LENGTH = 128

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.filter.engine import FilterPolicy
-from msgctl.filter.scan import message_from_envelope
+from msgctl.filter.messages import message_from_envelope
 
 DEFAULT_MAX_HOLD_S = 60
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
