@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, AnyStr
 
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.filter.engine import EnvelopeError, FilterPolicy
+from msgctl.filter.messages import message_from_envelope
 
 
 def select_lines(policy: FilterPolicy, lines: Iterable[AnyStr], invert: bool = False) -> Iterator[AnyStr]:
@@ -73,8 +77,6 @@ def scan_file(
     policy: FilterPolicy, path: str, invert: bool = False, keep_lines: bool = True, workers: int | None = None
 ) -> Iterator[RangeResult]:
     """Results per byte range of the file, in file order; raises UsageError naming a malformed line."""
-    import os
-
     size = os.path.getsize(path)
     workers = workers or min(os.cpu_count() or 1, 8)
     if size < PARALLEL_MIN_BYTES or workers < 2:
@@ -135,3 +137,120 @@ def _lines_up_to(path: str, offset: int) -> int:
         data = file.read(offset - 1)
         file.readline()
         return data.count(b"\n") + 1
+
+
+# What Filters.test reads: a file, NDJSON text, lines of it, or Envelopes and envelope dicts --------------
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """How many items a policy kept (or, inverted, left out), and the items themselves when asked for them,
+    as given: NDJSON lines without their newline, Envelopes or envelope dicts."""
+
+    matched: int
+    matches: list[Any] = field(default_factory=list)
+
+
+def scan_source(
+    policy: FilterPolicy,
+    source: str | os.PathLike[str] | Iterable[Any],
+    invert: bool = False,
+    keep_matches: bool = True,
+    on_match: Callable[[Any], object] | None = None,
+) -> ScanResult:
+    """Decide every envelope of ``source``: a path (a str not beginning with "{"), NDJSON text, an iterable
+    of NDJSON lines, or an iterable of Envelopes and envelope dicts. ``on_match`` sees each kept item as
+    soon as it is decided; a malformed envelope stops the scan with its position (exit 2)."""
+    kept: list[Any] = []
+
+    def deliver(item: Any) -> None:
+        if keep_matches:
+            kept.append(item)
+        if on_match is not None:
+            on_match(item)
+
+    wanted = keep_matches or on_match is not None
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and not source.lstrip().startswith("{")):
+        matched = _scan_path(policy, os.fspath(source), invert, deliver if wanted else None)
+    elif isinstance(source, str):
+        matched = _scan_lines(policy, source.split("\n"), invert, deliver)
+    else:
+        matched = _scan_items(policy, source, invert, deliver)
+    return ScanResult(matched, kept)
+
+
+def read_lines(source: str | Iterable[str], name: str) -> Iterator[str]:
+    """The lines of a text file (a path) or of an open stream; a read error names the input (exit 2)."""
+    try:
+        if isinstance(source, str):
+            with open(source, encoding="utf-8") as stream:
+                yield from stream
+        else:
+            yield from source
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: the input is not UTF-8 text") from None
+
+
+def _scan_path(policy: FilterPolicy, path: str, invert: bool, deliver: Callable[[str], None] | None) -> int:
+    """A regular file is scanned by byte ranges (lines are decoded only when someone wants them)."""
+    if not Path(path).is_file():
+        return _scan_lines(policy, read_lines(path, path), invert, deliver or _ignore)
+    matched = 0
+    for result in scan_file(policy, path, invert, keep_lines=deliver is not None):
+        matched += result.count
+        if deliver is not None:
+            for line in result.lines:
+                deliver(line.removesuffix("\n"))
+    return matched
+
+
+def _scan_lines(
+    policy: FilterPolicy, lines: Iterable[Any], invert: bool, deliver: Callable[[Any], None]
+) -> int:
+    matched = 0
+    line: str | bytes
+    for line in select_lines(policy, lines, invert):
+        matched += 1
+        deliver(line[:-1] if line[-1:] in ("\n", b"\n") else line)
+    return matched
+
+
+def _scan_items(
+    policy: FilterPolicy, items: Iterable[Any], invert: bool, deliver: Callable[[Any], None]
+) -> int:
+    iterator = iter(items)
+    first = next(iterator, _END)
+    if first is _END:
+        return 0
+    every = itertools.chain([first], iterator)
+    if isinstance(first, str | bytes):
+        return _scan_lines(policy, every, invert, deliver)
+    keep, matched = not invert, 0
+    for number, item in enumerate(every, start=1):
+        if _item_matches(policy, item, number) is keep:
+            matched += 1
+            deliver(item)
+    return matched
+
+
+def _item_matches(policy: FilterPolicy, item: Any, number: int) -> bool:
+    if isinstance(item, Envelope):
+        return policy.matches(message_from_envelope(item))
+    if not isinstance(item, Mapping):
+        raise UsageError(
+            f"envelope {number}: an Envelope, an envelope dict or an NDJSON line, not {item!r:.40}"
+        )
+    raw = dict(item)
+    try:
+        return policy.matches_envelope(raw)
+    except EnvelopeError as exc:
+        raise UsageError(f"envelope {number}: {_reason(exc, raw, '')}") from None
+
+
+def _ignore(_: Any) -> None:
+    pass
+
+
+_END = object()
