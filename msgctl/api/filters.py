@@ -87,8 +87,9 @@ class Filters:
         on_match: Callable[[Any], object] | None = None,
     ) -> ScanResult:
         """The envelopes of ``source`` the policy matches (inverted: does not), like grep: ``.matched`` and
-        ``.matches``. ``source``: a path, NDJSON text, an iterable of NDJSON lines, or of Envelopes and
-        envelope dicts. ``on_match`` sees each match as it is found (``keep_matches=False`` keeps none)."""
+        ``.matches``. ``source``: a path, NDJSON text (a str that is blank or begins with "{"), an
+        iterable of NDJSON lines, or of Envelopes and envelope dicts. ``on_match`` sees each match as it is
+        found (``keep_matches=False`` keeps none in ``.matches``)."""
         return scan_source(parse_policy(policy, scope), source, invert, keep_matches, on_match)
 
     @staticmethod

@@ -158,9 +158,9 @@ def scan_source(
     keep_matches: bool = True,
     on_match: Callable[[Any], object] | None = None,
 ) -> ScanResult:
-    """Decide every envelope of ``source``: a path (a str not beginning with "{"), NDJSON text, an iterable
-    of NDJSON lines, or an iterable of Envelopes and envelope dicts. ``on_match`` sees each kept item as
-    soon as it is decided; a malformed envelope stops the scan with its position (exit 2)."""
+    """Decide every envelope of ``source``: a path, NDJSON text (a str that is blank or begins with "{"),
+    an iterable of NDJSON lines, or an iterable of Envelopes and envelope dicts. ``on_match`` sees each kept
+    item as soon as it is decided; a malformed envelope stops the scan with its position (exit 2)."""
     kept: list[Any] = []
 
     def deliver(item: Any) -> None:
@@ -170,13 +170,18 @@ def scan_source(
             on_match(item)
 
     wanted = keep_matches or on_match is not None
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and not source.lstrip().startswith("{")):
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and not _is_ndjson_text(source)):
         matched = _scan_path(policy, os.fspath(source), invert, deliver if wanted else None)
     elif isinstance(source, str):
         matched = _scan_lines(policy, source.split("\n"), invert, deliver)
     else:
         matched = _scan_items(policy, source, invert, deliver)
     return ScanResult(matched, kept)
+
+
+def _is_ndjson_text(text: str) -> bool:
+    stripped = text.lstrip()
+    return not stripped or stripped.startswith("{")
 
 
 def read_lines(source: str | Iterable[str], name: str) -> Iterator[str]:
