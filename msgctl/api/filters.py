@@ -6,17 +6,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msgctl.address import Channel, endpoint_name, parse_channel
-from msgctl.backends.registry import Backends
-from msgctl.core.ports import SubscriptionPolicies
 from msgctl.errors import UsageError
 from msgctl.filter.engine import Decision, Message, Problem, Scope
 from msgctl.filter.lint import InvalidPolicy, PolicySource, check_policy, parse_policy
 from msgctl.filter.messages import attributes_from_json, attributes_from_mapping
 from msgctl.filter.scan import ScanResult, scan_source
 from msgctl.filter.selector import to_selector
+
+if TYPE_CHECKING:
+    from msgctl.backends.registry import Backends
+    from msgctl.core.ports import SubscriptionPolicies
 
 APPLY_DELAY = "AWS takes up to 15 minutes to apply a filter policy change everywhere"
 ChannelLike = str | Channel
