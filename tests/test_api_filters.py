@@ -77,6 +77,8 @@ def test_test_names_the_malformed_envelope(filters, tmp_path) -> None:
         filters.test({"kind": ["order"]}, [ENVELOPES[0].to_json(), {"body": 5}])
     assert raised.value.exit_code == ExitCode.USAGE
     assert raised.value.message == "envelope 2: envelope 'body' must be a string"
+    with pytest.raises(MsgctlError, match=r"^envelope 2: expected an Envelope, .* not int$"):
+        filters.test({"kind": ["order"]}, [ENVELOPES[0], 5])
     with pytest.raises(MsgctlError, match="line 2: "):
         filters.test({"kind": ["order"]}, json.dumps(ENVELOPES[0].to_json()) + "\n{broken\n")
     with pytest.raises(MsgctlError, match="cannot read"):

@@ -244,9 +244,8 @@ def _item_matches(policy: FilterPolicy, item: Any, number: int) -> bool:
     if isinstance(item, Envelope):
         return policy.matches(message_from_envelope(item))
     if not isinstance(item, Mapping):
-        raise UsageError(
-            f"envelope {number}: an Envelope, an envelope dict or an NDJSON line, not {item!r:.40}"
-        )
+        expected = "expected an Envelope, an envelope dict or an NDJSON line"
+        raise UsageError(f"envelope {number}: {expected}, not {type(item).__name__}")
     raw = dict(item)
     try:
         return policy.matches_envelope(raw)
