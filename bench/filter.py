@@ -22,9 +22,9 @@ from pathlib import Path
 from common import MSGCTL, result
 from moto.sns.utils import FilterPolicyMatcher
 
-from msgctl.core.filter_policy import FilterPolicy
-from msgctl.core.filtering import message_from_envelope
 from msgctl.envelope import Envelope, MessageAttribute
+from msgctl.filter.engine import FilterPolicy
+from msgctl.filter.messages import message_from_envelope
 
 POLICY = {
     "kind": ["order", "refund"],

@@ -105,3 +105,19 @@ def dead_letter_pair(sqs, name, count, fifo=False, groups=1, attributes=None):
         for result in sqs.send_message_batch(QueueUrl=dlq, Entries=entries)["Successful"]:
             ids[result["MessageId"]] = int(result["Id"])
     return url, dlq, ids
+
+
+def queue_subscription(sqs, sns, name):
+    """A topic and a queue named ``name``, the queue subscribed with raw delivery: (topic ARN, queue URL,
+    subscription ARN)."""
+    topic_arn = sns.create_topic(Name=name)["TopicArn"]
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    arn = sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    return topic_arn, url, arn

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from msgctl.address import parse_channel
 from msgctl.config import load_config
-from msgctl.core.filtering import load_policy
 from msgctl.envelope import Envelope
 from msgctl.errors import ExitCode, UsageError
+from msgctl.filter.lint import parse_policy
 from tests.helpers import depth
 
 FIXTURES_OK = settings(
@@ -75,7 +75,7 @@ def test_a_bad_envelope_line_stops_replay_before_anything_is_sent(invoke, aws, s
 @given(json_values | st.text(max_size=40))
 def test_a_bad_filter_policy_is_refused_by_lint_and_test_alike(invoke, policy):
     text = policy if isinstance(policy, str) else json.dumps(policy)
-    assume(text.strip() and not text.startswith(("-", "@")) and _refused(load_policy, text, "attributes"))
+    assume(text.strip() and not text.startswith(("-", "@")) and _refused(parse_policy, text, "attributes"))
     assert_one_line_usage_error(invoke("filter", "lint", text))
     assert_one_line_usage_error(invoke("filter", "test", text, "--message", "{}"))
 

@@ -7,9 +7,10 @@ import queue
 
 import pytest
 
-from msgctl.core.filter_policy import FilterPolicy, Message
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import ExitCode
+from msgctl.filter.engine import FilterPolicy, Message
+from tests.helpers import queue_subscription
 
 
 def test_lint_reports_paths_and_exits_2(invoke) -> None:
@@ -115,23 +116,9 @@ def test_input_with_a_malformed_line_exits_2_naming_it(invoke) -> None:
     assert "line 2" in result.stderr
 
 
-def _subscription(sqs, sns, unique):
-    topic_arn = sns.create_topic(Name=unique)["TopicArn"]
-    url = sqs.create_queue(QueueName=unique)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    arn = sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
-        ReturnSubscriptionArn=True,
-    )["SubscriptionArn"]
-    return topic_arn, url, arn
-
-
 def test_attach_show_detach(invoke, aws_any, unique) -> None:
     sqs, sns = aws_any("sqs"), aws_any("sns")
-    topic_arn, url, arn = _subscription(sqs, sns, unique)
+    topic_arn, url, arn = queue_subscription(sqs, sns, unique)
     invalid = invoke("filter", "attach", arn, '{"kind": "order"}')
     assert invalid.exit_code == ExitCode.USAGE
     assert "FilterPolicy" not in sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"], (
@@ -167,7 +154,7 @@ def test_attach_show_detach(invoke, aws_any, unique) -> None:
 
 
 def test_which_says_who_receives(invoke, aws, sqs, sns, unique) -> None:
-    _, _, arn = _subscription(sqs, sns, unique)
+    _, _, arn = queue_subscription(sqs, sns, unique)
     invoke("filter", "attach", arn, '{"kind": ["order"]}')
     result = invoke("filter", "which", f"sns:{unique}", "--attributes", '{"kind": "refund"}', "-o", "json")
     assert result.exit_code == ExitCode.FAILED
@@ -253,12 +240,12 @@ def test_to_selector_names_what_has_no_equivalent(invoke, policy, operator) -> N
 
 
 def test_parallel_file_scan_gives_the_sequential_result(invoke, tmp_path, monkeypatch) -> None:
-    from msgctl.core import filtering
+    from msgctl.filter import scan
 
     lines = [_envelope(n, ["order", "refund", "other"][n % 3]) for n in range(3000)]
     path = tmp_path / "big.ndjson"
     path.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(filtering, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1)
     parallel = invoke("filter", "test", '{"kind": ["order"]}', "--input", str(path))
     sequential = invoke("filter", "test", '{"kind": ["order"]}', "--input", "-", input=path.read_text())
     assert parallel.exit_code == 0

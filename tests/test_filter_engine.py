@@ -3,11 +3,11 @@
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from msgctl.core.filter_lint import combinations, lint
-from msgctl.core.filter_policy import FilterPolicy, Message
+from msgctl.filter.engine import FilterPolicy, Message
+from msgctl.filter.lint import combinations, lint
 from tests.filter_cases import CASES
 
 
@@ -95,18 +95,54 @@ def test_string_array_matches_when_any_element_does(elements, wanted) -> None:
 
 @given(
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.sampled_from(["", "x", "yes"]),
         lambda children: (
-            st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.sampled_from(["a", "b"]) | st.text(max_size=3), children, max_size=3)
         ),
         max_leaves=10,
     )
 )
-def test_any_body_is_decided_without_error(document) -> None:
+@example({"a": {"b": ""}})  # empty: absent for exists
+@example({"a": {"b": {"c": "x"}}})  # an object is no leaf value
+@example({"a": {"b": [None, "yes"]}})
+@example({"a": {"b": 1.000001}})  # 1.0 at five decimals: not above 1
+@example({"a": {"b": True}})
+@example([{"a": {"b": "x"}}])  # not an object
+def test_any_body_is_decided_as_documented(document) -> None:
     policy = FilterPolicy(
         {"a": {"b": ["x", {"prefix": "y"}, {"numeric": [">", 1]}, {"exists": False}]}}, "body"
     )
-    assert policy.decide(Message(body=json.dumps(document))).match in (True, False)
+    values = _leaves(document, ("a", "b")) if isinstance(document, dict) else None  # not an object: no match
+    expected = values is not None and (
+        any(isinstance(v, str) and (v == "x" or v.startswith("y")) for v in values)
+        or any(_number_above(v, 1) for v in values)
+        or not any(v is not None and v != "" for v in values)  # exists: false, no non-null non-empty value
+    )
+    assert policy.decide(Message(body=json.dumps(document))).match is expected
+
+
+def _leaves(node, path):
+    """What a body policy compares at ``path``, read as the SNS documentation describes it: arrays match
+    element by element at any depth, and objects are no leaf values (``exists`` looks at leaves only)."""
+    if isinstance(node, list):
+        return [leaf for item in node for leaf in _leaves(item, path)]
+    if not path:
+        return [] if isinstance(node, dict) else [node]
+    if isinstance(node, dict) and path[0] in node:
+        return _leaves(node[path[0]], path[1:])
+    return []
+
+
+def _number_above(value, bound) -> bool:
+    """``numeric [">", bound]``: JSON numbers only (true and false are not numbers), compared with five digits
+    of accuracy after the decimal point; an integer beyond any float is not compared at all."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return round(float(value), 5) > bound
+    except OverflowError:
+        return False
 
 
 envelope_values = st.one_of(
@@ -130,8 +166,8 @@ def test_envelopes_are_decided_like_the_envelope_reader_decides(attributes, body
     envelope with the envelope reader and asking the engine."""
     import base64
 
-    from msgctl.core.filtering import message_from_envelope
     from msgctl.envelope import Envelope
+    from msgctl.filter.messages import message_from_envelope
 
     raw = {
         "channel": "sqs:x",
@@ -162,11 +198,15 @@ def test_envelopes_are_decided_like_the_envelope_reader_decides(attributes, body
         max_leaves=10,
     )
 )
+@example([None, "z"])
+@example([1.000001, True, "y"])
+@example(10**400)
 def test_bodies_with_any_values_are_decided_like_their_string_array_twin(document) -> None:
     """Huge integers, NaN and infinities in a body decide without error, the same way in both scopes."""
     body = FilterPolicy({"a": [{"numeric": [">", 1]}, "x", None]}, "body")
     verdict = body.matches(Message(body=json.dumps({"a": document})))
-    assert verdict in (True, False)
+    values = _leaves({"a": document}, ("a",))
+    assert verdict is any(_number_above(v, 1) or v == "x" or v is None for v in values)
     if isinstance(document, list) and all(not isinstance(v, list | dict) for v in document):
         attributes = FilterPolicy({"a": [{"numeric": [">", 1]}, "x", None]})
         array = Message(attributes={"a": ("String.Array", json.dumps(document))})

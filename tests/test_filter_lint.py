@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from msgctl.core.filter_lint import lint, parse_policy
+from msgctl.filter.lint import decode_policy, lint
 
 
 @pytest.mark.parametrize(
@@ -97,16 +97,16 @@ def test_body_scope_counts_leaf_keys_and_allows_nesting() -> None:
 
 
 def test_parse_reports_json_errors_and_size() -> None:
-    policy, problems = parse_policy("{not json")
+    policy, problems = decode_policy("{not json")
     assert policy is None and problems[0].reason.startswith("not JSON")
-    _, problems = parse_policy(json.dumps({"a": ["x" * 300_000]}))
+    _, problems = decode_policy(json.dumps({"a": ["x" * 300_000]}))
     assert problems and "256 KB" in problems[0].reason
-    policy, problems = parse_policy("[1]")
+    policy, problems = decode_policy("[1]")
     assert policy is None and "JSON object" in problems[0].reason
 
 
 def test_combinations_are_counted_without_expanding_every_or() -> None:
-    from msgctl.core.filter_lint import combinations
+    from msgctl.filter.lint import combinations
 
     policy = {f"k{i}": {"$or": [{"a": ["x"]}, {"b": ["y"]}]} for i in range(20)}
     assert combinations(policy) == (2 * 2) ** 20  # per key: two one-value branches, each at level 2

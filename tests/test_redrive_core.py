@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.journal import UNFINISHED, Journal
 from msgctl.core.outbound import Delivery
 from msgctl.core.redrive import Dead, RedriveOptions, RedriveReport, Selection, redrive, resume
 from msgctl.envelope import Envelope, MessageAttribute
+from msgctl.filter.engine import FilterPolicy
 
 
 class FakeDlq:

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from msgctl.core.filtering import load_policy
 from msgctl.core.ledger import Ledger
 from msgctl.core.outbound import Delivery
 from msgctl.core.replay import (
@@ -25,6 +24,7 @@ from msgctl.core.replay import (
 )
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import UsageError
+from msgctl.filter.lint import parse_policy
 
 
 def line(n, group=None, dedup=None, body=None, attrs=None, message_id="default"):
@@ -179,7 +179,7 @@ def test_group_ids_from_a_template_and_ids_are_checked_for_sqs():
 
 
 def test_filter_max_and_repeats_in_the_input():
-    policy = load_policy('{"n": [{"numeric": [">", 2]}]}', "attributes")
+    policy = parse_policy('{"n": [{"numeric": [">", 2]}]}', "attributes")
     lines = [line(n) for n in range(1, 8)] + [line(5)]
     report, messages = run(lines, Plan(filter=policy, max=3), ledger=Ledger_in_memory())
     assert [m.line for m in messages] == [3, 4, 5] and report.filtered_out == 2

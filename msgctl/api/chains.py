@@ -23,12 +23,12 @@ from msgctl.core.chains import (
     ChainSpec,
     ChainTree,
     Change,
-    FilterScope,
     QueueSpec,
     apply_plans,
     plan_chain,
 )
 from msgctl.errors import UsageError
+from msgctl.filter.engine import Scope
 
 
 class Chains:
@@ -45,7 +45,7 @@ class Chains:
         max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
         raw: bool = True,
         filter_policy: Mapping[str, Any] | str | None = None,
-        filter_scope: FilterScope = "attributes",
+        filter_scope: Scope = "attributes",
         content_based_dedup: bool = False,
         kms_key: str | None = None,
         tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,

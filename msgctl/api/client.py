@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from msgctl.api.replay import ReplayResult, ReplaySource
     from msgctl.backends.registry import Backends
     from msgctl.core.fifo_lag import LagReport
-    from msgctl.core.filter_policy import Scope
     from msgctl.core.ports import ChannelStats, SendReceipt
     from msgctl.core.progress import OnProgress
+    from msgctl.filter.engine import Scope
 
 Warn = Callable[[str], None]
 _log = logging.getLogger("msgctl")

@@ -3,7 +3,6 @@ filter policies as a dict, JSON text or an already parsed ``FilterPolicy``, dura
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from msgctl.envelope import MessageAttribute
 from msgctl.errors import UsageError
 
 if TYPE_CHECKING:
-    from msgctl.core.filter_policy import FilterPolicy, Scope
+    from msgctl.filter.engine import FilterPolicy, Scope
 
 ChannelLike = str | Channel
 Confirm = Callable[[str], bool]
@@ -25,17 +24,16 @@ def channel_of(value: ChannelLike) -> Channel:
 
 def policy_of(value: Any, scope: Scope = "attributes") -> FilterPolicy | None:
     """A filter policy from JSON text or a dict, parsed and linted (``InvalidPolicy`` lists the problems)."""
-    from msgctl.core.filter_policy import FilterPolicy
-    from msgctl.core.filtering import load_policy
+    from msgctl.filter.engine import FilterPolicy
+    from msgctl.filter.lint import parse_policy
 
     if value is None or isinstance(value, FilterPolicy):
         return value
     if scope not in ("attributes", "body"):
         raise UsageError("the filter's scope must be attributes or body")
-    text = json.dumps(value) if isinstance(value, Mapping) else value
-    if not isinstance(text, str):
+    if not isinstance(value, str | Mapping):
         raise UsageError(f"a filter policy is JSON text or a dict, not {type(value).__name__}")
-    return load_policy(text, scope)
+    return parse_policy(value, scope)
 
 
 def seconds_of(value: str | float | timedelta | None) -> float | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from msgctl.address import Channel, parse_channel
+from msgctl.address import Channel
+from msgctl.api.convert import channel_of
 from msgctl.core.fifo_lag import LagReport, LagSource, select
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def lag_meter(
     (``force``: even where that leaves messages one receive from the DLQ). ActiveMQ: a browse, grouped by
     ``group_property`` (default msgctl_group), or one JMSXGroupID selector per name in ``groups``.
     ``groups``: only these; ``top``: the K groups with the oldest heads."""
-    address = channel if isinstance(channel, Channel) else parse_channel(channel)
+    address = channel_of(channel)
     source = backends.lag_source(address, sample, hold, groups, group_property, force)
     return LagMeter(source, groups, top)
 

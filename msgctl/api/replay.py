@@ -11,7 +11,6 @@ from typing import Any
 
 from msgctl.address import Channel, parse_channel
 from msgctl.backends.registry import Backends
-from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.ledger import Ledger
 from msgctl.core.progress import OnProgress, ProgressCounter
 from msgctl.core.replay import (
@@ -27,6 +26,7 @@ from msgctl.core.replay import (
 from msgctl.core.state_paths import default_ledger
 from msgctl.envelope import Envelope
 from msgctl.errors import ExitCode, Interrupted, MsgctlError, UsageError
+from msgctl.filter.engine import FilterPolicy
 
 ReplaySource = str | Path | Channel | Iterable[Envelope | str | bytes]
 

@@ -14,11 +14,11 @@ from msgctl.address import Channel
 from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, epoch_ms, refuse_passed_expiry
 from msgctl.backends.activemq_tail import envelope_from_frame
 from msgctl.backends.stomp_session import Frame, PendingReceipt, body_headers, is_bytes_message
-from msgctl.core.filter_policy import FilterPolicy
-from msgctl.core.filtering import message_from_envelope
 from msgctl.core.journal import Journal
-from msgctl.core.selector import NoSelectorEquivalent, to_selector
 from msgctl.errors import MsgctlError, UsageError
+from msgctl.filter.engine import FilterPolicy
+from msgctl.filter.messages import message_from_envelope
+from msgctl.filter.selector import NoSelectorEquivalent, to_selector
 
 TRANSACTION_SIZE = 100
 Outgoing = tuple[Frame, str, dict[str, str]]  # a dead letter, its destination, the headers to resend it with

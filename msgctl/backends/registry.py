@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 from msgctl.address import Channel, Service
 from msgctl.broker import BrokerTarget, resolve_broker
 from msgctl.config import Settings
-from msgctl.core.ports import Backend
+from msgctl.core.ports import Backend, SubscriptionPolicies
 from msgctl.errors import MsgctlError, UsageError
 
 T = TypeVar("T")
@@ -204,3 +204,10 @@ class Backends:
         for backend in self._open.values():
             backend.close()
         self._open.clear()
+
+    def subscription_policies(self) -> SubscriptionPolicies:
+        """Where subscription filter policies are read and set: SNS's subscriptions."""
+        backend = self.for_service("sns")
+        if not isinstance(backend, SubscriptionPolicies):
+            raise UsageError("sns: subscription filter policies are not supported by this backend")
+        return backend

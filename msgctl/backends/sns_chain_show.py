@@ -15,10 +15,10 @@ from msgctl.backends.sqs import max_receive_count
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
 from msgctl.config import LONG_POLL_S
 from msgctl.core.chains import ChainTree, Link, ProbeResult
-from msgctl.core.filter_lint import lint
-from msgctl.core.filter_policy import FilterPolicy, Message
 from msgctl.core.queue_policy import policy_allows_topic
 from msgctl.errors import NotFoundError, UsageError
+from msgctl.filter.engine import FilterPolicy, Message
+from msgctl.filter.lint import lint
 
 CANARY_ATTRIBUTE = "msgctl_canary"
 

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from msgctl.address import Channel, endpoint_name, parse_channel
+from msgctl.api.filters import APPLY_DELAY, Filters, Subscription
 from msgctl.cli.options import OutputOption, parse_scope, read_argument
-from msgctl.cli.state import AppState, get_state
-from msgctl.core.filter_lint import lint, parse_policy
-from msgctl.core.filter_policy import Message
-from msgctl.core.filtering import InvalidPolicy, attributes_from_json, load_policy, scan_file, select_lines
-from msgctl.core.selector import NOTES, to_selector
+from msgctl.cli.state import get_state
 from msgctl.errors import ExitCode, UsageError
-
-if TYPE_CHECKING:
-    from msgctl.backends.sns import SnsBackend
+from msgctl.filter.scan import read_lines
+from msgctl.filter.selector import NOTES
 
 app = typer.Typer(
     help="SNS subscription filter policies: lint and test offline, attach to subscriptions.",
     no_args_is_help=True,
 )
 ScopeOption = Annotated[str, typer.Option("--scope", help="attributes (message attributes) or body.")]
-APPLY_DELAY = "AWS takes up to 15 minutes to apply a filter policy change everywhere"
 
 
 @app.command("lint")
@@ -44,9 +36,7 @@ def lint_command(
         msgctl filter lint '{"price": [{"numeric": [">", 0, "<=", 150]}]}'
     """
     renderer = get_state(ctx).use_output(output)
-    parsed, problems = parse_policy(read_argument(policy))
-    if parsed is not None:
-        problems += lint(parsed, parse_scope(scope, "--scope"))
+    problems = Filters.lint(read_argument(policy), parse_scope(scope, "--scope"))
     rows = [{"path": p.path, "reason": p.reason} for p in problems]
     if renderer.output == "table":
         if rows:
@@ -91,26 +81,22 @@ def test_command(
     renderer = get_state(ctx).use_output(output)
     if (input is None) == (message is None and attributes is None):
         raise UsageError("give either --message/--attributes or --input")
-    compiled = load_policy(read_argument(policy), parse_scope(scope, "--scope"))
+    text, chosen_scope = read_argument(policy), parse_scope(scope, "--scope")
     if input is not None:
-        matched = 0
         write = sys.stdout.write
-        if input != "-" and Path(input).is_file():
-            for result in scan_file(compiled, input, invert, keep_lines=not count):
-                matched += result.count
-                for line in result.lines:
-                    write(line if line.endswith("\n") else line + "\n")
-        else:
-            for line in select_lines(compiled, _lines(input), invert):
-                matched += 1
-                if not count:
-                    write(line if line.endswith("\n") else line + "\n")
+        source = read_lines(sys.stdin, "-") if input == "-" else Path(input)
+        result = Filters.test(
+            text,
+            source,
+            chosen_scope,
+            invert=invert,
+            keep_matches=False,
+            on_match=None if count else lambda line: write(line + "\n"),
+        )
         if count:
-            renderer.line(str(matched))
-        raise typer.Exit(ExitCode.OK if matched else ExitCode.FAILED)
-    decision = compiled.decide(
-        Message(body=message or "", attributes=attributes_from_json(attributes) if attributes else {})
-    )
+            renderer.line(str(result.matched))
+        raise typer.Exit(ExitCode.OK if result.matched else ExitCode.FAILED)
+    decision = Filters.decide(text, message or "", attributes, chosen_scope)
     if renderer.output == "table":
         renderer.line("match" if decision.match else f"no match: {decision.reason}")
     else:
@@ -135,29 +121,9 @@ def which_command(
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
-    sample = Message(body=message, attributes=attributes_from_json(attributes) if attributes else {})
-    rows = []
-    for sub in _sns(state).topic_subscriptions(_topic(topic)):
-        reason = None
-        if sub["filter_policy"] is not None:
-            try:
-                policy = load_policy(
-                    json.dumps(sub["filter_policy"]), parse_scope(sub["filter_scope"], "--scope")
-                )
-                decision = policy.decide(sample)
-                reason = decision.reason
-            except InvalidPolicy as exc:
-                reason = f"its policy is invalid here: {exc.message}"
-        rows.append(
-            {
-                "endpoint": endpoint_name(sub["protocol"], sub["endpoint"]),
-                "protocol": sub["protocol"],
-                "receives": reason is None,
-                "reason": reason or ("no filter policy" if sub["filter_policy"] is None else "matches"),
-            }
-        )
-    renderer.records(rows, ("endpoint", "protocol", "receives", "reason"))
-    if not any(row["receives"] for row in rows):
+    recipients = state.client.filters.which(topic, message, attributes)
+    renderer.records([r.to_json() for r in recipients], ("endpoint", "protocol", "receives", "reason"))
+    if not any(r.receives for r in recipients):
         raise typer.Exit(ExitCode.FAILED)
 
 
@@ -174,8 +140,7 @@ def to_selector_command(
         msgctl filter to-selector '{"kind": ["order"], "total": [{"numeric": [">", 100]}]}'
     """
     renderer = get_state(ctx).use_output(output)
-    compiled = load_policy(read_argument(policy), "attributes")
-    selector = to_selector(compiled.policy)
+    selector = Filters.to_selector(read_argument(policy))
     if renderer.output == "table":
         renderer.line(selector)
         for note in NOTES:
@@ -203,11 +168,10 @@ def attach_command(
     renderer = state.use_output(output)
     if len(args) != (1 if topic or queue else 2):
         raise UsageError("give SUBSCRIPTION_ARN POLICY, or --topic TOPIC --queue QUEUE POLICY")
-    compiled = load_policy(read_argument(args[-1]), parse_scope(scope, "--scope"))
-    sns = _sns(state)
-    arn = _subscription(sns, args[0] if len(args) == 2 else None, topic, queue)
-    sns.set_subscription_filter(arn, compiled.policy, compiled.scope)
-    renderer.document({"subscription": arn, "filter_policy": compiled.policy, "filter_scope": compiled.scope})
+    text, chosen_scope = read_argument(args[-1]), parse_scope(scope, "--scope")
+    subscription = _subscription(args[0] if len(args) == 2 else None, topic, queue)
+    attached = state.client.filters.attach(subscription, text, chosen_scope)
+    renderer.document(attached.to_json())
     renderer.info(APPLY_DELAY)
 
 
@@ -222,10 +186,8 @@ def show_command(
     """Show a subscription's filter policy and scope."""
     state = get_state(ctx)
     renderer = state.use_output(output)
-    sns = _sns(state)
-    arn = _subscription(sns, subscription, topic, queue)
-    policy, scope = sns.subscription_filter(arn)
-    renderer.document({"subscription": arn, "filter_policy": policy, "filter_scope": scope})
+    shown = state.client.filters.show(_subscription(subscription, topic, queue))
+    renderer.document(shown.to_json())
 
 
 @app.command("detach")
@@ -239,45 +201,15 @@ def detach_command(
     """Remove a subscription's filter policy: it receives every message again."""
     state = get_state(ctx)
     renderer = state.use_output(output)
-    sns = _sns(state)
-    arn = _subscription(sns, subscription, topic, queue)
-    sns.set_subscription_filter(arn, None, "attributes")
+    detached = state.client.filters.detach(_subscription(subscription, topic, queue))
     if renderer.output != "table":
-        renderer.document({"subscription": arn, "filter_policy": None, "filter_scope": None})
+        renderer.document(detached.to_json())
     renderer.info(f"detached; {APPLY_DELAY}")
 
 
-def _sns(state: AppState) -> SnsBackend:
-    from msgctl.backends.sns import SnsBackend
-
-    backend = state.backends.for_service("sns")
-    assert isinstance(backend, SnsBackend)
-    return backend
-
-
-def _subscription(sns: SnsBackend, arn: str | None, topic: str | None, queue: str | None) -> str:
+def _subscription(arn: str | None, topic: str | None, queue: str | None) -> Subscription:
     if arn and not (topic or queue):
         return arn
     if topic and queue and not arn:
-        return sns.find_subscription(_topic(topic), parse_channel(queue))
+        return (topic, queue)
     raise UsageError("give a SUBSCRIPTION_ARN, or --topic TOPIC and --queue QUEUE")
-
-
-def _topic(text: str) -> Channel:
-    channel = parse_channel(text)
-    if channel.service != "sns":
-        raise UsageError(f"{channel} is not an SNS topic")
-    return channel
-
-
-def _lines(source: str) -> Iterator[str]:
-    try:
-        if source == "-":
-            yield from sys.stdin
-        else:
-            with open(source, encoding="utf-8") as stream:
-                yield from stream
-    except OSError as exc:
-        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{source}: the input is not UTF-8 text") from None

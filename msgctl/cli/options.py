@@ -14,7 +14,7 @@ from msgctl.config import OutputFormat
 from msgctl.errors import UsageError
 
 if TYPE_CHECKING:
-    from msgctl.core.filter_policy import Scope
+    from msgctl.filter.engine import Scope
 
 
 # Every format some command prints; each command declares the ones that suit it with output_option.

@@ -20,8 +20,8 @@ from typing import Any
 
 from msgctl.address import parse_channel
 from msgctl.core.chains import DEFAULT_MAX_RECEIVE_COUNT, ChainSpec, QueueSpec
-from msgctl.core.filter_lint import lint
 from msgctl.errors import UsageError
+from msgctl.filter.lint import lint
 
 CHAIN_KEYS = {
     "topic",

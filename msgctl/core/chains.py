@@ -12,10 +12,10 @@ from typing import Any, Literal, Protocol
 
 from msgctl.address import Channel
 from msgctl.errors import ExitCode, MsgctlError, UsageError
+from msgctl.filter.engine import Scope
 
 Action = Literal["create", "update", "delete", "unchanged"]
 Status = Literal["planned", "applied", "failed", "not run"]
-FilterScope = Literal["attributes", "body"]
 DEFAULT_MAX_RECEIVE_COUNT = 5
 
 
@@ -23,7 +23,7 @@ DEFAULT_MAX_RECEIVE_COUNT = 5
 class QueueSpec:
     channel: Channel
     filter_policy: dict[str, Any] | None = None
-    filter_scope: FilterScope = "attributes"
+    filter_scope: Scope = "attributes"
     raw: bool = True
 
 
@@ -105,7 +105,7 @@ class Link:
     subscription: str | None = None
     raw: bool | None = None
     filter_policy: dict[str, Any] | None = None
-    filter_scope: FilterScope = "attributes"
+    filter_scope: Scope = "attributes"
     pending_confirmation: bool = False
     exists: bool = True
     foreign: bool = False  # a queue in another account or region: not inspected, probed or deleted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from msgctl.address import Channel, Kind
 from msgctl.envelope import MessageAttribute
@@ -97,3 +97,18 @@ class Backend(Protocol):
     def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SubscriptionPolicies(Protocol):
+    """The filter policies of a broker's topic subscriptions (SNS's), read and set by subscription ARN."""
+
+    def find_subscription(self, topic: Channel, queue: Channel) -> str: ...
+
+    def subscription_filter(self, subscription_arn: str) -> tuple[dict[str, Any] | None, str]: ...
+
+    def set_subscription_filter(
+        self, subscription_arn: str, policy: dict[str, Any] | None, scope: str
+    ) -> None: ...
+
+    def topic_subscriptions(self, topic: Channel) -> list[dict[str, Any]]: ...

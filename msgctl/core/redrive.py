@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from msgctl.core.filter_policy import FilterPolicy
-from msgctl.core.filtering import message_from_envelope
 from msgctl.core.journal import Entry, Journal
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
+from msgctl.filter.engine import FilterPolicy
+from msgctl.filter.messages import message_from_envelope
 
 log = logging.getLogger(__name__)
 RECEIVE_BATCH = 10

@@ -24,13 +24,13 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from msgctl.core.filter_policy import FilterPolicy
-from msgctl.core.filtering import message_from_envelope
 from msgctl.core.ledger import Ledger, LedgerEntry
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
+from msgctl.filter.engine import FilterPolicy
+from msgctl.filter.messages import message_from_envelope
 
 DEFAULT_CONCURRENCY = 4  # lanes by group: order within each group is kept whatever the number
 MAX_ID_LENGTH = 128

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from msgctl.core.filter_policy import FilterPolicy
-from msgctl.core.filtering import message_from_envelope
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
+from msgctl.filter.engine import FilterPolicy
+from msgctl.filter.messages import message_from_envelope
 
 DEFAULT_MAX_HOLD_S = 60
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")

@@ -66,7 +66,7 @@ class Problem:
 
 
 class FilterPolicy:
-    """A compiled policy (call ``filter_lint.lint`` first: compilation assumes a valid policy)."""
+    """A compiled policy (call ``lint.lint`` first: compilation assumes a valid policy)."""
 
     def __init__(self, policy: dict[str, Any], scope: Scope = "attributes") -> None:
         self.policy = policy

@@ -1,14 +1,25 @@
-"""Lint SNS filter policies against AWS's documented constraints; every problem with its JSON path."""
+"""SNS filter policies checked against AWS's documented constraints, every problem with its JSON path, and
+parsed into the engine's compiled form only when valid."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from msgctl.core.filter_policy import OPERATORS, Problem, Scope, is_branch, is_or_operator, path_text
+from msgctl.errors import UsageError
+from msgctl.filter.engine import (
+    OPERATORS,
+    FilterPolicy,
+    Problem,
+    Scope,
+    is_branch,
+    is_or_operator,
+    path_text,
+)
 
 MAX_KEYS = 5
 MAX_COMBINATIONS = 150
@@ -16,7 +27,7 @@ MAX_BYTES = 256 * 1024
 NUMBER_LIMIT = Decimal(10) ** 9
 
 
-def parse_policy(text: str) -> tuple[dict[str, Any] | None, list[Problem]]:
+def decode_policy(text: str) -> tuple[dict[str, Any] | None, list[Problem]]:
     """Parse policy text; the problems say why it is not a policy at all (not JSON, too large)."""
     problems = []
     size = len(text.encode("utf-8"))
@@ -31,6 +42,44 @@ def parse_policy(text: str) -> tuple[dict[str, Any] | None, list[Problem]]:
     if not isinstance(policy, dict):
         return None, [Problem("$", "a filter policy is a JSON object")]
     return policy, problems
+
+
+class InvalidPolicy(UsageError):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(
+            f"invalid filter policy: {problems[0]}"
+            + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
+        )
+        self.problems = problems
+
+
+PolicySource = str | Mapping[str, Any]  # JSON text, or the policy itself
+
+
+def parse_policy(policy: PolicySource, scope: Scope = "attributes") -> FilterPolicy:
+    """Decode (JSON text or a dict), lint and compile; raise InvalidPolicy (exit 2) listing every problem."""
+    decoded, problems = check_policy(policy, scope)
+    if problems or decoded is None:
+        raise InvalidPolicy(problems)
+    return FilterPolicy(decoded, scope)
+
+
+def check_policy(
+    policy: PolicySource, scope: Scope = "attributes"
+) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The decoded policy (None when it is no policy at all) and every problem: not JSON, too large, or
+    against AWS's constraints. A dict goes through JSON text too, so both forms meet the same rules."""
+    if isinstance(policy, str):
+        text = policy
+    else:
+        try:
+            text = json.dumps(dict(policy) if isinstance(policy, Mapping) else policy)
+        except (TypeError, ValueError) as exc:
+            return None, [Problem("$", f"not JSON: {exc}")]
+    decoded, problems = decode_policy(text)
+    if decoded is not None:
+        problems += lint(decoded, scope)
+    return decoded, problems
 
 
 def _no_constant(name: str) -> Any:

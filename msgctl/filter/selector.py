@@ -10,8 +10,8 @@ import json
 import re
 from typing import Any
 
-from msgctl.core.filter_policy import is_or_operator
 from msgctl.errors import UsageError
+from msgctl.filter.engine import is_or_operator
 
 IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 RESERVED = frozenset({"NULL", "TRUE", "FALSE", "NOT", "AND", "OR", "BETWEEN", "LIKE", "IN", "IS", "ESCAPE"})

@@ -1,85 +1,19 @@
-"""Feeding messages to the filter engine: attributes given on the command line, and captured envelopes."""
+"""NDJSON envelope scans: the lines of a stream or a file that a policy matches, large files in parallel."""
 
 from __future__ import annotations
 
-import base64
-import binascii
+import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, AnyStr
 
-from msgctl.core.filter_lint import lint, parse_policy
-from msgctl.core.filter_policy import AttributeValue, EnvelopeError, FilterPolicy, Message, Problem, Scope
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
-
-
-class InvalidPolicy(UsageError):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(
-            f"invalid filter policy: {problems[0]}"
-            + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
-        )
-        self.problems = problems
-
-
-def load_policy(text: str, scope: Scope) -> FilterPolicy:
-    """Parse and lint; raise InvalidPolicy (exit 2) listing every problem."""
-    policy, problems = parse_policy(text)
-    if policy is not None:
-        problems += lint(policy, scope)
-    if problems or policy is None:
-        raise InvalidPolicy(problems)
-    return FilterPolicy(policy, scope)
-
-
-def attributes_from_json(text: str) -> dict[str, tuple[str, AttributeValue]]:
-    """``{"name": value}`` with plain values (str, number, list) or typed ones ({"Type", "Value"} or SNS's
-    {"DataType", "StringValue"|"BinaryValue"})."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--attributes is not JSON: {exc.msg} at column {exc.colno}") from None
-    if not isinstance(raw, dict):
-        raise UsageError("--attributes must be a JSON object")
-    return {name: _attribute(name, value) for name, value in raw.items()}
-
-
-def _attribute(name: str, value: Any) -> tuple[str, AttributeValue]:
-    if isinstance(value, bool) or value is None:
-        raise UsageError(f"attribute {name!r}: use a string, a number, a list or a typed object")
-    if isinstance(value, str):
-        return "String", value
-    if isinstance(value, int | float):
-        return "Number", json.dumps(value)
-    if isinstance(value, list):
-        return "String.Array", json.dumps(value)
-    type_ = value.get("Type", value.get("DataType")) if isinstance(value, dict) else None
-    if not isinstance(type_, str):
-        raise UsageError(f"attribute {name!r}: a typed value needs Type (or DataType)")
-    if "BinaryValue" in value:
-        try:
-            return type_, base64.b64decode(value["BinaryValue"], validate=True)
-        except (binascii.Error, ValueError, TypeError):
-            raise UsageError(f"attribute {name!r}: BinaryValue is not base64") from None
-    content = value.get("Value", value.get("StringValue"))
-    if isinstance(content, list) and type_.startswith("String.Array"):
-        content = json.dumps(content)
-    if isinstance(content, int | float) and not isinstance(content, bool):
-        content = json.dumps(content)
-    if not isinstance(content, str):
-        raise UsageError(f"attribute {name!r}: a typed value needs Value (or StringValue)")
-    return type_, content
-
-
-def message_from_envelope(envelope: Envelope) -> Message:
-    attributes: dict[str, tuple[str, AttributeValue]] = {}
-    for name, attribute in envelope.message_attributes.items():
-        value = attribute.value
-        attributes[name] = (attribute.type, json.dumps(value) if isinstance(value, list) else value)
-    text = envelope.text
-    return Message(body=text if text is not None else "", attributes=attributes)
+from msgctl.filter.engine import EnvelopeError, FilterPolicy
+from msgctl.filter.messages import message_from_envelope
 
 
 def select_lines(policy: FilterPolicy, lines: Iterable[AnyStr], invert: bool = False) -> Iterator[AnyStr]:
@@ -143,8 +77,6 @@ def scan_file(
     policy: FilterPolicy, path: str, invert: bool = False, keep_lines: bool = True, workers: int | None = None
 ) -> Iterator[RangeResult]:
     """Results per byte range of the file, in file order; raises UsageError naming a malformed line."""
-    import os
-
     size = os.path.getsize(path)
     workers = workers or min(os.cpu_count() or 1, 8)
     if size < PARALLEL_MIN_BYTES or workers < 2:
@@ -205,3 +137,124 @@ def _lines_up_to(path: str, offset: int) -> int:
         data = file.read(offset - 1)
         file.readline()
         return data.count(b"\n") + 1
+
+
+# What Filters.test reads: a file, NDJSON text, lines of it, or Envelopes and envelope dicts --------------
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """How many items a policy kept (or, inverted, left out), and the items themselves when asked for them,
+    as given: NDJSON lines without their newline, Envelopes or envelope dicts."""
+
+    matched: int
+    matches: list[Any] = field(default_factory=list)
+
+
+def scan_source(
+    policy: FilterPolicy,
+    source: str | os.PathLike[str] | Iterable[Any],
+    invert: bool = False,
+    keep_matches: bool = True,
+    on_match: Callable[[Any], object] | None = None,
+) -> ScanResult:
+    """Decide every envelope of ``source``: a path, NDJSON text (a str that is blank or begins with "{"),
+    an iterable of NDJSON lines, or an iterable of Envelopes and envelope dicts. ``on_match`` sees each kept
+    item as soon as it is decided; a malformed envelope stops the scan with its position (exit 2)."""
+    kept: list[Any] = []
+
+    def deliver(item: Any) -> None:
+        if keep_matches:
+            kept.append(item)
+        if on_match is not None:
+            on_match(item)
+
+    wanted = keep_matches or on_match is not None
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and not _is_ndjson_text(source)):
+        matched = _scan_path(policy, os.fspath(source), invert, deliver if wanted else None)
+    elif isinstance(source, str):
+        matched = _scan_lines(policy, source.split("\n"), invert, deliver)
+    else:
+        matched = _scan_items(policy, source, invert, deliver)
+    return ScanResult(matched, kept)
+
+
+def _is_ndjson_text(text: str) -> bool:
+    stripped = text.lstrip()
+    return not stripped or stripped.startswith("{")
+
+
+def read_lines(source: str | Iterable[str], name: str) -> Iterator[str]:
+    """The lines of a text file (a path) or of an open stream; a read error names the input (exit 2)."""
+    try:
+        if isinstance(source, str):
+            with open(source, encoding="utf-8") as stream:
+                yield from stream
+        else:
+            yield from source
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: the input is not UTF-8 text") from None
+
+
+def _scan_path(policy: FilterPolicy, path: str, invert: bool, deliver: Callable[[str], None] | None) -> int:
+    """A regular file is scanned by byte ranges (lines are decoded only when someone wants them)."""
+    if not Path(path).is_file():
+        return _scan_lines(policy, read_lines(path, path), invert, deliver or _ignore)
+    matched = 0
+    for result in scan_file(policy, path, invert, keep_lines=deliver is not None):
+        matched += result.count
+        if deliver is not None:
+            for line in result.lines:
+                deliver(line.removesuffix("\n"))
+    return matched
+
+
+def _scan_lines(
+    policy: FilterPolicy, lines: Iterable[Any], invert: bool, deliver: Callable[[Any], None]
+) -> int:
+    matched = 0
+    line: str | bytes
+    for line in select_lines(policy, lines, invert):
+        matched += 1
+        deliver(line[:-1] if line[-1:] in ("\n", b"\n") else line)
+    return matched
+
+
+def _scan_items(
+    policy: FilterPolicy, items: Iterable[Any], invert: bool, deliver: Callable[[Any], None]
+) -> int:
+    iterator = iter(items)
+    first = next(iterator, _END)
+    if first is _END:
+        return 0
+    every = itertools.chain([first], iterator)
+    if isinstance(first, str | bytes):
+        return _scan_lines(policy, every, invert, deliver)
+    keep, matched = not invert, 0
+    for number, item in enumerate(every, start=1):
+        if _item_matches(policy, item, number) is keep:
+            matched += 1
+            deliver(item)
+    return matched
+
+
+def _item_matches(policy: FilterPolicy, item: Any, number: int) -> bool:
+    if isinstance(item, Envelope):
+        return policy.matches(message_from_envelope(item))
+    if not isinstance(item, Mapping):
+        expected = "expected an Envelope, an envelope dict or an NDJSON line"
+        raise UsageError(f"envelope {number}: {expected}, not {type(item).__name__}")
+    raw = dict(item)
+    try:
+        return policy.matches_envelope(raw)
+    except EnvelopeError as exc:
+        raise UsageError(f"envelope {number}: {_reason(exc, raw, '')}") from None
+
+
+def _ignore(_: Any) -> None:
+    pass
+
+
+_END = object()
