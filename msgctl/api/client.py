@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from msgctl.api.channels import ChannelList
     from msgctl.api.dlq import DeadLetterQueue, MoveTask
     from msgctl.api.filters import Filters
+    from msgctl.api.lag import LagMeter
     from msgctl.api.messages import MessageStream
     from msgctl.api.redrive import RedriveResult
     from msgctl.api.replay import ReplayResult, ReplaySource
@@ -313,6 +314,24 @@ class Client:
 
         return collect_garbage(self.backends.aws)
 
+    def lag_meter(
+        self,
+        channel: ChannelLike,
+        hold: int = 30,
+        sample: int = 1000,
+        groups: list[str] | None = None,
+        *,
+        group_property: str | None = None,
+        top: int | None = None,
+        force: bool = False,
+    ) -> LagMeter:
+        """``fifo_lag`` again and again (a live view): ``meter.measure(stop_requested, again=True)``."""
+        from msgctl.api.lag import lag_meter
+
+        return lag_meter(
+            self.backends, channel, hold, sample, groups, group_property=group_property, top=top, force=force
+        )
+
     def fifo_lag(
         self,
         channel: Channel | str,
@@ -344,6 +363,10 @@ class Client:
             force=force,
             stop_requested=stop_requested,
         )
+
+    def secrets(self) -> list[str]:
+        """Credentials resolved so far (broker passwords, AWS keys), for redacting logs."""
+        return self._backends.secrets() if self._backends is not None else []
 
     def close(self) -> None:
         if self._backends is not None:

@@ -99,22 +99,16 @@ class Backends:
 
     def tail_source(self, channel: Channel, options: TailOptions) -> TailSource:
         """What tail reads: an SQS snapshot, an SNS ephemeral queue, an ActiveMQ browse or subscription."""
-        backend = self.for_channel(channel)
         if channel.service == "amq":
-            from msgctl.backends.activemq import ActiveMqBackend
             from msgctl.backends.activemq_tail import ActiveMqQueueTail, ActiveMqTopicTail
 
-            assert isinstance(backend, ActiveMqBackend)
             tail_class = ActiveMqQueueTail if channel.kind == "queue" else ActiveMqTopicTail
-            return tail_class(backend, channel, options)
-        from msgctl.backends.sns import SnsBackend
-        from msgctl.backends.sqs import SqsBackend
+            return tail_class(self.activemq(channel), channel, options)
         from msgctl.backends.sqs_tail import SnsTail, SqsSnapshot
 
-        if isinstance(backend, SnsBackend):
-            return SnsTail(self.aws, backend, channel, options)
-        assert isinstance(backend, SqsBackend)
-        return SqsSnapshot(backend, channel, options)
+        if channel.service == "sns":
+            return SnsTail(self.aws, self.sns(), channel, options)
+        return SqsSnapshot(self.sqs(), channel, options)
 
     # Typed backends, for the capabilities only one broker has. A backend registered in place of the built-in
     # one (a test's fake) lacks them: that is one clear error, not an attribute error deep in a workflow.

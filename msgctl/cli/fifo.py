@@ -84,11 +84,9 @@ def lag_command(
     wanted = _names(groups)
     thresholds = _thresholds(warn, crit)
     if watch is not None:
-        from msgctl.api.lag import lag_meter
         from msgctl.render.lag import watch as watch_live
 
-        meter = lag_meter(
-            state.client.backends,
+        meter = state.client.lag_meter(
             channel,
             hold,
             sample,

@@ -1,4 +1,4 @@
-"""Per-run state shared by the commands: settings (resolved lazily), the renderer and open backends."""
+"""Per-run state shared by the commands: settings (resolved lazily), the renderer and the library client."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from msgctl.render.logs import start_logging, stop_logging
 
 if TYPE_CHECKING:
     from msgctl.api.client import Client
-    from msgctl.backends.registry import Backends
 
 
 @dataclass
@@ -62,7 +61,7 @@ class AppState:
         if self._settings is not None and self._settings.broker_password:
             found.append(self._settings.broker_password)
         if self._client is not None:
-            found += self._client.backends.secrets()
+            found += self._client.secrets()
         return found
 
     @property
@@ -89,10 +88,6 @@ class AppState:
 
             self._client = Client.from_settings(self.settings, on_warning=self.renderer.warn)
         return self._client
-
-    @property
-    def backends(self) -> Backends:
-        return self.client.backends
 
     def use_output(self, output: str | None) -> Renderer:
         """The renderer, its format already chosen by the command's -o option (cli.options.output_option)."""
