@@ -24,7 +24,6 @@ from msgctl.config import Settings, resolve_settings
 from msgctl.errors import UsageError
 
 if TYPE_CHECKING:
-    from msgctl.address import Channel
     from msgctl.api.chains import Chains
     from msgctl.api.channels import ChannelList
     from msgctl.api.dlq import DeadLetterQueue, MoveTask
@@ -334,7 +333,7 @@ class Client:
 
     def fifo_lag(
         self,
-        channel: Channel | str,
+        channel: ChannelLike,
         hold: int = 30,
         sample: int = 1000,
         groups: list[str] | None = None,
@@ -350,19 +349,10 @@ class Client:
         released (each costs one receive; ``force`` to measure a queue where that nears the DLQ). ActiveMQ:
         a browse, which consumes nothing, grouped by ``group_property`` (default msgctl_group) or counted
         with one selector per name in ``groups``. ``top``: the K groups with the oldest heads."""
-        from msgctl.api.lag import fifo_lag
-
-        return fifo_lag(
-            self.backends,
-            channel,
-            hold,
-            sample,
-            groups,
-            group_property=group_property,
-            top=top,
-            force=force,
-            stop_requested=stop_requested,
+        meter = self.lag_meter(
+            channel, hold, sample, groups, group_property=group_property, top=top, force=force
         )
+        return meter.measure(stop_requested)
 
     def secrets(self) -> list[str]:
         """Credentials resolved so far (broker passwords, AWS keys), for redacting logs."""

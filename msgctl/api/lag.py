@@ -50,22 +50,3 @@ def lag_meter(
     address = channel_of(channel)
     source = backends.lag_source(address, sample, hold, groups, group_property, force)
     return LagMeter(source, groups, top)
-
-
-def fifo_lag(
-    backends: Backends,
-    channel: Channel | str,
-    hold: int,
-    sample: int,
-    groups: list[str] | None = None,
-    *,
-    group_property: str | None = None,
-    top: int | None = None,
-    force: bool = False,
-    stop_requested: Callable[[], bool] = lambda: False,
-) -> LagReport:
-    """One measurement (see ``lag_meter``)."""
-    meter = lag_meter(
-        backends, channel, hold, sample, groups, group_property=group_property, top=top, force=force
-    )
-    return meter.measure(stop_requested)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +14,9 @@ from msgctl.core.fifo_lag import STATUS_EXIT, LagReport, Thresholds
 from msgctl.core.tail import parse_duration
 from msgctl.errors import MsgctlError, UsageError
 from msgctl.render.lag import GROUP_COLUMNS
+
+if TYPE_CHECKING:
+    from msgctl.api.lag import LagMeter
 
 Measure = Callable[[Callable[[], bool]], LagReport]  # one measurement, given how to ask whether to stop
 
@@ -86,15 +89,7 @@ def lag_command(
     if watch is not None:
         from msgctl.render.lag import watch as watch_live
 
-        meter = state.client.lag_meter(
-            channel,
-            hold,
-            sample,
-            wanted,
-            group_property=group_property,
-            top=top,
-            force=force,
-        )
+        meter = _meter(state, channel, hold, sample, wanted, group_property, top, force)
         watch_live(
             state.renderer, lambda: _stoppable(lambda stop: meter.measure(stop, again=True)), watch, top
         )
@@ -113,17 +108,22 @@ def _measure(
     top: int | None,
     force: bool,
 ) -> LagReport:
-    return _stoppable(
-        lambda stop: state.client.fifo_lag(
-            channel,
-            hold,
-            sample,
-            wanted,
-            group_property=group_property,
-            top=top,
-            force=force,
-            stop_requested=stop,
-        )
+    meter = _meter(state, channel, hold, sample, wanted, group_property, top, force)
+    return _stoppable(meter.measure)
+
+
+def _meter(
+    state: AppState,
+    channel: str,
+    hold: int,
+    sample: int,
+    wanted: list[str] | None,
+    group_property: str | None,
+    top: int | None,
+    force: bool,
+) -> LagMeter:
+    return state.client.lag_meter(
+        channel, hold, sample, wanted, group_property=group_property, top=top, force=force
     )
 
 
