@@ -16,13 +16,13 @@ from msgctl.core.replay import (
     ReplayOptions,
     ReplayReport,
     Template,
-    _lanes,
     content_hash,
     parse_dedup_rule,
     parse_group_rule,
     prepare,
     replay,
 )
+from msgctl.core.workers import group_lanes
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import UsageError
 
@@ -265,8 +265,8 @@ def test_group_less_messages_keep_their_order_on_an_ordered_target_whatever_the_
     run(lines, target=ordered, options=ReplayOptions(concurrency=4))
     assert [m.id for m in ordered.sent] == [f"m{n}" for n in range(100)]
     messages = prepare(numbered(lines), Plan(), ReplayReport())
-    assert [len(lane) for lane in _lanes(messages, 4, 10, ordered=False)] == [30, 30, 20, 20]
-    assert [len(lane) for lane in _lanes(messages, 4, 10, ordered=True)] == [100]
+    assert [len(lane) for lane in group_lanes(messages, 4, 10, ordered=False)] == [30, 30, 20, 20]
+    assert [len(lane) for lane in group_lanes(messages, 4, 10, ordered=True)] == [100]
 
 
 def test_a_send_with_no_answer_stays_sending_so_the_rerun_names_it():

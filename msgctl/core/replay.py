@@ -12,12 +12,12 @@ where the target answers with the id of the earlier message (recorded in the led
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -27,8 +27,9 @@ import orjson
 from msgctl.core.filter_policy import FilterPolicy
 from msgctl.core.filtering import message_from_envelope
 from msgctl.core.ledger import Ledger, LedgerEntry
-from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
+from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery, HoldBack
 from msgctl.core.pacing import Pacer
+from msgctl.core.workers import WorkerPool, group_lanes
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 
@@ -337,7 +338,7 @@ def replay(
         return report
     assert ledger is not None, "only a dry run goes without a ledger"
     _run_lanes(
-        _lanes(pending, options.concurrency, target.batch_size, target.ordered),
+        group_lanes(pending, options.concurrency, target.batch_size, target.ordered),
         target,
         ledger,
         known,
@@ -371,22 +372,6 @@ def _target_drops_resend(target: ReplayTarget, entry: LedgerEntry) -> bool:
     return target.dedups and time.time() - entry.updated_at < DEDUP_WINDOW_S - DEDUP_MARGIN_S
 
 
-def _lanes(
-    messages: list[Replayed], concurrency: int, batch_size: int, ordered: bool
-) -> list[list[Replayed]]:
-    """Split the work by group: a group's messages stay in one lane, in input order. Messages without a
-    group share one lane on an ordered target, else are dealt out a batch at a time."""
-    count = max(1, concurrency)
-    lanes: list[list[Replayed]] = [[] for _ in range(count)]
-    for index, message in enumerate(messages):
-        if message.group_id is not None:
-            lane = zlib.crc32(message.group_id.encode()) % count
-        else:
-            lane = 0 if ordered else (index // batch_size) % count
-        lanes[lane].append(message)
-    return [lane for lane in lanes if lane]
-
-
 def _run_lanes(
     lanes: list[list[Replayed]],
     target: ReplayTarget,
@@ -400,78 +385,59 @@ def _run_lanes(
     lock = threading.Lock()
     stop = threading.Event()
     pacer = Pacer(options.rate, stop)
-    errors: list[BaseException] = []
-
-    def order_key(message: Replayed) -> str | None:
-        """What a failure holds back: its group, or all group-less messages of an ordered target."""
-        return message.group_id if message.group_id is not None else ("" if target.ordered else None)
 
     def work(lane: list[Replayed]) -> None:
-        broken: set[str] = set()
-        try:
-            for start in range(0, len(lane), target.batch_size):
-                if stop.is_set():
-                    return
-                batch = []
-                for message in lane[start : start + target.batch_size]:
-                    if order_key(message) is not None and order_key(message) in broken:
-                        with lock:
-                            report.failed.append((message, "an earlier message of its group was not sent"))
-                    else:
-                        batch.append(message)
-                if not batch:
-                    continue
-                pacer.wait(len(batch))
-                # Decided now, not when planning: the deduplication window runs out while a run goes on.
-                again = [
+        hold_back = HoldBack(ungrouped=target.ordered)  # a lane holds its groups whole
+        for start in range(0, len(lane), target.batch_size):
+            if stop.is_set():
+                return
+            batch = []
+            for message in lane[start : start + target.batch_size]:
+                if hold_back.holds(message):
+                    with lock:
+                        report.failed.append((message, hold_back.reason))
+                else:
+                    batch.append(message)
+            if not batch:
+                continue
+            pacer.wait(len(batch))
+            # Decided now, not when planning: the deduplication window runs out while a run goes on.
+            again = [
+                m
+                for m in batch
+                if m.dedup_id in sending and not _target_drops_resend(target, sending[m.dedup_id])
+            ]
+            ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
+            delivery = target.send(batch)
+            failed_ids = {m.dedup_id for m, _ in delivery.failed}
+            unsure_ids = {m.dedup_id for m in delivery.unsure}
+            dropped = _dropped_by_target(delivery, known)
+            dropped_ids = {m.dedup_id for m in dropped}
+            target_ids = {m.dedup_id: target_id for m, target_id in delivery.target_ids}
+            # A dropped resend leaves the ledger as the earlier send made it (its time, its id).
+            ledger.sent(
+                (m.dedup_id, target_ids.get(m.dedup_id))
+                for m in batch
+                if m.dedup_id not in failed_ids | dropped_ids
+            )
+            # A refused message was not sent: a rerun sends it fresh. One that may have arrived (and
+            # one a dead run left) keeps its "sending", so a rerun names it.
+            ledger.forget(i for i in failed_ids - unsure_ids if i not in sending)
+            for message, _ in delivery.failed:
+                hold_back.fail(message)
+            with lock:
+                report.replayed += len(batch) - len(failed_ids) - len(dropped_ids)
+                report.failed.extend(delivery.failed)
+                report.deduplicated_by_target.extend(dropped)
+                report.possible_duplicates.extend(
                     m
-                    for m in batch
-                    if m.dedup_id in sending and not _target_drops_resend(target, sending[m.dedup_id])
-                ]
-                ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
-                delivery = target.send(batch)
-                failed_ids = {m.dedup_id for m, _ in delivery.failed}
-                unsure_ids = {m.dedup_id for m in delivery.unsure}
-                dropped = _dropped_by_target(delivery, known)
-                dropped_ids = {m.dedup_id for m in dropped}
-                target_ids = {m.dedup_id: target_id for m, target_id in delivery.target_ids}
-                # A dropped resend leaves the ledger as the earlier send made it (its time, its id).
-                ledger.sent(
-                    (m.dedup_id, target_ids.get(m.dedup_id))
-                    for m in batch
-                    if m.dedup_id not in failed_ids | dropped_ids
+                    for m in [*again, *delivery.maybe_twice]
+                    if m.dedup_id not in (failed_ids - unsure_ids) | dropped_ids
                 )
-                # A refused message was not sent: a rerun sends it fresh. One that may have arrived (and
-                # one a dead run left) keeps its "sending", so a rerun names it.
-                ledger.forget(i for i in failed_ids - unsure_ids if i not in sending)
-                broken.update(k for m, _ in delivery.failed if (k := order_key(m)) is not None)
-                with lock:
-                    report.replayed += len(batch) - len(failed_ids) - len(dropped_ids)
-                    report.failed.extend(delivery.failed)
-                    report.deduplicated_by_target.extend(dropped)
-                    report.possible_duplicates.extend(
-                        m
-                        for m in [*again, *delivery.maybe_twice]
-                        if m.dedup_id not in (failed_ids - unsure_ids) | dropped_ids
-                    )
-                progress(len(batch))
-        except BaseException as exc:  # stop the others; the caller re-raises
-            errors.append(exc)
-            stop.set()
+            progress(len(batch))
 
-    threads = [threading.Thread(target=work, args=(lane,), daemon=True) for lane in lanes]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
-    except BaseException:
-        stop.set()  # Ctrl-C: each worker finishes the batch at hand, so the ledger is exact
-        for thread in threads:
-            thread.join()
-        raise
-    if errors:
-        raise errors[0]
+    pool = WorkerPool(stop)
+    pool.run(functools.partial(work, lane) for lane in lanes)
+    pool.raise_error()
     report.failed.sort(key=lambda failure: failure[0].line)
     report.deduplicated_by_target.sort(key=lambda message: message.line)
