@@ -12,7 +12,7 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.sqs import SqsBackend, max_receive_count, queue_counts, release
-from msgctl.backends.sqs_receives import RECEIVE_LIMIT, ReceiveRecord, next_receive_risk, receive
+from msgctl.backends.sqs_receives import RECEIVE_LIMIT, ReceiveRecord, next_receive_risk, sqs_receive
 from msgctl.core.fifo_lag import LagReport, Seen, cut_from_batches, group_rows
 from msgctl.errors import MsgctlError, UsageError
 
@@ -112,9 +112,9 @@ class SqsFifoSweep:
             if stop_requested():
                 return batches, False
             asked = min(RECEIVE_LIMIT, self.sample - len(ids))
-            messages = receive(
+            messages = sqs_receive(
                 self.client, self.url, str(self.channel), self.hold_s, asked, message_attributes=False
-            )
+            ).get("Messages", [])
             held += [m["ReceiptHandle"] for m in messages]
             swept += messages
             fresh = [m for m in messages if m["MessageId"] not in ids]

@@ -23,7 +23,7 @@ RETENTION_S = 14 * 86400  # SQS keeps a message at most 14 days: older records a
 RECEIVE_LIMIT = 10  # SQS returns at most 10 messages a receive
 
 
-def receive_response(
+def sqs_receive(
     client: Any,
     url: str,
     channel: str,
@@ -31,9 +31,9 @@ def receive_response(
     max_messages: int = RECEIVE_LIMIT,
     message_attributes: bool = True,
 ) -> dict[str, Any]:
-    """One long-polling receive of up to ``max_messages`` messages with all their system attributes (and
-    their message attributes unless told not), hidden for ``hold_s`` (the queue's own visibility timeout
-    when None); an error names ``channel``."""
+    """One long-polling receive of up to ``max_messages`` messages (the reply's ``Messages``) with all
+    their system attributes, and their message attributes unless told not; hidden for ``hold_s`` (the
+    queue's own visibility timeout when None). An error names ``channel``."""
     request: dict[str, Any] = {
         "QueueUrl": url,
         "MaxNumberOfMessages": max_messages,
@@ -47,21 +47,6 @@ def receive_response(
     with aws_errors(f"cannot receive from {channel}"):
         response: dict[str, Any] = client.receive_message(**request)
     return response
-
-
-def receive(
-    client: Any,
-    url: str,
-    channel: str,
-    hold_s: int | None = None,
-    max_messages: int = RECEIVE_LIMIT,
-    message_attributes: bool = True,
-) -> list[dict[str, Any]]:
-    """The messages of one receive (see receive_response)."""
-    messages: list[dict[str, Any]] = receive_response(
-        client, url, channel, hold_s, max_messages, message_attributes
-    ).get("Messages", [])
-    return messages
 
 
 class ReceiveRecord:

@@ -15,7 +15,7 @@ from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sns import SnsBackend
 from msgctl.backends.sqs import SqsBackend, max_receive_count, queue_counts, release
-from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk, receive
+from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk, sqs_receive
 from msgctl.core.chains import allow_topic_statement, merge_statement
 from msgctl.core.fifo_lag import Seen, cut_from_batches
 from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
@@ -113,7 +113,9 @@ class SqsSnapshot:
         visible, in_flight = queue_counts(self.client, self.url, str(self.channel))
         budget = visible + RECEIVE_BATCH
         while len(this_pass) < budget:
-            messages = receive(self.client, self.url, str(self.channel), self.hold, RECEIVE_BATCH)
+            messages = sqs_receive(self.client, self.url, str(self.channel), self.hold, RECEIVE_BATCH).get(
+                "Messages", []
+            )
             if not messages:
                 self._after_whole_pass(this_pass, batches, visible, in_flight)
                 return
@@ -250,7 +252,9 @@ class SnsTail:
     def poll(self) -> Iterator[Envelope | None]:
         while True:
             assert self.queue_url is not None, "made in __init__, gone only once closed"
-            messages = receive(self.sqs, self.queue_url, self.queue_name, max_messages=RECEIVE_BATCH)
+            messages = sqs_receive(self.sqs, self.queue_url, self.queue_name, max_messages=RECEIVE_BATCH).get(
+                "Messages", []
+            )
             if not messages:
                 yield None
             for message in messages:
