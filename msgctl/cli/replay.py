@@ -27,15 +27,14 @@ from msgctl.core.filtering import load_policy
 from msgctl.core.ledger import Ledger
 from msgctl.core.replay import (
     DEFAULT_CONCURRENCY,
-    Plan,
     ReplayOptions,
+    ReplayPlan,
     ReplayReport,
     ReplayTarget,
-    parse_dedup_rule,
-    parse_group_rule,
     prepare,
     replay,
 )
+from msgctl.core.replay_ids import parse_dedup_rule, parse_group_rule
 from msgctl.core.state_paths import default_ledger
 from msgctl.core.tail import parse_duration
 from msgctl.errors import ExitCode, MsgctlError, UsageError
@@ -124,7 +123,7 @@ def replay_command(
     policy = load_policy(read_argument(filter_policy), parse_scope(filter_scope)) if filter_policy else None
     dedup_rule, group_rule = parse_dedup_rule(dedup_id), parse_group_rule(group_id)
     target, target_key = _target(state, target_channel)
-    plan = Plan(dedup_rule, group_rule, target.fifo, policy, max_messages, skip_invalid, target.check)
+    plan = ReplayPlan(dedup_rule, group_rule, target.fifo, policy, max_messages, skip_invalid, target.check)
     report = ReplayReport()
     messages = prepare(_lines(state, source, force, window), plan, report)
     for line, reason in report.skipped_invalid:

@@ -11,16 +11,12 @@ where the target answers with the id of the earlier message (recorded in the led
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
-import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -29,13 +25,12 @@ from msgctl.core.filtering import message_from_envelope
 from msgctl.core.ledger import Ledger, LedgerEntry
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery, HoldBack
 from msgctl.core.pacing import Pacer
+from msgctl.core.replay_ids import DEFAULT_RULE, IdRule, InvalidMessage, message_ids
 from msgctl.core.workers import WorkerPool, group_lanes
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 
 DEFAULT_CONCURRENCY = 4  # lanes by group: order within each group is kept whatever the number
-MAX_ID_LENGTH = 128
-VALID_ID = re.compile(r"[!-~]{1,128}")  # SQS: alphanumerics and punctuation, 1 to 128 characters
 
 
 @dataclass(frozen=True)
@@ -68,93 +63,12 @@ class ReplayTarget(Protocol):
         call is not sent (and comes back as failed)."""
 
 
-class InvalidMessage(Exception):
-    """A line that cannot be replayed; the message says why."""
-
-
-class Template:
-    """``{id}``, ``{attr.NAME}`` and ``{body.PATH}`` (dotted keys and list indexes of a JSON body)."""
-
-    FIELD = re.compile(r"\{([^{}]*)\}")
-
-    def __init__(self, text: str) -> None:
-        if not text:
-            raise UsageError("an empty template: give fields like {id}, {attr.NAME} or {body.PATH}")
-        self.text = text
-        self.fields = self.FIELD.findall(text)
-        for name in self.fields:
-            if name != "id" and not re.fullmatch(r"(attr|body)\.[^.]+(\.[^.]+)*", name):
-                raise UsageError(
-                    f"unknown template field {{{name}}}: use {{id}}, {{attr.NAME}} or {{body.PATH}}"
-                )
-
-    def render(self, envelope: Envelope) -> str:
-        body: list[Any] = []  # parsed once, when a field needs it
-        return self.FIELD.sub(lambda match: self._value(match.group(1), envelope, body), self.text)
-
-    @staticmethod
-    def _value(name: str, envelope: Envelope, body: list[Any]) -> str:
-        if name == "id":
-            if not envelope.id:
-                raise InvalidMessage("the envelope has no id for {id}")
-            return envelope.id
-        source, _, path = name.partition(".")
-        if source == "attr":
-            attribute = envelope.message_attributes.get(path)
-            if attribute is None or not isinstance(attribute.value, str):
-                raise InvalidMessage(f"no string or number attribute {path!r} for {{{name}}}")
-            return attribute.value
-        if not body:
-            try:
-                body.append(json.loads(envelope.body))
-            except ValueError:
-                raise InvalidMessage(f"the body is not JSON, so {{{name}}} has no value") from None
-        value = body[0]
-        for key in path.split("."):
-            if isinstance(value, dict) and key in value:
-                value = value[key]
-            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-                value = value[int(key)]
-            else:
-                raise InvalidMessage(f"the body has no {path!r} for {{{name}}}")
-        if isinstance(value, dict | list) or value is None:
-            raise InvalidMessage(f"{{{name}}} is not a string or a number in the body")
-        return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-RuleKind = Literal["default", "keep", "message-id", "content", "template"]
-
-
 @dataclass(frozen=True)
-class IdRule:
-    kind: RuleKind
-    template: Template | None = None
-
-
-def parse_dedup_rule(text: str | None) -> IdRule:
-    return _parse_rule(text, ("keep", "message-id", "content"), "--dedup-id")
-
-
-def parse_group_rule(text: str | None) -> IdRule:
-    return _parse_rule(text, ("keep",), "--group-id")
-
-
-def _parse_rule(text: str | None, kinds: tuple[str, ...], option: str) -> IdRule:
-    if text is None:
-        return IdRule("default")
-    if text.startswith("template:"):
-        return IdRule("template", Template(text.removeprefix("template:")))
-    if text in kinds:
-        return IdRule(text)  # type: ignore[arg-type]
-    raise UsageError(f"{option} must be {', '.join(kinds)} or template:TEMPLATE, not {text!r}")
-
-
-@dataclass(frozen=True)
-class Plan:
+class ReplayPlan:
     """How input lines become messages to send."""
 
-    dedup: IdRule = IdRule("default")
-    group: IdRule = IdRule("default")
+    dedup: IdRule = DEFAULT_RULE
+    group: IdRule = DEFAULT_RULE
     fifo: bool = False
     filter: FilterPolicy | None = None
     max: int | None = None
@@ -193,7 +107,9 @@ class ReplayReport:
         }
 
 
-def prepare(lines: Iterable[tuple[int, str | bytes]], plan: Plan, report: ReplayReport) -> list[Replayed]:
+def prepare(
+    lines: Iterable[tuple[int, str | bytes]], plan: ReplayPlan, report: ReplayReport
+) -> list[Replayed]:
     """Every message to replay, in input order; raises UsageError naming the first bad line unless
     ``plan.skip_invalid`` (then each bad line is recorded in the report)."""
     messages: list[Replayed] = []
@@ -243,7 +159,7 @@ def partial_reason(line: str | bytes) -> str | None:
     return None
 
 
-def _message(number: int, line: str | bytes, plan: Plan) -> Replayed | None:
+def _message(number: int, line: str | bytes, plan: ReplayPlan) -> Replayed | None:
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -251,52 +167,11 @@ def _message(number: int, line: str | bytes, plan: Plan) -> Replayed | None:
     envelope = Envelope.from_json(raw)
     if plan.filter is not None and not plan.filter.matches(message_from_envelope(envelope)):
         return None
-    group_id = _group_id(envelope, plan)
-    if plan.fifo and not group_id:
-        raise InvalidMessage("no group id, and the target is FIFO: pass --group-id template:...")
-    dedup_id = _dedup_id(envelope, group_id, plan.dedup)
-    for what, value in (("group id", group_id), ("deduplication id", dedup_id)):
-        if value is not None and not VALID_ID.fullmatch(value):
-            raise InvalidMessage(f"the {what} {value[:40]!r} is not 1 to 128 printable ASCII characters")
+    group_id, dedup_id = message_ids(envelope, plan.dedup, plan.group, plan.fifo)
     message = Replayed(number, envelope.id or f"line-{number}", envelope, group_id, dedup_id)
     if plan.check is not None:
         plan.check(message)  # a UsageError: the target cannot take it
     return message
-
-
-def _group_id(envelope: Envelope, plan: Plan) -> str | None:
-    if plan.group.template is not None:
-        return plan.group.template.render(envelope)
-    kept = envelope.attributes.get("group_id")
-    return kept if isinstance(kept, str) and kept else None
-
-
-def _dedup_id(envelope: Envelope, group_id: str | None, rule: IdRule) -> str:
-    """By default from the message id, so distinct captured messages with the same body all go; a
-    repeat of the same captured message (same id) is sent once."""
-    if rule.template is not None:
-        return rule.template.render(envelope)
-    if rule.kind == "message-id" or (rule.kind == "default" and envelope.id):
-        if not envelope.id:
-            raise InvalidMessage("the envelope has no id for --dedup-id message-id")
-        return hashlib.sha256(f"msgctl-replay:{envelope.id}".encode()).hexdigest()
-    kept = envelope.attributes.get("dedup_id")
-    if rule.kind == "keep" or (rule.kind == "default" and isinstance(kept, str) and kept):
-        if not isinstance(kept, str) or not kept:
-            raise InvalidMessage("the envelope has no dedup_id to keep")
-        return kept
-    return content_hash(envelope, group_id)
-
-
-def content_hash(envelope: Envelope, group_id: str | None) -> str:
-    """The same for the same body, message attributes and group, whatever the attributes' order."""
-    attributes = {name: a.to_json() for name, a in sorted(envelope.message_attributes.items())}
-    canonical = json.dumps(
-        [base64.b64encode(envelope.body).decode(), attributes, group_id],
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
