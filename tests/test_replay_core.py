@@ -10,18 +10,15 @@ from msgctl.core.ledger import Ledger
 from msgctl.core.outbound import Delivery
 from msgctl.core.replay import (
     DEDUP_WINDOW_S,
-    Plan,
     Replayed,
     ReplayOptions,
+    ReplayPlan,
     ReplayReport,
-    Template,
-    _lanes,
-    content_hash,
-    parse_dedup_rule,
-    parse_group_rule,
     prepare,
     replay,
 )
+from msgctl.core.replay_ids import Template, content_hash, parse_dedup_rule, parse_group_rule
+from msgctl.core.workers import group_lanes
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import UsageError
 from msgctl.filter.lint import parse_policy
@@ -79,7 +76,7 @@ class FakeTarget:
         pass
 
 
-def run(lines, plan=Plan(), target=None, ledger=None, options=ReplayOptions()):
+def run(lines, plan=ReplayPlan(), target=None, ledger=None, options=ReplayOptions()):
     report = ReplayReport()
     messages = prepare(numbered(lines), plan, report)
     ledger = ledger if ledger is not None else Ledger_in_memory()
@@ -103,7 +100,7 @@ def test_templates_read_id_attributes_and_body_paths():
 )
 def test_a_template_without_a_value_names_the_line(template, reason):
     with pytest.raises(UsageError, match=rf"line 1: .*{reason}.*nothing was sent"):
-        run([line(1)], Plan(dedup=parse_dedup_rule(f"template:{template}")))
+        run([line(1)], ReplayPlan(dedup=parse_dedup_rule(f"template:{template}")))
 
 
 def test_unknown_rules_and_template_fields_are_usage_errors():
@@ -128,14 +125,16 @@ def test_default_dedup_id_comes_from_the_message_id_else_the_kept_one_else_conte
     same = {"body": "same", "attrs": {}}
     report, messages = run([line(1, **same), line(2, **same), line(3, dedup="kept-3")])
     assert report.replayed == 3 and report.repeated_in_input == 0, "identical bodies are distinct messages"
-    by_id = prepare(numbered([line(3, dedup="kept-3")]), Plan(dedup=parse_dedup_rule("message-id")), report)
+    by_id = prepare(
+        numbered([line(3, dedup="kept-3")]), ReplayPlan(dedup=parse_dedup_rule("message-id")), report
+    )
     assert messages[2].dedup_id == by_id[0].dedup_id != "kept-3" and len(by_id[0].dedup_id) == 64
     _, without_id = run([line(4, dedup="kept-4", message_id=None), line(5, message_id=None)])
     assert without_id[0].dedup_id == "kept-4"
     assert without_id[1].dedup_id == content_hash(
         Envelope.from_json(json.loads(line(5, message_id=None))), None
     )
-    _, by_content = run([line(1, **same), line(2, **same)], Plan(dedup=parse_dedup_rule("content")))
+    _, by_content = run([line(1, **same), line(2, **same)], ReplayPlan(dedup=parse_dedup_rule("content")))
     assert len(by_content) == 1, "content collapses them only when asked"
 
 
@@ -149,11 +148,11 @@ def test_keep_without_a_dedup_id_and_fifo_without_a_group_stop_before_sending():
     with pytest.raises(UsageError, match="line 2: the envelope has no dedup_id"):
         run(
             [line(1, group="g", dedup="d"), line(2, group="g")],
-            Plan(dedup=parse_dedup_rule("keep"), fifo=True),
+            ReplayPlan(dedup=parse_dedup_rule("keep"), fifo=True),
             target,
         )
     with pytest.raises(UsageError, match="line 3: no group id"):
-        run([line(1, group="g"), line(2, group="g"), line(3)], Plan(fifo=True), target)
+        run([line(1, group="g"), line(2, group="g"), line(3)], ReplayPlan(fifo=True), target)
     assert target.calls == [], "nothing is sent when any line is bad"
 
 
@@ -162,28 +161,30 @@ def test_a_malformed_line_stops_everything_unless_skip_invalid():
     lines[2] = '{"body": "no closing brace"'
     target = FakeTarget()
     with pytest.raises(UsageError, match="line 3: not JSON"):
-        run(lines, Plan(), target)
+        run(lines, ReplayPlan(), target)
     assert target.calls == []
-    report, _ = run(lines, Plan(skip_invalid=True), target, Ledger_in_memory())
+    report, _ = run(lines, ReplayPlan(skip_invalid=True), target, Ledger_in_memory())
     assert [n for n, _ in report.skipped_invalid] == [3] and report.replayed == 4
 
 
 def test_group_ids_from_a_template_and_ids_are_checked_for_sqs():
-    _, messages = run([line(1)], Plan(group=parse_group_rule("template:tenant-{body.order.id}"), fifo=True))
+    _, messages = run(
+        [line(1)], ReplayPlan(group=parse_group_rule("template:tenant-{body.order.id}"), fifo=True)
+    )
     assert messages[0].group_id == "tenant-o1"
     with pytest.raises(UsageError, match="printable ASCII"):
         run(
             [line(1, body=json.dumps({"order": {"id": "ü" * 3}}))],
-            Plan(group=parse_group_rule("template:{body.order.id}")),
+            ReplayPlan(group=parse_group_rule("template:{body.order.id}")),
         )
 
 
 def test_filter_max_and_repeats_in_the_input():
     policy = parse_policy('{"n": [{"numeric": [">", 2]}]}', "attributes")
     lines = [line(n) for n in range(1, 8)] + [line(5)]
-    report, messages = run(lines, Plan(filter=policy, max=3), ledger=Ledger_in_memory())
+    report, messages = run(lines, ReplayPlan(filter=policy, max=3), ledger=Ledger_in_memory())
     assert [m.line for m in messages] == [3, 4, 5] and report.filtered_out == 2
-    report, messages = run(lines, Plan(filter=policy), ledger=Ledger_in_memory())
+    report, messages = run(lines, ReplayPlan(filter=policy), ledger=Ledger_in_memory())
     assert report.repeated_in_input == 1 and len(messages) == 5
 
 
@@ -211,7 +212,7 @@ def test_the_ledger_makes_a_second_replay_send_nothing_and_force_sends_again():
 def test_what_a_dead_run_left_sending_is_sent_again_and_named_unless_the_target_dedups(tmp_path):
     lines = [line(n) for n in range(5)]
     report = ReplayReport()
-    messages = prepare(numbered(lines), Plan(), report)
+    messages = prepare(numbered(lines), ReplayPlan(), report)
     for target, named in ((FakeTarget(dedups=False), 2), (FakeTarget(dedups=True), 0)):
         ledger = Ledger(tmp_path / f"{named}.sqlite")
         ledger.sending((m.dedup_id, m.id, m.line) for m in messages[:2])  # then the process died
@@ -228,7 +229,7 @@ def test_what_a_dead_run_left_sending_is_sent_again_and_named_unless_the_target_
 def test_workers_keep_each_group_in_order_and_a_failure_stops_its_group_only():
     lines = [line(n, group=f"g{n % 4}") for n in range(200)]
     target = FakeTarget(fifo=True, refuse={"m41"}, slow=0.001)
-    report, _ = run(lines, Plan(fifo=True), target, Ledger_in_memory(), ReplayOptions(concurrency=3))
+    report, _ = run(lines, ReplayPlan(fifo=True), target, Ledger_in_memory(), ReplayOptions(concurrency=3))
     for group in range(4):
         sent = [int(m.id[1:]) for m in target.sent if m.group_id == f"g{group}"]
         assert sent == sorted(sent)
@@ -264,9 +265,9 @@ def test_group_less_messages_keep_their_order_on_an_ordered_target_whatever_the_
     ordered = FakeTarget(ordered=True, slow=0.001)
     run(lines, target=ordered, options=ReplayOptions(concurrency=4))
     assert [m.id for m in ordered.sent] == [f"m{n}" for n in range(100)]
-    messages = prepare(numbered(lines), Plan(), ReplayReport())
-    assert [len(lane) for lane in _lanes(messages, 4, 10, ordered=False)] == [30, 30, 20, 20]
-    assert [len(lane) for lane in _lanes(messages, 4, 10, ordered=True)] == [100]
+    messages = prepare(numbered(lines), ReplayPlan(), ReplayReport())
+    assert [len(lane) for lane in group_lanes(messages, 4, 10, ordered=False)] == [30, 30, 20, 20]
+    assert [len(lane) for lane in group_lanes(messages, 4, 10, ordered=True)] == [100]
 
 
 def test_a_send_with_no_answer_stays_sending_so_the_rerun_names_it():
@@ -293,7 +294,7 @@ def test_the_targets_own_check_runs_before_anything_is_sent():
     target = FakeTarget()
     lines = [line(1), line(2, body="x" * 200), line(3)]
     with pytest.raises(UsageError, match="line 2: too big for this target"):
-        run(lines, Plan(check=no_big_bodies), target)
+        run(lines, ReplayPlan(check=no_big_bodies), target)
     assert target.calls == []
 
 
@@ -333,7 +334,7 @@ def test_a_resend_the_target_answers_with_the_earlier_id_is_named_not_counted_as
     first, _ = run(lines, target=target, ledger=ledger)
     warnings: list[str] = []
     report = ReplayReport()
-    messages = prepare(numbered(lines), Plan(), report)
+    messages = prepare(numbered(lines), ReplayPlan(), report)
     forced = replay(messages, target, ledger, ReplayOptions(force=True), report, warn=warnings.append)
     assert (first.replayed, forced.replayed) == (3, 0)
     assert [m.id for m in forced.deduplicated_by_target] == ["m0", "m1", "m2"]

@@ -15,14 +15,13 @@ from msgctl.core.ledger import Ledger
 from msgctl.core.progress import OnProgress, ProgressCounter
 from msgctl.core.replay import (
     DEFAULT_CONCURRENCY,
-    Plan,
     ReplayOptions,
+    ReplayPlan,
     ReplayReport,
-    parse_dedup_rule,
-    parse_group_rule,
     prepare,
     replay,
 )
+from msgctl.core.replay_ids import parse_dedup_rule, parse_group_rule
 from msgctl.core.state_paths import default_ledger
 from msgctl.envelope import Envelope
 from msgctl.errors import ExitCode, Interrupted, MsgctlError, UsageError
@@ -118,7 +117,7 @@ def run_replay(backends: Backends, request: ReplayRequest, on_progress: OnProgre
     _check_window(reading, request)
     dedup_rule, group_rule = parse_dedup_rule(request.dedup_id), parse_group_rule(request.group_id)
     target, target_key = backends.outbound_target(request.to)
-    plan = Plan(
+    plan = ReplayPlan(
         dedup_rule, group_rule, target.fifo, request.filter, request.max, request.skip_invalid, target.check
     )
     report = ReplayReport()

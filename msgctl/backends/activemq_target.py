@@ -10,7 +10,7 @@ import uuid
 from msgctl.address import Channel
 from msgctl.backends.activemq import ActiveMqBackend, stomp_headers
 from msgctl.backends.stomp_session import PendingReceipt
-from msgctl.core.outbound import Delivery, Outbound, OutboundT
+from msgctl.core.outbound import HELD_BACK, Delivery, HoldBack, Outbound, OutboundT
 from msgctl.core.ports import OutgoingMessage
 from msgctl.errors import MsgctlError, UsageError
 
@@ -35,16 +35,16 @@ class ActiveMqTarget:
         delivery: Delivery[OutboundT] = Delivery()
         failed = delivery.failed
         framed = []
-        broken: set[str] = set()
+        hold_back = HoldBack(ungrouped=True, reason=f"{HELD_BACK} (order)")
         for message in messages:
-            group = message.group_id or ""
+            if hold_back.holds(message):
+                failed.append((message, hold_back.reason))
+                continue
             try:
-                if group in broken:
-                    raise UsageError("an earlier message of its group was not sent (order)")
                 framed.append((message, self._headers(message)))
             except UsageError as exc:
                 failed.append((message, exc.message))
-                broken.add(group)
+                hold_back.fail(message)
         if not framed:
             return delivery
         try:

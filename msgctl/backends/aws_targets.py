@@ -11,7 +11,7 @@ from typing import Any
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sqs import SqsBackend, to_sqs_attribute
-from msgctl.core.outbound import Delivery, Outbound, OutboundT
+from msgctl.core.outbound import HELD_BACK, Delivery, HoldBack, Outbound, OutboundT
 from msgctl.envelope import SUBJECT, TRACE_HEADER, MessageAttribute
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
@@ -171,7 +171,7 @@ def _in_batches(
     """Send in the order given, in batches of at most 10 entries and ``max_bytes`` (the sum of the
     entries). On a FIFO target, once a message of a group fails, the rest of that group is not sent."""
     delivery: Delivery[OutboundT] = Delivery()
-    broken_groups: set[str] = set()
+    hold_back = HoldBack(ungrouped=True, keep_order=fifo, reason=f"{HELD_BACK} (FIFO order)")
     batch: Batch[OutboundT] = []
     size = 0
 
@@ -179,18 +179,18 @@ def _in_batches(
         nonlocal batch, size
         for message, reason in send_batch(batch, delivery) if batch else []:
             delivery.failed.append((message, reason))
-            broken_groups.add(message.group_id or "")
+            hold_back.fail(message)
         batch, size = [], 0
 
     for message in messages:
-        if fifo and (message.group_id or "") in broken_groups:
-            delivery.failed.append((message, "an earlier message of its group was not sent (FIFO order)"))
+        if hold_back.holds(message):
+            delivery.failed.append((message, hold_back.reason))
             continue
         try:
             entry, entry_size = sized_entry(message)
         except UsageError as exc:
             delivery.failed.append((message, exc.message))
-            broken_groups.add(message.group_id or "")
+            hold_back.fail(message)
             continue
         if len(batch) == BATCH or size + entry_size > max_bytes:
             flush()

@@ -12,8 +12,7 @@ from msgctl.address import Channel
 from msgctl.backends.aws import arn_name, aws_errors
 from msgctl.backends.sns_chain_base import ChainQueue, SnsChainBase, json_object
 from msgctl.backends.sqs import max_receive_count
-from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
-from msgctl.config import LONG_POLL_S
+from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk, sqs_receive
 from msgctl.core.chains import ChainTree, Link, ProbeResult
 from msgctl.core.queue_policy import policy_allows_topic
 from msgctl.errors import NotFoundError, UsageError
@@ -169,17 +168,7 @@ class SnsChainInspector(SnsChainBase):
         return found, _near_dlq(waiting, counts)
 
     def _receive(self, channel: str, url: str, hold_s: int) -> list[dict[str, Any]]:
-        with aws_errors(f"cannot receive from {channel}"):
-            return list(
-                self._sqs.receive_message(
-                    QueueUrl=url,
-                    MaxNumberOfMessages=10,
-                    WaitTimeSeconds=LONG_POLL_S,
-                    VisibilityTimeout=hold_s,
-                    AttributeNames=["ApproximateReceiveCount"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
-            )
+        return list(sqs_receive(self._sqs, url, channel, hold_s).get("Messages", []))
 
     def _delete_canaries(self, channel: str, url: str, messages: list[dict[str, Any]], canary: str) -> None:
         for received in messages:

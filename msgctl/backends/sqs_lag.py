@@ -11,14 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from msgctl.address import Channel
-from msgctl.backends.aws import aws_errors
 from msgctl.backends.sqs import SqsBackend, max_receive_count, queue_counts, release
-from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
-from msgctl.config import LONG_POLL_S
+from msgctl.backends.sqs_receives import RECEIVE_LIMIT, ReceiveRecord, next_receive_risk, sqs_receive
 from msgctl.core.fifo_lag import LagReport, Seen, cut_from_batches, group_rows
 from msgctl.errors import MsgctlError, UsageError
 
-RECEIVE_LIMIT = 10  # SQS returns at most 10 messages a receive
 DEFAULT_SAMPLE = 1000
 DEFAULT_HOLD_S = 30
 
@@ -115,14 +112,9 @@ class SqsFifoSweep:
             if stop_requested():
                 return batches, False
             asked = min(RECEIVE_LIMIT, self.sample - len(ids))
-            with aws_errors(f"cannot receive from {self.channel}"):
-                messages = self.client.receive_message(
-                    QueueUrl=self.url,
-                    MaxNumberOfMessages=asked,
-                    VisibilityTimeout=self.hold_s,
-                    WaitTimeSeconds=LONG_POLL_S,
-                    AttributeNames=["All"],
-                ).get("Messages", [])
+            messages = sqs_receive(
+                self.client, self.url, str(self.channel), self.hold_s, asked, message_attributes=False
+            ).get("Messages", [])
             held += [m["ReceiptHandle"] for m in messages]
             swept += messages
             fresh = [m for m in messages if m["MessageId"] not in ids]

@@ -1,4 +1,5 @@
-"""msgctl's own receives of an SQS queue, per message id, kept in the state directory between runs.
+"""msgctl's own receives of an SQS queue: the receive call itself, and what each receive saw per message
+id, kept in the state directory between runs.
 
 SQS tells a message's receive count only to whoever receives it, so a read that must not push messages into
 the DLQ has to know before receiving: tail, fifo lag and the chain probe record what each of their receives
@@ -14,9 +15,38 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from msgctl.backends.aws import aws_errors
+from msgctl.config import LONG_POLL_S
 from msgctl.core.state_paths import state_file
 
 RETENTION_S = 14 * 86400  # SQS keeps a message at most 14 days: older records are moot
+RECEIVE_LIMIT = 10  # SQS returns at most 10 messages a receive
+
+
+def sqs_receive(
+    client: Any,
+    url: str,
+    channel: str,
+    hold_s: int | None = None,
+    max_messages: int = RECEIVE_LIMIT,
+    message_attributes: bool = True,
+) -> dict[str, Any]:
+    """One long-polling receive of up to ``max_messages`` messages (the reply's ``Messages``) with all
+    their system attributes, and their message attributes unless told not; hidden for ``hold_s`` (the
+    queue's own visibility timeout when None). An error names ``channel``."""
+    request: dict[str, Any] = {
+        "QueueUrl": url,
+        "MaxNumberOfMessages": max_messages,
+        "WaitTimeSeconds": LONG_POLL_S,
+        "AttributeNames": ["All"],
+    }
+    if hold_s is not None:
+        request["VisibilityTimeout"] = hold_s
+    if message_attributes:
+        request["MessageAttributeNames"] = ["All"]
+    with aws_errors(f"cannot receive from {channel}"):
+        response: dict[str, Any] = client.receive_message(**request)
+    return response
 
 
 class ReceiveRecord:

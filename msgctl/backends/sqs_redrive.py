@@ -10,6 +10,7 @@ from typing import Any
 from msgctl.address import Channel
 from msgctl.backends.aws import aws_errors
 from msgctl.backends.sqs import SqsBackend, dead_letter_target, release
+from msgctl.backends.sqs_receives import sqs_receive
 from msgctl.backends.sqs_tail import envelope_from_sqs
 from msgctl.config import LONG_POLL_S
 from msgctl.core.redrive import RECEIVE_BATCH, Dead
@@ -44,15 +45,7 @@ class SqsDeadLetters:
         self._start_known = False
 
     def receive(self, hold_s: int) -> list[Dead]:
-        with aws_errors(f"cannot receive from {self.channel}"):
-            response = self.client.receive_message(
-                QueueUrl=self.url,
-                MaxNumberOfMessages=RECEIVE_BATCH,
-                VisibilityTimeout=hold_s,
-                WaitTimeSeconds=LONG_POLL_S,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
+        response = sqs_receive(self.client, self.url, self.channel, hold_s, RECEIVE_BATCH)
         messages = response.get("Messages", [])
         started_ms = self._run_started(response)
         return [

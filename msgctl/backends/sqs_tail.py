@@ -15,8 +15,7 @@ from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sns import SnsBackend
 from msgctl.backends.sqs import SqsBackend, max_receive_count, queue_counts, release
-from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk
-from msgctl.config import LONG_POLL_S
+from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk, sqs_receive
 from msgctl.core.fifo_lag import Seen, cut_from_batches
 from msgctl.core.queue_policy import allow_topic_statement, merge_statement
 from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
@@ -114,15 +113,9 @@ class SqsSnapshot:
         visible, in_flight = queue_counts(self.client, self.url, str(self.channel))
         budget = visible + RECEIVE_BATCH
         while len(this_pass) < budget:
-            with aws_errors(f"cannot receive from {self.channel}"):
-                messages = self.client.receive_message(
-                    QueueUrl=self.url,
-                    MaxNumberOfMessages=RECEIVE_BATCH,
-                    VisibilityTimeout=self.hold,
-                    WaitTimeSeconds=LONG_POLL_S,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
+            messages = sqs_receive(self.client, self.url, str(self.channel), self.hold, RECEIVE_BATCH).get(
+                "Messages", []
+            )
             if not messages:
                 self._after_whole_pass(this_pass, batches, visible, in_flight)
                 return
@@ -258,14 +251,10 @@ class SnsTail:
 
     def poll(self) -> Iterator[Envelope | None]:
         while True:
-            with aws_errors(f"cannot receive from {self.queue_name}"):
-                messages = self.sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=RECEIVE_BATCH,
-                    WaitTimeSeconds=LONG_POLL_S,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
+            assert self.queue_url is not None, "made in __init__, gone only once closed"
+            messages = sqs_receive(self.sqs, self.queue_url, self.queue_name, max_messages=RECEIVE_BATCH).get(
+                "Messages", []
+            )
             if not messages:
                 yield None
             for message in messages:

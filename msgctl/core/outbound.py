@@ -57,3 +57,34 @@ class OutboundTarget(Protocol):
 
     def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
         """Send in order; says which messages the target did not confirm (and why)."""
+
+
+HELD_BACK = "an earlier message of its group was not sent"
+
+
+class HoldBack:
+    """A message that was not sent holds back the rest of its group, so that a consumer never sees a group
+    out of order. The messages without a group count as one group where ``ungrouped`` (a target that hands
+    them out in the order sent), and are never held back elsewhere. Nothing is held back on a target that
+    does not ``keep_order`` (a standard SQS queue or SNS topic)."""
+
+    def __init__(self, ungrouped: bool, keep_order: bool = True, reason: str = HELD_BACK) -> None:
+        self.ungrouped = ungrouped
+        self.keep_order = keep_order
+        self.reason = reason  # what a held-back message is failed with
+        self._broken: set[str] = set()
+
+    def fail(self, message: Outbound) -> None:
+        """``message`` was not sent: the rest of its group stays back."""
+        key = self._key(message)
+        if key is not None:
+            self._broken.add(key)
+
+    def holds(self, message: Outbound) -> bool:
+        key = self._key(message)
+        return self.keep_order and key is not None and key in self._broken
+
+    def _key(self, message: Outbound) -> str | None:
+        if message.group_id is not None:
+            return message.group_id
+        return "" if self.ungrouped else None

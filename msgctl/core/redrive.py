@@ -23,6 +23,7 @@ from typing import Protocol
 from msgctl.core.journal import Entry, Journal
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
+from msgctl.core.workers import WorkerPool
 from msgctl.envelope import Envelope
 from msgctl.filter.engine import FilterPolicy
 from msgctl.filter.messages import message_from_envelope
@@ -254,41 +255,31 @@ def redrive(
     shared = _Shared(options)
     workers_count = max(1, options.concurrency)
     shared.budget = source.visible() + source.hidden() + RECEIVE_BATCH * workers_count
-    errors: list[BaseException] = []
+    pool = WorkerPool(shared.stop)
 
     def worker() -> None:
-        try:
-            while not shared.stop.is_set():
-                shared.pacer.wait(RECEIVE_BATCH)  # before a receive: never holding received messages
-                if shared.stop.is_set() or shared.over_budget():
-                    return
-                received_at = time.monotonic()
-                batch = source.receive(options.receive_hold_s)
-                if not batch:
-                    return
-                shared.track(batch, received_at, options.receive_hold_s)
-                try:
-                    _move(batch, source, target, journal, options, shared, report, progress)
-                except BaseException:  # released at the end; the journal keeps what the target confirmed
-                    shared.hold(m for m in batch if m.id in shared.in_flight)
-                    raise
-        except BaseException as exc:  # stop the others; the main thread re-raises
-            errors.append(exc)
-            shared.stop.set()
+        while not shared.stop.is_set():
+            shared.pacer.wait(RECEIVE_BATCH)  # before a receive: never holding received messages
+            if shared.stop.is_set() or shared.over_budget():
+                return
+            received_at = time.monotonic()
+            batch = source.receive(options.receive_hold_s)
+            if not batch:
+                return
+            shared.track(batch, received_at, options.receive_hold_s)
+            try:
+                _move(batch, source, target, journal, options, shared, report, progress)
+            except BaseException:  # released at the end; the journal keeps what the target confirmed
+                shared.hold(m for m in batch if m.id in shared.in_flight)
+                raise
 
     heartbeat = threading.Thread(target=_keep_held, args=(source, shared, options), daemon=True)
     heartbeat.start()
-    workers: list[threading.Thread] = []
     try:
         idle_rounds = 0
         while True:
             received_before = shared.received
-            workers = [threading.Thread(target=worker, daemon=True) for _ in range(workers_count)]
-            for thread in workers:
-                thread.start()
-            for thread in workers:
-                while thread.is_alive():
-                    thread.join(0.2)
+            pool.run(worker for _ in range(workers_count))  # Ctrl-C: workers finish the batch at hand
             if shared.budget_reached:
                 report.not_received = source.visible()
             if shared.stop.is_set() or options.dry_run:
@@ -303,11 +294,6 @@ def redrive(
                 continue
             if not _wait_for_held_elsewhere(source, shared, options, report, notify):
                 break
-    except BaseException:
-        shared.stop.set()  # Ctrl-C: workers finish the batch at hand (the journal covers the rest)
-        for thread in workers:
-            thread.join()
-        raise
     finally:
         shared.stop.set()
         shared.done.set()
@@ -319,8 +305,7 @@ def redrive(
         source.release(held)
         if journal is not None and held:
             journal.released(m.id for m in held)
-    if errors:
-        raise errors[0]
+    pool.raise_error()
     return report
 
 

@@ -11,30 +11,26 @@ where the target answers with the id of the earlier message (recorded in the led
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import re
+import functools
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from msgctl.core.ledger import Ledger, LedgerEntry
-from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
+from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery, HoldBack
 from msgctl.core.pacing import Pacer
+from msgctl.core.replay_ids import DEFAULT_RULE, IdRule, InvalidMessage, message_ids
+from msgctl.core.workers import WorkerPool, group_lanes
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.filter.engine import FilterPolicy
 from msgctl.filter.messages import message_from_envelope
 
 DEFAULT_CONCURRENCY = 4  # lanes by group: order within each group is kept whatever the number
-MAX_ID_LENGTH = 128
-VALID_ID = re.compile(r"[!-~]{1,128}")  # SQS: alphanumerics and punctuation, 1 to 128 characters
 
 
 @dataclass(frozen=True)
@@ -67,93 +63,12 @@ class ReplayTarget(Protocol):
         call is not sent (and comes back as failed)."""
 
 
-class InvalidMessage(Exception):
-    """A line that cannot be replayed; the message says why."""
-
-
-class Template:
-    """``{id}``, ``{attr.NAME}`` and ``{body.PATH}`` (dotted keys and list indexes of a JSON body)."""
-
-    FIELD = re.compile(r"\{([^{}]*)\}")
-
-    def __init__(self, text: str) -> None:
-        if not text:
-            raise UsageError("an empty template: give fields like {id}, {attr.NAME} or {body.PATH}")
-        self.text = text
-        self.fields = self.FIELD.findall(text)
-        for name in self.fields:
-            if name != "id" and not re.fullmatch(r"(attr|body)\.[^.]+(\.[^.]+)*", name):
-                raise UsageError(
-                    f"unknown template field {{{name}}}: use {{id}}, {{attr.NAME}} or {{body.PATH}}"
-                )
-
-    def render(self, envelope: Envelope) -> str:
-        body: list[Any] = []  # parsed once, when a field needs it
-        return self.FIELD.sub(lambda match: self._value(match.group(1), envelope, body), self.text)
-
-    @staticmethod
-    def _value(name: str, envelope: Envelope, body: list[Any]) -> str:
-        if name == "id":
-            if not envelope.id:
-                raise InvalidMessage("the envelope has no id for {id}")
-            return envelope.id
-        source, _, path = name.partition(".")
-        if source == "attr":
-            attribute = envelope.message_attributes.get(path)
-            if attribute is None or not isinstance(attribute.value, str):
-                raise InvalidMessage(f"no string or number attribute {path!r} for {{{name}}}")
-            return attribute.value
-        if not body:
-            try:
-                body.append(json.loads(envelope.body))
-            except ValueError:
-                raise InvalidMessage(f"the body is not JSON, so {{{name}}} has no value") from None
-        value = body[0]
-        for key in path.split("."):
-            if isinstance(value, dict) and key in value:
-                value = value[key]
-            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-                value = value[int(key)]
-            else:
-                raise InvalidMessage(f"the body has no {path!r} for {{{name}}}")
-        if isinstance(value, dict | list) or value is None:
-            raise InvalidMessage(f"{{{name}}} is not a string or a number in the body")
-        return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-RuleKind = Literal["default", "keep", "message-id", "content", "template"]
-
-
 @dataclass(frozen=True)
-class IdRule:
-    kind: RuleKind
-    template: Template | None = None
-
-
-def parse_dedup_rule(text: str | None) -> IdRule:
-    return _parse_rule(text, ("keep", "message-id", "content"), "--dedup-id")
-
-
-def parse_group_rule(text: str | None) -> IdRule:
-    return _parse_rule(text, ("keep",), "--group-id")
-
-
-def _parse_rule(text: str | None, kinds: tuple[str, ...], option: str) -> IdRule:
-    if text is None:
-        return IdRule("default")
-    if text.startswith("template:"):
-        return IdRule("template", Template(text.removeprefix("template:")))
-    if text in kinds:
-        return IdRule(text)  # type: ignore[arg-type]
-    raise UsageError(f"{option} must be {', '.join(kinds)} or template:TEMPLATE, not {text!r}")
-
-
-@dataclass(frozen=True)
-class Plan:
+class ReplayPlan:
     """How input lines become messages to send."""
 
-    dedup: IdRule = IdRule("default")
-    group: IdRule = IdRule("default")
+    dedup: IdRule = DEFAULT_RULE
+    group: IdRule = DEFAULT_RULE
     fifo: bool = False
     filter: FilterPolicy | None = None
     max: int | None = None
@@ -192,7 +107,9 @@ class ReplayReport:
         }
 
 
-def prepare(lines: Iterable[tuple[int, str | bytes]], plan: Plan, report: ReplayReport) -> list[Replayed]:
+def prepare(
+    lines: Iterable[tuple[int, str | bytes]], plan: ReplayPlan, report: ReplayReport
+) -> list[Replayed]:
     """Every message to replay, in input order; raises UsageError naming the first bad line unless
     ``plan.skip_invalid`` (then each bad line is recorded in the report)."""
     messages: list[Replayed] = []
@@ -242,7 +159,7 @@ def partial_reason(line: str | bytes) -> str | None:
     return None
 
 
-def _message(number: int, line: str | bytes, plan: Plan) -> Replayed | None:
+def _message(number: int, line: str | bytes, plan: ReplayPlan) -> Replayed | None:
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -250,52 +167,11 @@ def _message(number: int, line: str | bytes, plan: Plan) -> Replayed | None:
     envelope = Envelope.from_json(raw)
     if plan.filter is not None and not plan.filter.matches(message_from_envelope(envelope)):
         return None
-    group_id = _group_id(envelope, plan)
-    if plan.fifo and not group_id:
-        raise InvalidMessage("no group id, and the target is FIFO: pass --group-id template:...")
-    dedup_id = _dedup_id(envelope, group_id, plan.dedup)
-    for what, value in (("group id", group_id), ("deduplication id", dedup_id)):
-        if value is not None and not VALID_ID.fullmatch(value):
-            raise InvalidMessage(f"the {what} {value[:40]!r} is not 1 to 128 printable ASCII characters")
+    group_id, dedup_id = message_ids(envelope, plan.dedup, plan.group, plan.fifo)
     message = Replayed(number, envelope.id or f"line-{number}", envelope, group_id, dedup_id)
     if plan.check is not None:
         plan.check(message)  # a UsageError: the target cannot take it
     return message
-
-
-def _group_id(envelope: Envelope, plan: Plan) -> str | None:
-    if plan.group.template is not None:
-        return plan.group.template.render(envelope)
-    kept = envelope.attributes.get("group_id")
-    return kept if isinstance(kept, str) and kept else None
-
-
-def _dedup_id(envelope: Envelope, group_id: str | None, rule: IdRule) -> str:
-    """By default from the message id, so distinct captured messages with the same body all go; a
-    repeat of the same captured message (same id) is sent once."""
-    if rule.template is not None:
-        return rule.template.render(envelope)
-    if rule.kind == "message-id" or (rule.kind == "default" and envelope.id):
-        if not envelope.id:
-            raise InvalidMessage("the envelope has no id for --dedup-id message-id")
-        return hashlib.sha256(f"msgctl-replay:{envelope.id}".encode()).hexdigest()
-    kept = envelope.attributes.get("dedup_id")
-    if rule.kind == "keep" or (rule.kind == "default" and isinstance(kept, str) and kept):
-        if not isinstance(kept, str) or not kept:
-            raise InvalidMessage("the envelope has no dedup_id to keep")
-        return kept
-    return content_hash(envelope, group_id)
-
-
-def content_hash(envelope: Envelope, group_id: str | None) -> str:
-    """The same for the same body, message attributes and group, whatever the attributes' order."""
-    attributes = {name: a.to_json() for name, a in sorted(envelope.message_attributes.items())}
-    canonical = json.dumps(
-        [base64.b64encode(envelope.body).decode(), attributes, group_id],
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -337,7 +213,7 @@ def replay(
         return report
     assert ledger is not None, "only a dry run goes without a ledger"
     _run_lanes(
-        _lanes(pending, options.concurrency, target.batch_size, target.ordered),
+        group_lanes(pending, options.concurrency, target.batch_size, target.ordered),
         target,
         ledger,
         known,
@@ -371,22 +247,6 @@ def _target_drops_resend(target: ReplayTarget, entry: LedgerEntry) -> bool:
     return target.dedups and time.time() - entry.updated_at < DEDUP_WINDOW_S - DEDUP_MARGIN_S
 
 
-def _lanes(
-    messages: list[Replayed], concurrency: int, batch_size: int, ordered: bool
-) -> list[list[Replayed]]:
-    """Split the work by group: a group's messages stay in one lane, in input order. Messages without a
-    group share one lane on an ordered target, else are dealt out a batch at a time."""
-    count = max(1, concurrency)
-    lanes: list[list[Replayed]] = [[] for _ in range(count)]
-    for index, message in enumerate(messages):
-        if message.group_id is not None:
-            lane = zlib.crc32(message.group_id.encode()) % count
-        else:
-            lane = 0 if ordered else (index // batch_size) % count
-        lanes[lane].append(message)
-    return [lane for lane in lanes if lane]
-
-
 def _run_lanes(
     lanes: list[list[Replayed]],
     target: ReplayTarget,
@@ -400,78 +260,59 @@ def _run_lanes(
     lock = threading.Lock()
     stop = threading.Event()
     pacer = Pacer(options.rate, stop)
-    errors: list[BaseException] = []
-
-    def order_key(message: Replayed) -> str | None:
-        """What a failure holds back: its group, or all group-less messages of an ordered target."""
-        return message.group_id if message.group_id is not None else ("" if target.ordered else None)
 
     def work(lane: list[Replayed]) -> None:
-        broken: set[str] = set()
-        try:
-            for start in range(0, len(lane), target.batch_size):
-                if stop.is_set():
-                    return
-                batch = []
-                for message in lane[start : start + target.batch_size]:
-                    if order_key(message) is not None and order_key(message) in broken:
-                        with lock:
-                            report.failed.append((message, "an earlier message of its group was not sent"))
-                    else:
-                        batch.append(message)
-                if not batch:
-                    continue
-                pacer.wait(len(batch))
-                # Decided now, not when planning: the deduplication window runs out while a run goes on.
-                again = [
+        hold_back = HoldBack(ungrouped=target.ordered)  # a lane holds its groups whole
+        for start in range(0, len(lane), target.batch_size):
+            if stop.is_set():
+                return
+            batch = []
+            for message in lane[start : start + target.batch_size]:
+                if hold_back.holds(message):
+                    with lock:
+                        report.failed.append((message, hold_back.reason))
+                else:
+                    batch.append(message)
+            if not batch:
+                continue
+            pacer.wait(len(batch))
+            # Decided now, not when planning: the deduplication window runs out while a run goes on.
+            again = [
+                m
+                for m in batch
+                if m.dedup_id in sending and not _target_drops_resend(target, sending[m.dedup_id])
+            ]
+            ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
+            delivery = target.send(batch)
+            failed_ids = {m.dedup_id for m, _ in delivery.failed}
+            unsure_ids = {m.dedup_id for m in delivery.unsure}
+            dropped = _dropped_by_target(delivery, known)
+            dropped_ids = {m.dedup_id for m in dropped}
+            target_ids = {m.dedup_id: target_id for m, target_id in delivery.target_ids}
+            # A dropped resend leaves the ledger as the earlier send made it (its time, its id).
+            ledger.sent(
+                (m.dedup_id, target_ids.get(m.dedup_id))
+                for m in batch
+                if m.dedup_id not in failed_ids | dropped_ids
+            )
+            # A refused message was not sent: a rerun sends it fresh. One that may have arrived (and
+            # one a dead run left) keeps its "sending", so a rerun names it.
+            ledger.forget(i for i in failed_ids - unsure_ids if i not in sending)
+            for message, _ in delivery.failed:
+                hold_back.fail(message)
+            with lock:
+                report.replayed += len(batch) - len(failed_ids) - len(dropped_ids)
+                report.failed.extend(delivery.failed)
+                report.deduplicated_by_target.extend(dropped)
+                report.possible_duplicates.extend(
                     m
-                    for m in batch
-                    if m.dedup_id in sending and not _target_drops_resend(target, sending[m.dedup_id])
-                ]
-                ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
-                delivery = target.send(batch)
-                failed_ids = {m.dedup_id for m, _ in delivery.failed}
-                unsure_ids = {m.dedup_id for m in delivery.unsure}
-                dropped = _dropped_by_target(delivery, known)
-                dropped_ids = {m.dedup_id for m in dropped}
-                target_ids = {m.dedup_id: target_id for m, target_id in delivery.target_ids}
-                # A dropped resend leaves the ledger as the earlier send made it (its time, its id).
-                ledger.sent(
-                    (m.dedup_id, target_ids.get(m.dedup_id))
-                    for m in batch
-                    if m.dedup_id not in failed_ids | dropped_ids
+                    for m in [*again, *delivery.maybe_twice]
+                    if m.dedup_id not in (failed_ids - unsure_ids) | dropped_ids
                 )
-                # A refused message was not sent: a rerun sends it fresh. One that may have arrived (and
-                # one a dead run left) keeps its "sending", so a rerun names it.
-                ledger.forget(i for i in failed_ids - unsure_ids if i not in sending)
-                broken.update(k for m, _ in delivery.failed if (k := order_key(m)) is not None)
-                with lock:
-                    report.replayed += len(batch) - len(failed_ids) - len(dropped_ids)
-                    report.failed.extend(delivery.failed)
-                    report.deduplicated_by_target.extend(dropped)
-                    report.possible_duplicates.extend(
-                        m
-                        for m in [*again, *delivery.maybe_twice]
-                        if m.dedup_id not in (failed_ids - unsure_ids) | dropped_ids
-                    )
-                progress(len(batch))
-        except BaseException as exc:  # stop the others; the caller re-raises
-            errors.append(exc)
-            stop.set()
+            progress(len(batch))
 
-    threads = [threading.Thread(target=work, args=(lane,), daemon=True) for lane in lanes]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
-    except BaseException:
-        stop.set()  # Ctrl-C: each worker finishes the batch at hand, so the ledger is exact
-        for thread in threads:
-            thread.join()
-        raise
-    if errors:
-        raise errors[0]
+    pool = WorkerPool(stop)
+    pool.run(functools.partial(work, lane) for lane in lanes)
+    pool.raise_error()
     report.failed.sort(key=lambda failure: failure[0].line)
     report.deduplicated_by_target.sort(key=lambda message: message.line)
