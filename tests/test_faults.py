@@ -28,10 +28,15 @@ def faulty(localstack, localstack_endpoint, monkeypatch, request):
 def _wait_for_holds_to_end(sqs, url, timeout=30):
     """A receive whose reply was lost hides its messages until their hold ends: wait for them."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         if attributes["ApproximateNumberOfMessagesNotVisible"] == "0":
             return
+        if time.monotonic() >= deadline:
+            pytest.fail(
+                f"{attributes['ApproximateNumberOfMessagesNotVisible']} messages of {url} still held "
+                f"after {timeout} s ({attributes['ApproximateNumberOfMessages']} visible)"
+            )
         time.sleep(0.5)
 
 
@@ -125,3 +130,17 @@ def test_a_lost_receive_reply_is_waited_for_and_every_message_moved(
     moved = Counter(json.loads(m["Body"])["n"] for m in drain(localstack, url, 300))
     assert moved == Counter(range(300)), "each message once"
     assert depth(localstack, dlq) == 0
+
+
+def test_holds_that_do_not_end_fail_the_test_saying_what_was_seen():
+    class StillHeld:
+        def get_queue_attributes(self, **_):
+            return {
+                "Attributes": {
+                    "ApproximateNumberOfMessagesNotVisible": "7",
+                    "ApproximateNumberOfMessages": "2",
+                }
+            }
+
+    with pytest.raises(pytest.fail.Exception, match=r"7 messages of q still held after 0 s \(2 visible\)"):
+        _wait_for_holds_to_end(StillHeld(), "q", timeout=0)
