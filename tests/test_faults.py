@@ -40,6 +40,7 @@ def _wait_for_holds_to_end(sqs, url, timeout=30):
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_redrive_through_faults_loses_no_message_and_names_every_duplicate(
     invoke, localstack, faulty, unique, tmp_path
 ):
@@ -69,6 +70,7 @@ def test_redrive_through_faults_loses_no_message_and_names_every_duplicate(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
 def test_replay_through_faults_delivers_every_message_and_names_every_duplicate(
     invoke, localstack, faulty, unique, tmp_path, fifo
@@ -108,6 +110,7 @@ def test_replay_through_faults_delivers_every_message_and_names_every_duplicate(
     )
 
 
+@pytest.mark.slow
 def test_a_lost_receive_reply_is_waited_for_and_every_message_moved(
     invoke, localstack, localstack_endpoint, unique, tmp_path, monkeypatch
 ):
