@@ -11,7 +11,7 @@ import io
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 from msgctl import sandbox
+from msgctl.backends.registry import register_backend
 from msgctl.cli.main import run
+from tests.fake_backend import FakeBackend, factory_for
 from tests.helpers import boto3_client
 
 IN_CI = os.environ.get("CI") == "true"
@@ -45,6 +47,27 @@ class Result:
     exit_code: int
     stdout: str
     stderr: str
+
+
+# The server a test talks to, read from the fixtures it uses (their closure): `pytest -m "not amq"` and the
+# like select by server without a marker written on each test.
+SERVER_MARKERS = {
+    "aws": {"aws_endpoint"},  # under aws, sqs, sns
+    "amq": {"broker_url", "tls_broker"},  # under amq, stomp_conn; test_tls.py's broker
+    "localstack": {"localstack_endpoint"},  # under localstack
+}
+ANY_AWS_MARKERS = {"moto": "aws", "localstack": "localstack"}  # aws_any picks its server per parameter
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in SERVER_MARKERS.items():
+            if used & fixtures:
+                item.add_marker(marker)
+        callspec = getattr(item, "callspec", None)
+        if "aws_any" in used and callspec is not None:
+            item.add_marker(ANY_AWS_MARKERS[callspec.params["aws_any"]])
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +98,23 @@ def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) 
         return Result(code, captured.out, captured.err)
 
     return _invoke
+
+
+@pytest.fixture
+def fake_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FakeBackend]]:
+    """``fake_broker("sqs")``: an in-memory backend msgctl uses for that service's channels, no server.
+    AWS_ENDPOINT_URL points at a closed port, so a call that misses the fake fails instead of going out."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    undo: list[Callable[[], None]] = []
+
+    def register(service: str, **options: Any) -> FakeBackend:
+        backend = FakeBackend(service, **options)
+        undo.append(register_backend(service, factory_for(backend)))
+        return backend
+
+    yield register
+    for unregister in reversed(undo):
+        unregister()
 
 
 @pytest.fixture

@@ -17,9 +17,11 @@ def drain(sqs, url, expected, timeout=30):
         ).get("Messages", [])
         if not batch and len(messages) >= expected:
             break
-        for message in batch:
-            messages.append(message)
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        messages += batch
+        if batch:
+            entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)]
+            failed = sqs.delete_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+            assert not failed, f"drain could not delete: {failed}"
     return messages
 
 

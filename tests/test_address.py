@@ -80,6 +80,7 @@ def test_bad_addresses_are_usage_errors_naming_the_accepted_forms(text: str) -> 
     assert "\n" not in info.value.message
 
 
+@pytest.mark.slow
 @given(st.text(max_size=120))
 def test_any_text_parses_or_is_a_usage_error(text: str) -> None:
     try:

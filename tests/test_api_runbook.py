@@ -5,6 +5,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from msgctl import Client
 from tests.helpers import dead_letter_pair, depth, drain
 
@@ -20,6 +22,7 @@ def _runbook() -> dict:
     return namespace
 
 
+@pytest.mark.slow
 def test_the_python_runbook_keeps_a_copy_looks_first_and_moves_each_order_back_once(
     aws, sqs, unique, tmp_path, monkeypatch, capsys
 ):

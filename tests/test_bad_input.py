@@ -47,6 +47,7 @@ def test_a_bad_channel_address_is_one_line_exit_2(invoke, text):
     assert_one_line_usage_error(invoke("stats", text))
 
 
+@pytest.mark.slow
 @FIXTURES_OK
 @given(st.lists(json_values | st.text(max_size=30), min_size=1, max_size=3), st.integers(0, 5))
 def test_a_bad_envelope_line_stops_replay_before_anything_is_sent(invoke, aws, sqs, bad, position):
@@ -71,6 +72,7 @@ def test_a_bad_envelope_line_stops_replay_before_anything_is_sent(invoke, aws, s
     assert depth(sqs, url) == 0, "nothing was sent"
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(json_values | st.text(max_size=40))
 def test_a_bad_filter_policy_is_refused_by_lint_and_test_alike(invoke, policy):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import stomp
 
 from tests.broker_crash import crash_and_restart_activemq
@@ -43,6 +44,7 @@ def _depth(invoke, name):
     return json.loads(result.stdout)["depth"] if result.exit_code == 0 else 0
 
 
+@pytest.mark.slow
 def test_a_broker_crash_mid_redrive_is_a_clear_error_and_a_rerun_moves_each_message_once(
     invoke, amq, servers, sandbox_directory, unique
 ):

@@ -141,6 +141,7 @@ def test_kms_key_sns_cannot_use_is_refused(invoke, aws, sqs, unique) -> None:
     assert "alias/aws/sqs" in conflict.stderr
 
 
+@pytest.mark.slow
 def test_broken_policy_is_flagged_by_show_and_fails_check(invoke, aws, sqs, unique) -> None:
     _plan(invoke("chain", "create", f"sns:{unique}", f"sqs:{unique}-ok", f"sqs:{unique}-bad", "-o", "json"))
     sqs.set_queue_attributes(QueueUrl=_url(sqs, f"{unique}-bad"), Attributes={"Policy": ""})
@@ -202,6 +203,7 @@ def _depths(sqs, name):
     )
 
 
+@pytest.mark.slow
 def test_four_probes_stop_before_they_would_push_real_messages_toward_the_dlq(
     invoke, aws_any, unique
 ) -> None:
@@ -263,6 +265,7 @@ def test_delete_with_queues_removes_queues_and_dlqs(invoke, aws, sqs, unique) ->
     assert not sqs.list_queues(QueueNamePrefix=unique).get("QueueUrls")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".toml", ".yaml"])
 def test_apply_creates_the_chains_of_a_file_and_prunes(
     invoke, aws, sqs, sns, unique, tmp_path, suffix
@@ -346,6 +349,7 @@ def test_missing_topic_exits_4(invoke, aws, unique) -> None:
     assert invoke("chain", "check", f"sns:{unique}").exit_code == ExitCode.NOT_FOUND
 
 
+@pytest.mark.slow
 def test_chains_sharing_a_queue_in_one_file_both_keep_their_grant(invoke, aws, unique, tmp_path) -> None:
     path = tmp_path / "shared.toml"
     path.write_text(

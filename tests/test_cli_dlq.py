@@ -40,6 +40,7 @@ def _redrive(invoke, dlq_name, tmp_path, *args):
     return result, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else None)
 
 
+@pytest.mark.slow
 @fidelity("SQS", "body", "dlq redrive")
 @fidelity("SQS", "message attributes (String, Number, Binary, custom types)", "dlq redrive")
 def test_500_messages_of_every_attribute_type_come_back_identical_once(invoke, localstack, unique, tmp_path):
@@ -84,6 +85,7 @@ def test_a_fifo_dlq_comes_back_in_order_per_group(invoke, localstack, unique, tm
         assert numbers == sorted(numbers) and len(numbers) == 6, group
 
 
+@pytest.mark.slow
 def test_filter_moves_only_matching_messages(invoke, aws, sqs, unique, tmp_path):
     url, dlq, _ = dead_letter_pair(sqs, unique, 10)
     result, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--filter", '{"kind": ["even"]}')
@@ -94,6 +96,7 @@ def test_filter_moves_only_matching_messages(invoke, aws, sqs, unique, tmp_path)
     assert sorted(json.loads(m["Body"])["n"] for m in left) == [1, 3, 5, 7, 9], "the rest is back in the DLQ"
 
 
+@pytest.mark.slow
 def test_max_ids_copy_and_dry_run(invoke, aws, sqs, unique, tmp_path):
     url, dlq, ids = dead_letter_pair(sqs, unique, 6)
     dry, report = _redrive(invoke, f"{unique}-dlq", tmp_path, "--dry-run")
@@ -123,6 +126,7 @@ def test_redrive_needs_confirmation_without_a_terminal(invoke, aws, sqs, unique,
     assert depth(sqs, dlq) == 2
 
 
+@pytest.mark.slow
 def test_dlq_ls_lists_dlqs_with_their_sources(invoke, aws, sqs, unique):
     dead_letter_pair(sqs, unique, 3)
     rows = {r["channel"]: r for r in json.loads(invoke("dlq", "ls", "--prefix", unique, "-o", "json").stdout)}
@@ -130,6 +134,7 @@ def test_dlq_ls_lists_dlqs_with_their_sources(invoke, aws, sqs, unique):
     assert rows[f"sqs:{unique}-dlq"]["sources"] == [f"sqs:{unique}"]
 
 
+@pytest.mark.slow
 def test_dlq_ls_warns_of_a_redrive_policy_naming_a_deleted_queue(invoke, aws, sqs, unique):
     dead_letter_pair(sqs, f"{unique}-a", 1)
     _, dlq, _ = dead_letter_pair(sqs, f"{unique}-b", 1)
@@ -140,6 +145,7 @@ def test_dlq_ls_warns_of_a_redrive_policy_naming_a_deleted_queue(invoke, aws, sq
     assert f"sqs:{unique}-b-dlq does not exist, yet sqs:{unique}-b dead-letter to it" in result.stderr
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_delivers_everything_and_names_duplicates(localstack_endpoint, unique, tmp_path):
     sqs = boto3_client("sqs", localstack_endpoint)
     url, dlq, ids = dead_letter_pair(sqs, unique, 300)
@@ -390,6 +396,7 @@ def _wait_for_depth(sqs, url, expected, timeout=30):
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 @fidelity("SNS", "body", "dlq redrive")
 @fidelity("SNS", "message attributes (String, Number)", "dlq redrive")
 @pytest.mark.parametrize("raw", [False, True], ids=["notification", "raw"])
@@ -453,6 +460,7 @@ def test_a_topic_that_dead_letters_again_gets_each_message_once(localstack_endpo
     _wait_for_depth(sqs, dlq, 25)  # the ones that came back are left in the DLQ
 
 
+@pytest.mark.slow
 def test_messages_another_consumer_holds_past_the_wait_exit_3_and_resume_moves_them(
     invoke, localstack, unique, tmp_path
 ):

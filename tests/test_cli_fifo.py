@@ -104,6 +104,7 @@ def test_a_small_sample_marks_what_it_could_not_see(invoke, fifo, unique):
             assert group["count_is_lower_bound"]
 
 
+@pytest.mark.slow
 def test_nagios_exits_by_threshold(invoke, fifo, unique):
     channel = f"sqs:{unique}.fifo"
     for args, code, word in (
@@ -176,6 +177,7 @@ def test_activemq_groups_by_the_property_msgctl_sets(invoke, amq, unique):
     assert report["queue"]["depth"] == 7 and "msgctl_group" in report["queue"]["measured"]
 
 
+@pytest.mark.slow
 def test_watch_stops_before_a_sweep_would_leave_messages_one_receive_from_the_dlq(invoke, fifo, unique):
     sqs, url, dlq, _ = fifo
     result = invoke("fifo", "lag", f"sqs:{unique}.fifo", "--watch", "1")
@@ -193,6 +195,7 @@ def _not_visible(sqs, url):
     return int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_sweep_stops_between_receives_and_leaves_nothing_in_flight(
     localstack, localstack_endpoint, unique, signum

@@ -3,6 +3,8 @@ too), SNS batches cut by size, and sends a FIFO target dropped as duplicates nam
 
 import json
 
+import pytest
+
 from msgctl.errors import ExitCode
 from tests.fidelity import fidelity
 from tests.helpers import boto3_client, drain
@@ -28,6 +30,7 @@ def _replay(invoke, source, to, ledger, *args):
     return result, _json(result)
 
 
+@pytest.mark.slow
 @fidelity("SQS", "each captured message (identical bodies)", "replay")
 @fidelity("SQS", "body", "replay")
 @fidelity("SQS", "message attributes (String, Number, Binary, custom types)", "replay")
@@ -245,6 +248,7 @@ def test_a_fifo_copy_repeated_within_5_minutes_names_what_the_queue_dropped(
     assert [(m["Body"], m["MessageAttributes"]) for m in arrived] == sent, "each once, as sent"
 
 
+@pytest.mark.slow
 def test_where_the_target_cannot_tell_a_dropped_copy_redrive_warns_before_sending(
     invoke, aws, sqs, unique, tmp_path
 ):

@@ -45,6 +45,7 @@ def _depths(sqs, url):
     )
 
 
+@pytest.mark.slow
 def test_four_tails_in_a_row_show_everything_and_change_nothing(invoke, aws, sqs, unique) -> None:
     url, dlq = _queue(sqs, unique, 50)
     for run in range(4):
@@ -102,6 +103,7 @@ def test_tails_stop_before_their_receive_would_take_messages_to_the_dlq_limit(
     assert _depths(sqs, dlq) == (0, 0), "nothing reached the DLQ"
 
 
+@pytest.mark.slow
 def test_a_record_of_messages_consumers_took_since_does_not_block_the_next_tail(
     invoke, aws, sqs, unique
 ) -> None:

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.fidelity import fidelity
 from tests.helpers import boto3_client, depth, drain
 
@@ -236,6 +238,7 @@ def wait_visible(sqs, url, count):
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 @fidelity("SNS", "Subject", "dlq redrive")
 @fidelity("SNS", "body", "dlq redrive")
 @fidelity("SNS", "message attributes (String, Number, Binary, String.Array)", "dlq redrive")

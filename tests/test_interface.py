@@ -189,6 +189,7 @@ def test_dlq_status_names_the_destination_and_an_iso_start(invoke, localstack, u
     assert ISO_8601.fullmatch(task["started"]), task["started"]
 
 
+@pytest.mark.slow
 def test_dlq_ls_sources_are_a_list_and_activemq_dlqs_have_a_head_age(
     invoke, aws, sqs, amq, stomp_conn, unique
 ):

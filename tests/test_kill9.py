@@ -9,6 +9,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from tests.helpers import boto3_client, dead_letter_pair, depth, drain
 
@@ -56,6 +59,7 @@ def _finish(command, env):
     raise AssertionError("did not finish")
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_points_of_redrive_then_resume_loses_nothing_and_names_duplicates(
     localstack_endpoint, unique, tmp_path
 ):
@@ -64,17 +68,8 @@ def test_kill_9_at_random_points_of_redrive_then_resume_loses_nothing_and_names_
         _env(localstack_endpoint),
         random.Random(SEED),
     )
-    trials, killed = [], 0
-    for trial in range(TRIALS):
-        name = f"{unique}-{trial}"
-        url, dlq, ids = dead_letter_pair(sqs, name, 40)
-        command = _msgctl("dlq", "redrive", f"sqs:{name}-dlq", "--yes", "--engine", "client", "--hold", "10")
-        command += ["--concurrency", "2", "--journal", str(tmp_path / f"{trial}.sqlite")]
-        killed += _killed_after([*command, "--rate", "60"], env, chooser.uniform(0.4, 1.4))
-        trials.append((url, dlq, ids, command, _finish(command, env)))
-    assert killed >= TRIALS // 2, "most trials are killed part-way"
-    time.sleep(11)  # what a killed run received before journaling it stays hidden until its 10 s hold ends
-    for url, dlq, ids, command, named in trials:
+
+    def resume_and_check(url, dlq, ids, command, named):
         named |= _finish(command, env)
         assert depth(sqs, dlq) == 0, "the DLQ was emptied"
         moved = Counter(json.loads(m["Body"])["n"] for m in drain(sqs, url, 40))
@@ -83,7 +78,28 @@ def test_kill_9_at_random_points_of_redrive_then_resume_loses_nothing_and_names_
         assert duplicated <= {ids[i] for i in named}, "every duplicate is named"
         assert len(duplicated) <= 2 * 10, "at most one batch per worker"
 
+    # The kills run one at a time, so each meets a run of its own; the resume after each (which waits for
+    # what the killed run held, mostly asleep) runs beside the next trials.
+    trials, killed = [], 0
+    with ThreadPoolExecutor(TRIALS) as resuming:
+        for trial in range(TRIALS):
+            name = f"{unique}-{trial}"
+            url, dlq, ids = dead_letter_pair(sqs, name, 40)
+            command = _msgctl("dlq", "redrive", f"sqs:{name}-dlq", "--yes", "--engine", "client")
+            command += ["--hold", "10", "--concurrency", "2", "--journal", str(tmp_path / f"{trial}.sqlite")]
+            killed += _killed_after([*command, "--rate", "60"], env, chooser.uniform(0.4, 1.4))
+            trials.append((url, dlq, ids, command, resuming.submit(_finish, command, env)))
+        last_kill = time.monotonic()
+    assert killed >= TRIALS // 2, "most trials are killed part-way"
+    # What a killed run received before journaling it stays hidden until its 10 s hold ends.
+    time.sleep(max(0.0, last_kill + 11 - time.monotonic()))
+    with ThreadPoolExecutor(4) as checking:
+        checks = [checking.submit(resume_and_check, *trial[:4], trial[4].result()) for trial in trials]
+    for check in checks:
+        check.result()
 
+
+@pytest.mark.slow
 def test_kill_9_at_random_points_of_replay_then_a_rerun_delivers_every_message_naming_duplicates(
     localstack_endpoint, unique, tmp_path
 ):
@@ -94,16 +110,24 @@ def test_kill_9_at_random_points_of_replay_then_a_rerun_delivers_every_message_n
     )
     source = tmp_path / "in.ndjson"
     source.write_text("".join(json.dumps({"id": f"m{n}", "body": f"b{n}"}) + "\n" for n in range(60)))
-    killed = 0
-    for trial in range(TRIALS):
-        url = sqs.create_queue(QueueName=f"{unique}-{trial}")["QueueUrl"]
-        command = _msgctl("replay", str(source), "--to", f"sqs:{unique}-{trial}", "--concurrency", "2")
-        command += ["--ledger", str(tmp_path / f"{trial}.sqlite")]
-        killed += _killed_after([*command, "--rate", "80"], env, chooser.uniform(0.4, 1.2))
+
+    def rerun_and_check(url, command):
         named = _finish(command, env)
         received = Counter(m["Body"] for m in drain(sqs, url, 60))
         assert set(received) == {f"b{n}" for n in range(60)}, "every message delivered"
         duplicated = {body.replace("b", "m", 1) for body, count in received.items() if count > 1}
         assert duplicated <= named, "every duplicate is named"
         assert len(duplicated) <= 2 * 10, "at most one batch per worker"
+
+    # The kills run one at a time; the rerun and the check after each run beside the next trials.
+    killed, checks = 0, []
+    with ThreadPoolExecutor(4) as checking:
+        for trial in range(TRIALS):
+            url = sqs.create_queue(QueueName=f"{unique}-{trial}")["QueueUrl"]
+            command = _msgctl("replay", str(source), "--to", f"sqs:{unique}-{trial}", "--concurrency", "2")
+            command += ["--ledger", str(tmp_path / f"{trial}.sqlite")]
+            killed += _killed_after([*command, "--rate", "80"], env, chooser.uniform(0.4, 1.2))
+            checks.append(checking.submit(rerun_and_check, url, command))
+    for check in checks:
+        check.result()
     assert killed >= TRIALS // 2, "most trials are killed part-way"

@@ -211,6 +211,7 @@ def test_a_lost_receive_reply_is_waited_for_and_its_messages_moved(tmp_path) -> 
     assert said[1].startswith("they came back after")
 
 
+@pytest.mark.slow
 def test_messages_held_elsewhere_past_the_wait_are_counted_as_still_held(tmp_path) -> None:
     source, target = FakeDlq(20, lose_replies={1}, lost_for=60), FakeTarget()
     report, _ = _run(source, target, tmp_path)

@@ -5,6 +5,7 @@ import os
 import socket
 
 import boto3
+import pytest
 
 from msgctl import sandbox
 from tests.conftest import missing
@@ -16,6 +17,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_up_status_down_with_moto_only(invoke, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MSGCTL_SANDBOX_DIR", str(tmp_path / "sandbox"))
     port = _free_port()
@@ -45,6 +47,7 @@ def test_up_status_down_with_moto_only(invoke, tmp_path, monkeypatch) -> None:
     assert json.loads(invoke("sandbox", "status", "-o", "json").stdout) == []
 
 
+@pytest.mark.slow
 def test_seeded_sandbox_has_something_for_every_command(invoke, tmp_path, monkeypatch) -> None:
     """A private sandbox (its own state directory and ports) with ActiveMQ, seeded, then stopped."""
     if sandbox.find_activemq() is None:
@@ -86,6 +89,7 @@ def _exports(stdout: str) -> dict[str, str]:
     return dict(line.removeprefix("export ").split("=", 1) for line in stdout.splitlines())
 
 
+@pytest.mark.slow
 def test_a_taken_stomp_port_given_stops_what_up_started_and_suggests_another(
     invoke, tmp_path, monkeypatch
 ) -> None:
@@ -107,6 +111,7 @@ def test_a_taken_stomp_port_given_stops_what_up_started_and_suggests_another(
     assert not sandbox._port_taken(aws_port)
 
 
+@pytest.mark.slow
 def test_taken_default_ports_move_to_the_next_free_ones(invoke, tmp_path, monkeypatch) -> None:
     if sandbox.find_activemq() is None:
         missing("ActiveMQ (Debian package activemq)")

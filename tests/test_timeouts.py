@@ -65,6 +65,7 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_a_broker_that_never_answers_is_one_error_line(silent_endpoint, short_timeouts) -> None:
     result, took = _msgctl("ls", "amq", env={"MSGCTL_BROKER": f"stomp://{silent_endpoint}"})
     assert result.returncode == ExitCode.FAILED
@@ -82,6 +83,7 @@ def test_a_broker_url_pointing_at_an_http_port_is_one_error_line(aws_endpoint) -
     assert took < BOUND_S
 
 
+@pytest.mark.slow
 def test_an_aws_endpoint_that_never_answers_is_one_error_line(silent_endpoint, short_timeouts) -> None:
     result, took = _msgctl("ls", "sqs", env={"AWS_ENDPOINT_URL": f"http://{silent_endpoint}"})
     assert result.returncode == ExitCode.FAILED
