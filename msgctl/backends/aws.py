@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from msgctl.config import Settings
+from msgctl.core.ports import OutgoingMessage
+from msgctl.envelope import MessageAttribute
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
 NOT_FOUND_CODES = frozenset(
@@ -238,3 +240,27 @@ def partition_of(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
+
+
+def send_request(
+    message: OutgoingMessage,
+    body_key: str,
+    to_attribute: Callable[[str, MessageAttribute], dict[str, Any]],
+    service: str,
+) -> dict[str, Any]:
+    """The body, message attributes and FIFO ids of one SQS send or SNS publish (``body_key`` names the
+    body: MessageBody or Message)."""
+    try:
+        body = message.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{service} message bodies must be text (UTF-8)") from None
+    request: dict[str, Any] = {body_key: body}
+    if message.message_attributes:
+        request["MessageAttributes"] = {
+            name: to_attribute(name, a) for name, a in message.message_attributes.items()
+        }
+    if message.group_id:
+        request["MessageGroupId"] = message.group_id
+    if message.dedup_id:
+        request["MessageDeduplicationId"] = message.dedup_id
+    return request

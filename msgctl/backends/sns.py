@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from msgctl.address import Channel
-from msgctl.backends.aws import AwsClients, arn_name, aws_errors, partition_of
+from msgctl.backends.aws import AwsClients, arn_name, aws_errors, partition_of, send_request
 from msgctl.core.ports import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import NotFoundError, UsageError
@@ -90,21 +90,9 @@ class SnsBackend:
         )
 
     def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt:
-        try:
-            body = message.body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise UsageError("SNS messages must be text (UTF-8)") from None
-        kwargs: dict[str, Any] = {"TopicArn": self.topic_arn(channel), "Message": body}
-        if message.message_attributes:
-            kwargs["MessageAttributes"] = {
-                name: to_sns_attribute(name, attr) for name, attr in message.message_attributes.items()
-            }
-        if message.group_id:
-            kwargs["MessageGroupId"] = message.group_id
-        if message.dedup_id:
-            kwargs["MessageDeduplicationId"] = message.dedup_id
+        request = send_request(message, "Message", to_sns_attribute, "SNS")
         with aws_errors(f"cannot publish to {channel}"):
-            response = self.client_for(channel).publish(**kwargs)
+            response = self.client_for(channel).publish(TopicArn=self.topic_arn(channel), **request)
         return SendReceipt(str(channel), response.get("MessageId"), response.get("SequenceNumber"))
 
     # Subscription filter policies ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from msgctl.address import Channel
-from msgctl.backends.aws import AwsClients, arn_name, aws_errors
+from msgctl.backends.aws import AwsClients, arn_name, aws_errors, send_request
 from msgctl.core.ports import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import NotFoundError, UsageError
@@ -101,21 +101,9 @@ class SqsBackend:
         return float(points[-1]["Maximum"]) if points else None
 
     def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt:
-        try:
-            body = message.body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise UsageError("SQS message bodies must be text (UTF-8)") from None
-        kwargs: dict[str, Any] = {"QueueUrl": self.queue_url(channel), "MessageBody": body}
-        if message.message_attributes:
-            kwargs["MessageAttributes"] = {
-                name: to_sqs_attribute(name, attr) for name, attr in message.message_attributes.items()
-            }
-        if message.group_id:
-            kwargs["MessageGroupId"] = message.group_id
-        if message.dedup_id:
-            kwargs["MessageDeduplicationId"] = message.dedup_id
+        request = send_request(message, "MessageBody", to_sqs_attribute, "SQS")
         with aws_errors(f"cannot send to {channel}"):
-            response = self.client_for(channel).send_message(**kwargs)
+            response = self.client_for(channel).send_message(QueueUrl=self.queue_url(channel), **request)
         return SendReceipt(str(channel), response.get("MessageId"), response.get("SequenceNumber"))
 
     def close(self) -> None:

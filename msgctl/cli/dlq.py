@@ -30,6 +30,7 @@ app = typer.Typer(
     help="Dead-letter queues: list them, look inside, move their messages back.", no_args_is_help=True
 )
 LS_COLUMNS = ("channel", "depth", "oldest_age_s", "sources")
+SqsDlqArgument = Annotated[str, typer.Argument(help="The SQS DLQ.")]
 
 
 @app.command("ls")
@@ -138,9 +139,7 @@ def redrive_command(
 
 
 @app.command("status")
-def status_command(
-    ctx: typer.Context, dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")], output: OutputOption = None
-) -> None:
+def status_command(ctx: typer.Context, dlq: SqsDlqArgument, output: OutputOption = None) -> None:
     """The DLQ's native move tasks (SQS)."""
     state = get_state(ctx)
     renderer = state.use_output(output)
@@ -161,9 +160,7 @@ def status_command(
 
 
 @app.command("cancel")
-def cancel_command(
-    ctx: typer.Context, dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")], output: OutputOption = None
-) -> None:
+def cancel_command(ctx: typer.Context, dlq: SqsDlqArgument, output: OutputOption = None) -> None:
     """Cancel the DLQ's running native move task."""
     state = get_state(ctx)
     renderer = state.use_output(output)
@@ -216,7 +213,7 @@ def export_command(
 @app.command("purge")
 def purge_command(
     ctx: typer.Context,
-    dlq: Annotated[str, typer.Argument(help="The SQS DLQ.")],
+    dlq: SqsDlqArgument,
     yes: YesOption = False,
     output: OutputOption = None,
 ) -> None:

@@ -77,54 +77,26 @@ def lag_command(
     """
     state = get_state(ctx)
     chosen = output or "table"
-    if chosen == "nagios":
 
-        def measure() -> LagReport:  # within the Nagios error handling: a bad --groups is UNKNOWN too
-            return _measure(state, channel, hold, sample, _names(groups), group_property, top, force)
+    def meter(wanted: list[str] | None) -> LagMeter:
+        return state.client.lag_meter(
+            channel, hold, sample, wanted, group_property=group_property, top=top, force=force
+        )
 
-        _nagios(state, measure, warn, crit)
+    if chosen == "nagios":  # a bad --groups is within the Nagios error handling too: UNKNOWN
+        _nagios(state, lambda: _stoppable(meter(_names(groups)).measure), warn, crit)
         return
     wanted = _names(groups)
     thresholds = _thresholds(warn, crit)
     if watch is not None:
         from msgctl.render.lag import watch as watch_live
 
-        meter = _meter(state, channel, hold, sample, wanted, group_property, top, force)
+        live = meter(wanted)
         watch_live(
-            state.renderer, lambda: _stoppable(lambda stop: meter.measure(stop, again=True)), watch, top
+            state.renderer, lambda: _stoppable(lambda stop: live.measure(stop, again=True)), watch, top
         )
         return
-    report = _measure(state, channel, hold, sample, wanted, group_property, top, force)
-    _print(state, report, chosen, thresholds)
-
-
-def _measure(
-    state: AppState,
-    channel: str,
-    hold: int,
-    sample: int,
-    wanted: list[str] | None,
-    group_property: str | None,
-    top: int | None,
-    force: bool,
-) -> LagReport:
-    meter = _meter(state, channel, hold, sample, wanted, group_property, top, force)
-    return _stoppable(meter.measure)
-
-
-def _meter(
-    state: AppState,
-    channel: str,
-    hold: int,
-    sample: int,
-    wanted: list[str] | None,
-    group_property: str | None,
-    top: int | None,
-    force: bool,
-) -> LagMeter:
-    return state.client.lag_meter(
-        channel, hold, sample, wanted, group_property=group_property, top=top, force=force
-    )
+    _print(state, _stoppable(meter(wanted).measure), chosen, thresholds)
 
 
 def _print(state: AppState, report: LagReport, chosen: str, thresholds: Thresholds) -> None:

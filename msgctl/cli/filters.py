@@ -20,12 +20,16 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 ScopeOption = Annotated[str, typer.Option("--scope", help="attributes (message attributes) or body.")]
+PolicyArgument = Annotated[str, typer.Argument(help="The policy: JSON, @FILE or - (stdin).")]
+SubscriptionArgument = Annotated[str | None, typer.Argument(help="The subscription ARN.")]
+TopicLookup = Annotated[str | None, typer.Option(help="With --queue: find the subscription.")]
+QueueLookup = Annotated[str | None, typer.Option(help="With --topic: the subscribed queue.")]
 
 
 @app.command("lint")
 def lint_command(
     ctx: typer.Context,
-    policy: Annotated[str, typer.Argument(help="The policy: JSON, @FILE or - (stdin).")],
+    policy: PolicyArgument,
     scope: ScopeOption = "attributes",
     output: OutputOption = None,
 ) -> None:
@@ -52,7 +56,7 @@ def lint_command(
 @app.command("test")
 def test_command(
     ctx: typer.Context,
-    policy: Annotated[str, typer.Argument(help="The policy: JSON, @FILE or - (stdin).")],
+    policy: PolicyArgument,
     scope: ScopeOption = "attributes",
     message: Annotated[str | None, typer.Option("--message", help="The message body to decide.")] = None,
     attributes: Annotated[
@@ -153,8 +157,8 @@ def to_selector_command(
 def attach_command(
     ctx: typer.Context,
     args: Annotated[list[str], typer.Argument(help="[SUBSCRIPTION_ARN] POLICY (JSON, @FILE or -).")],
-    topic: Annotated[str | None, typer.Option(help="With --queue: find the subscription.")] = None,
-    queue: Annotated[str | None, typer.Option(help="With --topic: the subscribed queue.")] = None,
+    topic: TopicLookup = None,
+    queue: QueueLookup = None,
     scope: ScopeOption = "attributes",
     output: OutputOption = None,
 ) -> None:
@@ -178,9 +182,9 @@ def attach_command(
 @app.command("show")
 def show_command(
     ctx: typer.Context,
-    subscription: Annotated[str | None, typer.Argument(help="The subscription ARN.")] = None,
-    topic: Annotated[str | None, typer.Option(help="With --queue: find the subscription.")] = None,
-    queue: Annotated[str | None, typer.Option(help="With --topic: the subscribed queue.")] = None,
+    subscription: SubscriptionArgument = None,
+    topic: TopicLookup = None,
+    queue: QueueLookup = None,
     output: OutputOption = None,
 ) -> None:
     """Show a subscription's filter policy and scope."""
@@ -193,9 +197,9 @@ def show_command(
 @app.command("detach")
 def detach_command(
     ctx: typer.Context,
-    subscription: Annotated[str | None, typer.Argument(help="The subscription ARN.")] = None,
-    topic: Annotated[str | None, typer.Option(help="With --queue: find the subscription.")] = None,
-    queue: Annotated[str | None, typer.Option(help="With --topic: the subscribed queue.")] = None,
+    subscription: SubscriptionArgument = None,
+    topic: TopicLookup = None,
+    queue: QueueLookup = None,
     output: OutputOption = None,
 ) -> None:
     """Remove a subscription's filter policy: it receives every message again."""

@@ -13,6 +13,7 @@ keeps from that run, the message is named as ``deduplicated_by_target``, not cou
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import threading
 import time
@@ -164,6 +165,9 @@ class _Shared:
         self.held: dict[str, Dead] = {}  # not selected, failed, copied, or a dry run's: released at the end
         self.in_flight: dict[str, Dead] = {}  # being moved right now: their hold is extended too
         self.renew_at: dict[str, float] = {}  # message id -> when its hold is to be extended (monotonic)
+        # A message handed out again while this run holds it (SQS delivers at least once): its newer
+        # receipts, the only ones SQS deletes it with; released at the end unless the message moved.
+        self.copies: dict[str, list[Dead]] = {}
         self.undeleted = 0  # sent, yet not deleted from the DLQ: hidden by this run till their hold ends
         self.stop = threading.Event()  # no more receives (--max reached, an error, Ctrl-C)
         self.done = threading.Event()  # the run is over: the heartbeat ends
@@ -180,13 +184,25 @@ class _Shared:
                 self.stop.set()
             return allowed
 
-    def track(self, batch: list[Dead], received_at: float, hold_s: int) -> None:
-        """Just received (``received_at``: before the request, so the hold cannot have started earlier)."""
+    def track(self, batch: list[Dead], received_at: float, hold_s: int) -> list[Dead]:
+        """Just received (``received_at``: before the request, so the hold cannot have started earlier);
+        returns the batch without the messages this run already holds, which are kept as copies."""
         with self.lock:
             self.received += len(batch)
-            self.seen.update(m.id for m in batch)
-            self.in_flight.update((m.id, m) for m in batch)
-            self.renew_at.update((m.id, received_at + hold_s / 2) for m in batch)
+            fresh: dict[str, Dead] = {}
+            for message in batch:
+                if message.id in self.in_flight or message.id in self.held or message.id in fresh:
+                    self.copies.setdefault(message.id, []).append(message)
+                else:
+                    fresh[message.id] = message
+            self.seen.update(fresh)
+            self.in_flight.update(fresh)
+            self.renew_at.update((m.id, received_at + hold_s / 2) for m in fresh.values())
+            return list(fresh.values())
+
+    def take_copies(self, message_ids: Iterable[str]) -> list[Dead]:
+        with self.lock:
+            return [copy for i in message_ids for copy in self.copies.pop(i, [])]
 
     def over_budget(self) -> bool:
         """The run has received what the DLQ held at its start (and a margin): a DLQ that keeps receiving
@@ -212,7 +228,7 @@ class _Shared:
     def due(self, horizon: float) -> list[Dead]:
         """The held and in-flight messages whose hold is to be extended before ``horizon``."""
         with self.lock:
-            kept = list(self.held.values()) + list(self.in_flight.values())
+            kept = [*self.held.values(), *self.in_flight.values(), *itertools.chain(*self.copies.values())]
             return [m for m in kept if self.renew_at.get(m.id, 0.0) <= horizon]
 
     def renewed(self, messages: list[Dead], at: float, hold_s: int) -> None:
@@ -266,7 +282,7 @@ def redrive(
             batch = source.receive(options.receive_hold_s)
             if not batch:
                 return
-            shared.track(batch, received_at, options.receive_hold_s)
+            batch = shared.track(batch, received_at, options.receive_hold_s)
             try:
                 _move(batch, source, target, journal, options, shared, report, progress)
             except BaseException:  # released at the end; the journal keeps what the target confirmed
@@ -300,9 +316,11 @@ def redrive(
         heartbeat.join()  # no extension may land after the release below
         with shared.lock:
             held = list(shared.held.values()) + list(shared.in_flight.values())
+            copies = list(itertools.chain(*shared.copies.values()))
             shared.held.clear()
             shared.in_flight.clear()
-        source.release(held)
+            shared.copies.clear()
+        source.release(held + copies)
         if journal is not None and held:
             journal.released(m.id for m in held)
     pool.raise_error()
@@ -416,6 +434,8 @@ def _move(
         progress(len(sent))
         return
     undeleted = dict((m.id, reason) for m, reason in source.delete(sent))
+    copies = shared.take_copies(m.id for m in sent if m.id not in undeleted)
+    undeleted.update((m.id, reason) for m, reason in (source.delete(copies) if copies else []))
     journal.mark([m.id for m in sent if m.id not in undeleted], "deleted")
     with shared.lock:
         for message in sent:
