@@ -21,8 +21,70 @@ DEFAULT_MAX_MESSAGE_SIZE = 262_144
 SNS_MAX_BYTES = 262_144  # per message and per PublishBatch request (the sum of its entries)
 
 
-class SqsTarget:
-    """Sends in batches cut by count (10) and by the queue's MaximumMessageSize, in the order given."""
+Batch = list[tuple[OutboundT, dict[str, Any]]]
+
+
+class _BatchTarget:
+    """Sends in batches cut by count (10) and by ``max_bytes``, in the order given; a subclass makes each
+    entry and makes the batch request."""
+
+    channel: str
+    client: Any
+    fifo: bool
+    dedups: bool
+    max_bytes: int
+    size_limit: str  # what an entry over max_bytes is over
+    batch_size = BATCH
+
+    def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
+        """Never raises for the target's errors: what was not confirmed comes back as failed, with why.
+        On a FIFO target, once a message of a group fails, the rest of that group is not sent (order)."""
+        return _in_batches(messages, self._sized_entry, self._send_batch, self.max_bytes, self.fifo)
+
+    def check(self, message: Outbound) -> None:
+        """Raise UsageError when the target cannot take the message (body, attributes, size)."""
+        self._sized_entry(message)
+
+    def _sized_entry(self, message: Outbound) -> tuple[dict[str, Any], int]:
+        entry = self._entry(message)
+        if self.fifo:
+            entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
+            entry["MessageDeduplicationId"] = message.dedup_id
+        size = _size(entry)
+        if size > self.max_bytes:
+            raise UsageError(f"{size} bytes: over {self.size_limit}")
+        return entry, size
+
+    def _entry(self, message: Outbound) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _request(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _send_batch(
+        self, batch: Batch[OutboundT], delivery: Delivery[OutboundT]
+    ) -> list[tuple[OutboundT, str]]:
+        chunk = [message for message, _ in batch]
+        entries = [{"Id": str(n), **entry} for n, (_, entry) in enumerate(batch)]
+        try:
+            response = self._request(entries)
+        except MsgctlError as exc:  # not confirmed: it stays in the DLQ, and may have arrived all the same
+            if outcome_unknown(exc):
+                delivery.unsure += chunk
+            return [(message, str(exc)) for message in chunk]
+        reasons = {f["Id"]: f"{f.get('Code')}: {f.get('Message', '')}" for f in response.get("Failed", [])}
+        confirmed = {item["Id"] for item in response.get("Successful", [])}
+        delivery.target_ids += _target_ids(response, chunk)
+        if _retried(response) and not self.dedups:
+            delivery.maybe_twice += [m for n, m in enumerate(chunk) if str(n) in confirmed]
+        # An entry neither confirmed nor failed is not known to have arrived: it stays in the DLQ.
+        return [
+            (m, reasons.get(str(n), "not confirmed")) for n, m in enumerate(chunk) if str(n) not in confirmed
+        ]
+
+
+class SqsTarget(_BatchTarget):
+    """An SQS queue: batches also cut by the queue's MaximumMessageSize."""
 
     def __init__(self, backend: SqsBackend, channel: Channel) -> None:
         self.channel = str(channel)
@@ -32,24 +94,8 @@ class SqsTarget:
         self.fifo = attributes.get("FifoQueue") == "true"
         self.dedups = self.fifo  # drops a resend of a deduplication id within 5 minutes
         self.ordered = self.fifo
-        self.batch_size = BATCH
         self.max_bytes = int(attributes.get("MaximumMessageSize", DEFAULT_MAX_MESSAGE_SIZE))
-
-    def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
-        """Never raises for the target's errors: what was not confirmed comes back as failed, with why.
-        On a FIFO target, once a message of a group fails, the rest of that group is not sent (order)."""
-        return _in_batches(messages, self._sized_entry, self._send, self.max_bytes, self.fifo)
-
-    def check(self, message: Outbound) -> None:
-        """Raise UsageError when this queue cannot take the message (body, attributes, size)."""
-        self._sized_entry(message)
-
-    def _sized_entry(self, message: Outbound) -> tuple[dict[str, Any], int]:
-        entry = self._entry(message)
-        size = _size(entry)
-        if size > self.max_bytes:
-            raise UsageError(f"{size} bytes: over the target's MaximumMessageSize {self.max_bytes}")
-        return entry, size
+        self.size_limit = f"the target's MaximumMessageSize {self.max_bytes}"
 
     def _entry(self, message: Outbound) -> dict[str, Any]:
         text = message.envelope.text
@@ -66,42 +112,17 @@ class SqsTarget:
             entry["MessageSystemAttributes"] = {
                 "AWSTraceHeader": {"DataType": "String", "StringValue": str(trace_header)}
             }
-        if self.fifo:
-            entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
-            entry["MessageDeduplicationId"] = message.dedup_id
         return entry
 
-    def _send(
-        self, batch: list[tuple[OutboundT, dict[str, Any]]], delivery: Delivery[OutboundT]
-    ) -> list[tuple[OutboundT, str]]:
-        entries = [{"Id": str(n), **entry} for n, (_, entry) in enumerate(batch)]
-        try:
-            with aws_errors(f"cannot send to {self.channel}"):
-                response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
-        except MsgctlError as exc:  # not confirmed: it stays in the DLQ, and may have arrived all the same
-            if outcome_unknown(exc):
-                delivery.unsure += [message for message, _ in batch]
-            return [(message, str(exc)) for message, _ in batch]
-        confirmed = {item["Id"] for item in response.get("Successful", [])}
-        delivery.target_ids += _target_ids(response, [m for m, _ in batch])
-        if _retried(response) and not self.dedups:
-            delivery.maybe_twice += [m for n, (m, _) in enumerate(batch) if str(n) in confirmed]
-        failed = [
-            (batch[int(f["Id"])][0], f"{f.get('Code')}: {f.get('Message', '')}")
-            for f in response.get("Failed", [])
-        ]
-        # An entry neither confirmed nor failed is not known to have arrived: it stays in the DLQ.
-        failed += [
-            (m, "not confirmed")
-            for n, (m, _) in enumerate(batch)
-            if str(n) not in confirmed and all(f[0] is not m for f in failed)
-        ]
-        return failed
+    def _request(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        with aws_errors(f"cannot send to {self.channel}"):
+            response: dict[str, Any] = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+        return response
 
 
-class SnsTarget:
-    """Publishes to a topic in batches cut by count (10) and by SNS's 256 KB per request, in the order
-    given; an SNS envelope left by a non-raw subscription is unwrapped."""
+class SnsTarget(_BatchTarget):
+    """An SNS topic: batches also cut by SNS's 256 KB per request; an SNS envelope left by a non-raw
+    subscription is unwrapped."""
 
     def __init__(self, clients: AwsClients, topic_arn: str, channel: Channel) -> None:
         self.channel = str(channel)
@@ -109,56 +130,18 @@ class SnsTarget:
         self.topic_arn = topic_arn
         self.fifo = channel.fifo
         self.dedups = self.ordered = self.fifo
-        self.batch_size = BATCH
         self.max_bytes = SNS_MAX_BYTES
-
-    def send(self, messages: list[OutboundT]) -> Delivery[OutboundT]:
-        """Like SqsTarget.send: never raises for the topic's errors, keeps FIFO group order."""
-        return _in_batches(messages, self._sized_entry, self._publish, self.max_bytes, self.fifo)
-
-    def check(self, message: Outbound) -> None:
-        """Raise UsageError when the topic cannot take the message (body, attributes, size)."""
-        self._sized_entry(message)
-
-    def _sized_entry(self, message: Outbound) -> tuple[dict[str, Any], int]:
-        entry = self._entry(message)
-        size = _size(entry)
-        if size > self.max_bytes:
-            raise UsageError(f"{size} bytes: over SNS's limit of {self.max_bytes} bytes a message")
-        return entry, size
+        self.size_limit = f"SNS's limit of {self.max_bytes} bytes a message"
 
     def _entry(self, message: Outbound) -> dict[str, Any]:
-        entry = _unwrapped(message)
-        if self.fifo:
-            entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
-            entry["MessageDeduplicationId"] = message.dedup_id
-        return entry
+        return _unwrapped(message)
 
-    def _publish(
-        self, batch: list[tuple[OutboundT, dict[str, Any]]], delivery: Delivery[OutboundT]
-    ) -> list[tuple[OutboundT, str]]:
-        chunk = [message for message, _ in batch]
-        entries = [{"Id": str(n), **entry} for n, (_, entry) in enumerate(batch)]
-        try:
-            with aws_errors(f"cannot publish to {self.channel}"):
-                response = self.client.publish_batch(
-                    TopicArn=self.topic_arn, PublishBatchRequestEntries=entries
-                )
-        except MsgctlError as exc:  # not confirmed; it may have arrived all the same
-            if outcome_unknown(exc):
-                delivery.unsure += chunk
-            return [(message, str(exc)) for message in chunk]
-        reasons = {f["Id"]: f"{f.get('Code')}: {f.get('Message', '')}" for f in response.get("Failed", [])}
-        confirmed = {item["Id"] for item in response.get("Successful", [])}
-        delivery.target_ids += _target_ids(response, chunk)
-        if _retried(response) and not self.dedups:
-            delivery.maybe_twice += [m for n, m in enumerate(chunk) if str(n) in confirmed]
-        return [
-            (m, reasons.get(str(n), "not confirmed")) for n, m in enumerate(chunk) if str(n) not in confirmed
-        ]
-
-
-Batch = list[tuple[OutboundT, dict[str, Any]]]
+    def _request(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        with aws_errors(f"cannot publish to {self.channel}"):
+            response: dict[str, Any] = self.client.publish_batch(
+                TopicArn=self.topic_arn, PublishBatchRequestEntries=entries
+            )
+        return response
 
 
 def _in_batches(
