@@ -75,6 +75,18 @@ def test_errors_are_msgctl_errors_with_exit_codes(aws, unique):
     assert bad.value.exit_code == 2
 
 
+def test_a_capability_a_broker_lacks_is_one_clear_error_before_anything_moves(aws, amq, sqs, unique):
+    client = Client.from_env()
+    with pytest.raises(UsageError) as amq_native:
+        client.redrive(f"amq:queue/DLQ.{unique}", engine="native")
+    assert amq_native.value.message.startswith("amq: native redrive is not supported")
+    url, dlq, _ = dead_letter_pair(sqs, unique, 3)
+    with pytest.raises(UsageError) as to_a_topic:
+        client.redrive(f"sqs:{unique}-dlq", to=f"sns:{unique}", engine="native")
+    assert "the native engine moves to SQS queues only" in to_a_topic.value.message
+    assert depth(sqs, dlq) == 3 and depth(sqs, url) == 0
+
+
 def test_tail_releases_what_it_held_when_the_block_ends(aws, sqs, unique):
     url = sqs.create_queue(QueueName=unique)["QueueUrl"]
     for n in range(5):

@@ -87,6 +87,10 @@ def run_redrive(
     if request.selection.ids is not None and not request.selection.ids:
         raise UsageError("--ids lists no message id")
     if request.dlq.service == "amq":
+        if request.engine == "native":
+            raise UsageError(
+                "amq: native redrive is not supported (a broker has no move task): use --engine client"
+            )
         return _activemq(backends, request, on_progress, confirm)
     if request.dlq.service != "sqs":
         raise UsageError(f"{request.dlq} is not a queue")
@@ -101,6 +105,8 @@ def run_redrive(
         raise UsageError(
             "the native engine cannot select (--max, --filter, --ids) or --copy: use --engine client"
         )
+    if request.engine == "native" and target.service != "sqs":
+        raise UsageError(f"the native engine moves to SQS queues only, not to {target}: use --engine client")
     depth = int(sqs.queue_attributes(request.dlq).get("ApproximateNumberOfMessages", 0))
     if not request.dry_run:
         go_ahead(confirm, f"move up to {depth} messages from {request.dlq} to {target}?", "redrive")
