@@ -1,8 +1,11 @@
-"""SQS may hand one message to two receives at once (at-least-once delivery; the moto server does it under
-concurrent receives too): a redrive sends it once and deletes it with every receipt it was given."""
+"""SQS may hand one message to two receives (at-least-once delivery; the moto server does it under concurrent
+receives too). Only a message's latest receipt deletes it: an older one is answered with success and deletes
+nothing, or fails. A redrive sends such a message once and deletes it, whichever receive saw it last."""
 
 import threading
 from pathlib import Path
+
+import pytest
 
 from msgctl.core.journal import Journal
 from msgctl.core.redrive import Dead, RedriveOptions, RedriveReport, Selection, redrive
@@ -10,60 +13,97 @@ from tests.test_redrive_core import FakeDlq, FakeTarget
 
 
 class RedeliveringDlq(FakeDlq):
-    """The first two receives run at the same time and both hand out m0. As on SQS, a delete with a receipt
-    older than the message's latest one is answered with success and deletes nothing."""
+    """The second receive carried out also hands out m0, with a receipt of its own, which becomes m0's
+    latest. The first two receives meet (``together``) unless ``after_first_delete``: then the receive
+    handing out m0 again is carried out before the first delete, and answers after it. ``stale_delete``:
+    what a delete with an older receipt does (``ignored``: success, nothing deleted; ``fails``: an error
+    entry)."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, stale_delete: str = "ignored", after_first_delete: bool = False) -> None:
         super().__init__(count)
+        self.stale_delete = stale_delete
+        self.after_first_delete = after_first_delete
         self.together = threading.Barrier(2)
+        self.first_delete = threading.Event()
+        self.second_out = threading.Event()
         self.calls = 0
         self.latest: dict[str, str] = {}
 
     def receive(self, hold_s: int) -> list[Dead]:
         with self.lock:
             self.calls += 1
-            call = self.calls
-        if call <= 2:
+            arrival = self.calls
+        if arrival <= 2 and not self.after_first_delete:
             self.together.wait(timeout=10)
-        batch = super().receive(hold_s)
         with self.lock:
-            if call <= 2 and "m0" not in [m.id for m in batch] and "m0" in self.messages:
-                self.receives += 1
-                batch.append(self._dead("m0"))  # the second delivery, with a receipt of its own
+            self.receives += 1
+            call = self.receives  # the order receives are carried out in
+            taken = sorted(self.shown, key=lambda i: self.messages[i])[:10]
+            self.shown -= set(taken)
+            if call == 2 and "m0" not in taken and "m0" in self.messages:
+                taken.append("m0")  # the second delivery
+            batch = [self._dead(i) for i in taken]
             self.latest.update((m.id, m.receipt) for m in batch)
+        if call == 2:
+            self.second_out.set()
+        if call == 2 and self.after_first_delete:
+            assert self.first_delete.wait(timeout=10), "the first batch was deleted"
         return batch
 
     def delete(self, messages: list[Dead]) -> list[tuple[Dead, str]]:
+        failed = []
+        if self.after_first_delete:
+            assert self.second_out.wait(timeout=10), "m0 was handed out again"
         with self.lock:
             for message in messages:
                 if self.latest.get(message.id) == message.receipt:
                     self.messages.pop(message.id, None)
-        return []
+                elif self.stale_delete == "fails":
+                    failed.append((message, "ReceiptHandleIsInvalid: not the latest receipt"))
+        self.first_delete.set()
+        return failed
 
     def release(self, messages: list[Dead]) -> None:
         with self.lock:
             self.shown |= {m.id for m in messages if m.id in self.messages and self.latest[m.id] == m.receipt}
 
 
-def test_a_message_delivered_to_two_workers_at_once_is_sent_once_and_deleted(tmp_path: Path) -> None:
-    source, target = RedeliveringDlq(30), FakeTarget(delay=0.05)
-    journal, report = Journal(tmp_path / "j.sqlite"), RedriveReport()
-    redrive(source, target, journal, RedriveOptions(hold_s=1, concurrency=2), report)
+def _redrive(source: RedeliveringDlq, tmp_path: Path, selection: Selection | None = None):
+    target, report = FakeTarget(delay=0.05), RedriveReport()
+    journal = Journal(tmp_path / "j.sqlite")
+    options = RedriveOptions(selection or Selection(), hold_s=1, concurrency=2)
+    redrive(source, target, journal, options, report)
+    states = journal.states([f"m{n}" for n in range(30)])
     journal.close()
+    return target, report, states
+
+
+@pytest.mark.parametrize("stale_delete", ["ignored", "fails"])
+def test_a_message_delivered_to_two_workers_at_once_is_sent_once_and_deleted(tmp_path, stale_delete) -> None:
+    source = RedeliveringDlq(30, stale_delete)
+    target, report, states = _redrive(source, tmp_path)
     assert source.calls >= 2 and source.together.broken is False, "two receives met"
     assert sorted(target.received) == list(range(30)), "each message sent once"
-    assert report.possible_duplicates == [] and report.moved == 30
+    assert (report.moved, report.failed, report.possible_duplicates) == (30, {}, [])
     assert source.messages == {}, "deleted with its latest receipt too"
+    assert {entry.state for entry in states.values()} == {"deleted"}
 
 
-def test_a_message_delivered_twice_and_left_in_the_dlq_is_released_with_its_latest_receipt(
-    tmp_path: Path,
+@pytest.mark.parametrize("stale_delete", ["ignored", "fails"])
+def test_a_copy_received_before_the_delete_and_seen_after_it_is_deleted_not_sent(
+    tmp_path, stale_delete
 ) -> None:
-    source, target = RedeliveringDlq(30), FakeTarget(delay=0.05)
-    others = frozenset(f"m{n}" for n in range(1, 30))
-    journal, report = Journal(tmp_path / "j.sqlite"), RedriveReport()
-    redrive(source, target, journal, RedriveOptions(Selection(ids=others), hold_s=1, concurrency=2), report)
-    journal.close()
+    source = RedeliveringDlq(30, stale_delete, after_first_delete=True)
+    target, report, states = _redrive(source, tmp_path)
+    assert sorted(target.received) == list(range(30)), "each message sent once"
+    assert (report.moved, report.failed) == (30, {}), "m0 counted once, and deleted in the end"
+    assert source.messages == {}
+    assert states["m0"].state == "deleted"
+
+
+def test_a_message_delivered_twice_and_left_in_the_dlq_is_released_with_its_latest_receipt(tmp_path) -> None:
+    source = RedeliveringDlq(30)
+    target, report, _ = _redrive(source, tmp_path, Selection(ids=frozenset(f"m{n}" for n in range(1, 30))))
     assert source.together.broken is False, "two receives met"
     assert report.moved == 29 and sorted(target.received) == list(range(1, 30))
     assert source.messages == {"m0": 0} and source.shown == {"m0"}, (

@@ -17,6 +17,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,6 +32,7 @@ from msgctl.filter.messages import message_from_envelope
 
 log = logging.getLogger(__name__)
 RECEIVE_BATCH = 10
+_NOT_DELETED = "sent, but not deleted from the DLQ: {} (--resume deletes it)"
 DEFAULT_HOLD_S = 120
 # A receive hides its messages only this long (the heartbeat then extends what is kept to --hold): a receive
 # whose reply is lost on the network hides its messages from the run no longer than this.
@@ -165,9 +167,11 @@ class _Shared:
         self.held: dict[str, Dead] = {}  # not selected, failed, copied, or a dry run's: released at the end
         self.in_flight: dict[str, Dead] = {}  # being moved right now: their hold is extended too
         self.renew_at: dict[str, float] = {}  # message id -> when its hold is to be extended (monotonic)
-        # A message handed out again while this run holds it (SQS delivers at least once): its newer
-        # receipts, the only ones SQS deletes it with; released at the end unless the message moved.
+        # A message handed out again while this run holds it (SQS delivers at least once): its other
+        # receipts, kept and extended with it, for SQS deletes a message only with its latest receipt.
         self.copies: dict[str, list[Dead]] = {}
+        self.moved: set[str] = set()  # sent and deleted by this run: a later copy is deleted, not moved again
+        self.deleted_later: set[str] = set()  # moved, then deleted with a later copy's receipt
         self.undeleted = 0  # sent, yet not deleted from the DLQ: hidden by this run till their hold ends
         self.stop = threading.Event()  # no more receives (--max reached, an error, Ctrl-C)
         self.done = threading.Event()  # the run is over: the heartbeat ends
@@ -184,25 +188,44 @@ class _Shared:
                 self.stop.set()
             return allowed
 
-    def track(self, batch: list[Dead], received_at: float, hold_s: int) -> list[Dead]:
-        """Just received (``received_at``: before the request, so the hold cannot have started earlier);
-        returns the batch without the messages this run already holds, which are kept as copies."""
+    def track(self, batch: list[Dead], received_at: float, hold_s: int) -> tuple[list[Dead], list[Dead]]:
+        """Just received (``received_at``: before the request, so the hold cannot have started earlier).
+        Returns the messages to move, and the copies of messages this run already moved (to delete);
+        a copy of a message this run still holds is kept beside it."""
         with self.lock:
             self.received += len(batch)
             fresh: dict[str, Dead] = {}
+            moved: list[Dead] = []
             for message in batch:
-                if message.id in self.in_flight or message.id in self.held or message.id in fresh:
+                if message.id in self.moved:
+                    moved.append(message)
+                elif message.id in self.in_flight or message.id in self.held or message.id in fresh:
                     self.copies.setdefault(message.id, []).append(message)
                 else:
                     fresh[message.id] = message
+            renew_at = received_at + hold_s / 2  # a copy's hold may end before its original's
+            for message in batch:
+                if message.id not in self.moved:
+                    self.renew_at[message.id] = min(self.renew_at.get(message.id, renew_at), renew_at)
             self.seen.update(fresh)
             self.in_flight.update(fresh)
-            self.renew_at.update((m.id, received_at + hold_s / 2) for m in fresh.values())
-            return list(fresh.values())
+            return list(fresh.values()), moved
 
-    def take_copies(self, message_ids: Iterable[str]) -> list[Dead]:
+    def copies_of(self, messages: list[Dead]) -> list[Dead]:
         with self.lock:
-            return [copy for i in message_ids for copy in self.copies.pop(i, [])]
+            return [copy for m in messages for copy in self.copies.get(m.id, [])]
+
+    def deleted(self, messages: list[Dead], deleted_with: set[str]) -> list[Dead]:
+        """``messages`` are gone from the DLQ: forget them; returns their copies received since the delete
+        started (they may hold the latest receipt: to delete too)."""
+        with self.lock:
+            late = []
+            for message in messages:
+                self.in_flight.pop(message.id, None)
+                self.renew_at.pop(message.id, None)
+                late += [c for c in self.copies.pop(message.id, []) if c.receipt not in deleted_with]
+                self.moved.add(message.id)
+            return late
 
     def over_budget(self) -> bool:
         """The run has received what the DLQ held at its start (and a margin): a DLQ that keeps receiving
@@ -282,7 +305,9 @@ def redrive(
             batch = source.receive(options.receive_hold_s)
             if not batch:
                 return
-            batch = shared.track(batch, received_at, options.receive_hold_s)
+            batch, moved_before = shared.track(batch, received_at, options.receive_hold_s)
+            if moved_before:  # deleted with an older receipt, which SQS may answer without deleting
+                _delete_again(moved_before, source, journal, report, shared)
             try:
                 _move(batch, source, target, journal, options, shared, report, progress)
             except BaseException:  # released at the end; the journal keeps what the target confirmed
@@ -433,19 +458,48 @@ def _move(
             report.moved += len(sent)
         progress(len(sent))
         return
-    undeleted = dict((m.id, reason) for m, reason in source.delete(sent))
-    copies = shared.take_copies(m.id for m in sent if m.id not in undeleted)
-    undeleted.update((m.id, reason) for m, reason in (source.delete(copies) if copies else []))
+    undeleted = _delete(sent, source, shared, report)
     journal.mark([m.id for m in sent if m.id not in undeleted], "deleted")
     with shared.lock:
-        for message in sent:
-            shared.in_flight.pop(message.id, None)
-            shared.renew_at.pop(message.id, None)
         report.moved += len(sent)
-        shared.undeleted += len(undeleted)
-        for message_id, reason in undeleted.items():
-            report.failed[message_id] = f"sent, but not deleted from the DLQ: {reason} (--resume deletes it)"
     progress(len(sent))
+
+
+def _delete(sent: list[Dead], source: DeadLetterSource, shared: _Shared, report: RedriveReport) -> set[str]:
+    """Delete sent messages with every receipt the run was given for them (SQS deletes a message only with
+    its latest one, and answers an older one with success); returns the messages no receipt deleted."""
+    receipts = sent + shared.copies_of(sent)
+    failures = source.delete(receipts)
+    late = shared.deleted(sent, {m.receipt for m in receipts})
+    failures += source.delete(late) if late else []
+    tried = Counter(m.id for m in receipts + late)
+    failed = Counter(m.id for m, _ in failures)
+    undeleted = {m.id: reason for m, reason in failures if failed[m.id] == tried[m.id]}
+    with shared.lock:
+        for message_id, reason in undeleted.items():
+            if message_id not in shared.deleted_later:  # a later copy's receipt did it meanwhile
+                report.failed[message_id] = _NOT_DELETED.format(reason)
+                shared.undeleted += 1
+    return set(undeleted)
+
+
+def _delete_again(
+    copies: list[Dead],
+    source: DeadLetterSource,
+    journal: Journal | None,
+    report: RedriveReport,
+    shared: _Shared,
+) -> None:
+    """Copies of messages the run already moved, received since: deleted, never sent again."""
+    failures = dict((m.id, reason) for m, reason in source.delete(copies))
+    deleted = {m.id for m in copies if m.id not in failures}
+    with shared.lock:
+        shared.deleted_later |= deleted
+        for message_id in deleted & set(report.failed):  # no earlier receipt deleted it; this one did
+            report.failed.pop(message_id)
+            shared.undeleted -= 1
+    if journal is not None and deleted:
+        journal.mark(sorted(deleted), "deleted")
 
 
 def _sent_recently(
