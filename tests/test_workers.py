@@ -1,6 +1,7 @@
 """The pieces redrive, replay and the targets share: group hold-back, lanes by group, the worker pool."""
 
 import _thread
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -131,8 +132,14 @@ def test_an_interrupt_stops_the_workers_after_the_batch_at_hand_and_is_raised():
             batches += 1
 
     pool = WorkerPool(stop)
-    with pytest.raises(KeyboardInterrupt):
-        pool.run([lambda n=n: worker(n) for n in range(3)])
+    # As in a terminal: a shell that starts a job in the background has it ignore SIGINT, and then
+    # interrupt_main does nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pool.run([lambda n=n: worker(n) for n in range(3)])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert stop.is_set()
     assert sorted(finished) == sorted(begun)  # every batch begun was finished before the interrupt went on
     assert 3 <= len(finished) < 30
