@@ -123,3 +123,22 @@ def queue_subscription(sqs, sns, name):
         ReturnSubscriptionArn=True,
     )["SubscriptionArn"]
     return topic_arn, url, arn
+
+
+def fill_fifo_groups(sqs, url, sizes, gap_s=0.0):
+    """Each group's messages (bodies and deduplication ids GROUP-N) in batches of ten, the groups ``gap_s``
+    apart, so that the order of their heads by age is known; returns when each group's head was sent."""
+    head_sent = {}
+    for group, size in sizes.items():
+        head_sent[group] = time.time()
+        for start in range(0, size, 10):
+            sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "MessageBody": f"{group}-{n}", "MessageGroupId": group,
+                     "MessageDeduplicationId": f"{group}-{n}"}
+                    for n in range(start, min(size, start + 10))
+                ],
+            )  # fmt: skip
+        time.sleep(gap_s)
+    return head_sent

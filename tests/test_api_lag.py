@@ -7,27 +7,14 @@ import pytest
 
 from msgctl import Client, MsgctlError
 from msgctl.address import parse_channel
+from tests.helpers import fill_fifo_groups
 from tests.test_cli_activemq import _confirmed
 
 SIZES = {"a": 1, "b": 3, "c": 5}  # 9 messages: one receive of 10 sees them all
 
 
 def _fill_fifo(sqs, url, sizes):
-    """Each group's messages in one batch, the groups 0.3 s apart; returns when each group's head was sent."""
-    head_sent = {}
-    for group, size in sizes.items():
-        head_sent[group] = time.time()
-        for start in range(0, size, 10):
-            sqs.send_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(n), "MessageBody": f"{group}-{n}", "MessageGroupId": group,
-                     "MessageDeduplicationId": f"{group}-{n}"}
-                    for n in range(start, min(size, start + 10))
-                ],
-            )  # fmt: skip
-        time.sleep(0.3)  # distinct head ages, so the order by age is known
-    return head_sent
+    return fill_fifo_groups(sqs, url, sizes, gap_s=0.3)  # distinct head ages
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from msgctl.errors import ExitCode
-from tests.helpers import depth, wait_depth
+from tests.helpers import depth, fill_fifo_groups, wait_depth
 
 SIZES = {"g0": 1, "g1": 3, "g2": 7, "g3": 12, "g4": 25, "g5": 2}
 
@@ -25,19 +25,7 @@ def fifo(localstack, unique):
     url = sqs.create_queue(
         QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true", "RedrivePolicy": redrive}
     )["QueueUrl"]
-    head_sent = {}
-    for group, size in SIZES.items():
-        head_sent[group] = time.time()
-        for start in range(0, size, 10):
-            sqs.send_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(n), "MessageBody": f"{group}-{n}", "MessageGroupId": group,
-                     "MessageDeduplicationId": f"{group}-{n}"}
-                    for n in range(start, min(size, start + 10))
-                ],
-            )  # fmt: skip
-        time.sleep(0.4)  # distinct head ages, so the order by age is known
+    head_sent = fill_fifo_groups(sqs, url, SIZES, gap_s=0.4)  # distinct head ages
     return sqs, url, dlq, head_sent
 
 

@@ -5,7 +5,7 @@ import json
 
 from msgctl.errors import ExitCode
 from tests.fidelity import fidelity
-from tests.helpers import depth
+from tests.helpers import depth, fill_fifo_groups
 
 CUT_FIELD = "each message (FIFO group deeper than one batch)"
 
@@ -13,16 +13,7 @@ CUT_FIELD = "each message (FIFO group deeper than one batch)"
 def _fifo(sqs, name, sizes):
     """A FIFO queue with the groups in ``sizes``, each sent in order; returns its URL."""
     url = sqs.create_queue(QueueName=f"{name}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    for group, size in sizes.items():
-        for start in range(0, size, 10):
-            sqs.send_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(n), "MessageBody": f"{group}-{n}", "MessageGroupId": group,
-                     "MessageDeduplicationId": f"{group}-{n}"}
-                    for n in range(start, min(size, start + 10))
-                ],
-            )  # fmt: skip
+    fill_fifo_groups(sqs, url, sizes)
     return url
 
 
