@@ -309,9 +309,7 @@ class Client:
 
     def remove_leftover_tail_queues(self) -> list[str]:
         """Delete the ephemeral queues of SNS tails that ended without cleaning up (older than an hour)."""
-        from msgctl.backends.sqs_tail import collect_garbage
-
-        return collect_garbage(self.backends.aws)
+        return self.backends.remove_leftover_tail_queues()
 
     def lag_meter(
         self,

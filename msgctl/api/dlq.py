@@ -49,13 +49,10 @@ class MoveTask:
 
 def dead_letter_queues(backends: Backends, prefix: str | None) -> list[DeadLetterQueue]:
     """SQS queues some RedrivePolicy names, and ActiveMQ's DLQ.* and ActiveMQ.DLQ when a broker is set."""
-    from msgctl.backends.sqs_redrive import dead_letter_queues as sqs_dead_letter_queues
-
     found = []
-    sqs = backends.sqs()
-    for dlq, sources in sorted(sqs_dead_letter_queues(sqs, prefix).items()):
+    for dlq, sources in sorted(backends.sqs_dead_letter_queues(prefix).items()):
         try:
-            stats = sqs.stats(parse_channel(dlq))
+            stats = backends.sqs().stats(parse_channel(dlq))
         except NotFoundError:  # a RedrivePolicy naming a deleted queue: its dead letters go nowhere
             backends.warn(f"{dlq} does not exist, yet {', '.join(sorted(sources))} dead-letter to it")
             continue
@@ -83,24 +80,18 @@ def _activemq_dead_letter_queues(backends: Backends, prefix: str | None) -> list
 def purge(backends: Backends, dlq: Channel, confirm: Confirm | None) -> int:
     """Delete every message of an SQS DLQ (PurgeQueue); only a queue some RedrivePolicy names. Returns how
     many messages it held."""
-    from msgctl.backends.aws import aws_errors
-    from msgctl.backends.sqs_redrive import source_queues
-
     _require_sqs(dlq)
     sqs = backends.sqs()
-    if not source_queues(sqs, dlq):
+    if not backends.dlq_sources(dlq):
         raise UsageError(f"{dlq} is not a DLQ (no queue's RedrivePolicy names it): purge only empties DLQs")
     attributes = sqs.queue_attributes(dlq)
     count = sum(int(attributes.get(a, 0)) for a in PURGED_COUNTS)
     go_ahead(confirm, f"delete all {count} messages of {dlq}?", f"purging {dlq}")
-    with aws_errors(f"cannot purge {dlq}"):
-        sqs.client_for(dlq).purge_queue(QueueUrl=sqs.queue_url(dlq))
+    sqs.purge(dlq)
     return count
 
 
 def move_tasks(backends: Backends, dlq: Channel) -> list[MoveTask]:
-    from msgctl.backends.sqs_redrive import NativeMove
-
     _require_sqs(dlq)
     return [
         MoveTask(
@@ -112,16 +103,14 @@ def move_tasks(backends: Backends, dlq: Channel) -> list[MoveTask]:
             failure=t.get("FailureReason"),
             handle=t.get("TaskHandle"),
         )
-        for t in NativeMove(backends.sqs(), dlq).tasks()
+        for t in backends.native_move(dlq).tasks()
     ]
 
 
 def cancel_move_task(backends: Backends, dlq: Channel, handle: str | None = None) -> int:
     """Cancel the DLQ's running move task (or the one ``handle`` names); returns how many it had moved."""
-    from msgctl.backends.sqs_redrive import NativeMove
-
     _require_sqs(dlq)
-    native = NativeMove(backends.sqs(), dlq)
+    native = backends.native_move(dlq)
     if handle is None:
         running = [t for t in native.tasks() if t.get("Status") == "RUNNING"]
         if not running:

@@ -88,14 +88,12 @@ def run_redrive(
         raise UsageError("--ids lists no message id")
     if request.dlq.service == "amq":
         if request.engine == "native":
-            raise UsageError(
-                "amq: native redrive is not supported (a broker has no move task): use --engine client"
-            )
+            backends.native_move(request.dlq)  # raises: a broker has no move task
         return _activemq(backends, request, on_progress, confirm)
     if request.dlq.service != "sqs":
         raise UsageError(f"{request.dlq} is not a queue")
     sqs = backends.sqs()
-    target = _destination(sqs, request.dlq, request.to, choose)
+    target = _destination(backends, request.dlq, request.to, choose)
     if request.dlq.fifo and (request.selection.filter is not None or request.selection.ids is not None):
         backends.warn(
             "FIFO: a group's messages behind one that is not selected stay out of reach until the end "
@@ -116,24 +114,23 @@ def run_redrive(
         and not request.dry_run
         and target.service == "sqs"
     ):
-        from msgctl.backends.sqs_redrive import NativeMove
-
-        native = NativeMove(sqs, request.dlq)
+        native = backends.native_move(request.dlq)
         if request.engine == "native" or native.available():
             return _native(sqs, native, target, request.rate, depth, on_progress)
-    return _client(backends, sqs, request, target, depth, on_progress)
+    return _client(backends, request, target, depth, on_progress)
 
 
 def _destination(
-    sqs: SqsBackend, dlq: Channel, to: Channel | None, choose: Callable[[str, list[str]], str | None] | None
+    backends: Backends,
+    dlq: Channel,
+    to: Channel | None,
+    choose: Callable[[str, list[str]], str | None] | None,
 ) -> Channel:
     if to is not None:
         if to.service == "amq":
             raise MsgctlError("redrive from SQS to ActiveMQ is not implemented yet")
         return to
-    from msgctl.backends.sqs_redrive import source_queues
-
-    sources = source_queues(sqs, dlq)
+    sources = backends.dlq_sources(dlq)
     if not sources:
         raise UsageError(f"no queue names {dlq} as its DLQ: pass --to")
     if len(sources) > 1:
@@ -146,16 +143,13 @@ def _destination(
 
 def _client(
     backends: Backends,
-    sqs: SqsBackend,
     request: RedriveRequest,
     target: Channel,
     depth: int | None,
     on_progress: OnProgress | None,
 ) -> RedriveResult:
-    from msgctl.backends.sqs_redrive import SqsDeadLetters
-
     channel = request.dlq
-    source = SqsDeadLetters(sqs, channel)
+    source = backends.dead_letter_source(channel)
     sink, _ = backends.outbound_target(target)
     path = request.journal or default_journal(channel)
     mode = "copy" if request.copy else "move"
@@ -300,18 +294,16 @@ def _activemq(
     backends: Backends, request: RedriveRequest, on_progress: OnProgress | None, confirm: Confirm | None
 ) -> RedriveResult:
     from msgctl.backends.activemq import BROWSE_CAP
-    from msgctl.backends.activemq_redrive import ActiveMqRedrive
 
     channel, target, selection, copy = request.dlq, request.to, request.selection, request.copy
     if target is not None and target.service != "amq":
         raise MsgctlError("redrive from ActiveMQ to SQS/SNS is not implemented yet")
-    backend = backends.activemq(channel)
-    depth = backend.stats(channel).summary.depth
+    depth = backends.activemq(channel).stats(channel).summary.depth
     where = str(target) if target else "each message's original destination"
     if not request.dry_run:
         go_ahead(confirm, f"move up to {depth} messages from {channel} to {where}?", "redrive")
     journal = _copy_journal(request.journal, channel, where) if copy and not request.dry_run else None
-    mover = ActiveMqRedrive(backend, channel, target, journal)
+    mover = backends.activemq_redrive(channel, target, journal)
     progress = ProgressCounter(on_progress, f"{channel} -> {where}", depth)
     try:
         # Without a selection, what the DLQ held at the start is the job: no idle wait after the last one.

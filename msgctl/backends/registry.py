@@ -15,11 +15,14 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     from msgctl.backends.activemq import ActiveMqBackend
+    from msgctl.backends.activemq_redrive import ActiveMqRedrive
     from msgctl.backends.aws import AwsClients
     from msgctl.backends.sns import SnsBackend
     from msgctl.backends.sqs import SqsBackend
+    from msgctl.backends.sqs_redrive import NativeMove, SqsDeadLetters
     from msgctl.core.chains import ChainBackend
     from msgctl.core.fifo_lag import LagSource
+    from msgctl.core.journal import Journal
     from msgctl.core.outbound import OutboundTarget
     from msgctl.core.tail import TailOptions, TailSource
 
@@ -110,6 +113,12 @@ class Backends:
             return SnsTail(self.aws, self.sns(), channel, options)
         return SqsSnapshot(self.sqs(), channel, options)
 
+    def remove_leftover_tail_queues(self) -> list[str]:
+        """The ephemeral queues of SNS tails that ended without cleaning up (older than an hour), deleted."""
+        from msgctl.backends.sqs_tail import collect_garbage
+
+        return collect_garbage(self.aws)
+
     # Typed backends, for the capabilities only one broker has. A backend registered in place of the built-in
     # one (a test's fake) lacks them: that is one clear error, not an attribute error deep in a workflow.
 
@@ -198,6 +207,39 @@ class Backends:
         for backend in self._open.values():
             backend.close()
         self._open.clear()
+
+    # Dead letters. SQS: the queues a RedrivePolicy names, a receive-and-delete source for the client-side
+    # redrive, and the native move task. ActiveMQ: a mover over STOMP transactions, and no move task.
+
+    def sqs_dead_letter_queues(self, prefix: str | None) -> dict[str, list[str]]:
+        """Every SQS queue some RedrivePolicy names, with the queues that name it."""
+        from msgctl.backends.sqs_redrive import dead_letter_queues
+
+        return dead_letter_queues(self.sqs(), prefix)
+
+    def dlq_sources(self, dlq: Channel) -> list[str]:
+        """The SQS queues whose RedrivePolicy names ``dlq``."""
+        from msgctl.backends.sqs_redrive import source_queues
+
+        return source_queues(self.sqs(), dlq)
+
+    def dead_letter_source(self, dlq: Channel) -> SqsDeadLetters:
+        from msgctl.backends.sqs_redrive import SqsDeadLetters
+
+        return SqsDeadLetters(self.sqs(), dlq)
+
+    def native_move(self, dlq: Channel) -> NativeMove:
+        if dlq.service != "sqs":
+            no_task = "native redrive is not supported (a broker has no move task)"
+            raise UsageError(f"{dlq.service}: {no_task}: use --engine client")
+        from msgctl.backends.sqs_redrive import NativeMove
+
+        return NativeMove(self.sqs(), dlq)
+
+    def activemq_redrive(self, dlq: Channel, to: Channel | None, journal: Journal | None) -> ActiveMqRedrive:
+        from msgctl.backends.activemq_redrive import ActiveMqRedrive
+
+        return ActiveMqRedrive(self.activemq(dlq), dlq, to, journal)
 
     def subscription_policies(self) -> SubscriptionPolicies:
         """Where subscription filter policies are read and set: SNS's subscriptions."""

@@ -106,6 +106,11 @@ class SqsBackend:
             response = self.client_for(channel).send_message(QueueUrl=self.queue_url(channel), **request)
         return SendReceipt(str(channel), response.get("MessageId"), response.get("SequenceNumber"))
 
+    def purge(self, channel: Channel) -> None:
+        """PurgeQueue: deletes the visible, the in-flight and the delayed messages alike."""
+        with aws_errors(f"cannot purge {channel}"):
+            self.client_for(channel).purge_queue(QueueUrl=self.queue_url(channel))
+
     def close(self) -> None:
         pass
 
