@@ -87,8 +87,8 @@ def run_redrive(
     if request.selection.ids is not None and not request.selection.ids:
         raise UsageError("--ids lists no message id")
     if request.dlq.service == "amq":
-        if request.engine == "native":
-            backends.native_move(request.dlq)  # raises: a broker has no move task
+        if request.engine == "native" and not backends.has_native_move(request.dlq):
+            backends.native_move(request.dlq)  # the one error for it
         return _activemq(backends, request, on_progress, confirm)
     if request.dlq.service != "sqs":
         raise UsageError(f"{request.dlq} is not a queue")

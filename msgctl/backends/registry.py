@@ -223,13 +223,17 @@ class Backends:
 
         return source_queues(self.sqs(), dlq)
 
+    def has_native_move(self, dlq: Channel) -> bool:
+        """Only SQS has a server-side move task (StartMessageMoveTask)."""
+        return dlq.service == "sqs"
+
     def dead_letter_source(self, dlq: Channel) -> SqsDeadLetters:
         from msgctl.backends.sqs_redrive import SqsDeadLetters
 
         return SqsDeadLetters(self.sqs(), dlq)
 
     def native_move(self, dlq: Channel) -> NativeMove:
-        if dlq.service != "sqs":
+        if not self.has_native_move(dlq):
             no_task = "native redrive is not supported (a broker has no move task)"
             raise UsageError(f"{dlq.service}: {no_task}: use --engine client")
         from msgctl.backends.sqs_redrive import NativeMove

@@ -17,7 +17,6 @@ import itertools
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -214,6 +213,11 @@ class _Shared:
     def copies_of(self, messages: list[Dead]) -> list[Dead]:
         with self.lock:
             return [copy for m in messages for copy in self.copies.get(m.id, [])]
+
+    def keep_copies(self, copies: list[Dead]) -> None:
+        with self.lock:
+            for copy in copies:
+                self.copies.setdefault(copy.id, []).append(copy)
 
     def deleted(self, messages: list[Dead], deleted_with: set[str]) -> list[Dead]:
         """``messages`` are gone from the DLQ: forget them; returns their copies received since the delete
@@ -458,28 +462,29 @@ def _move(
             report.moved += len(sent)
         progress(len(sent))
         return
-    undeleted = _delete(sent, source, shared, report)
+    undeleted = _delete(sent, source, journal, shared, report)
     journal.mark([m.id for m in sent if m.id not in undeleted], "deleted")
     with shared.lock:
         report.moved += len(sent)
     progress(len(sent))
 
 
-def _delete(sent: list[Dead], source: DeadLetterSource, shared: _Shared, report: RedriveReport) -> set[str]:
-    """Delete sent messages with every receipt the run was given for them (SQS deletes a message only with
-    its latest one, and answers an older one with success); returns the messages no receipt deleted."""
+def _delete(
+    sent: list[Dead], source: DeadLetterSource, journal: Journal, shared: _Shared, report: RedriveReport
+) -> set[str]:
+    """Delete sent messages with every receipt the run was given for them; returns those not deleted. SQS
+    deletes a message only with its latest receipt, answers an older one with success, and which one is the
+    latest is not known here: a message counts as deleted only when no receipt's delete failed."""
     receipts = sent + shared.copies_of(sent)
     failures = source.delete(receipts)
     late = shared.deleted(sent, {m.receipt for m in receipts})
-    failures += source.delete(late) if late else []
-    tried = Counter(m.id for m in receipts + late)
-    failed = Counter(m.id for m, _ in failures)
-    undeleted = {m.id: reason for m, reason in failures if failed[m.id] == tried[m.id]}
-    with shared.lock:
-        for message_id, reason in undeleted.items():
-            if message_id not in shared.deleted_later:  # a later copy's receipt did it meanwhile
-                report.failed[message_id] = _NOT_DELETED.format(reason)
-                shared.undeleted += 1
+    try:
+        failures += source.delete(late) if late else []
+    except BaseException:
+        shared.keep_copies(late)  # released at the end
+        raise
+    undeleted = dict((m.id, reason) for m, reason in failures)
+    _not_deleted(undeleted, receipts + late, journal, shared, report)
     return set(undeleted)
 
 
@@ -498,8 +503,31 @@ def _delete_again(
         for message_id in deleted & set(report.failed):  # no earlier receipt deleted it; this one did
             report.failed.pop(message_id)
             shared.undeleted -= 1
-    if journal is not None and deleted:
+    if journal is not None:
         journal.mark(sorted(deleted), "deleted")
+        _not_deleted(failures, copies, journal, shared, report)
+
+
+def _not_deleted(
+    failures: dict[str, str],
+    receipts: list[Dead],
+    journal: Journal | None,
+    shared: _Shared,
+    report: RedriveReport,
+) -> None:
+    """Sent, yet maybe still in the DLQ: reported, and journaled as sent with the newest receipt the run
+    has, which --resume deletes it with."""
+    if not failures:
+        return
+    newest = {m.id: m.receipt for m in receipts}
+    if journal is not None:
+        journal.held((message_id, newest[message_id]) for message_id in failures)
+        journal.mark(failures, "sent")
+    with shared.lock:
+        for message_id, reason in failures.items():
+            if message_id not in shared.deleted_later and message_id not in report.failed:
+                report.failed[message_id] = _NOT_DELETED.format(reason)
+                shared.undeleted += 1
 
 
 def _sent_recently(
