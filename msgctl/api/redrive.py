@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from msgctl.address import Channel, parse_channel
 from msgctl.api.convert import Confirm, go_ahead
-from msgctl.backends.registry import Backends
+from msgctl.backends.registry import Backends, no_native_move
 from msgctl.core.journal import UNFINISHED, Journal
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S
 from msgctl.core.progress import OnProgress, ProgressCounter
@@ -87,8 +87,8 @@ def run_redrive(
     if request.selection.ids is not None and not request.selection.ids:
         raise UsageError("--ids lists no message id")
     if request.dlq.service == "amq":
-        if request.engine == "native" and not backends.has_native_move(request.dlq):
-            backends.native_move(request.dlq)  # the one error for it
+        if request.engine == "native":
+            raise no_native_move(request.dlq)
         return _activemq(backends, request, on_progress, confirm)
     if request.dlq.service != "sqs":
         raise UsageError(f"{request.dlq} is not a queue")

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
     from msgctl.core.tail import TailOptions, TailSource
 
 
+def no_native_move(dlq: Channel) -> UsageError:
+    """Only SQS has a server-side move task (StartMessageMoveTask)."""
+    no_task = "native redrive is not supported (a broker has no move task)"
+    return UsageError(f"{dlq.service}: {no_task}: use --engine client")
+
+
 BackendFactory = Callable[["Backends", str | None], Backend]
 # Backends registered by name (``register_backend``) win over the built-in ones: a fake broker for tests
 # that need no server, or a third broker shipped outside msgctl.
@@ -223,19 +229,14 @@ class Backends:
 
         return source_queues(self.sqs(), dlq)
 
-    def has_native_move(self, dlq: Channel) -> bool:
-        """Only SQS has a server-side move task (StartMessageMoveTask)."""
-        return dlq.service == "sqs"
-
     def dead_letter_source(self, dlq: Channel) -> SqsDeadLetters:
         from msgctl.backends.sqs_redrive import SqsDeadLetters
 
         return SqsDeadLetters(self.sqs(), dlq)
 
     def native_move(self, dlq: Channel) -> NativeMove:
-        if not self.has_native_move(dlq):
-            no_task = "native redrive is not supported (a broker has no move task)"
-            raise UsageError(f"{dlq.service}: {no_task}: use --engine client")
+        if dlq.service != "sqs":
+            raise no_native_move(dlq)
         from msgctl.backends.sqs_redrive import NativeMove
 
         return NativeMove(self.sqs(), dlq)

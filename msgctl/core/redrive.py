@@ -195,17 +195,17 @@ class _Shared:
             self.received += len(batch)
             fresh: dict[str, Dead] = {}
             moved: list[Dead] = []
+            renew_at = received_at + hold_s / 2
             for message in batch:
                 if message.id in self.moved:
                     moved.append(message)
-                elif message.id in self.in_flight or message.id in self.held or message.id in fresh:
+                    continue
+                if message.id in self.in_flight or message.id in self.held or message.id in fresh:
                     self.copies.setdefault(message.id, []).append(message)
                 else:
                     fresh[message.id] = message
-            renew_at = received_at + hold_s / 2  # a copy's hold may end before its original's
-            for message in batch:
-                if message.id not in self.moved:
-                    self.renew_at[message.id] = min(self.renew_at.get(message.id, renew_at), renew_at)
+                # a copy's hold may end before its original's
+                self.renew_at[message.id] = min(self.renew_at.get(message.id, renew_at), renew_at)
             self.seen.update(fresh)
             self.in_flight.update(fresh)
             return list(fresh.values()), moved
@@ -505,7 +505,7 @@ def _delete_again(
             shared.undeleted -= 1
     if journal is not None:
         journal.mark(sorted(deleted), "deleted")
-        _not_deleted(failures, copies, journal, shared, report)
+    _not_deleted(failures, copies, journal, shared, report)
 
 
 def _not_deleted(
