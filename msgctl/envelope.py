@@ -44,6 +44,8 @@ class MessageAttribute:
         if not isinstance(raw, dict) or "type" not in raw or "value" not in raw:
             raise UsageError(f"message attribute {name!r} must be an object with 'type' and 'value'")
         type_, value = raw["type"], raw["value"]
+        if type(value) is str and (type_ == "String" or type_ == "Number"):
+            return cls(type_, value)  # most attributes: a quick way through the checks below
         if not isinstance(type_, str) or not type_:
             raise UsageError(f"message attribute {name!r} has no type")
         if type_.startswith("Binary"):

@@ -210,17 +210,27 @@ def test_a_ledger_of_another_target_is_refused(invoke, aws, sqs, unique, tmp_pat
     assert other.exit_code == ExitCode.USAGE and "is the ledger of" in other.stderr
 
 
-def test_dry_run_lists_the_ids_and_sends_nothing(invoke, aws, sqs, unique, tmp_path):
+def test_a_dry_run_sums_up_what_it_would_send_and_ndjson_lists_every_message(
+    invoke, aws, sqs, unique, tmp_path
+):
     url = fifo_queue(sqs, unique)
-    source = write(tmp_path / "in.ndjson", envelopes(5))
-    result = invoke(
-        "-o", "json", "replay", source, "--to", f"sqs:{unique}.fifo", "--dedup-id", "message-id", "--dry-run",
-        "--ledger", str(tmp_path / "l.sqlite"),
-    )  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    rows = json.loads(result.stdout)
-    assert [r["id"] for r in rows] == [f"orig-{n}" for n in range(5)]
-    assert all(len(r["dedup_id"]) == 64 and r["group_id"] for r in rows)
+    items = envelopes(12)
+    source = write(tmp_path / "in.ndjson", [*items, items[3]])  # a repeat, sent once
+    ledger = str(tmp_path / "l.sqlite")
+    dry = ("replay", source, "--to", f"sqs:{unique}.fifo", "--dry-run", "--ledger", ledger)
+    summed = invoke("-o", "json", *dry)
+    assert summed.exit_code == 0, summed.stderr
+    summary = json.loads(summed.stdout)
+    assert (summary["dry_run"], summary["would_send"], summary["repeated_in_input"]) == (True, 12, 1)
+    assert summary["groups"] == 3 and summary["largest_groups"] == {"g0": 4, "g1": 4, "g2": 4}
+    assert [m["id"] for m in summary["first"]] == [f"orig-{n}" for n in range(5)]
+    assert [m["id"] for m in summary["last"]] == [f"orig-{n}" for n in range(7, 12)]
+    listed = invoke("-o", "ndjson", *dry)
+    assert listed.exit_code == 0, listed.stderr
+    rows = [json.loads(row) for row in listed.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [f"orig-{n}" for n in range(12)]
+    assert all(len(r["dedup_id"]) == 64 and r["group_id"] == f"g{n % 3}" for n, r in enumerate(rows))
+    assert "would send 12 of 13 read" in listed.stderr
     assert depth(sqs, url) == 0 and not (tmp_path / "l.sqlite").exists()
 
 
@@ -327,7 +337,7 @@ def test_a_dry_run_of_a_live_topic_ends_after_max_messages(aws_endpoint, sqs, sn
     finally:
         process.kill()
     assert process.returncode == 0, err
-    assert len(json.loads(out)) == 1
+    assert json.loads(out)["would_send"] == 1
     assert sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"] == []
 
 

@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from collections import Counter
 
 import pytest
 
@@ -10,15 +11,18 @@ from msgctl.core.ledger import Ledger
 from msgctl.core.outbound import Delivery
 from msgctl.core.replay import (
     DEDUP_WINDOW_S,
+    RecentSends,
     Replayed,
     ReplayOptions,
     ReplayPlan,
     ReplayReport,
+    planned,
     prepare,
     replay,
 )
 from msgctl.core.replay_ids import Template, content_hash, parse_dedup_rule, parse_group_rule
-from msgctl.core.workers import group_lanes
+from msgctl.core.replay_input import ReplayInput
+from msgctl.core.workers import LaneDealer
 from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import UsageError
 from msgctl.filter.lint import parse_policy
@@ -41,8 +45,12 @@ def line(n, group=None, dedup=None, body=None, attrs=None, message_id="default")
     )
 
 
-def numbered(lines):
-    return list(enumerate(lines, start=1))
+def prepared(lines, plan=ReplayPlan(), report=None, on_ids=None):
+    """The messages both passes find in these input lines."""
+    report = report if report is not None else ReplayReport()
+    with ReplayInput.of_items(lines) as source:
+        found = prepare(source, plan, report, on_ids)
+        return list(planned(source, found, plan))
 
 
 class FakeTarget:
@@ -78,7 +86,7 @@ class FakeTarget:
 
 def run(lines, plan=ReplayPlan(), target=None, ledger=None, options=ReplayOptions()):
     report = ReplayReport()
-    messages = prepare(numbered(lines), plan, report)
+    messages = prepared(lines, plan, report)
     ledger = ledger if ledger is not None else Ledger_in_memory()
     return replay(messages, target or FakeTarget(), ledger, options, report), messages
 
@@ -125,9 +133,7 @@ def test_default_dedup_id_comes_from_the_message_id_else_the_kept_one_else_conte
     same = {"body": "same", "attrs": {}}
     report, messages = run([line(1, **same), line(2, **same), line(3, dedup="kept-3")])
     assert report.replayed == 3 and report.repeated_in_input == 0, "identical bodies are distinct messages"
-    by_id = prepare(
-        numbered([line(3, dedup="kept-3")]), ReplayPlan(dedup=parse_dedup_rule("message-id")), report
-    )
+    by_id = prepared([line(3, dedup="kept-3")], ReplayPlan(dedup=parse_dedup_rule("message-id")))
     assert messages[2].dedup_id == by_id[0].dedup_id != "kept-3" and len(by_id[0].dedup_id) == 64
     _, without_id = run([line(4, dedup="kept-4", message_id=None), line(5, message_id=None)])
     assert without_id[0].dedup_id == "kept-4"
@@ -211,8 +217,7 @@ def test_the_ledger_makes_a_second_replay_send_nothing_and_force_sends_again():
 
 def test_what_a_dead_run_left_sending_is_sent_again_and_named_unless_the_target_dedups(tmp_path):
     lines = [line(n) for n in range(5)]
-    report = ReplayReport()
-    messages = prepare(numbered(lines), ReplayPlan(), report)
+    messages = prepared(lines)
     for target, named in ((FakeTarget(dedups=False), 2), (FakeTarget(dedups=True), 0)):
         ledger = Ledger(tmp_path / f"{named}.sqlite")
         ledger.sending((m.dedup_id, m.id, m.line) for m in messages[:2])  # then the process died
@@ -256,7 +261,8 @@ def test_dry_run_sends_nothing_and_says_what_was_replayed():
     run(lines[:2], ledger=ledger)
     target = FakeTarget()
     report, _ = run(lines, target=target, ledger=ledger, options=ReplayOptions(dry_run=True))
-    assert target.calls == [] and [m.id for m in report.would_send] == ["m2", "m3"]
+    assert target.calls == [] and [m.id for m in report.preview.first] == ["m2", "m3"]
+    assert report.preview.count == 2
     assert report.already_replayed == 2
 
 
@@ -265,9 +271,9 @@ def test_group_less_messages_keep_their_order_on_an_ordered_target_whatever_the_
     ordered = FakeTarget(ordered=True, slow=0.001)
     run(lines, target=ordered, options=ReplayOptions(concurrency=4))
     assert [m.id for m in ordered.sent] == [f"m{n}" for n in range(100)]
-    messages = prepare(numbered(lines), ReplayPlan(), ReplayReport())
-    assert [len(lane) for lane in group_lanes(messages, 4, 10, ordered=False)] == [30, 30, 20, 20]
-    assert [len(lane) for lane in group_lanes(messages, 4, 10, ordered=True)] == [100]
+    unordered, ordered_lanes = LaneDealer(4, 10, ordered=False), LaneDealer(4, 10, ordered=True)
+    assert Counter(unordered.lane(None) for _ in lines) == {0: 30, 1: 30, 2: 20, 3: 20}
+    assert Counter(ordered_lanes.lane(None) for _ in lines) == {0: 100}
 
 
 def test_a_send_with_no_answer_stays_sending_so_the_rerun_names_it():
@@ -332,11 +338,11 @@ def test_a_resend_the_target_answers_with_the_earlier_id_is_named_not_counted_as
 
     ledger, target, lines = Ledger_in_memory(), Answering(), [line(n) for n in range(3)]
     first, _ = run(lines, target=target, ledger=ledger)
-    warnings: list[str] = []
     report = ReplayReport()
-    messages = prepare(numbered(lines), ReplayPlan(), report)
-    forced = replay(messages, target, ledger, ReplayOptions(force=True), report, warn=warnings.append)
+    recent = RecentSends(ledger, target, force=True)
+    messages = prepared(lines, report=report, on_ids=recent)
+    assert recent.count == 3, "the first pass counts the resends the target will drop, to warn of them"
+    forced = replay(messages, target, ledger, ReplayOptions(force=True), report)
     assert (first.replayed, forced.replayed) == (3, 0)
     assert [m.id for m in forced.deduplicated_by_target] == ["m0", "m1", "m2"]
-    assert len(warnings) == 1 and warnings[0].startswith("3 of these deduplication ids")
     assert ledger.counts() == {"sent": 3}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from msgctl.core.outbound import HELD_BACK, HoldBack
-from msgctl.core.workers import WorkerPool, group_lanes
+from msgctl.core.workers import LaneDealer, WorkerPool, run_in_lanes
 from msgctl.envelope import Envelope
 
 NO_ENVELOPE = Envelope("sqs:q", None, b"", {})
@@ -60,34 +60,34 @@ def test_a_target_that_keeps_no_order_holds_nothing_back():
 
 def test_lanes_keep_each_group_whole_and_in_input_order():
     groups = [f"g{n % 7}" for n in range(70)]
-    batch = messages(*groups)
-    lanes = group_lanes(batch, 4, 10, ordered=False)
-    assert sorted(m.id for lane in lanes for m in lane) == sorted(m.id for m in batch)
-    for group in set(groups):
-        holding = [lane for lane in lanes if any(m.group_id == group for m in lane)]
-        assert len(holding) == 1
-        in_lane = [m.id for m in holding[0] if m.group_id == group]
-        assert in_lane == [m.id for m in batch if m.group_id == group]
+    dealer = LaneDealer(4, 10, ordered=False)
+    lanes = {(m.group_id, dealer.lane(m.group_id)) for m in messages(*groups)}
+    assert len(lanes) == len(set(groups)), "each group has one lane"
+    assert len({lane for _, lane in lanes}) > 1
 
 
 def test_the_pool_runs_every_lane_and_keeps_group_order_under_concurrency():
-    batch = messages(*[f"g{n % 5}" for n in range(60)])
+    batch = messages(*[f"g{n % 5}" for n in range(60)], *([None] * 25))
     done: list[Message] = []
+    sizes: list[int] = []
+    threads: set[int] = set()
     lock = threading.Lock()
 
-    def work(lane: list[Message]) -> None:
-        for message in lane:
+    def work(lane_batch: list[Message]) -> None:
+        for message in lane_batch:
             time.sleep(0.001)  # lets the lanes interleave
             with lock:
                 done.append(message)
+        with lock:
+            sizes.append(len(lane_batch))
+            threads.add(threading.get_ident())
 
-    lanes = group_lanes(batch, 3, 10, ordered=False)
-    assert len(lanes) > 1
     pool = WorkerPool(threading.Event())
-    pool.run([lambda lane=lane: work(lane) for lane in lanes])
+    run_in_lanes(pool, iter(batch), lambda m: m.group_id, LaneDealer(3, 10, ordered=False), work)
     pool.raise_error()
+    assert len(threads) > 1 and max(sizes) == 10
     assert sorted(m.id for m in done) == sorted(m.id for m in batch)
-    for group in {m.group_id for m in batch}:
+    for group in {m.group_id for m in batch} - {None}:  # an unordered target: group-less ones in any order
         assert [m.id for m in done if m.group_id == group] == [m.id for m in batch if m.group_id == group]
 
 

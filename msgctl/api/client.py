@@ -260,14 +260,18 @@ class Client:
         duration: str | float | timedelta | None = None,
         skip_invalid: bool = False,
         on_progress: OnProgress | None = None,
+        on_would_send: Callable[[dict[str, Any]], None] | None = None,
     ) -> ReplayResult:
         """Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).
 
-        ``source``: an NDJSON file's path, an iterable of ``Envelope`` (or NDJSON lines), or a channel
-        (read as tail reads it; a topic needs ``max`` or ``duration``). Every message is checked and given
-        its deduplication id before the first send (``dedup_id`` None: the envelope's id, as the CLI
-        does); a ledger per target records each id sent, so a second replay sends nothing again.
-        An interruption raises ``Interrupted`` whose ``result`` holds what was sent so far.
+        ``source``: an NDJSON file's path, a binary stream of NDJSON, an iterable of ``Envelope`` (or NDJSON
+        lines), or a channel (read as tail reads it; a topic needs ``max`` or ``duration``). Every message
+        is checked and given its deduplication id before the first send (``dedup_id`` None: the envelope's
+        id, as the CLI does); a ledger per target records each id sent, so a second replay sends nothing
+        again. Memory stays flat whatever the input's size: a file is read twice, anything else is spooled
+        to a temporary file first. A dry run's ``result.preview`` sums up what it would send;
+        ``on_would_send`` hears each such message. An interruption raises ``Interrupted`` whose ``result``
+        holds what was sent so far.
         """
         from msgctl.api.replay import ReplayRequest, run_replay
         from msgctl.core.replay import DEFAULT_CONCURRENCY
@@ -287,7 +291,7 @@ class Client:
             duration=seconds_of(duration),
             skip_invalid=skip_invalid,
         )
-        return run_replay(self.backends, request, on_progress)
+        return run_replay(self.backends, request, on_progress, on_would_send)
 
     def purge(self, dlq: ChannelLike, confirm: Confirm | None = None) -> int:
         """Delete every message of an SQS DLQ; returns how many it held."""

@@ -3,11 +3,12 @@ the target and its ledger, and the result. The id rules and the sending are in `
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from msgctl.address import Channel, parse_channel
 from msgctl.backends.registry import Backends
@@ -15,13 +16,20 @@ from msgctl.core.ledger import Ledger
 from msgctl.core.progress import OnProgress, ProgressCounter
 from msgctl.core.replay import (
     DEFAULT_CONCURRENCY,
+    DryRunTally,
+    Preview,
+    RecentSends,
+    Replayed,
     ReplayOptions,
     ReplayPlan,
     ReplayReport,
+    ReplayTarget,
+    planned,
     prepare,
     replay,
 )
 from msgctl.core.replay_ids import parse_dedup_rule, parse_group_rule
+from msgctl.core.replay_input import ReplayInput
 from msgctl.core.state_paths import default_ledger
 from msgctl.envelope import Envelope
 from msgctl.errors import ExitCode, Interrupted, MsgctlError, UsageError
@@ -64,8 +72,9 @@ class ReplayResult:
         return self.report.replayed
 
     @property
-    def would_send(self) -> list[dict[str, Any]]:
-        return [m.to_json() for m in self.report.would_send]
+    def preview(self) -> dict[str, Any]:
+        """A dry run's summary: how many it would send, by group, the first and last few."""
+        return {"target": self.target, **self.report.preview.to_json()}
 
     @property
     def skipped(self) -> int:
@@ -96,7 +105,12 @@ class ReplayResult:
 
     @property
     def document(self) -> dict[str, Any]:
-        return {"target": self.target, "ledger": str(self.ledger), **self.report.to_json()}
+        document = {"target": self.target, "ledger": str(self.ledger), **self.report.to_json()}
+        if self.dry_run:
+            document = {**document, "dry_run": True, **self.report.preview.to_json()}
+            for unsent in ("replayed", "failed", "possible_duplicates", "deduplicated_by_target"):
+                del document[unsent]
+        return document
 
 
 def source_channel(source: ReplaySource) -> Channel | None:
@@ -112,7 +126,12 @@ def source_channel(source: ReplaySource) -> Channel | None:
     return parse_channel(source)
 
 
-def run_replay(backends: Backends, request: ReplayRequest, on_progress: OnProgress | None) -> ReplayResult:
+def run_replay(
+    backends: Backends,
+    request: ReplayRequest,
+    on_progress: OnProgress | None,
+    on_would_send: Callable[[dict[str, Any]], None] | None = None,
+) -> ReplayResult:
     reading = source_channel(request.source)
     _check_window(reading, request)
     dedup_rule, group_rule = parse_dedup_rule(request.dedup_id), parse_group_rule(request.group_id)
@@ -120,34 +139,69 @@ def run_replay(backends: Backends, request: ReplayRequest, on_progress: OnProgre
     plan = ReplayPlan(
         dedup_rule, group_rule, target.fifo, request.filter, request.max, request.skip_invalid, target.check
     )
-    report = ReplayReport()
-    notes: list[str] = []
-    messages = prepare(_lines(backends, request, reading, notes), plan, report)
-    notes += [f"line {line} skipped: {reason}" for line, reason in report.skipped_invalid]
-    if report.partial_input is not None:
-        notes.append(f"partial input: {report.partial_input}")
-    for note in notes:  # before anything is sent: a caller watching warnings may still stop
-        backends.warn(note)
+    result = ReplayResult(str(request.to), ReplayReport(), request.dry_run)
+    result.ledger = request.ledger or default_ledger(target_key)
+    book = _open_ledger(result.ledger, target_key, create=False)  # bad input must not leave one behind
+    try:
+        with _input(backends, request, reading) as source:
+            report = result.report
+            recent = RecentSends(book, target, request.force)
+            tally = DryRunTally(book, report) if request.dry_run and on_would_send is None else None
+            found = prepare(source, plan, report, recent, tally.add if tally is not None else None)
+            _warn(backends, report, recent.count, request.to, source.notes)
+            if tally is not None and not found.settled_late:
+                tally.flush()  # the first pass saw every message as it is to be sent
+            else:
+                report.preview, report.already_replayed = Preview(), 0
+                if book is None and not request.dry_run:
+                    book = _open_ledger(result.ledger, target_key, create=True)
+                messages = planned(source, found, plan)
+                _send(messages, target, book, request, result, on_progress, on_would_send)
+    finally:
+        if book is not None:
+            book.close()
+    result.summary = summary(result.report, request.to, request.dry_run)
+    return result
+
+
+def _send(
+    messages: Iterable[Replayed],
+    target: ReplayTarget,
+    book: Ledger | None,
+    request: ReplayRequest,
+    result: ReplayResult,
+    on_progress: OnProgress | None,
+    on_would_send: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """The second pass: send (or, a dry run, list) the messages as they are read again."""
     options = ReplayOptions(
         force=request.force, concurrency=request.concurrency, rate=request.rate, dry_run=request.dry_run
     )
-    result = ReplayResult(str(request.to), report, request.dry_run)
-    book = _open_ledger(request.ledger, target_key, must_exist=request.dry_run)
-    result.ledger = book.path if book is not None else None
-    progress = ProgressCounter(on_progress, f"replay -> {request.to}", len(messages))
+    progress = ProgressCounter(on_progress, f"replay -> {request.to}", result.report.planned)
+    would_send = (lambda m: on_would_send(m.to_json())) if on_would_send is not None else None
     try:
-        replay(messages, target, book, options, report, progress.advance, backends.warn)
+        replay(messages, target, book, options, result.report, progress.advance, would_send)
     except KeyboardInterrupt:
         raise Interrupted(_stopped(result), result) from None
     except MsgctlError as exc:
         exc.result = result
         exc.note = _stopped(result)
         raise
-    finally:
-        if book is not None:
-            book.close()
-    result.summary = summary(report, request.to, request.dry_run)
-    return result
+
+
+def _warn(backends: Backends, report: ReplayReport, recent: int, target: Channel, notes: list[str]) -> None:
+    """Before anything is sent: a caller watching warnings may still stop."""
+    notes = notes + [f"line {line} skipped: {reason}" for line, reason in report.skipped_invalid]
+    if report.partial_input is not None:
+        notes.append(f"partial input: {report.partial_input}")
+    if recent:
+        notes.append(
+            f"{recent} of these deduplication ids were sent to {target} less than 5 minutes ago: it accepts "
+            "such a resend and drops it. One it answers with the earlier message's id is listed as "
+            "deduplicated_by_target (exit 3); any other cannot be told from a message sent"
+        )
+    for note in notes:
+        backends.warn(note)
 
 
 def _stopped(result: ReplayResult) -> str:
@@ -165,23 +219,20 @@ def _check_window(reading: Channel | None, request: ReplayRequest) -> None:
         raise UsageError("--duration is for reading a topic")
 
 
-def _lines(
-    backends: Backends, request: ReplayRequest, reading: Channel | None, notes: list[str]
-) -> Iterator[tuple[int, str | bytes]]:
+def _input(backends: Backends, request: ReplayRequest, reading: Channel | None) -> ReplayInput:
+    """The input, to be read twice: a file where it is, anything else spooled to a temporary file."""
     source = request.source
     if reading is not None:
-        yield from _channel_lines(backends, reading, request, notes)
-    elif isinstance(source, str | Path):
-        with Path(source).expanduser().open("rb") as handle:
-            yield from enumerate(handle, start=1)
-    elif not isinstance(source, Channel):  # a Channel is read above
-        for number, item in enumerate(source, start=1):
-            yield number, item.dumps() if isinstance(item, Envelope) else item
+        return _spool_channel(backends, reading, request)
+    if isinstance(source, str | Path):
+        return ReplayInput.of_path(Path(source))
+    if isinstance(source, io.IOBase):
+        return ReplayInput.of_stream(cast(IO[bytes], source))
+    assert not isinstance(source, Channel)  # read above
+    return ReplayInput.of_items(source)
 
 
-def _channel_lines(
-    backends: Backends, channel: Channel, request: ReplayRequest, notes: list[str]
-) -> Iterator[tuple[int, str | bytes]]:
+def _spool_channel(backends: Backends, channel: Channel, request: ReplayRequest) -> ReplayInput:
     """A channel read as tail reads it: a queue's snapshot, released at the end; a topic for the window."""
     from msgctl.api.messages import MessageStream
     from msgctl.core.tail import TailOptions
@@ -194,19 +245,18 @@ def _channel_lines(
         follow=topic,
     )
     with MessageStream(backends.tail_source(channel, options), options) as stream:
-        envelopes = list(stream)
-    notes += stream.report.notes
-    for number, envelope in enumerate(envelopes, start=1):
-        yield number, envelope.dumps()
+        source = ReplayInput.of_items(stream, str(channel))
+    source.notes += stream.report.notes
     marker = stream.report.partial_marker()
     if marker is not None:  # read like a cut export: the replay says it is partial and exits 3
-        yield len(envelopes) + 1, json.dumps(marker)
+        source.append(json.dumps(marker))
+    return source
 
 
-def _open_ledger(path: Path | None, target_key: str, must_exist: bool) -> Ledger | None:
-    """The target's ledger; one that records another target is refused. A dry run creates none."""
-    path = path or default_ledger(target_key)
-    if must_exist and not path.exists():
+def _open_ledger(path: Path, target_key: str, create: bool) -> Ledger | None:
+    """The target's ledger (None when there is none and ``create`` is False); one that records another
+    target is refused."""
+    if not create and not path.exists():
         return None
     book = Ledger(path)
     recorded = book.meta("target")
@@ -219,7 +269,7 @@ def _open_ledger(path: Path | None, target_key: str, must_exist: bool) -> Ledger
 
 
 def summary(report: ReplayReport, target: Channel, dry_run: bool) -> str:
-    sent = f"would send {len(report.would_send)}" if dry_run else f"replayed {report.replayed}"
+    sent = f"would send {report.preview.count}" if dry_run else f"replayed {report.replayed}"
     counted = (
         (report.already_replayed, "already replayed (the ledger; --force sends them again)"),
         (report.repeated_in_input, "repeated in the input"),

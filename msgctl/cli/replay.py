@@ -92,6 +92,10 @@ def replay_command(
     of the first send: it is named (deduplicated_by_target) where the target tells, warned of before sending
     where it may not. Exit 0 when everything was sent, 3 when some failed or were dropped.
 
+    The input is read twice (standard input is first copied to a temporary file), so memory stays flat
+    whatever its size. A dry run sums up what it would send (how many, by group, the first and last few);
+    with -o ndjson it prints one line per message instead.
+
     Example:
 
         msgctl replay captured.ndjson --to sqs:orders.fifo --dedup-id message-id
@@ -118,6 +122,7 @@ def replay_command(
                 duration=duration,
                 skip_invalid=skip_invalid,
                 on_progress=progress,
+                on_would_send=renderer.record if dry_run and renderer.output == "ndjson" else None,
             )
     except (Interrupted, MsgctlError) as exc:
         # What went out so far, with its possible duplicates: a rerun may not be able to name them again.
@@ -128,9 +133,7 @@ def replay_command(
         if isinstance(exc, Interrupted):
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         raise
-    if dry_run:
-        renderer.records(result.would_send, ["line", "id", "dedup_id", "group_id"])
-    else:
+    if not (dry_run and renderer.output == "ndjson"):  # that streamed a line a message
         renderer.document(result.document)
     renderer.info(result.summary)
     if not result.complete:

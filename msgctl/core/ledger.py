@@ -74,6 +74,14 @@ class Ledger(Store):
             "DELETE FROM replayed WHERE dedup_id = ? AND state = 'sending'", [(i,) for i in dedup_ids]
         )
 
+    def sent_since(self, since: float) -> bool:
+        """Whether the target confirmed any send after ``since``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM replayed WHERE state = 'sent' AND updated_at > ? LIMIT 1", (since,)
+            ).fetchone()
+        return row is not None
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM replayed GROUP BY state").fetchall()

@@ -1,6 +1,8 @@
 """Replaying captured messages idempotently.
 
-Every input line is read, validated and given its deduplication and group ids before the first send. The
+Every input line is read, validated and given its deduplication and group ids before the first send (a
+first pass over the input, ``replay_scan``); a second pass reads the messages again and sends them as they
+come, so memory stays flat whatever the input's size. The
 ledger records each deduplication id as ``sending`` before its send and ``sent`` once the target confirmed
 it, so a rerun skips what was sent and sends the rest. What a killed run left ``sending`` is sent again: a
 FIFO target drops that resend within its 5-minute deduplication window; anywhere else it is named as a
@@ -11,11 +13,12 @@ where the target answers with the id of the earlier message (recorded in the led
 
 from __future__ import annotations
 
-import functools
+import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import orjson
@@ -24,13 +27,20 @@ from msgctl.core.ledger import Ledger, LedgerEntry
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery, HoldBack
 from msgctl.core.pacing import Pacer
 from msgctl.core.replay_ids import DEFAULT_RULE, IdRule, InvalidMessage, message_ids
-from msgctl.core.workers import WorkerPool, group_lanes
+from msgctl.core.replay_input import ReplayInput
+from msgctl.core.replay_scan import FILTERED, MESSAGE, REPEATED, BadLine, OnIds, Scan, scan
+from msgctl.core.workers import LaneDealer, WorkerPool, run_in_lanes
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.filter.engine import FilterPolicy
 from msgctl.filter.messages import message_from_envelope
 
 DEFAULT_CONCURRENCY = 4  # lanes by group: order within each group is kept whatever the number
+LEDGER_BATCH = 500  # messages looked up in the ledger at once
+PREVIEW_ENDS = 5  # a dry run shows the first and the last few messages
+GROUPS_COUNTED = 100_000  # a dry run counts the messages of this many groups (memory), then the rest together
+GROUPS_SHOWN = 10
+NO_GROUP, OTHER_GROUPS = "(no group)", "(other groups)"
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,38 @@ class ReplayPlan:
 
 
 @dataclass
+class Preview:
+    """What a dry run would send: how many, by group, and the first and last few (not one row a message)."""
+
+    count: int = 0
+    by_group: Counter[str] = field(default_factory=Counter)  # up to GROUPS_COUNTED groups, then OTHER_GROUPS
+    first: list[Replayed] = field(default_factory=list)
+    last: deque[Replayed] = field(default_factory=lambda: deque(maxlen=PREVIEW_ENDS))
+
+    def add(self, message: Replayed) -> None:
+        self.count += 1
+        group = message.group_id if message.group_id is not None else NO_GROUP
+        if group in self.by_group or len(self.by_group) < GROUPS_COUNTED:
+            self.by_group[group] += 1
+        else:
+            self.by_group[OTHER_GROUPS] += 1
+        if len(self.first) < PREVIEW_ENDS:
+            self.first.append(message)
+        else:
+            self.last.append(message)
+
+    def to_json(self) -> dict[str, object]:
+        groups = [name for name in self.by_group if name not in (NO_GROUP, OTHER_GROUPS)]
+        return {
+            "would_send": self.count,
+            "groups": len(groups) if OTHER_GROUPS not in self.by_group else f"more than {len(groups)}",
+            "largest_groups": dict(self.by_group.most_common(GROUPS_SHOWN)),
+            "first": [m.to_json() for m in self.first],
+            "last": [m.to_json() for m in self.last],
+        }
+
+
+@dataclass
 class ReplayReport:
     read: int = 0
     replayed: int = 0
@@ -87,7 +129,8 @@ class ReplayReport:
     failed: list[tuple[Replayed, str]] = field(default_factory=list)
     possible_duplicates: list[Replayed] = field(default_factory=list)
     deduplicated_by_target: list[Replayed] = field(default_factory=list)  # accepted, dropped: not sent
-    would_send: list[Replayed] = field(default_factory=list)
+    planned: int = 0  # distinct messages the input holds (the ledger may hold some as sent)
+    preview: Preview = field(default_factory=lambda: Preview())  # a dry run: what it would send
     partial_input: str | None = None  # the input ends with a partial-output marker: messages are missing
 
     def to_json(self) -> dict[str, object]:
@@ -108,40 +151,54 @@ class ReplayReport:
 
 
 def prepare(
-    lines: Iterable[tuple[int, str | bytes]], plan: ReplayPlan, report: ReplayReport
-) -> list[Replayed]:
-    """Every message to replay, in input order; raises UsageError naming the first bad line unless
-    ``plan.skip_invalid`` (then each bad line is recorded in the report)."""
-    messages: list[Replayed] = []
-    seen: set[str] = set()
-    for number, line in lines:
-        if plan.max is not None and len(messages) >= plan.max:
-            break
-        if not line.strip():
-            continue
-        partial = partial_reason(line)
-        if partial is not None:
-            report.partial_input = partial
-            continue
-        report.read += 1
+    source: ReplayInput,
+    plan: ReplayPlan,
+    report: ReplayReport,
+    on_ids: OnIds | None = None,
+    on_message: Callable[[Replayed], None] | None = None,
+) -> Scan:
+    """The first pass: checks every line and counts them into ``report``; raises UsageError naming the first
+    bad line unless ``plan.skip_invalid`` (then each bad line is recorded in the report). ``on_ids`` hears
+    the deduplication ids a batch at a time, ``on_message`` each message as ``scan`` says."""
+
+    def checked(number: int, line: bytes) -> Replayed | None:
         try:
-            message = _message(number, line, plan)
+            return _message(number, line, plan)
         except (InvalidMessage, UsageError) as exc:
-            reason = exc.message if isinstance(exc, UsageError) else str(exc)
-            if not plan.skip_invalid:
-                raise UsageError(
-                    f"line {number}: {reason} (nothing was sent; --skip-invalid skips such lines)"
-                ) from None
-            report.skipped_invalid.append((number, reason))
+            raise BadLine(exc.message if isinstance(exc, UsageError) else str(exc)) from None
+
+    try:
+        found = scan(source, checked, partial_reason, plan.max, on_ids, plan.skip_invalid, on_message)
+    except BadLine as exc:
+        raise UsageError(
+            f"line {exc.number}: {exc.reason} (nothing was sent; --skip-invalid skips such lines)"
+        ) from None
+    report.read = found.read
+    report.filtered_out = found.count(FILTERED)
+    report.repeated_in_input = found.count(REPEATED)
+    report.skipped_invalid = found.invalid
+    report.partial_input = found.partial
+    report.planned = found.count(MESSAGE)
+    return found
+
+
+def planned(source: ReplayInput, found: Scan, plan: ReplayPlan) -> Iterator[Replayed]:
+    """The second pass: the messages to replay, in input order."""
+    unchecked = replace(plan, filter=None, check=None)  # the first pass has done both
+    for number, line in source.lines():
+        if number > found.last_line:
+            return
+        if found.kinds[number - 1] != MESSAGE:
             continue
+        try:
+            message = _message(number, line, unchecked)
+        except (InvalidMessage, UsageError):
+            message = None
         if message is None:
-            report.filtered_out += 1
-        elif message.dedup_id in seen:
-            report.repeated_in_input += 1
-        else:
-            seen.add(message.dedup_id)
-            messages.append(message)
-    return messages
+            raise UsageError(
+                f"{source.name} changed while it was replayed (line {number} is not what it was)"
+            )
+        yield message
 
 
 def partial_reason(line: str | bytes) -> str | None:
@@ -183,54 +240,94 @@ class ReplayOptions:
 
 
 def replay(
-    messages: list[Replayed],
+    messages: Iterable[Replayed],
     target: ReplayTarget,
     ledger: Ledger | None,
     options: ReplayOptions,
     report: ReplayReport,
     progress: Callable[[int], None] = lambda _: None,
-    warn: Callable[[str], None] = lambda _: None,
+    on_would_send: Callable[[Replayed], None] | None = None,
 ) -> ReplayReport:
-    """Send what the ledger does not hold as sent, a lane per worker; a group stays in one lane, in order.
-    ``warn`` hears, before anything is sent, of resends the target will drop."""
-    known = ledger.entries(m.dedup_id for m in messages) if ledger is not None else {}
-    pending = []
-    for message in messages:
-        entry = known.get(message.dedup_id)
-        if entry is not None and entry.state == "sent" and not options.force:
-            report.already_replayed += 1
-            continue
-        pending.append(message)
-    recent = _sent_recently(pending, known, target)
-    if recent:
-        warn(
-            f"{recent} of these deduplication ids were sent to {target.channel} less than 5 minutes ago: it "
-            "accepts such a resend and drops it. One it answers with the earlier message's id is listed as "
-            "deduplicated_by_target (exit 3); any other cannot be told from a message sent"
-        )
+    """Send what the ledger does not hold as sent, as the messages are read, a lane per worker; a group
+    stays in one lane, in order. A dry run sends nothing: ``report.preview`` sums up what it would send, and
+    ``on_would_send`` hears each such message."""
+    unsent = _unsent(messages, ledger, options, report, progress)
     if options.dry_run:
-        report.would_send = pending
+        for message, _ in unsent:
+            report.preview.add(message)
+            if on_would_send is not None:
+                on_would_send(message)
         return report
     assert ledger is not None, "only a dry run goes without a ledger"
-    _run_lanes(
-        group_lanes(pending, options.concurrency, target.batch_size, target.ordered),
-        target,
-        ledger,
-        known,
-        options,
-        report,
-        progress,
-    )
+    _run_lanes(unsent, target, ledger, options, report, progress)
+    report.failed.sort(key=lambda failure: failure[0].line)
+    report.deduplicated_by_target.sort(key=lambda message: message.line)
     return report
 
 
-def _sent_recently(pending: list[Replayed], known: dict[str, LedgerEntry], target: ReplayTarget) -> int:
-    """How many of ``pending`` a deduplicating target took less than its window ago (--force)."""
-    if not target.dedups:
-        return 0
-    since = time.time() - DEDUP_WINDOW_S - DEDUP_MARGIN_S
-    entries = (known.get(m.dedup_id) for m in pending)
-    return sum(1 for e in entries if e is not None and e.state == "sent" and e.updated_at > since)
+Pending = tuple[Replayed, LedgerEntry | None]  # a message and what the ledger held for it
+
+
+class DryRunTally:
+    """A dry run's report taken as the first pass goes, a message at a time, so a dry run reads its input
+    once. It holds only when the pass took no message that turned out a repeat or past --max
+    (``Scan.settled_late``); else ``replay`` reads the messages again."""
+
+    def __init__(self, ledger: Ledger | None, report: ReplayReport) -> None:
+        self._ledger, self._report = ledger, report
+        self._waiting: list[Replayed] = []
+        self._options = ReplayOptions(dry_run=True)
+
+    def add(self, message: Replayed) -> None:
+        self._waiting.append(message)
+        if len(self._waiting) >= LEDGER_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        for message, _ in _unsent(self._waiting, self._ledger, self._options, self._report, lambda _: None):
+            self._report.preview.add(message)
+        self._waiting = []
+
+
+def _unsent(
+    messages: Iterable[Replayed],
+    ledger: Ledger | None,
+    options: ReplayOptions,
+    report: ReplayReport,
+    progress: Callable[[int], None],
+) -> Iterator[Pending]:
+    """The messages to send, with their ledger entries: one the ledger holds as sent is skipped (unless
+    --force)."""
+    iterator = iter(messages)
+    while chunk := list(itertools.islice(iterator, LEDGER_BATCH)):
+        known = ledger.entries(m.dedup_id for m in chunk) if ledger is not None else {}
+        skipped = 0
+        for message in chunk:
+            entry = known.get(message.dedup_id)
+            if entry is not None and entry.state == "sent" and not options.force:
+                skipped += 1
+                continue
+            yield message, entry
+        if skipped:
+            report.already_replayed += skipped
+            progress(skipped)
+
+
+class RecentSends:
+    """Counts, from the first pass's ids, the ones a deduplicating target took less than its window ago (a
+    --force resend it will drop), so the replay can warn before it sends anything."""
+
+    def __init__(self, ledger: Ledger | None, target: ReplayTarget, force: bool) -> None:
+        self.count = 0
+        self._since = time.time() - DEDUP_WINDOW_S - DEDUP_MARGIN_S
+        self._ledger = (
+            ledger if force and target.dedups and ledger and ledger.sent_since(self._since) else None
+        )
+
+    def __call__(self, dedup_ids: list[str]) -> None:
+        if self._ledger is not None:
+            entries = self._ledger.entries(dedup_ids).values()
+            self.count += sum(1 for e in entries if e.state == "sent" and e.updated_at > self._since)
 
 
 def _dropped_by_target(delivery: Delivery[Replayed], known: dict[str, LedgerEntry]) -> list[Replayed]:
@@ -248,71 +345,69 @@ def _target_drops_resend(target: ReplayTarget, entry: LedgerEntry) -> bool:
 
 
 def _run_lanes(
-    lanes: list[list[Replayed]],
+    pending: Iterable[Pending],
     target: ReplayTarget,
     ledger: Ledger,
-    known: dict[str, LedgerEntry],
     options: ReplayOptions,
     report: ReplayReport,
     progress: Callable[[int], None],
 ) -> None:
-    sending = {i: e for i, e in known.items() if e.state == "sending"}  # a run died sending them
     lock = threading.Lock()
     stop = threading.Event()
     pacer = Pacer(options.rate, stop)
+    hold_backs: dict[int, HoldBack] = {}
 
-    def work(lane: list[Replayed]) -> None:
-        hold_back = HoldBack(ungrouped=target.ordered)  # a lane holds its groups whole
-        for start in range(0, len(lane), target.batch_size):
-            if stop.is_set():
-                return
-            batch = []
-            for message in lane[start : start + target.batch_size]:
-                if hold_back.holds(message):
-                    with lock:
-                        report.failed.append((message, hold_back.reason))
-                else:
-                    batch.append(message)
-            if not batch:
-                continue
-            pacer.wait(len(batch))
-            # Decided now, not when planning: the deduplication window runs out while a run goes on.
-            again = [
+    def work(items: list[Pending]) -> None:
+        # A lane holds its groups whole: one hold-back per worker thread, which is one lane.
+        hold_back = hold_backs.setdefault(threading.get_ident(), HoldBack(ungrouped=target.ordered))
+        known = {m.dedup_id: entry for m, entry in items if entry is not None}
+        sending = {i: e for i, e in known.items() if e.state == "sending"}  # a run died sending them
+        batch = []
+        for message, _ in items:
+            if hold_back.holds(message):
+                with lock:
+                    report.failed.append((message, hold_back.reason))
+            else:
+                batch.append(message)
+        if not batch:
+            return
+        pacer.wait(len(batch))
+        # Decided now, not when planning: the deduplication window runs out while a run goes on.
+        again = [
+            m
+            for m in batch
+            if m.dedup_id in sending and not _target_drops_resend(target, sending[m.dedup_id])
+        ]
+        ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
+        delivery = target.send(batch)
+        failed_ids = {m.dedup_id for m, _ in delivery.failed}
+        unsure_ids = {m.dedup_id for m in delivery.unsure}
+        dropped = _dropped_by_target(delivery, known)
+        dropped_ids = {m.dedup_id for m in dropped}
+        target_ids = {m.dedup_id: target_id for m, target_id in delivery.target_ids}
+        # A dropped resend leaves the ledger as the earlier send made it (its time, its id).
+        ledger.sent(
+            (m.dedup_id, target_ids.get(m.dedup_id))
+            for m in batch
+            if m.dedup_id not in failed_ids | dropped_ids
+        )
+        # A refused message was not sent: a rerun sends it fresh. One that may have arrived (and
+        # one a dead run left) keeps its "sending", so a rerun names it.
+        ledger.forget(i for i in failed_ids - unsure_ids if i not in sending)
+        for message, _ in delivery.failed:
+            hold_back.fail(message)
+        with lock:
+            report.replayed += len(batch) - len(failed_ids) - len(dropped_ids)
+            report.failed.extend(delivery.failed)
+            report.deduplicated_by_target.extend(dropped)
+            report.possible_duplicates.extend(
                 m
-                for m in batch
-                if m.dedup_id in sending and not _target_drops_resend(target, sending[m.dedup_id])
-            ]
-            ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
-            delivery = target.send(batch)
-            failed_ids = {m.dedup_id for m, _ in delivery.failed}
-            unsure_ids = {m.dedup_id for m in delivery.unsure}
-            dropped = _dropped_by_target(delivery, known)
-            dropped_ids = {m.dedup_id for m in dropped}
-            target_ids = {m.dedup_id: target_id for m, target_id in delivery.target_ids}
-            # A dropped resend leaves the ledger as the earlier send made it (its time, its id).
-            ledger.sent(
-                (m.dedup_id, target_ids.get(m.dedup_id))
-                for m in batch
-                if m.dedup_id not in failed_ids | dropped_ids
+                for m in [*again, *delivery.maybe_twice]
+                if m.dedup_id not in (failed_ids - unsure_ids) | dropped_ids
             )
-            # A refused message was not sent: a rerun sends it fresh. One that may have arrived (and
-            # one a dead run left) keeps its "sending", so a rerun names it.
-            ledger.forget(i for i in failed_ids - unsure_ids if i not in sending)
-            for message, _ in delivery.failed:
-                hold_back.fail(message)
-            with lock:
-                report.replayed += len(batch) - len(failed_ids) - len(dropped_ids)
-                report.failed.extend(delivery.failed)
-                report.deduplicated_by_target.extend(dropped)
-                report.possible_duplicates.extend(
-                    m
-                    for m in [*again, *delivery.maybe_twice]
-                    if m.dedup_id not in (failed_ids - unsure_ids) | dropped_ids
-                )
-            progress(len(batch))
+        progress(len(items))
 
     pool = WorkerPool(stop)
-    pool.run(functools.partial(work, lane) for lane in lanes)
+    dealer = LaneDealer(options.concurrency, target.batch_size, target.ordered)
+    run_in_lanes(pool, pending, lambda item: item[0].group_id, dealer, work)
     pool.raise_error()
-    report.failed.sort(key=lambda failure: failure[0].line)
-    report.deduplicated_by_target.sort(key=lambda message: message.line)

@@ -37,6 +37,10 @@ class Renderer:
         else:
             self._table([[_column_cell(row.get(c)) for c in columns] for row in rows], columns)
 
+    def record(self, row: Mapping[str, Any]) -> None:
+        """One JSON object on a line, as it comes (a stream of them: flushed by the end of the command)."""
+        self.stdout.write(json.dumps(row, separators=(",", ":"), default=str) + "\n")
+
     def document(self, doc: Mapping[str, Any]) -> None:
         """One object: a two-column table of its fields, or one JSON document."""
         if self.output == "json":
