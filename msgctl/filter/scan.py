@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,9 @@ def _json_loads() -> Callable[[str | bytes], Any]:
 
 
 # Large files are scanned in parallel: each worker takes a byte range of the file (ranges begin after a
-# newline), and the parent writes the workers' results in file order, so the output is what one pass gives.
+# newline) and reads it a line at a time. This process delivers the first range's lines as it decides them;
+# the others' kept lines wait in temporary files, delivered after it in file order, so the output is what one
+# pass gives and memory does not grow with the file.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 _SCAN: dict[str, Any] = {}
 
@@ -68,65 +71,98 @@ _SCAN: dict[str, Any] = {}
 @dataclass(frozen=True)
 class RangeResult:
     count: int
-    lines: list[str]
+    kept: str | None = None  # a temporary file of the kept lines (a worker's range)
     error_line: int | None = None  # 1-based within the range
     error: str | None = None
 
 
 def scan_file(
-    policy: FilterPolicy, path: str, invert: bool = False, keep_lines: bool = True, workers: int | None = None
-) -> Iterator[RangeResult]:
-    """Results per byte range of the file, in file order; raises UsageError naming a malformed line."""
+    policy: FilterPolicy,
+    path: str,
+    invert: bool = False,
+    deliver: Callable[[bytes], None] | None = None,
+    workers: int | None = None,
+) -> int:
+    """How many lines of the file the policy keeps; ``deliver`` gets each kept line, in file order. Raises
+    UsageError naming a malformed line (after delivering the kept lines before it)."""
     size = os.path.getsize(path)
     workers = workers or min(os.cpu_count() or 1, 8)
     if size < PARALLEL_MIN_BYTES or workers < 2:
-        yield _scan_range_with(policy, path, 0, size, invert, keep_lines)
-        return
+        return _deliver_range(policy, path, 0, size, invert, deliver)
     import multiprocessing
 
     step = size // workers + 1
     ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
-    _SCAN.update(policy=policy, path=path, invert=invert, keep_lines=keep_lines)
+    _SCAN.update(policy=policy, path=path, invert=invert, keep=deliver is not None)
+    results: list[RangeResult] = []
     try:
         with multiprocessing.get_context("fork").Pool(len(ranges) - 1) as pool:
             others = pool.map_async(_scan_range, ranges[1:])
-            first = _scan_range(ranges[0])  # this process takes the first range meanwhile
-            results = [first, *others.get()]
+            matched = _deliver_range(policy, path, *ranges[0], invert, deliver)
+            results = others.get()
+        for (start, _), result in zip(ranges[1:], results, strict=True):
+            matched += result.count
+            if result.kept is not None and deliver is not None:
+                with open(result.kept, "rb") as kept:
+                    for line in kept:
+                        deliver(line)
+            if result.error_line is not None:
+                raise UsageError(f"line {_lines_up_to(path, start) + result.error_line}: {result.error}")
     finally:
         _SCAN.clear()
-    for (start, _), result in zip(ranges, results, strict=True):
-        if result.error_line is not None:
-            raise UsageError(f"line {_lines_up_to(path, start) + result.error_line}: {result.error}")
-        yield result
+        for result in results:
+            if result.kept is not None:
+                os.unlink(result.kept)
+    return matched
+
+
+def _deliver_range(
+    policy: FilterPolicy,
+    path: str,
+    start: int,
+    end: int,
+    invert: bool,
+    deliver: Callable[[bytes], None] | None,
+) -> int:
+    count = 0
+    for line in select_lines(policy, _range_lines(path, start, end), invert):
+        count += 1
+        if deliver is not None:
+            deliver(line)
+    return count
 
 
 def _scan_range(bounds: tuple[int, int]) -> RangeResult:
-    return _scan_range_with(_SCAN["policy"], _SCAN["path"], *bounds, _SCAN["invert"], _SCAN["keep_lines"])
-
-
-def _scan_range_with(
-    policy: FilterPolicy, path: str, start: int, end: int, invert: bool, keep_lines: bool
-) -> RangeResult:
-    """Decide the lines that begin in [start, end)."""
-    kept: list[str] = []
+    """A worker's range: its kept lines go to a temporary file."""
+    policy, path, invert = _SCAN["policy"], _SCAN["path"], _SCAN["invert"]
+    kept_path = None
+    if _SCAN["keep"]:
+        handle, kept_path = tempfile.mkstemp(prefix="msgctl-filter-")
+        os.close(handle)
     count = 0
+    with open(kept_path or os.devnull, "wb") as kept:
+        try:
+            for line in select_lines(policy, _range_lines(path, *bounds), invert):
+                count += 1
+                kept.write(line)
+        except UsageError as exc:
+            number, _, reason = exc.message.partition(": ")
+            return RangeResult(count, kept_path, int(number.removeprefix("line ")), reason)
+    return RangeResult(count, kept_path)
+
+
+def _range_lines(path: str, start: int, end: int) -> Iterator[bytes]:
+    """The lines that begin in [start, end), read as they go."""
     with open(path, "rb") as file:
         if start:
             file.seek(start - 1)
             file.readline()  # the line under way at `start` belongs to the previous range
         position = file.tell()
-        data = file.read(max(0, end - position)) if position < end else b""
-        if data and not data.endswith(b"\n"):
-            data += file.readline()  # finish the last line that begins in this range
-    try:
-        for line in select_lines(policy, data.splitlines(keepends=True), invert):
-            count += 1
-            if keep_lines:
-                kept.append(line.decode("utf-8", errors="replace"))
-    except UsageError as exc:
-        number, _, reason = exc.message.partition(": ")
-        return RangeResult(count, kept, int(number.removeprefix("line ")), reason)
-    return RangeResult(count, kept)
+        for line in file:
+            if position >= end:
+                return
+            position += len(line)
+            yield line
 
 
 def _lines_up_to(path: str, offset: int) -> int:
@@ -202,13 +238,12 @@ def _scan_path(policy: FilterPolicy, path: str, invert: bool, deliver: Callable[
     """A regular file is scanned by byte ranges (lines are decoded only when someone wants them)."""
     if not Path(path).is_file():
         return _scan_lines(policy, read_lines(path, path), invert, deliver or _ignore)
-    matched = 0
-    for result in scan_file(policy, path, invert, keep_lines=deliver is not None):
-        matched += result.count
-        if deliver is not None:
-            for line in result.lines:
-                deliver(line.removesuffix("\n"))
-    return matched
+    if deliver is None:
+        return scan_file(policy, path, invert)
+    text = deliver
+    return scan_file(
+        policy, path, invert, lambda line: text(line.decode("utf-8", "replace").removesuffix("\n"))
+    )
 
 
 def _scan_lines(
