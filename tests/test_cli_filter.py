@@ -240,12 +240,12 @@ def test_to_selector_names_what_has_no_equivalent(invoke, policy, operator) -> N
 
 
 def test_parallel_file_scan_gives_the_sequential_result(invoke, tmp_path, monkeypatch) -> None:
-    from msgctl.filter import scan
+    from msgctl import file_ranges
 
     lines = [_envelope(n, ["order", "refund", "other"][n % 3]) for n in range(3000)]
     path = tmp_path / "big.ndjson"
     path.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(file_ranges, "PARALLEL_MIN_BYTES", 1)
     parallel = invoke("filter", "test", '{"kind": ["order"]}', "--input", str(path))
     sequential = invoke("filter", "test", '{"kind": ["order"]}', "--input", "-", input=path.read_text())
     assert parallel.exit_code == 0

@@ -346,3 +346,40 @@ def test_a_resend_the_target_answers_with_the_earlier_id_is_named_not_counted_as
     assert (first.replayed, forced.replayed) == (3, 0)
     assert [m.id for m in forced.deduplicated_by_target] == ["m0", "m1", "m2"]
     assert ledger.counts() == {"sent": 3}
+
+
+def test_a_file_checked_in_parallel_ranges_gives_what_one_pass_gives(monkeypatch):
+    from msgctl import file_ranges
+    from msgctl.core import replay_scan
+
+    lines = [line(n, group=f"g{n % 3}") for n in range(400)]
+    lines[50] = line(7, group="g1")  # a repeat of line 8, in the same range
+    lines[350] = line(20, group="g2")  # and one of line 21, in another range
+    lines[120] = '{"body": 5}'
+    lines[300] = ""
+    lines += ['{"partial": true, "reason": "cut"}']
+    plan = ReplayPlan(skip_invalid=True)
+
+    def scanned(parallel, plan=plan):
+        monkeypatch.setattr(file_ranges, "PARALLEL_MIN_BYTES", 1 if parallel else 10**12)
+        monkeypatch.setattr(replay_scan, "MAX_WORKERS", 3)
+        monkeypatch.setattr(replay_scan.os, "cpu_count", lambda: 3)
+        report = ReplayReport()
+        with ReplayInput.of_items(lines) as source:
+            found = prepare(source, plan, report, preview=True)
+            return found, report, [m.line for m in planned(source, found, plan)]
+
+    (one, one_report, one_lines), (ranges, ranges_report, ranges_lines) = scanned(False), scanned(True)
+    assert ranges.kinds == one.kinds and ranges_lines == one_lines
+    assert ranges_report == one_report
+    assert (ranges_report.repeated_in_input, ranges_report.skipped_invalid[0][0]) == (2, 121)
+    assert ranges_report.partial_input == "cut" and ranges_report.planned == 400 - 4
+    assert ranges.settled_late, "the repeats make the first pass's tally no count of what is sent"
+    clean = [line(n, group=f"g{n % 3}") for n in range(400)]
+    lines[:] = clean
+    (one, _, _), (ranges, _, _) = scanned(False), scanned(True)
+    assert not ranges.settled_late and ranges.tally.to_json() == one.tally.to_json()
+    assert [m["line"] for m in ranges.tally.to_json()["last"]] == list(range(396, 401))
+    lines[:] = [*clean[:300], '{"body": 5}', *clean[300:]]
+    with pytest.raises(UsageError, match="line 301: envelope 'body' must be a string"):
+        scanned(True, ReplayPlan())

@@ -146,11 +146,22 @@ def run_replay(
         with _input(backends, request, reading) as source:
             report = result.report
             recent = RecentSends(book, target, request.force)
-            tally = DryRunTally(book, report) if request.dry_run and on_would_send is None else None
-            found = prepare(source, plan, report, recent, tally.add if tally is not None else None)
+            summing = request.dry_run and on_would_send is None
+            tally = DryRunTally(book, report) if summing and book is not None else None
+            found = prepare(
+                source,
+                plan,
+                report,
+                recent if recent.active else None,
+                tally.add if tally is not None else None,
+                preview=summing and book is None,
+            )
             _warn(backends, report, recent.count, request.to, source.notes)
-            if tally is not None and not found.settled_late:
-                tally.flush()  # the first pass saw every message as it is to be sent
+            if summing and not found.settled_late:  # the first pass saw every message as it is to be sent
+                if tally is not None:
+                    tally.flush()
+                else:
+                    report.preview = found.tally
             else:
                 report.preview, report.already_replayed = Preview(), 0
                 if book is None and not request.dry_run:

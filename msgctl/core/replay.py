@@ -13,13 +13,14 @@ where the target answers with the id of the earlier message (recorded in the led
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import orjson
 
@@ -28,7 +29,7 @@ from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery, HoldB
 from msgctl.core.pacing import Pacer
 from msgctl.core.replay_ids import DEFAULT_RULE, IdRule, InvalidMessage, message_ids
 from msgctl.core.replay_input import ReplayInput
-from msgctl.core.replay_scan import FILTERED, MESSAGE, REPEATED, BadLine, OnIds, Scan, scan
+from msgctl.core.replay_scan import FILTERED, MESSAGE, REPEATED, BadLine, OnIds, Scan, ScanRules, scan
 from msgctl.core.workers import LaneDealer, WorkerPool, run_in_lanes
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
@@ -43,9 +44,8 @@ GROUPS_SHOWN = 10
 NO_GROUP, OTHER_GROUPS = "(no group)", "(other groups)"
 
 
-@dataclass(frozen=True)
-class Replayed:
-    """One input message, ready to send."""
+class Replayed(NamedTuple):
+    """One input message, ready to send (a tuple: made once a line, twice a replay)."""
 
     line: int
     id: str
@@ -54,7 +54,19 @@ class Replayed:
     dedup_id: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"line": self.line, "id": self.id, "dedup_id": self.dedup_id, "group_id": self.group_id}
+        return self.planned()._asdict()
+
+    def planned(self) -> Planned:
+        return Planned(self.line, self.id, self.dedup_id, self.group_id)
+
+
+class Planned(NamedTuple):
+    """What a dry run keeps of a message: one small object (a dry run's memory and its collector's work)."""
+
+    line: int
+    id: str
+    dedup_id: str
+    group_id: str | None
 
 
 class ReplayTarget(Protocol):
@@ -92,10 +104,12 @@ class Preview:
 
     count: int = 0
     by_group: Counter[str] = field(default_factory=Counter)  # up to GROUPS_COUNTED groups, then OTHER_GROUPS
-    first: list[Replayed] = field(default_factory=list)
-    last: deque[Replayed] = field(default_factory=lambda: deque(maxlen=PREVIEW_ENDS))
+    first: list[Planned] = field(default_factory=list)
+    last: deque[Planned] = field(default_factory=lambda: deque(maxlen=PREVIEW_ENDS))
 
-    def add(self, message: Replayed) -> None:
+    def add(self, message: Replayed | Planned) -> None:
+        if isinstance(message, Replayed):
+            message = message.planned()
         self.count += 1
         group = message.group_id if message.group_id is not None else NO_GROUP
         if group in self.by_group or len(self.by_group) < GROUPS_COUNTED:
@@ -107,14 +121,27 @@ class Preview:
         else:
             self.last.append(message)
 
+    def merge(self, later: Preview, lines_before: int) -> None:
+        """Add the preview of the messages after these (a range of the input numbered from 1)."""
+        self.count += later.count
+        for group, count in later.by_group.items():
+            if group in self.by_group or len(self.by_group) < GROUPS_COUNTED:
+                self.by_group[group] += count
+            else:
+                self.by_group[OTHER_GROUPS] += count
+        # Each holds its own first and last few: the first and last few of both are among them.
+        shifted = [m._replace(line=m.line + lines_before) for m in (*later.first, *later.last)]
+        ends = [*self.first, *self.last, *shifted]
+        self.first, self.last = ends[:PREVIEW_ENDS], deque(ends[PREVIEW_ENDS:], maxlen=PREVIEW_ENDS)
+
     def to_json(self) -> dict[str, object]:
         groups = [name for name in self.by_group if name not in (NO_GROUP, OTHER_GROUPS)]
         return {
             "would_send": self.count,
             "groups": len(groups) if OTHER_GROUPS not in self.by_group else f"more than {len(groups)}",
             "largest_groups": dict(self.by_group.most_common(GROUPS_SHOWN)),
-            "first": [m.to_json() for m in self.first],
-            "last": [m.to_json() for m in self.last],
+            "first": [m._asdict() for m in self.first],
+            "last": [m._asdict() for m in self.last],
         }
 
 
@@ -156,19 +183,16 @@ def prepare(
     report: ReplayReport,
     on_ids: OnIds | None = None,
     on_message: Callable[[Replayed], None] | None = None,
+    preview: bool = False,
 ) -> Scan:
     """The first pass: checks every line and counts them into ``report``; raises UsageError naming the first
     bad line unless ``plan.skip_invalid`` (then each bad line is recorded in the report). ``on_ids`` hears
-    the deduplication ids a batch at a time, ``on_message`` each message as ``scan`` says."""
-
-    def checked(number: int, line: bytes) -> Replayed | None:
-        try:
-            return _message(number, line, plan)
-        except (InvalidMessage, UsageError) as exc:
-            raise BadLine(exc.message if isinstance(exc, UsageError) else str(exc)) from None
-
+    the deduplication ids a batch at a time, ``on_message`` each message as ``scan`` says; with ``preview``
+    the scan's tally is the Preview of the messages it took."""
+    checked = functools.partial(_checked, plan=plan)
+    rules = ScanRules(checked, partial_reason, plan.skip_invalid, Preview if preview else None)
     try:
-        found = scan(source, checked, partial_reason, plan.max, on_ids, plan.skip_invalid, on_message)
+        found = scan(source, rules, plan.max, on_ids, on_message)
     except BadLine as exc:
         raise UsageError(
             f"line {exc.number}: {exc.reason} (nothing was sent; --skip-invalid skips such lines)"
@@ -180,6 +204,13 @@ def prepare(
     report.partial_input = found.partial
     report.planned = found.count(MESSAGE)
     return found
+
+
+def _checked(number: int, line: bytes, plan: ReplayPlan) -> Replayed | None:
+    try:
+        return _message(number, line, plan)
+    except (InvalidMessage, UsageError) as exc:
+        raise BadLine(exc.message if isinstance(exc, UsageError) else str(exc)) from None
 
 
 def planned(source: ReplayInput, found: Scan, plan: ReplayPlan) -> Iterator[Replayed]:
@@ -254,7 +285,7 @@ def replay(
     unsent = _unsent(messages, ledger, options, report, progress)
     if options.dry_run:
         for message, _ in unsent:
-            report.preview.add(message)
+            report.preview.add(message.planned())
             if on_would_send is not None:
                 on_would_send(message)
         return report
@@ -266,6 +297,7 @@ def replay(
 
 
 Pending = tuple[Replayed, LedgerEntry | None]  # a message and what the ledger held for it
+M = TypeVar("M", Replayed, Planned)
 
 
 class DryRunTally:
@@ -275,11 +307,14 @@ class DryRunTally:
 
     def __init__(self, ledger: Ledger | None, report: ReplayReport) -> None:
         self._ledger, self._report = ledger, report
-        self._waiting: list[Replayed] = []
+        self._waiting: list[Planned] = []
         self._options = ReplayOptions(dry_run=True)
 
     def add(self, message: Replayed) -> None:
-        self._waiting.append(message)
+        if self._ledger is None:
+            self._report.preview.add(message.planned())
+            return
+        self._waiting.append(message.planned())
         if len(self._waiting) >= LEDGER_BATCH:
             self.flush()
 
@@ -290,12 +325,12 @@ class DryRunTally:
 
 
 def _unsent(
-    messages: Iterable[Replayed],
+    messages: Iterable[M],
     ledger: Ledger | None,
     options: ReplayOptions,
     report: ReplayReport,
     progress: Callable[[int], None],
-) -> Iterator[Pending]:
+) -> Iterator[tuple[M, LedgerEntry | None]]:
     """The messages to send, with their ledger entries: one the ledger holds as sent is skipped (unless
     --force)."""
     iterator = iter(messages)
@@ -323,6 +358,11 @@ class RecentSends:
         self._ledger = (
             ledger if force and target.dedups and ledger and ledger.sent_since(self._since) else None
         )
+
+    @property
+    def active(self) -> bool:
+        """Whether the ledger holds any such send (else there is nothing to count)."""
+        return self._ledger is not None
 
     def __call__(self, dedup_ids: list[str]) -> None:
         if self._ledger is not None:

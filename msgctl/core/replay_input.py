@@ -19,20 +19,20 @@ SPOOL_CHUNK = 1 << 20
 class ReplayInput:
     """NDJSON lines, numbered from 1. Each ``lines()`` reads them again from the start."""
 
-    def __init__(self, handle: IO[bytes], name: str) -> None:
-        self._handle, self.name = handle, name
+    def __init__(self, handle: IO[bytes], name: str, path: str) -> None:
+        self._handle, self.name, self.path = handle, name, path
         self.notes: list[str] = []  # what reading a channel had to say
 
     @classmethod
     def of_path(cls, path: Path) -> ReplayInput:
         try:
-            return cls(path.expanduser().open("rb"), str(path))
+            return cls(path.expanduser().open("rb"), str(path), str(path.expanduser()))
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
     @classmethod
     def of_stream(cls, stream: IO[bytes], name: str = "standard input") -> ReplayInput:
-        spooled = cls(_temporary_file(), name)
+        spooled = cls.spooled(name)
         with _closed_on_error(spooled):
             shutil.copyfileobj(stream, spooled._handle, SPOOL_CHUNK)
         return spooled
@@ -42,7 +42,7 @@ class ReplayInput:
         cls, items: Iterable[Envelope | str | bytes], name: str = "the envelopes given"
     ) -> ReplayInput:
         """Envelopes or NDJSON lines (one each), spooled."""
-        spooled = cls(_temporary_file(), name)
+        spooled = cls.spooled(name)
         with _closed_on_error(spooled):
             for item in items:
                 line = item.dumps() if isinstance(item, Envelope) else item
@@ -50,10 +50,17 @@ class ReplayInput:
                 spooled._handle.write(data if data.endswith(b"\n") else data + b"\n")
         return spooled
 
+    @classmethod
+    def spooled(cls, name: str) -> ReplayInput:
+        """An empty temporary file (removed on close), to write the input into."""
+        spool = tempfile.NamedTemporaryFile(prefix="msgctl-replay-")  # noqa: SIM115 - closed by close()
+        return cls(spool, name, spool.name)
+
     def append(self, line: str) -> None:
         """One more line at the end (a spooled input only)."""
         self._handle.seek(0, 2)
         self._handle.write(line.encode() + b"\n")
+        self._handle.flush()
 
     def lines(self) -> Iterator[tuple[int, bytes]]:
         self._handle.seek(0)
@@ -82,14 +89,12 @@ class ReplayInput:
         self.close()
 
 
-def _temporary_file() -> IO[bytes]:
-    return tempfile.TemporaryFile(prefix="msgctl-replay-")
-
-
 @contextlib.contextmanager
 def _closed_on_error(spooled: ReplayInput) -> Iterator[None]:
+    """Spooling: the file is closed if it fails, flushed (for other processes to read it) if it ends."""
     try:
         yield
     except BaseException:
         spooled.close()
         raise
+    spooled._handle.flush()

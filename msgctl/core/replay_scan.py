@@ -2,16 +2,20 @@
 
 It keeps one byte a line (what the line is) and one hash a message. Repeats of a deduplication id are found
 without holding the ids: a bit per hash says which ids may have been seen before; only the lines whose hash
-came up twice are read again and compared by their ids.
+came up twice are read again and compared by their ids. A large file is checked in parallel, a byte range
+per process (when nothing has to hear of each message in input order as it goes).
 """
 
 from __future__ import annotations
 
+import gc
+import os
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from msgctl import file_ranges
 from msgctl.core.replay_input import ReplayInput
 
 # What each line is
@@ -19,6 +23,47 @@ MESSAGE, BLANK, PARTIAL, INVALID, FILTERED, REPEATED = range(6)
 
 HASH_BITS = 1 << 27  # 16 MiB: few false alarms below tens of millions of messages, each only read again
 ID_BATCH = 1000
+MAX_WORKERS = 8
+
+
+class BadLine(Exception):
+    """A line that cannot be replayed."""
+
+    def __init__(self, reason: str, number: int = 0) -> None:
+        super().__init__(reason)
+        self.reason, self.number = reason, number
+
+
+class Checked(Protocol):
+    @property
+    def dedup_id(self) -> str: ...
+
+
+M = TypeVar("M", bound=Checked)
+M_contra = TypeVar("M_contra", bound=Checked, contravariant=True)
+# A line's checks: its message, None when the filter leaves it out; BadLine says why it is bad
+Check = Callable[[int, bytes], M | None]
+Partial = Callable[[bytes], str | None]
+OnIds = Callable[[list[str]], None]
+
+
+class Tally(Protocol[M_contra]):
+    """What a scan makes of the messages it takes, range by range (``merge`` adds the range after)."""
+
+    def add(self, message: M_contra) -> None: ...
+
+    def merge(self, later: Any, lines_before: int) -> None:
+        """Add the tally of the range after this one, whose line numbers begin after ``lines_before``."""
+
+
+@dataclass(frozen=True)
+class ScanRules(Generic[M]):
+    """What the scan does with each line, the same in every process."""
+
+    check: Check[M]
+    partial_reason: Partial
+    skip_invalid: bool = False
+    tally: Callable[[], Tally[M]] | None = None
 
 
 @dataclass
@@ -26,9 +71,11 @@ class Scan:
     """The first pass's findings, up to the last line to replay."""
 
     kinds: bytearray = field(default_factory=bytearray)  # a line's kind, by its number - 1
+    hashes: array[int] = field(default_factory=lambda: array("q"))  # a message's id hash, in input order
     invalid: list[tuple[int, str]] = field(default_factory=list)  # lines skipped (--skip-invalid), why
     partial: str | None = None  # the reason a partial-output marker gives
     settled_late: bool = False  # some message the pass took was found a repeat, or past --max, at the end
+    tally: Any = None  # the rules' tally of the messages taken (unless settled_late: those to replay)
 
     @property
     def last_line(self) -> int:
@@ -40,6 +87,16 @@ class Scan:
     @property
     def read(self) -> int:
         return self.last_line - self.count(BLANK) - self.count(PARTIAL)
+
+    def extend(self, later: Scan) -> None:
+        """Add the scan of the range after this one."""
+        offset = self.last_line
+        self.kinds += later.kinds
+        self.hashes += later.hashes
+        self.invalid += [(number + offset, reason) for number, reason in later.invalid]
+        self.partial = later.partial if later.partial is not None else self.partial
+        if self.tally is not None:
+            self.tally.merge(later.tally, offset)
 
 
 class HashSeen:
@@ -58,52 +115,53 @@ class HashSeen:
         return False
 
 
-class BadLine(Exception):
-    """A line that cannot be replayed."""
-
-    def __init__(self, reason: str, number: int = 0) -> None:
-        super().__init__(reason)
-        self.reason, self.number = reason, number
-
-
-class Checked(Protocol):
-    @property
-    def dedup_id(self) -> str: ...
-
-
-M = TypeVar("M", bound=Checked)
-# A line's checks: its message, None when the filter leaves it out; BadLine says why it is bad
-Check = Callable[[int, bytes], M | None]
-Partial = Callable[[bytes], str | None]
-OnIds = Callable[[list[str]], None]
-
-
 def scan(
     source: ReplayInput,
-    check: Check[M],
-    partial_reason: Partial,
+    rules: ScanRules[M],
     max_messages: int | None = None,
     on_ids: OnIds | None = None,
-    skip_invalid: bool = False,
+    on_message: Callable[[M], None] | None = None,
+    workers: int | None = None,
+) -> Scan:
+    """Check every line: the first bad one raises BadLine, unless ``rules.skip_invalid`` (then it is
+    recorded). ``on_ids`` hears the deduplication ids a batch at a time, ``on_message`` each message taken
+    (unless ``settled_late``, they are the messages to replay). Stops after ``max_messages`` distinct
+    messages."""
+    workers = workers or min(os.cpu_count() or 1, MAX_WORKERS)
+    in_order = max_messages is not None or on_ids is not None or on_message is not None
+    size = os.path.getsize(source.path)
+    if in_order or workers < 2 or size < file_ranges.PARALLEL_MIN_BYTES:
+        found = _scan_lines(source.lines(), rules, max_messages, on_ids, on_message)
+    else:
+        found = _scan_in_ranges(source.path, size, rules, workers)
+    maybe = _maybe_repeated(found.hashes)
+    if maybe:
+        _mark_repeats(source, rules.check, found, maybe)
+    if max_messages is not None:
+        _cut(found, max_messages)
+    return found
+
+
+def _scan_lines(
+    lines: Iterable[tuple[int, bytes]],
+    rules: ScanRules[M],
+    max_messages: int | None = None,
+    on_ids: OnIds | None = None,
     on_message: Callable[[M], None] | None = None,
 ) -> Scan:
-    """Check every line: the first bad one raises BadLine, unless ``skip_invalid`` (then it is recorded).
-    ``on_ids`` hears the deduplication ids a batch at a time, ``on_message`` each message taken (unless
-    ``settled_late``, they are the messages to replay). Stops after ``max_messages`` distinct messages."""
-    found = Scan()
-    hashes = array("q")
-    seen, maybe = HashSeen(), set[int]()
+    found = Scan(tally=rules.tally() if rules.tally is not None else None)
+    seen = HashSeen(1 << 20) if max_messages is not None else None  # only to know when max is reached
     accepted = alarms = 0
     ids: list[str] = []
-    for number, line in source.lines():
+    for number, line in lines:
         if max_messages is not None and accepted - alarms >= max_messages:
-            break  # at least max distinct ones: the repeats among them are settled below
-        kind = _kind(line, partial_reason, found)
+            break  # at least max distinct ones: the repeats among them are settled at the end
+        kind = _kind(line, rules.partial_reason, found)
         if kind == MESSAGE:
             try:
-                message = check(number, line)
+                message = rules.check(number, line)
             except BadLine as exc:
-                if not skip_invalid:
+                if not rules.skip_invalid:
                     raise BadLine(exc.reason, number) from None
                 found.invalid.append((number, exc.reason))
                 kind = INVALID
@@ -112,26 +170,22 @@ def scan(
                     kind = FILTERED
                 else:
                     accepted += 1
-                    dedup_id = message.dedup_id
+                    value = hash(message.dedup_id)
+                    found.hashes.append(value)
+                    if seen is not None and seen.add(value):
+                        alarms += 1
+                    if found.tally is not None:
+                        found.tally.add(message)
                     if on_message is not None:
                         on_message(message)
-                    value = hash(dedup_id)
-                    hashes.append(value)
-                    if seen.add(value):
-                        maybe.add(value)
-                        alarms += 1
                     if on_ids is not None:
-                        ids.append(dedup_id)
+                        ids.append(message.dedup_id)
                         if len(ids) >= ID_BATCH:
                             on_ids(ids)
                             ids = []
         found.kinds.append(kind)
     if ids and on_ids is not None:
         on_ids(ids)
-    if maybe:
-        _mark_repeats(source, check, found, hashes, maybe)
-    if max_messages is not None:
-        _cut(found, max_messages)
     return found
 
 
@@ -145,13 +199,54 @@ def _kind(line: bytes, partial_reason: Partial, found: Scan) -> int:
     return MESSAGE
 
 
-def _mark_repeats(
-    source: ReplayInput, check: Check[M], found: Scan, hashes: array[int], maybe: set[int]
-) -> None:
+# A range's worker finds its rules here (a forked process inherits them), and answers with its Scan or
+# with the bad line that stopped it (numbered within its range).
+_RANGE_SCAN: dict[str, Any] = {}
+RangeResult = Scan | BadLine
+
+
+def _scan_in_ranges(path: str, size: int, rules: ScanRules[M], workers: int) -> Scan:
+    import multiprocessing
+
+    ranges = file_ranges.byte_ranges(size, workers)
+    _RANGE_SCAN.update(path=path, rules=rules)
+    try:
+        # A worker freezes what it inherits: its collector then leaves those pages unwritten (no copies).
+        with multiprocessing.get_context("fork").Pool(len(ranges) - 1, initializer=gc.freeze) as pool:
+            others = pool.map_async(_scan_range, ranges[1:])
+            first = _scan_range(ranges[0])  # this process takes the first range meanwhile
+            results = [first, *others.get()]
+    finally:
+        _RANGE_SCAN.clear()
+    found = Scan(tally=rules.tally() if rules.tally is not None else None)
+    for result in results:
+        if isinstance(result, BadLine):
+            raise BadLine(result.reason, found.last_line + result.number)
+        found.extend(result)
+    return found
+
+
+def _scan_range(bounds: tuple[int, int]) -> RangeResult:
+    lines = enumerate(file_ranges.range_lines(_RANGE_SCAN["path"], *bounds), start=1)
+    try:
+        return _scan_lines(lines, _RANGE_SCAN["rules"])
+    except BadLine as exc:
+        return exc
+
+
+def _maybe_repeated(hashes: array[int]) -> set[int]:
+    seen, maybe = HashSeen(), set()
+    for value in hashes:
+        if seen.add(value):
+            maybe.add(value)
+    return maybe
+
+
+def _mark_repeats(source: ReplayInput, check: Check[M], found: Scan, maybe: set[int]) -> None:
     """Read again the lines whose hash came up more than once; a line whose id an earlier one has is a
     repeat."""
     numbers = (number for number, kind in enumerate(found.kinds, start=1) if kind == MESSAGE)
-    wanted = {number for number, value in zip(numbers, hashes, strict=True) if value in maybe}
+    wanted = {number for number, value in zip(numbers, found.hashes, strict=True) if value in maybe}
     earlier: set[str] = set()
     for number, line in sorted(source.read(wanted).items()):
         message = check(number, line)

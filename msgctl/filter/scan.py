@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AnyStr
 
+from msgctl import file_ranges
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
+from msgctl.file_ranges import byte_ranges, range_lines
 from msgctl.filter.engine import EnvelopeError, FilterPolicy
 from msgctl.filter.messages import message_from_envelope
 
@@ -64,7 +66,6 @@ def _json_loads() -> Callable[[str | bytes], Any]:
 # newline) and reads it a line at a time. This process delivers the first range's lines as it decides them;
 # the others' kept lines wait in temporary files, delivered after it in file order, so the output is what one
 # pass gives and memory does not grow with the file.
-PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 _SCAN: dict[str, Any] = {}
 
 
@@ -87,12 +88,11 @@ def scan_file(
     UsageError naming a malformed line (after delivering the kept lines before it)."""
     size = os.path.getsize(path)
     workers = workers or min(os.cpu_count() or 1, 8)
-    if size < PARALLEL_MIN_BYTES or workers < 2:
+    if size < file_ranges.PARALLEL_MIN_BYTES or workers < 2:
         return _deliver_range(policy, path, 0, size, invert, deliver)
     import multiprocessing
 
-    step = size // workers + 1
-    ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
+    ranges = byte_ranges(size, workers)
     _SCAN.update(policy=policy, path=path, invert=invert, keep=deliver is not None)
     results: list[RangeResult] = []
     try:
@@ -125,7 +125,7 @@ def _deliver_range(
     deliver: Callable[[bytes], None] | None,
 ) -> int:
     count = 0
-    for line in select_lines(policy, _range_lines(path, start, end), invert):
+    for line in select_lines(policy, range_lines(path, start, end), invert):
         count += 1
         if deliver is not None:
             deliver(line)
@@ -142,27 +142,13 @@ def _scan_range(bounds: tuple[int, int]) -> RangeResult:
     count = 0
     with open(kept_path or os.devnull, "wb") as kept:
         try:
-            for line in select_lines(policy, _range_lines(path, *bounds), invert):
+            for line in select_lines(policy, range_lines(path, *bounds), invert):
                 count += 1
                 kept.write(line)
         except UsageError as exc:
             number, _, reason = exc.message.partition(": ")
             return RangeResult(count, kept_path, int(number.removeprefix("line ")), reason)
     return RangeResult(count, kept_path)
-
-
-def _range_lines(path: str, start: int, end: int) -> Iterator[bytes]:
-    """The lines that begin in [start, end), read as they go."""
-    with open(path, "rb") as file:
-        if start:
-            file.seek(start - 1)
-            file.readline()  # the line under way at `start` belongs to the previous range
-        position = file.tell()
-        for line in file:
-            if position >= end:
-                return
-            position += len(line)
-            yield line
 
 
 def _lines_up_to(path: str, offset: int) -> int:
