@@ -108,15 +108,8 @@ class Envelope:
         message_attributes = {} if message_attributes is None else message_attributes
         if not isinstance(attributes, dict) or not isinstance(message_attributes, dict):
             raise UsageError("envelope 'attributes' and 'message_attributes' must be objects")
-        return cls(
-            channel=channel,
-            id=message_id,
-            body=body_bytes,
-            attributes=attributes,
-            message_attributes={
-                name: MessageAttribute.from_json(name, value) for name, value in message_attributes.items()
-            },
-        )
+        typed = {name: MessageAttribute.from_json(name, value) for name, value in message_attributes.items()}
+        return cls(channel, message_id, body_bytes, attributes, typed)
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))

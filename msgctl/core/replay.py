@@ -68,6 +68,9 @@ class Planned(NamedTuple):
     dedup_id: str
     group_id: str | None
 
+    def to_json(self) -> dict[str, Any]:
+        return self._asdict()
+
 
 class ReplayTarget(Protocol):
     channel: str
@@ -104,12 +107,10 @@ class Preview:
 
     count: int = 0
     by_group: Counter[str] = field(default_factory=Counter)  # up to GROUPS_COUNTED groups, then OTHER_GROUPS
-    first: list[Planned] = field(default_factory=list)
-    last: deque[Planned] = field(default_factory=lambda: deque(maxlen=PREVIEW_ENDS))
+    first: list[Replayed | Planned] = field(default_factory=list)
+    last: deque[Replayed | Planned] = field(default_factory=lambda: deque(maxlen=PREVIEW_ENDS))
 
     def add(self, message: Replayed | Planned) -> None:
-        if isinstance(message, Replayed):
-            message = message.planned()
         self.count += 1
         group = message.group_id if message.group_id is not None else NO_GROUP
         if group in self.by_group or len(self.by_group) < GROUPS_COUNTED:
@@ -140,8 +141,8 @@ class Preview:
             "would_send": self.count,
             "groups": len(groups) if OTHER_GROUPS not in self.by_group else f"more than {len(groups)}",
             "largest_groups": dict(self.by_group.most_common(GROUPS_SHOWN)),
-            "first": [m._asdict() for m in self.first],
-            "last": [m._asdict() for m in self.last],
+            "first": [m.to_json() for m in self.first],
+            "last": [m.to_json() for m in self.last],
         }
 
 
@@ -285,7 +286,7 @@ def replay(
     unsent = _unsent(messages, ledger, options, report, progress)
     if options.dry_run:
         for message, _ in unsent:
-            report.preview.add(message.planned())
+            report.preview.add(message)
             if on_would_send is not None:
                 on_would_send(message)
         return report
@@ -312,7 +313,7 @@ class DryRunTally:
 
     def add(self, message: Replayed) -> None:
         if self._ledger is None:
-            self._report.preview.add(message.planned())
+            self._report.preview.add(message)
             return
         self._waiting.append(message.planned())
         if len(self._waiting) >= LEDGER_BATCH:

@@ -190,7 +190,7 @@ def _scan_lines(
 
 
 def _kind(line: bytes, partial_reason: Partial, found: Scan) -> int:
-    if not line.strip():
+    if not line or line.isspace():
         return BLANK
     partial = partial_reason(line)
     if partial is not None:
