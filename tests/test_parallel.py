@@ -93,8 +93,7 @@ def test_one_item_or_one_worker_runs_in_the_calling_thread() -> None:
 
 
 def test_the_worker_count_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MSGCTL_READ_WORKERS", raising=False)
-    assert read_workers() == READ_WORKERS == 8
+    assert read_workers() == READ_WORKERS == 8  # conftest clears the variable
     monkeypatch.setenv("MSGCTL_READ_WORKERS", "3")
     assert read_workers() == 3
     for bad in ("0", "-2", "many"):
@@ -109,9 +108,7 @@ def test_aws_clients_keep_a_connection_per_worker(
 ) -> None:
     from msgctl.backends.aws import AwsClients
 
-    if workers is None:
-        monkeypatch.delenv("MSGCTL_READ_WORKERS", raising=False)
-    else:
+    if workers is not None:
         monkeypatch.setenv("MSGCTL_READ_WORKERS", workers)
     client = AwsClients(Settings(region="us-east-1", endpoint_url="http://127.0.0.1:9")).client("sqs")
     assert client.meta.config.max_pool_connections == pool
