@@ -20,6 +20,7 @@ SCRIPTS = {
     "redrive.py": (["--rounds", "3"], ["--rounds", "1", "--naive", "100"]),
     "redrive_activemq.py": ([], []),
     "replay.py": (["--rounds", "3"], ["--rounds", "1"]),
+    "ls.py": (["--rounds", "3"], ["--rounds", "1"]),
 }
 
 
