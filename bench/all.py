@@ -21,6 +21,7 @@ SCRIPTS = {
     "redrive_activemq.py": ([], []),
     "replay.py": (["--rounds", "3"], ["--rounds", "1"]),
     "replay_scale.py": ([], ["--quick"]),
+    "ls.py": (["--rounds", "3"], ["--rounds", "1"]),
 }
 
 

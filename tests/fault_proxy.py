@@ -7,6 +7,8 @@ stream per AWS action):
 
 It counts what it injected per AWS action, so a test can bound what the faults may have caused. ``planned``
 injects chosen faults on chosen calls instead ({"ReceiveMessage": {3: "drop"}}: the third ReceiveMessage).
+``after(action)`` runs once the server has answered a call and before the answer goes back: a test changes
+the server there, between two calls of msgctl, without waiting.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -31,9 +34,11 @@ class FaultProxy:
         throttle: float = 0,
         drop: float = 0,
         planned: dict[str, dict[int, str]] | None = None,
+        after: Callable[[str], None] | None = None,
     ) -> None:
         self.upstream = urlsplit(upstream)
         self.planned = planned or {}
+        self.after = after
         self.calls: Counter[str] = Counter()
         self.rates = {"error": error, "throttle": throttle, "drop": drop}
         self.seed = seed
@@ -96,6 +101,8 @@ class FaultProxy:
                 if fault == "throttle":
                     return self._error(400, "ThrottlingException", "Sender")
                 status, headers, reply = proxy._forward(self.command, self.path, self.headers, body)
+                if proxy.after is not None:
+                    proxy.after(action)
                 if fault == "drop":  # the server did the work; the reply is lost
                     self.close_connection = True
                     return

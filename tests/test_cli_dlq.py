@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 
 from msgctl.errors import ExitCode
+from tests.fault_proxy import FaultProxy
 from tests.fidelity import fidelity
 from tests.helpers import boto3_client, consume_all, dead_letter_pair, depth, drain, subscribed, wait_depth
 
@@ -144,6 +145,39 @@ def test_dlq_ls_warns_of_a_redrive_policy_naming_a_deleted_queue(invoke, aws, sq
     assert result.exit_code == 0, result.stderr
     assert [r["channel"] for r in json.loads(result.stdout)] == [f"sqs:{unique}-a-dlq"]
     assert f"sqs:{unique}-b-dlq does not exist, yet sqs:{unique}-b dead-letter to it" in result.stderr
+
+
+@pytest.mark.slow
+def test_dlq_ls_of_many_dlqs_keeps_their_order_and_skips_a_source_deleted_meanwhile(
+    invoke, aws_endpoint, sqs, unique, monkeypatch
+):
+    """8 DLQs with two source queues each; source 3b is deleted between the listing and its read."""
+    for d in range(8):
+        dlq = sqs.create_queue(QueueName=f"{unique}-{d}-dlq")["QueueUrl"]
+        if d % 3:
+            entries = [{"Id": str(k), "MessageBody": "dead"} for k in range(d % 3)]
+            sqs.send_message_batch(QueueUrl=dlq, Entries=entries)
+        arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 5})
+        for source in "ab":
+            sqs.create_queue(QueueName=f"{unique}-{d}{source}", Attributes={"RedrivePolicy": redrive})
+    deleted = threading.Event()
+
+    def delete_3b_once_listed(action: str) -> None:
+        if action == "ListQueues" and not deleted.is_set():
+            deleted.set()
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=f"{unique}-3b")["QueueUrl"])
+
+    with FaultProxy(aws_endpoint, seed=0, after=delete_3b_once_listed) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = invoke("dlq", "ls", "--prefix", unique, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [row["channel"] for row in rows] == [f"sqs:{unique}-{d}-dlq" for d in range(8)]
+    assert [row["depth"] for row in rows] == [d % 3 for d in range(8)]
+    assert [row["sources"] for row in rows] == [
+        [f"sqs:{unique}-{d}a"] + ([] if d == 3 else [f"sqs:{unique}-{d}b"]) for d in range(8)
+    ]
 
 
 @pytest.mark.slow

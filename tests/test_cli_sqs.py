@@ -1,10 +1,13 @@
 """ls, stats and send against a real moto server; channels are made and checked with boto3."""
 
 import json
+import random
+import threading
 
 import pytest
 
 from msgctl.errors import ExitCode
+from tests.fault_proxy import FaultProxy
 
 
 @pytest.fixture
@@ -59,6 +62,46 @@ def test_ls_table_and_ndjson_show_the_same_rows(invoke, aws, queue_with_dlq, uni
         f"sqs:{unique}",
         f"sqs:{unique}-dlq",
     ]
+
+
+def test_ls_over_60_queues_lists_each_in_name_order_with_its_own_counts(
+    invoke, aws, sqs, unique, monkeypatch, caplog
+) -> None:
+    names = [f"{unique}-{n:02d}" for n in range(60)]
+    urls = {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in random.Random(7).sample(names, 60)}
+    for n, name in enumerate(names):
+        if n % 3:  # depths 0, 1, 2, 0, ...: a row paired with another queue's attributes shows
+            entries = [{"Id": str(k), "MessageBody": "x"} for k in range(n % 3)]
+            sqs.send_message_batch(QueueUrl=urls[name], Entries=entries)
+    monkeypatch.setenv("MSGCTL_READ_WORKERS", "16")  # more than botocore's default of 10 connections
+    result = invoke("ls", "sqs", "--prefix", unique, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [row["channel"] for row in rows] == [f"sqs:{name}" for name in names]
+    assert [row["depth"] for row in rows] == [n % 3 for n in range(60)]
+    assert "Connection pool is full" not in result.stderr + caplog.text
+    monkeypatch.setenv("MSGCTL_READ_WORKERS", "1")
+    assert invoke("ls", "sqs", "--prefix", unique, "-o", "json").stdout == result.stdout
+
+
+def test_ls_skips_a_queue_deleted_between_the_listing_and_its_read(
+    invoke, aws_endpoint, sqs, unique, monkeypatch
+) -> None:
+    urls = [sqs.create_queue(QueueName=f"{unique}-{n:02d}")["QueueUrl"] for n in range(12)]
+    deleted = threading.Event()
+
+    def delete_one_once_listed(action: str) -> None:
+        if action == "ListQueues" and not deleted.is_set():
+            deleted.set()
+            sqs.delete_queue(QueueUrl=urls[5])
+
+    with FaultProxy(aws_endpoint, seed=0, after=delete_one_once_listed) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = invoke("ls", "sqs", "--prefix", unique, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    listed = [row["channel"] for row in json.loads(result.stdout)]
+    assert listed == [f"sqs:{unique}-{n:02d}" for n in range(12) if n != 5]
+    assert proxy.calls["GetQueueAttributes"] == 12, "the deleted queue was read too, and left out"
 
 
 def test_stats_reports_the_queue_in_detail(invoke, aws, sqs, queue_with_dlq, unique) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from msgctl.address import Channel, endpoint_name, parse_channel
 from msgctl.api.convert import Confirm, go_ahead
 from msgctl.backends.registry import Backends
+from msgctl.core.parallel import parallel_map
+from msgctl.core.ports import Backend, ChannelStats
 from msgctl.errors import MsgctlError, NotFoundError, UsageError
 
 # PurgeQueue deletes the visible, the in-flight and the delayed messages alike.
@@ -49,17 +52,24 @@ class MoveTask:
 
 def dead_letter_queues(backends: Backends, prefix: str | None) -> list[DeadLetterQueue]:
     """SQS queues some RedrivePolicy names, and ActiveMQ's DLQ.* and ActiveMQ.DLQ when a broker is set."""
+    dlqs = sorted(backends.sqs_dead_letter_queues(prefix).items())
+    read = functools.partial(_existing_stats, backends.sqs())
     found = []
-    for dlq, sources in sorted(backends.sqs_dead_letter_queues(prefix).items()):
-        try:
-            stats = backends.sqs().stats(parse_channel(dlq))
-        except NotFoundError:  # a RedrivePolicy naming a deleted queue: its dead letters go nowhere
+    for (dlq, sources), stats in zip(dlqs, parallel_map(read, [dlq for dlq, _ in dlqs]), strict=True):
+        if stats is None:  # a RedrivePolicy naming a deleted queue: its dead letters go nowhere
             backends.warn(f"{dlq} does not exist, yet {', '.join(sorted(sources))} dead-letter to it")
             continue
         found.append(DeadLetterQueue(dlq, stats.summary.depth, stats.oldest_age_s, sorted(sources)))
     if backends.broker_configured:
         found += _activemq_dead_letter_queues(backends, prefix)
     return found
+
+
+def _existing_stats(sqs: Backend, dlq: str) -> ChannelStats | None:
+    try:
+        return sqs.stats(parse_channel(dlq))
+    except NotFoundError:
+        return None
 
 
 def _activemq_dead_letter_queues(backends: Backends, prefix: str | None) -> list[DeadLetterQueue]:

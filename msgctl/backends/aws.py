@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from msgctl.config import Settings
+from msgctl.core.parallel import read_workers
 from msgctl.core.ports import OutgoingMessage
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 # botocore's own default for its standard and adaptive modes: with the read timeout, it bounds how long an
 # endpoint that accepts connections but never answers keeps a command waiting.
 MAX_ATTEMPTS = 3
+BOTOCORE_POOL_CONNECTIONS = 10  # botocore's default max_pool_connections
 USAGE_CODES = frozenset(
     {
         "InvalidParameterValue",
@@ -58,10 +61,12 @@ USAGE_CODES = frozenset(
 
 
 class AwsClients:
-    """Creates boto3 clients lazily, once each, with msgctl's endpoint, region and retry settings."""
+    """Creates boto3 clients lazily, once each, with msgctl's endpoint, region and retry settings. Safe to
+    share between threads: a botocore session is not, so one lock guards it and the clients it makes."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._lock = threading.RLock()
         self._session: Any = None
         self._region: str | None = None
         self._clients: dict[tuple[str, str | None], Any] = {}
@@ -71,10 +76,11 @@ class AwsClients:
     def client(self, service: str, region: str | None = None) -> Any:
         """A client for the session's region, or for ``region`` (a queue URL or ARN elsewhere)."""
         key = (service, None if region == self.region else region)
-        if key not in self._clients:
-            with aws_errors(f"cannot create the {service} client"):
-                self._clients[key] = self._create(service, key[1])
-        return self._clients[key]
+        with self._lock:
+            if key not in self._clients:
+                with aws_errors(f"cannot create the {service} client"):
+                    self._clients[key] = self._create(service, key[1])
+            return self._clients[key]
 
     def _create(self, service: str, region: str | None) -> Any:
         from botocore.config import Config
@@ -85,6 +91,8 @@ class AwsClients:
             retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
+            # A connection per read worker: with fewer, urllib3 discards the surplus and warns.
+            max_pool_connections=max(BOTOCORE_POOL_CONNECTIONS, read_workers()),
         )
         endpoint = self._endpoint_for(service)
         log.info("%s client: region %s, endpoint %s", service, region or self.region, endpoint or "default")
@@ -105,19 +113,20 @@ class AwsClients:
     def _ensure_session(self) -> Any:
         # botocore's session, not boto3's: the clients are the same, and boto3's import (s3transfer) costs
         # a tenth of a second of every run.
-        if self._session is None:
-            import botocore.session
+        with self._lock:
+            if self._session is None:
+                import botocore.session
 
-            with aws_errors("cannot open an AWS session"):
-                session = botocore.session.Session(profile=self._settings.profile)
-                if self._settings.region:
-                    session.set_config_variable("region", self._settings.region)
-                self._region = session.get_config_variable("region")
-            if self._region is None:
-                raise UsageError("no AWS region: pass --region or set AWS_REGION")
-            self._session = session
-            self.secrets = _credential_secrets(session)
-        return self._session
+                with aws_errors("cannot open an AWS session"):
+                    session = botocore.session.Session(profile=self._settings.profile)
+                    if self._settings.region:
+                        session.set_config_variable("region", self._settings.region)
+                    self._region = session.get_config_variable("region")
+                if self._region is None:
+                    raise UsageError("no AWS region: pass --region or set AWS_REGION")
+                self._session = session
+                self.secrets = _credential_secrets(session)
+            return self._session
 
     @property
     def region(self) -> str:
@@ -130,12 +139,13 @@ class AwsClients:
         return f"arn:{partition}:{service}:{self.region}:{account}:{name}"
 
     def _identity(self) -> tuple[str, str]:
-        if self._caller is None:
-            with aws_errors("cannot read the AWS account id"):
-                arn = str(self.client("sts").get_caller_identity()["Arn"])
-            parts = arn.split(":")
-            self._caller = (parts[4], parts[1])
-        return self._caller
+        with self._lock:
+            if self._caller is None:
+                with aws_errors("cannot read the AWS account id"):
+                    arn = str(self.client("sts").get_caller_identity()["Arn"])
+                parts = arn.split(":")
+                self._caller = (parts[4], parts[1])
+            return self._caller
 
 
 def _checked_endpoint(url: str, source: str) -> str:

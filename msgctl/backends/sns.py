@@ -8,6 +8,7 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, arn_name, aws_errors, partition_of, send_request
+from msgctl.core.parallel import parallel_map
 from msgctl.core.ports import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import NotFoundError, UsageError
@@ -52,14 +53,16 @@ class SnsBackend:
                 for page in self._sns.get_paginator("list_topics").paginate()
                 for topic in page.get("Topics", [])
             ]
-        for arn in sorted(arns, key=arn_name):
-            if prefix and not arn_name(arn).startswith(prefix):
-                continue
-            try:
-                subscriptions = self._subscriptions(arn, f"sns:{arn_name(arn)}")
-            except NotFoundError:
-                continue  # deleted while we were listing
-            yield _summary(arn_name(arn), len(subscriptions))
+        chosen = sorted((arn for arn in arns if not prefix or arn_name(arn).startswith(prefix)), key=arn_name)
+        yield from (s for s in parallel_map(self._summary_of, chosen) if s is not None)
+
+    def _summary_of(self, arn: str) -> ChannelSummary | None:
+        """The topic's summary; None when it was deleted while we were listing."""
+        try:
+            subscriptions = self._subscriptions(arn, f"sns:{arn_name(arn)}")
+        except NotFoundError:
+            return None
+        return _summary(arn_name(arn), len(subscriptions))
 
     def _subscriptions(self, arn: str, channel: Channel | str) -> list[dict[str, Any]]:
         # Counted from the list: the topic's SubscriptionsConfirmed attribute lags (and moto leaves it 0).

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from msgctl.backends.aws import AwsClients, arn_name, aws_errors
+from msgctl.core.parallel import parallel_map
 from msgctl.errors import NotFoundError
 
 AWS_MANAGED_SQS_KEY = "alias/aws/sqs"
@@ -77,14 +78,19 @@ class SnsChainBase:
                 )
                 for sub in page.get("Subscriptions", [])
             ]
-        for sub in subscriptions:
-            sub["Attributes"] = {}
-            if sub.get("SubscriptionArn", "").startswith("arn:"):
-                with aws_errors("cannot read a subscription"):
-                    sub["Attributes"] = self._sns.get_subscription_attributes(
-                        SubscriptionArn=sub["SubscriptionArn"]
-                    )["Attributes"]
+        read = parallel_map(self._subscription_attributes, subscriptions)
+        for sub, attributes in zip(subscriptions, read, strict=True):
+            sub["Attributes"] = attributes
         return subscriptions
+
+    def _subscription_attributes(self, sub: dict[str, Any]) -> dict[str, str]:
+        """A confirmed subscription's attributes; none for one pending confirmation (it has no ARN yet)."""
+        if not sub.get("SubscriptionArn", "").startswith("arn:"):
+            return {}
+        with aws_errors("cannot read a subscription"):
+            return dict(
+                self._sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])["Attributes"]
+            )
 
     def _kms_problem(self, key_id: str) -> str | None:
         """Why SNS cannot use this key, or None when it can (or we cannot tell)."""

@@ -3,6 +3,7 @@ through the topic and looked for on every queue)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ from msgctl.backends.sns_chain_base import ChainQueue, SnsChainBase, json_object
 from msgctl.backends.sqs import max_receive_count
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk, sqs_receive
 from msgctl.core.chains import ChainTree, Link, ProbeResult
+from msgctl.core.parallel import parallel_map
 from msgctl.core.queue_policy import policy_allows_topic
 from msgctl.errors import NotFoundError, UsageError
 from msgctl.filter.engine import FilterPolicy, Message
@@ -32,8 +34,8 @@ class SnsChainInspector(SnsChainBase):
             raise NotFoundError(f"topic {topic} not found")
         fifo = attributes.get("FifoTopic", "false").lower() == "true"
         tree = ChainTree(topic=str(topic), exists=True, fifo=fifo)
-        for sub in self._subscriptions(topic_arn):
-            tree.links.append(self._link(topic, topic_arn, fifo, sub))
+        link = functools.partial(self._link, topic, topic_arn, fifo)
+        tree.links += parallel_map(link, self._subscriptions(topic_arn))
         if not tree.links:
             tree.problems.append("no subscriptions: messages published here go nowhere")
         return tree
@@ -103,17 +105,9 @@ class SnsChainInspector(SnsChainBase):
             body=json.dumps({CANARY_ATTRIBUTE: canary}),
             attributes={CANARY_ATTRIBUTE: ("String", canary)},
         )
-        results: list[ProbeResult] = []
-        waiting: dict[str, ChainQueue] = {}
-        for link in tree.links:
-            if link.protocol != "sqs" or link.channel is None or link.foreign:
-                continue
-            if not link.exists:
-                results.append(ProbeResult(link.channel, "missing", "queue does not exist"))
-            elif link.filter_policy and _rejects(link, message):
-                results.append(ProbeResult(link.channel, "filtered", "its filter policy rejects the canary"))
-            else:
-                waiting[link.channel] = self._queue(link.channel.split(":", 1)[1])
+        results, probed = _unprobed(tree.links, message)
+        queues = parallel_map(self._queue, [channel.split(":", 1)[1] for channel in probed])
+        waiting = dict(zip(probed, queues, strict=True))
         if not force:
             _refuse_receives_toward_the_dlq(waiting)
         topic_arn = self._clients.arn("sns", tree.topic.split(":", 1)[1])
@@ -186,6 +180,22 @@ class SnsChainInspector(SnsChainBase):
                 ]
                 with aws_errors("cannot release held messages"):
                     self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+
+def _unprobed(links: list[Link], message: Message) -> tuple[list[ProbeResult], list[str]]:
+    """The results of the links the canary cannot reach, and the SQS queues it should reach."""
+    results: list[ProbeResult] = []
+    probed: list[str] = []
+    for link in links:
+        if link.protocol != "sqs" or link.channel is None or link.foreign:
+            continue
+        if not link.exists:
+            results.append(ProbeResult(link.channel, "missing", "queue does not exist"))
+        elif link.filter_policy and _rejects(link, message):
+            results.append(ProbeResult(link.channel, "filtered", "its filter policy rejects the canary"))
+        else:
+            probed.append(link.channel)
+    return results, probed
 
 
 def _refuse_receives_toward_the_dlq(queues: dict[str, ChainQueue]) -> None:

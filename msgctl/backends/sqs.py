@@ -9,6 +9,7 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, arn_name, aws_errors, send_request
+from msgctl.core.parallel import parallel_map
 from msgctl.core.ports import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import NotFoundError, UsageError
@@ -61,13 +62,17 @@ class SqsBackend:
             kwargs["QueueNamePrefix"] = prefix
         with aws_errors("cannot list SQS queues"):
             urls = [url for page in paginator.paginate(**kwargs) for url in page.get("QueueUrls", [])]
-        for url in sorted(urls, key=lambda u: u.rsplit("/", 1)[-1]):
-            try:
-                with aws_errors("cannot read queue attributes"):
-                    attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
-            except NotFoundError:
-                continue  # deleted while we were listing
-            yield _summary(url.rsplit("/", 1)[-1], attributes.get("Attributes", {}))
+        ordered = sorted(urls, key=lambda u: u.rsplit("/", 1)[-1])
+        yield from (s for s in parallel_map(self._summary_of, ordered) if s is not None)
+
+    def _summary_of(self, url: str) -> ChannelSummary | None:
+        """The queue's summary; None when it was deleted while we were listing."""
+        try:
+            with aws_errors("cannot read queue attributes"):
+                attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        except NotFoundError:
+            return None
+        return _summary(url.rsplit("/", 1)[-1], attributes.get("Attributes", {}))
 
     def stats(self, channel: Channel) -> ChannelStats:
         attributes = self.queue_attributes(channel)

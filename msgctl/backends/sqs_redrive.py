@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -13,6 +14,7 @@ from msgctl.backends.sqs import SqsBackend, dead_letter_target, release
 from msgctl.backends.sqs_receives import sqs_receive
 from msgctl.backends.sqs_tail import envelope_from_sqs
 from msgctl.config import LONG_POLL_S
+from msgctl.core.parallel import parallel_map
 from msgctl.core.redrive import RECEIVE_BATCH, Dead
 from msgctl.errors import MsgctlError, NotFoundError
 
@@ -166,17 +168,21 @@ def dead_letter_queues(backend: SqsBackend, prefix: str | None = None) -> dict[s
             for u in page.get("QueueUrls", [])
         ]
     dlqs: dict[str, list[str]] = {}
-    for url in urls:
-        try:
-            with aws_errors("cannot read queue attributes"):
-                response = client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
-            attributes = response.get("Attributes", {})
-        except NotFoundError:
-            continue
-        target = dead_letter_target(attributes.get("RedrivePolicy"))
+    targets = parallel_map(functools.partial(_dead_letter_target_of, client), urls)
+    for url, target in zip(urls, targets, strict=True):
         if target and (not prefix or target.removeprefix("sqs:").startswith(prefix)):
             dlqs.setdefault(target, []).append(f"sqs:{url.rsplit('/', 1)[-1]}")
     return dlqs
+
+
+def _dead_letter_target_of(client: Any, url: str) -> str | None:
+    """The DLQ the queue's RedrivePolicy names; None also when the queue was deleted while we were listing."""
+    try:
+        with aws_errors("cannot read queue attributes"):
+            response = client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+    except NotFoundError:
+        return None
+    return dead_letter_target(response.get("Attributes", {}).get("RedrivePolicy"))
 
 
 class NativeMove:

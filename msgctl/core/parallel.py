@@ -1,0 +1,50 @@
+"""The bounded thread pool of the commands that read many channels (ls, dlq ls, chain show and check): a
+request or a few per channel, several channels at a time. The AWS clients keep a connection per worker, and
+botocore's adaptive retry mode slows them down when AWS throttles."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import TypeVar
+
+from msgctl.errors import UsageError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+READ_WORKERS = 8
+WORKERS_VARIABLE = "MSGCTL_READ_WORKERS"
+
+
+def read_workers() -> int:
+    """How many requests run at a time: ``MSGCTL_READ_WORKERS``, else ``READ_WORKERS``."""
+    value = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if not value:
+        return READ_WORKERS
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"{WORKERS_VARIABLE}={value!r}: expected a whole number of at least 1")
+    return int(value)
+
+
+def parallel_map(function: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> list[R]:
+    """``function`` of every item, in the items' order, on up to ``workers`` threads (default
+    ``read_workers()``). The first error stops the map: the calls not yet started are cancelled, those
+    running are waited for, then the error of the earliest item that failed is raised. Ctrl-C stops it
+    the same way."""
+    pending = list(items)
+    count = min(workers or read_workers(), len(pending))
+    if count <= 1:
+        return [function(item) for item in pending]
+    executor = ThreadPoolExecutor(count, thread_name_prefix="msgctl-read")
+    try:
+        futures = [executor.submit(function, item) for item in pending]
+        wait(futures, return_when=FIRST_EXCEPTION)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    for future in futures:
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            raise error
+    return [future.result() for future in futures]
