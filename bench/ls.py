@@ -113,8 +113,8 @@ def main() -> None:
     in_process = [reference / mine for mine, reference in zip(ours, theirs, strict=True)]
     as_scripts = [loop / mine for mine, loop in zip(ours, script, strict=True)]
     print(
-        f"  median: msgctl {statistics.median(ours):.2f} s, loop as a script {statistics.median(script):.2f} s: "
-        f"{spread(as_scripts)}"
+        f"  median: msgctl {statistics.median(ours):.2f} s, loop as a script "
+        f"{statistics.median(script):.2f} s: {spread(as_scripts)}"
     )
     print(
         f"  context: msgctl's start-up and one ListQueues {statistics.median(start_up):.2f} s; the loop in "
