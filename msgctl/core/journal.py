@@ -20,6 +20,7 @@ State = Literal[
 # resend of an earlier send (the DLQ keeps it); earlier: sent to the same target by an earlier, finished run,
 # kept for the id the target gave it. held, received and sent mean a run did not finish.
 UNFINISHED: tuple[State, ...] = ("held", "received", "sent")
+FINISHED: tuple[State, ...] = ("copied", "deleted", "failed", "released", "deduplicated", "earlier")
 WITH_RECEIPT: tuple[State, ...] = (*UNFINISHED, "copied")  # a resume deletes or releases with the receipt
 
 SCHEMA = """
@@ -169,6 +170,23 @@ class Journal(Store):
             db.execute("UPDATE messages SET state = 'earlier', detail = NULL")
             db.execute("DELETE FROM receipts")
             return int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+    def prune(self, before: float, recent_since: float, keep: Iterable[State] = ()) -> dict[str, int]:
+        """Forget the finished entries last changed before ``before``, but those in ``keep`` and any a target
+        confirmed after ``recent_since`` (a FIFO target drops a resend within its deduplication window; the
+        next run tells that by the id it gave the earlier send). Returns how many of each state went."""
+        states = [state for state in FINISHED if state not in set(keep)]
+        where = (
+            f"state IN ({','.join('?' * len(states))}) AND updated_at < ? "
+            "AND (target_id IS NULL OR COALESCE(sent_at, updated_at) < ?)"
+        )
+        values = [*states, before, recent_since]
+        with self._transaction() as db:
+            rows = db.execute(f"SELECT state, COUNT(*) FROM messages WHERE {where} GROUP BY state", values)
+            pruned = {str(state): int(count) for state, count in rows.fetchall()}
+            db.execute(f"DELETE FROM messages WHERE {where}", values)
+            db.execute("DELETE FROM receipts WHERE message_id NOT IN (SELECT message_id FROM messages)")
+        return pruned
 
     def states(self, message_ids: Iterable[str]) -> dict[str, Entry]:
         rows = self._select_in(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -88,3 +88,12 @@ class Store:
 
 def wal_of(path: Path) -> Path:
     return path.with_name(f"{path.name}-wal")
+
+
+def tables_in(path: Path) -> set[str]:
+    """The tables of an existing SQLite file, read without changing it (none when it is not one)."""
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            return {str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError:
+        return set()
