@@ -66,7 +66,11 @@ def redrive_command(
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     journal: Annotated[
-        Path | None, typer.Option(help="The journal file (default: under the state directory).")
+        Path | None,
+        typer.Option(
+            help="The journal file (default: under the state directory, one per DLQ). One redrive at a time "
+            "uses a journal: several on one DLQ (processes or machines) each need their own."
+        ),
     ] = None,
     resume_flag: Annotated[
         bool, typer.Option("--resume", help="Finish an interrupted redrive from its journal.")
