@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from msgctl.api.filters import Filters
     from msgctl.api.lag import LagMeter
     from msgctl.api.messages import MessageStream
+    from msgctl.api.prune import PruneResult
     from msgctl.api.redrive import RedriveResult
     from msgctl.api.replay import ReplayResult, ReplaySource
     from msgctl.backends.registry import Backends
@@ -310,6 +311,38 @@ class Client:
         from msgctl.api.dlq import cancel_move_task
 
         return cancel_move_task(self.backends, channel_of(dlq), handle)
+
+    def prune_journal(
+        self,
+        journal: str | Path | None = None,
+        dlq: ChannelLike | None = None,
+        older_than: str | float | timedelta | None = None,
+    ) -> PruneResult:
+        """Forget the finished entries of a redrive journal (the file, or the default journal of ``dlq``)
+        last changed more than ``older_than`` ago ("7d", seconds or a timedelta; None: any), so it stays
+        small. Unfinished entries always stay, and so does what a resume or the next run still reads (see
+        ``msgctl dlq journal prune --help``). Returns ``.pruned`` and ``.kept`` (by state), and the sizes."""
+        from msgctl.api.prune import prune_journal
+
+        return prune_journal(
+            Path(journal).expanduser() if journal is not None else None,
+            channel_of(dlq) if dlq is not None else None,
+            seconds_of(older_than),
+        )
+
+    def prune_ledger(
+        self, to: ChannelLike, older_than: str | float | timedelta, ledger: str | Path | None = None
+    ) -> PruneResult:
+        """Forget what ``to``'s replay ledger (or ``ledger``) holds as sent more than ``older_than`` ago
+        (never less than 5 minutes ago): a later replay sends those again. Entries of sends under way
+        (``sending``) stay, as they name possible duplicates."""
+        from msgctl.api.prune import prune_ledger
+
+        seconds = seconds_of(older_than)
+        if seconds is None:
+            raise UsageError("prune_ledger needs older_than")
+        ledger_path = Path(ledger).expanduser() if ledger is not None else None
+        return prune_ledger(self.backends, channel_of(to), ledger_path, seconds)
 
     def remove_leftover_tail_queues(self) -> list[str]:
         """Delete the ephemeral queues of SNS tails that ended without cleaning up (older than an hour)."""

@@ -4,6 +4,7 @@ journal checks, and the native task's polling. Nothing here prints: the result c
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from msgctl.address import Channel, parse_channel
 from msgctl.api.convert import Confirm, go_ahead
 from msgctl.backends.registry import Backends, no_native_move
+from msgctl.core.file_lock import FileLock
 from msgctl.core.journal import UNFINISHED, Journal
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S
 from msgctl.core.progress import OnProgress, ProgressCounter
@@ -89,9 +91,39 @@ def run_redrive(
     if request.dlq.service == "amq":
         if request.engine == "native":
             raise no_native_move(request.dlq)
-        return _activemq(backends, request, on_progress, confirm)
+        copy_journal = default_copy_journal(request.dlq, _where(request.to)) if request.copy else None
+        with _held_journal(request, copy_journal):
+            return _activemq(backends, request, on_progress, confirm)
     if request.dlq.service != "sqs":
         raise UsageError(f"{request.dlq} is not a queue")
+    with _held_journal(request, default_journal(request.dlq)):
+        return _sqs(backends, request, on_progress, confirm, choose)
+
+
+def _held_journal(request: RedriveRequest, default: Path | None) -> AbstractContextManager[object]:
+    """A redrive that may write a journal holds it for the run, so a second one on the same file (any
+    process) is refused before it touches a message or the journal."""
+    if request.dry_run or request.engine == "native" or default is None:
+        return nullcontext()
+    return FileLock(
+        request.journal or default,
+        "the journal",
+        "another redrive",
+        "wait for it, or pass --journal for a separate one",
+    )
+
+
+def _where(target: Channel | None) -> str:
+    return str(target) if target else "each message's original destination"
+
+
+def _sqs(
+    backends: Backends,
+    request: RedriveRequest,
+    on_progress: OnProgress | None,
+    confirm: Confirm | None,
+    choose: Callable[[str, list[str]], str | None] | None,
+) -> RedriveResult:
     sqs = backends.sqs()
     target = _destination(backends, request.dlq, request.to, choose)
     if request.dlq.fifo and (request.selection.filter is not None or request.selection.ids is not None):
@@ -299,7 +331,7 @@ def _activemq(
     if target is not None and target.service != "amq":
         raise MsgctlError("redrive from ActiveMQ to SQS/SNS is not implemented yet")
     depth = backends.activemq(channel).stats(channel).summary.depth
-    where = str(target) if target else "each message's original destination"
+    where = _where(target)
     if not request.dry_run:
         go_ahead(confirm, f"move up to {depth} messages from {channel} to {where}?", "redrive")
     journal = _copy_journal(request.journal, channel, where) if copy and not request.dry_run else None

@@ -12,6 +12,7 @@ from typing import IO, Any, cast
 
 from msgctl.address import Channel, parse_channel
 from msgctl.backends.registry import Backends
+from msgctl.core.file_lock import FileLock
 from msgctl.core.ledger import Ledger
 from msgctl.core.progress import OnProgress, ProgressCounter
 from msgctl.core.replay import (
@@ -141,8 +142,10 @@ def run_replay(
     )
     result = ReplayResult(str(request.to), ReplayReport(), request.dry_run)
     result.ledger = request.ledger or default_ledger(target_key)
-    book = _open_ledger(result.ledger, target_key, create=False)  # bad input must not leave one behind
+    lock = _held_ledger(result.ledger) if not request.dry_run else None
+    book: Ledger | None = None
     try:
+        book = _open_ledger(result.ledger, target_key, create=False)  # bad input must not leave one behind
         with _input(backends, request, reading) as source:
             report = result.report
             recent = RecentSends(book, target, request.force)
@@ -171,6 +174,8 @@ def run_replay(
     finally:
         if book is not None:
             book.close()
+        if lock is not None:
+            lock.release()
     result.summary = summary(result.report, request.to, request.dry_run)
     return result
 
@@ -262,6 +267,14 @@ def _spool_channel(backends: Backends, channel: Channel, request: ReplayRequest)
     if marker is not None:  # read like a cut export: the replay says it is partial and exits 3
         source.append(json.dumps(marker))
     return source
+
+
+def _held_ledger(path: Path) -> FileLock:
+    """A replay holds its ledger for the run: a second one on the same file (any process) is refused
+    before it reads its input."""
+    lock = FileLock(path, "the ledger", "another replay", "wait for it to end")
+    lock.acquire()
+    return lock
 
 
 def _open_ledger(path: Path, target_key: str, create: bool) -> Ledger | None:

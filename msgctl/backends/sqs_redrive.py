@@ -74,8 +74,8 @@ class SqsDeadLetters:
         # What fails to be released becomes visible again when its hold runs out: nothing is lost.
         self._batch("change_message_visibility_batch", messages, {"VisibilityTimeout": 0})
 
-    def extend(self, messages: list[Dead], hold_s: int) -> None:
-        self._batch("change_message_visibility_batch", messages, {"VisibilityTimeout": hold_s})
+    def extend(self, messages: list[Dead], hold_s: int) -> list[tuple[Dead, str]]:
+        return self._batch("change_message_visibility_batch", messages, {"VisibilityTimeout": hold_s})
 
     def delete_by_receipt(self, message_id: str, receipt: str) -> bool:
         try:

@@ -29,6 +29,8 @@ from msgctl.render.progress import ProgressBar
 app = typer.Typer(
     help="Dead-letter queues: list them, look inside, move their messages back.", no_args_is_help=True
 )
+journal_app = typer.Typer(help="Redrive journals: keep them small.", no_args_is_help=True)
+app.add_typer(journal_app, name="journal")
 LS_COLUMNS = ("channel", "depth", "oldest_age_s", "sources")
 SqsDlqArgument = Annotated[str, typer.Argument(help="The SQS DLQ.")]
 
@@ -64,7 +66,11 @@ def redrive_command(
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     journal: Annotated[
-        Path | None, typer.Option(help="The journal file (default: under the state directory).")
+        Path | None,
+        typer.Option(
+            help="The journal file (default: under the state directory, one per DLQ). One redrive at a time "
+            "uses a journal: several on one DLQ (processes or machines) each need their own."
+        ),
     ] = None,
     resume_flag: Annotated[
         bool, typer.Option("--resume", help="Finish an interrupted redrive from its journal.")
@@ -226,3 +232,42 @@ def purge_command(
     if renderer.output != "table":
         renderer.document({"dlq": str(channel), "purged": True})
     renderer.info(f"purged {channel}")
+
+
+@journal_app.command("prune")
+def journal_prune_command(
+    ctx: typer.Context,
+    journal: Annotated[Path | None, typer.Option(help="The journal file.")] = None,
+    dlq: Annotated[
+        str | None,
+        typer.Option("--dlq", help="The DLQ whose default journal (a redrive's without --journal) to prune."),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            help="Only entries last changed longer ago than this: 30s, 5m, 1h, 7d (default: every finished "
+            "entry, but copied ones)."
+        ),
+    ] = None,
+    output: OutputOption = None,
+) -> None:
+    """Forget the finished entries of a redrive journal (moved, copied, failed, released, ...), so it stays
+    small; the file shrinks on disk. Refused while a redrive runs on it.
+
+    Unfinished entries (held, received, sent: --resume needs them) always stay, and so do entries a target
+    confirmed less than 5 minutes ago (a FIFO target drops a resend within that window; the next run tells
+    it by them). While a redrive is unfinished, its deleted and copied entries stay too (--resume reads
+    them, so it never sends those again). Copied entries are a --copy journal's record of what it copied (a
+    rerun skips them): only --older-than prunes them.
+
+    Example:
+
+        msgctl dlq journal prune --dlq sqs:orders-dlq --older-than 7d
+    """
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    result = state.client.prune_journal(journal=journal, dlq=dlq, older_than=older_than)
+    renderer.document(result.document)
+    for note in result.notes:
+        renderer.info(note)
+    renderer.info(result.summary)

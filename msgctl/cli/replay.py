@@ -25,10 +25,11 @@ from msgctl.render.progress import ProgressBar
 
 def replay_command(
     ctx: typer.Context,
-    source: Annotated[
-        str, typer.Argument(help="An NDJSON file of envelopes (tail, dlq export), - for stdin, or a channel.")
-    ],
     to: Annotated[str, typer.Option("--to", help="The queue or topic to send to.")],
+    source: Annotated[
+        str | None,
+        typer.Argument(help="An NDJSON file of envelopes (tail, dlq export), - for stdin, or a channel."),
+    ] = None,
     dedup_id: Annotated[
         str | None,
         typer.Option(
@@ -80,6 +81,15 @@ def replay_command(
         bool, typer.Option("--skip-invalid", help="Skip (and report) malformed lines instead of stopping.")
     ] = False,
     dry_run: DryRunOption = False,
+    ledger_prune: Annotated[
+        str | None,
+        typer.Option(
+            metavar="OLDER_THAN",
+            help="Instead of replaying (no SOURCE): remove from the ledger what it holds as sent longer ago "
+            "than this (30s, 5m, 1h, 7d; never less than 5 minutes ago), and exit. A later replay sends "
+            "those again; sends that were under way stay (they name possible duplicates).",
+        ),
+    ] = None,
     output: OutputOption = None,
 ) -> None:
     """Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).
@@ -99,9 +109,20 @@ def replay_command(
     Example:
 
         msgctl replay captured.ndjson --to sqs:orders.fifo --dedup-id message-id
+
+        msgctl replay --to sqs:orders.fifo --ledger-prune 30d
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
+    if ledger_prune is not None:
+        if source is not None or dry_run:
+            raise UsageError("--ledger-prune only prunes the ledger: it takes no SOURCE and no --dry-run")
+        pruned = state.client.prune_ledger(to, ledger_prune, ledger=ledger)
+        renderer.document(pruned.document)
+        renderer.info(pruned.summary)
+        return
+    if source is None:
+        raise UsageError("missing SOURCE: an NDJSON file, - for stdin, or a channel (see --help)")
     if source == "-" and filter_policy == "-":
         raise UsageError("the input and --filter cannot both come from stdin")
     try:

@@ -82,6 +82,13 @@ class Ledger(Store):
             ).fetchone()
         return row is not None
 
+    def prune(self, before: float) -> int:
+        """Forget the messages the target confirmed before ``before`` (a later replay sends them again); the
+        ``sending`` ones stay, as they name possible duplicates. Returns how many went."""
+        with self._transaction() as db:
+            deleted = db.execute("DELETE FROM replayed WHERE state = 'sent' AND updated_at < ?", (before,))
+            return deleted.rowcount
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM replayed GROUP BY state").fetchall()

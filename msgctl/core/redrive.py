@@ -78,7 +78,8 @@ class DeadLetterSource(Protocol):
     def hidden(self) -> int:
         """How many messages of the DLQ are held by some receive now (approximately)."""
 
-    def extend(self, messages: list[Dead], hold_s: int) -> None: ...
+    def extend(self, messages: list[Dead], hold_s: int) -> list[tuple[Dead, str]]:
+        """Hide for ``hold_s`` more; returns those whose hold could not be extended, with the reason."""
 
     def delete_by_receipt(self, message_id: str, receipt: str) -> bool:
         """Delete a message sent before a crash (the receipt may have expired: then False)."""
@@ -166,6 +167,9 @@ class _Shared:
         self.held: dict[str, Dead] = {}  # not selected, failed, copied, or a dry run's: released at the end
         self.in_flight: dict[str, Dead] = {}  # being moved right now: their hold is extended too
         self.renew_at: dict[str, float] = {}  # message id -> when its hold is to be extended (monotonic)
+        # message id -> until when this run surely holds it (monotonic): deleted later, it may have been
+        # visible meanwhile, and another consumer may have received and moved it too
+        self.held_until: dict[str, float] = {}
         # A message handed out again while this run holds it (SQS delivers at least once): its other
         # receipts, kept and extended with it, for SQS deletes a message only with its latest receipt.
         self.copies: dict[str, list[Dead]] = {}
@@ -206,6 +210,7 @@ class _Shared:
                     fresh[message.id] = message
                 # a copy's hold may end before its original's
                 self.renew_at[message.id] = min(self.renew_at.get(message.id, renew_at), renew_at)
+                self.held_until.setdefault(message.id, received_at + hold_s)
             self.seen.update(fresh)
             self.in_flight.update(fresh)
             return list(fresh.values()), moved
@@ -227,6 +232,7 @@ class _Shared:
             for message in messages:
                 self.in_flight.pop(message.id, None)
                 self.renew_at.pop(message.id, None)
+                self.held_until.pop(message.id, None)
                 late += [c for c in self.copies.pop(message.id, []) if c.receipt not in deleted_with]
                 self.moved.add(message.id)
             return late
@@ -258,9 +264,20 @@ class _Shared:
             kept = [*self.held.values(), *self.in_flight.values(), *itertools.chain(*self.copies.values())]
             return [m for m in kept if self.renew_at.get(m.id, 0.0) <= horizon]
 
-    def renewed(self, messages: list[Dead], at: float, hold_s: int) -> None:
+    def renewed(self, messages: list[Dead], at: float, hold_s: int, failed: set[str]) -> None:
+        """Extended at ``at`` (before the request), but for the receipts in ``failed``."""
         with self.lock:
             self.renew_at.update((m.id, at + hold_s / 2) for m in messages)
+            for message in messages:
+                until = self.held_until.get(message.id)
+                # once it may have been visible, it stays so: another consumer may have received it then
+                if message.receipt not in failed and until is not None and at <= until:
+                    self.held_until[message.id] = at + hold_s
+
+    def lapsed(self, messages: list[Dead], now: float) -> list[str]:
+        """The messages whose hold may have ended before ``now``."""
+        with self.lock:
+            return [m.id for m in messages if self.held_until.get(m.id, now) < now]
 
 
 def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, copy: bool) -> None:
@@ -272,6 +289,8 @@ def resume(source: DeadLetterSource, journal: Journal, report: RedriveReport, co
             if entry.receipt and source.delete_by_receipt(entry.message_id, entry.receipt):
                 journal.mark([entry.message_id], "deleted")
                 report.cleaned_up += 1
+            else:  # its hold ended: another consumer of the DLQ (another redrive process) may have moved it
+                report.possible_duplicates.append(entry.message_id)
     held = [e for state in ("held", "received") for e in journal.in_state(state) if e.receipt]
     copied = [e for e in journal.in_state("copied") if e.receipt] if copy else []  # done: not copied again
     if held or copied:
@@ -477,6 +496,7 @@ def _delete(
     latest is not known here: a message counts as deleted only when no receipt's delete failed."""
     receipts = sent + shared.copies_of(sent)
     failures = source.delete(receipts)
+    _lapsed(shared.lapsed(sent, time.monotonic()), journal, shared, report)
     late = shared.deleted(sent, {m.receipt for m in receipts})
     try:
         failures += source.delete(late) if late else []
@@ -486,6 +506,16 @@ def _delete(
     undeleted = dict((m.id, reason) for m, reason in failures)
     _not_deleted(undeleted, receipts + late, journal, shared, report)
     return set(undeleted)
+
+
+def _lapsed(message_ids: list[str], journal: Journal, shared: _Shared, report: RedriveReport) -> None:
+    """Sent and deleted after this run's hold on them may have ended: another consumer of the DLQ (another
+    redrive process) may have received and sent them too."""
+    if not message_ids:
+        return
+    journal.mark(message_ids, "sent", "possible duplicate: its hold may have ended before it was deleted")
+    with shared.lock:
+        report.possible_duplicates.extend(i for i in message_ids if i not in report.possible_duplicates)
 
 
 def _delete_again(
@@ -572,7 +602,7 @@ def _keep_held(source: DeadLetterSource, shared: _Shared, options: RedriveOption
         due = shared.due(now + tick)
         if due:
             try:
-                source.extend(due, options.hold_s)
-                shared.renewed(due, now, options.hold_s)
+                failed = source.extend(due, options.hold_s) or []
+                shared.renewed(due, now, options.hold_s, {m.receipt for m, _ in failed})
             except Exception as exc:
                 log.warning("could not extend the hold of %d messages: %s", len(due), exc)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -44,9 +44,24 @@ class Store:
     def _write(self, statement: str, rows: list[tuple[object, ...]]) -> None:
         """One statement over ``rows`` in one committed transaction; nothing at all when there are none (an
         empty commit still costs a write lock)."""
-        if rows:
+        self._write_all([(statement, rows)])
+
+    def _write_all(self, writes: list[tuple[str, Sequence[tuple[object, ...]]]]) -> None:
+        """Each statement over its rows, all in one committed transaction (nothing when there are no rows)."""
+        if any(rows for _, rows in writes):
             with self._transaction() as db:
-                db.executemany(statement, rows)
+                for statement, rows in writes:
+                    db.executemany(statement, rows)
+
+    def compact(self) -> None:
+        """Give the space of removed entries back to the file system (and empty the WAL file)."""
+        with self._lock:
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def size(self) -> int:
+        """Bytes on disk: the file and its WAL."""
+        return sum(p.stat().st_size for p in (self.path, wal_of(self.path)) if p.exists())
 
     def _select_in(self, query: str, ids: list[str]) -> list[tuple[object, ...]]:
         """Run ``query`` (one ``{}`` for the placeholders) over ``ids`` in chunks."""
@@ -69,3 +84,16 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def wal_of(path: Path) -> Path:
+    return path.with_name(f"{path.name}-wal")
+
+
+def tables_in(path: Path) -> set[str]:
+    """The tables of an existing SQLite file, read without changing it (none when it is not one)."""
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            return {str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError:
+        return set()
