@@ -163,3 +163,18 @@ def test_sns_batches_are_cut_at_256_kb_and_a_larger_message_is_refused_before_se
     assert len(topic.batches) == 2
     with pytest.raises(UsageError, match="over SNS's limit"):
         target.check(_replayed(11, "x" * (SNS_MAX_BYTES + 1)))
+
+
+def test_sizes_count_utf8_bytes_of_the_body_and_of_each_attribute():
+    from msgctl.backends.aws_targets import _size
+
+    entry = {
+        "MessageBody": "héllo €",  # 7 characters, 10 bytes
+        "MessageAttributes": {
+            "név": {"DataType": "String", "StringValue": "ü"},  # 4 + 6 + 2
+            "raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01\x02"},  # 3 + 6 + 3
+            "n": {"DataType": "Number", "StringValue": "12"},  # 1 + 6 + 2
+        },
+    }
+    assert _size(entry) == 10 + 12 + 12 + 9
+    assert _size({"Message": "ascii"}) == 5

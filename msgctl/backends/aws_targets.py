@@ -268,10 +268,16 @@ def _attribute_value(value: dict[str, Any]) -> str | bytes:
 
 
 def _size(entry: dict[str, Any]) -> int:
-    """What SQS and SNS count against their limits: the body, and each attribute's name, type and value."""
-    size = len(entry.get("MessageBody", entry.get("Message", "")).encode("utf-8"))
+    """What SQS and SNS count against their limits: the body, and each attribute's name, type and value
+    (UTF-8 bytes; an ASCII text's length is its size, found without encoding it: this runs once a message)."""
+    body = entry["MessageBody"] if "MessageBody" in entry else entry.get("Message", "")
+    size = _utf8_size(body)
     for name, attribute in entry.get("MessageAttributes", {}).items():
-        value = attribute.get("StringValue", attribute.get("BinaryValue", b""))
-        size += len(name.encode()) + len(attribute["DataType"].encode())
-        size += len(value) if isinstance(value, bytes) else len(str(value).encode())
+        value = attribute["StringValue"] if "StringValue" in attribute else attribute.get("BinaryValue", b"")
+        size += _utf8_size(name) + _utf8_size(attribute["DataType"])
+        size += len(value) if isinstance(value, bytes) else _utf8_size(str(value))
     return size
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -156,7 +157,12 @@ def _scan_lines(
     for number, line in lines:
         if max_messages is not None and accepted - alarms >= max_messages:
             break  # at least max distinct ones: the repeats among them are settled at the end
-        kind = _kind(line, rules.partial_reason, found)
+        if not line or line.isspace():
+            kind = BLANK
+        elif (partial := rules.partial_reason(line)) is not None:
+            kind, found.partial = PARTIAL, partial
+        else:
+            kind = MESSAGE
         if kind == MESSAGE:
             try:
                 message = rules.check(number, line)
@@ -187,16 +193,6 @@ def _scan_lines(
     if ids and on_ids is not None:
         on_ids(ids)
     return found
-
-
-def _kind(line: bytes, partial_reason: Partial, found: Scan) -> int:
-    if not line or line.isspace():
-        return BLANK
-    partial = partial_reason(line)
-    if partial is not None:
-        found.partial = partial
-        return PARTIAL
-    return MESSAGE
 
 
 # A range's worker finds its rules here (a forked process inherits them), and answers with its Scan or
@@ -235,11 +231,21 @@ def _scan_range(bounds: tuple[int, int]) -> RangeResult:
 
 
 def _maybe_repeated(hashes: array[int]) -> set[int]:
-    seen, maybe = HashSeen(), set()
+    """The hashes that come more than once: a bit per hash finds the few slots that may hold two, and a
+    second look counts the hashes in those (the bits inline: this runs once a message)."""
+    bits, mask = bytearray(HASH_BITS // 8), HASH_BITS - 1
+    shared: set[int] = set()
     for value in hashes:
-        if seen.add(value):
-            maybe.add(value)
-    return maybe
+        slot = value & mask
+        index, bit = slot >> 3, 1 << (slot & 7)
+        if bits[index] & bit:
+            shared.add(slot)
+        else:
+            bits[index] |= bit
+    if not shared:
+        return set()
+    counts = Counter(value for value in hashes if value & mask in shared)
+    return {value for value, count in counts.items() if count > 1}
 
 
 def _mark_repeats(source: ReplayInput, check: Check[M], found: Scan, maybe: set[int]) -> None:
