@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from msgctl.errors import UsageError
 
@@ -22,9 +22,9 @@ TRACE_HEADER = "aws_trace_header"  # the envelope attribute for SQS's AWSTraceHe
 SUBJECT = "subject"  # the envelope attribute for an SNS notification's Subject
 
 
-@dataclass(frozen=True)
-class MessageAttribute:
-    """A typed message attribute. Binary values are held as bytes and printed as base64."""
+class MessageAttribute(NamedTuple):
+    """A typed message attribute. Binary values are held as bytes and printed as base64. (A named tuple: a
+    large input makes millions of them, and a tuple is made in half the time of a frozen dataclass.)"""
 
     type: str
     value: str | bytes | list[Any]
@@ -93,10 +93,10 @@ class Envelope:
         if not isinstance(body, str):
             raise UsageError("envelope 'body' must be a string")
         encoding = raw.get("body_encoding", "text")
-        if encoding == "base64":
-            body_bytes = b64decode(body, "envelope body")
-        elif encoding == "text":
+        if encoding == "text":
             body_bytes = body.encode("utf-8")
+        elif encoding == "base64":
+            body_bytes = b64decode(body, "envelope body")
         else:
             raise UsageError(f"envelope 'body_encoding' must be 'text' or 'base64', not {encoding!r}")
         channel, message_id = raw.get("channel", ""), raw.get("id")

@@ -6,7 +6,7 @@ import pytest
 
 from msgctl.backends.aws_targets import _unwrapped
 from msgctl.core.replay import Replayed
-from msgctl.envelope import Envelope
+from msgctl.envelope import Envelope, MessageAttribute
 from msgctl.errors import UsageError
 
 
@@ -178,3 +178,24 @@ def test_sizes_count_utf8_bytes_of_the_body_and_of_each_attribute():
     }
     assert _size(entry) == 10 + 12 + 12 + 9
     assert _size({"Message": "ascii"}) == 5
+
+
+def test_replays_check_of_an_sqs_message_counts_what_its_request_entry_counts():
+    from msgctl.backends.aws_targets import _size, _sqs_size
+    from msgctl.backends.sqs import to_sqs_attribute
+
+    attributes = {
+        "név": MessageAttribute("String", "ü€"),
+        "raw": MessageAttribute("Binary", b"\x00\xff"),
+        "n": MessageAttribute("Number", "12.5"),
+        "tags": MessageAttribute("String.Array", '["a"]'),  # the text SQS holds
+    }
+    body = "héllo".encode()
+    entry = {
+        "MessageBody": body.decode(),
+        "MessageAttributes": {name: to_sqs_attribute(name, a) for name, a in attributes.items()},
+    }
+    by_hand = 6 + (4 + 6 + 5) + (3 + 6 + 2) + (1 + 6 + 4) + (4 + 12 + 5)  # UTF-8 bytes of each part
+    assert _sqs_size(body, attributes) == _size(entry) == by_hand
+    with pytest.raises(UsageError, match="SQS has no String.Array type"):
+        _sqs_size(body, {"tags": MessageAttribute("String.Array", ["a"])})

@@ -10,12 +10,13 @@ from typing import Any
 
 from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
-from msgctl.backends.sqs import SqsBackend, to_sqs_attribute
+from msgctl.backends.sqs import SqsBackend, to_sqs_attribute, to_sqs_value
 from msgctl.core.outbound import HELD_BACK, Delivery, HoldBack, Outbound, OutboundT
 from msgctl.envelope import SUBJECT, TRACE_HEADER, MessageAttribute
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
 BATCH = 10
+NOT_TEXT = "the body is not text; SQS bodies must be UTF-8"
 THROTTLED = frozenset({"ThrottlingException", "Throttling", "RequestThrottled", "TooManyRequestsException"})
 DEFAULT_MAX_MESSAGE_SIZE = 262_144
 SNS_MAX_BYTES = 262_144  # per message and per PublishBatch request (the sum of its entries)
@@ -50,10 +51,12 @@ class _BatchTarget:
         if self.fifo:
             entry["MessageGroupId"] = message.group_id or "msgctl-redrive"
             entry["MessageDeduplicationId"] = message.dedup_id
-        size = _size(entry)
+        return entry, self._within_limit(_size(entry))
+
+    def _within_limit(self, size: int) -> int:
         if size > self.max_bytes:
             raise UsageError(f"{size} bytes: over {self.size_limit}")
-        return entry, size
+        return size
 
     def _entry(self, message: Outbound) -> dict[str, Any]:
         raise NotImplementedError
@@ -97,10 +100,17 @@ class SqsTarget(_BatchTarget):
         self.max_bytes = int(attributes.get("MaximumMessageSize", DEFAULT_MAX_MESSAGE_SIZE))
         self.size_limit = f"the target's MaximumMessageSize {self.max_bytes}"
 
+    def check(self, message: Outbound) -> None:
+        """What sending checks (a text body, attribute types, the size), without making the request's entry:
+        replay checks every message of its input so."""
+        if message.envelope.text is None:
+            raise UsageError(NOT_TEXT)
+        self._within_limit(_sqs_size(message.envelope.body, message.envelope.message_attributes))
+
     def _entry(self, message: Outbound) -> dict[str, Any]:
         text = message.envelope.text
         if text is None:
-            raise UsageError("the body is not text; SQS bodies must be UTF-8")
+            raise UsageError(NOT_TEXT)
         entry: dict[str, Any] = {"MessageBody": text}
         if message.envelope.message_attributes:
             entry["MessageAttributes"] = {
@@ -276,6 +286,20 @@ def _size(entry: dict[str, Any]) -> int:
         value = attribute["StringValue"] if "StringValue" in attribute else attribute.get("BinaryValue", b"")
         size += _utf8_size(name) + _utf8_size(attribute["DataType"])
         size += len(value) if isinstance(value, bytes) else _utf8_size(str(value))
+    return size
+
+
+def _sqs_size(body: bytes, attributes: dict[str, MessageAttribute]) -> int:
+    """``_size`` of the entry SqsTarget makes of a message with a UTF-8 body and these attributes (each
+    attribute's texts measured together: this runs once a message of a replay's input)."""
+    size = len(body)
+    for name, attribute in attributes.items():
+        value = attribute.value if type(attribute.value) is str else to_sqs_value(name, attribute)
+        if isinstance(value, bytes):
+            size += len(value)
+            value = ""
+        text = name + attribute.type + value
+        size += len(text) if text.isascii() else len(text.encode("utf-8"))
     return size
 
 

@@ -145,12 +145,17 @@ def queue_counts(client: Any, url: str, what: str) -> tuple[int, int]:
 
 
 def to_sqs_attribute(name: str, attr: MessageAttribute) -> dict[str, Any]:
+    value = to_sqs_value(name, attr)
+    if isinstance(value, bytes):
+        return {"DataType": attr.type, "BinaryValue": value}
+    return {"DataType": attr.type, "StringValue": value}
+
+
+def to_sqs_value(name: str, attr: MessageAttribute) -> str | bytes:
     """SQS takes String.Array as a String of custom type Array: its text goes as it is, a list is refused."""
     if isinstance(attr.value, list):
         raise UsageError(f"attribute {name!r}: SQS has no String.Array type (SNS only)")
-    if isinstance(attr.value, bytes):
-        return {"DataType": attr.type, "BinaryValue": attr.value}
-    return {"DataType": attr.type, "StringValue": str(attr.value)}
+    return attr.value if isinstance(attr.value, bytes) else str(attr.value)
 
 
 def _summary(name: str, attributes: dict[str, str]) -> ChannelSummary:

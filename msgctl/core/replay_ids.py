@@ -106,10 +106,15 @@ def message_ids(envelope: Envelope, dedup: IdRule, group: IdRule, fifo: bool) ->
     if fifo and not group_id:
         raise InvalidMessage("no group id, and the target is FIFO: pass --group-id template:...")
     dedup_id = _dedup_id(envelope, group_id, dedup)
-    for what, value in (("group id", group_id), ("deduplication id", dedup_id)):
-        if value is not None and not VALID_ID.fullmatch(value):
-            raise InvalidMessage(f"the {what} {value[:40]!r} is not 1 to 128 printable ASCII characters")
+    if group_id is not None and not VALID_ID.fullmatch(group_id):
+        raise _invalid_id("group id", group_id)
+    if not VALID_ID.fullmatch(dedup_id):
+        raise _invalid_id("deduplication id", dedup_id)
     return group_id, dedup_id
+
+
+def _invalid_id(what: str, value: str) -> InvalidMessage:
+    return InvalidMessage(f"the {what} {value[:40]!r} is not 1 to 128 printable ASCII characters")
 
 
 def _group_id(envelope: Envelope, rule: IdRule) -> str | None:

@@ -151,48 +151,70 @@ def _scan_lines(
     on_message: Callable[[M], None] | None = None,
 ) -> Scan:
     found = Scan(tally=rules.tally() if rules.tally is not None else None)
+    batches = _IdBatches(on_ids) if on_ids is not None else None
+    hearing = [
+        hear
+        for hear in (found.tally.add if found.tally else None, on_message, batches.add if batches else None)
+        if hear is not None
+    ]
     seen = HashSeen(1 << 20) if max_messages is not None else None  # only to know when max is reached
     accepted = alarms = 0
-    ids: list[str] = []
+    # Bound once: this loop runs once a line of inputs of millions.
+    check, partial_reason, kind_of, hash_of = (
+        rules.check,
+        rules.partial_reason,
+        found.kinds.append,
+        found.hashes.append,
+    )
     for number, line in lines:
         if max_messages is not None and accepted - alarms >= max_messages:
             break  # at least max distinct ones: the repeats among them are settled at the end
         if not line or line.isspace():
-            kind = BLANK
-        elif (partial := rules.partial_reason(line)) is not None:
-            kind, found.partial = PARTIAL, partial
-        else:
-            kind = MESSAGE
-        if kind == MESSAGE:
-            try:
-                message = rules.check(number, line)
-            except BadLine as exc:
-                if not rules.skip_invalid:
-                    raise BadLine(exc.reason, number) from None
-                found.invalid.append((number, exc.reason))
-                kind = INVALID
-            else:
-                if message is None:
-                    kind = FILTERED
-                else:
-                    accepted += 1
-                    value = hash(message.dedup_id)
-                    found.hashes.append(value)
-                    if seen is not None and seen.add(value):
-                        alarms += 1
-                    if found.tally is not None:
-                        found.tally.add(message)
-                    if on_message is not None:
-                        on_message(message)
-                    if on_ids is not None:
-                        ids.append(message.dedup_id)
-                        if len(ids) >= ID_BATCH:
-                            on_ids(ids)
-                            ids = []
-        found.kinds.append(kind)
-    if ids and on_ids is not None:
-        on_ids(ids)
+            kind_of(BLANK)
+            continue
+        if (partial := partial_reason(line)) is not None:
+            found.partial = partial
+            kind_of(PARTIAL)
+            continue
+        try:
+            message = check(number, line)
+        except BadLine as exc:
+            if not rules.skip_invalid:
+                raise BadLine(exc.reason, number) from None
+            found.invalid.append((number, exc.reason))
+            kind_of(INVALID)
+            continue
+        if message is None:
+            kind_of(FILTERED)
+            continue
+        kind_of(MESSAGE)
+        value = hash(message.dedup_id)
+        hash_of(value)
+        for hear in hearing:
+            hear(message)
+        accepted += 1
+        if seen is not None:
+            alarms += seen.add(value)
+    if batches is not None:
+        batches.flush()
     return found
+
+
+class _IdBatches:
+    """Hands deduplication ids on a batch at a time."""
+
+    def __init__(self, on_ids: OnIds) -> None:
+        self._on_ids, self._ids = on_ids, list[str]()
+
+    def add(self, message: Checked) -> None:
+        self._ids.append(message.dedup_id)
+        if len(self._ids) >= ID_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._ids:
+            self._on_ids(self._ids)
+            self._ids = []
 
 
 # A range's worker finds its rules here (a forked process inherits them), and answers with its Scan or
