@@ -197,5 +197,5 @@ def test_replays_check_of_an_sqs_message_counts_what_its_request_entry_counts():
     }
     by_hand = 6 + (4 + 6 + 5) + (3 + 6 + 2) + (1 + 6 + 4) + (4 + 12 + 5)  # UTF-8 bytes of each part
     assert _sqs_size(body, attributes) == _size(entry) == by_hand
-    with pytest.raises(UsageError, match="SQS has no String.Array type"):
+    with pytest.raises(UsageError, match=r"SQS has no String\.Array type"):
         _sqs_size(body, {"tags": MessageAttribute("String.Array", ["a"])})
