@@ -22,6 +22,7 @@ SCRIPTS = {
     "replay.py": (["--rounds", "3"], ["--rounds", "1"]),
     "replay_scale.py": ([], ["--quick"]),
     "ls.py": (["--rounds", "3"], ["--rounds", "1"]),
+    "redrive_competing.py": ([], ["--rounds", "1", "--messages", "3000"]),
 }
 
 

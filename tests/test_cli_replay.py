@@ -356,3 +356,14 @@ def test_duration_is_only_for_a_topic(invoke, aws, sqs, unique, tmp_path):
     result = invoke("replay", source, "--to", f"sqs:{unique}", "--duration", "2s")
     assert result.exit_code == ExitCode.USAGE
     assert "--duration is for reading a topic" in result.stderr
+
+
+def test_a_ledger_that_cannot_be_made_is_a_usage_error_and_nothing_is_sent(
+    invoke, aws, sqs, unique, tmp_path
+):
+    url = sqs.create_queue(QueueName=unique)["QueueUrl"]
+    source = write(tmp_path / "in.ndjson", envelopes(3, groups=0))
+    result = invoke("replay", source, "--to", f"sqs:{unique}", "--ledger", "/dev/null/ledger.sqlite")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stderr.startswith("msgctl: error: cannot use the ledger /dev/null/ledger.sqlite")
+    assert depth(sqs, url) == 0

@@ -142,7 +142,7 @@ def run_replay(
     )
     result = ReplayResult(str(request.to), ReplayReport(), request.dry_run)
     result.ledger = request.ledger or default_ledger(target_key)
-    lock = _held_ledger(result.ledger) if not request.dry_run else None
+    lock: FileLock | None = None
     book: Ledger | None = None
     try:
         book = _open_ledger(result.ledger, target_key, create=False)  # bad input must not leave one behind
@@ -160,6 +160,8 @@ def run_replay(
                 preview=summing and book is None,
             )
             _warn(backends, report, recent.count, request.to, source.notes)
+            if not request.dry_run:  # the input is good: from here on the ledger is this run's
+                lock = _held_ledger(result.ledger)
             if summing and not found.settled_late:  # the first pass saw every message as it is to be sent
                 if tally is not None:
                     tally.flush()
@@ -270,8 +272,8 @@ def _spool_channel(backends: Backends, channel: Channel, request: ReplayRequest)
 
 
 def _held_ledger(path: Path) -> FileLock:
-    """A replay holds its ledger for the run: a second one on the same file (any process) is refused
-    before it reads its input."""
+    """A replay holds its ledger from the end of its first pass: a second one on the same file (any
+    process) is refused before it sends anything."""
     lock = FileLock(path, "the ledger", "another replay", "wait for it to end")
     lock.acquire()
     return lock
