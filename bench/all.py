@@ -20,7 +20,7 @@ SCRIPTS = {
     "redrive.py": (["--rounds", "3"], ["--rounds", "1", "--naive", "100"]),
     "redrive_activemq.py": ([], []),
     "replay.py": (["--rounds", "3"], ["--rounds", "1"]),
-    "replay_scale.py": ([], ["--quick"]),
+    "replay_scale.py": ([], ["--quick", "--rounds", "1"]),
     "ls.py": (["--rounds", "3"], ["--rounds", "1"]),
     "redrive_competing.py": ([], ["--rounds", "1", "--messages", "3000"]),
 }
