@@ -1,6 +1,8 @@
-"""Helpers that read a broker directly, as ground truth for the tests."""
+"""Helpers that read a broker directly, as ground truth for the tests, and run msgctl processes."""
 
 import json
+import os
+import sys
 import time
 
 
@@ -142,3 +144,19 @@ def fill_fifo_groups(sqs, url, sizes, gap_s=0.0):
             )  # fmt: skip
         time.sleep(gap_s)
     return head_sent
+
+
+def msgctl_env(endpoint: str) -> dict[str, str]:
+    """The environment of a msgctl process pointed at ``endpoint``."""
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+    }
+
+
+def msgctl_command(*args: str) -> list[str]:
+    """A msgctl process's command line, JSON output."""
+    return [sys.executable, "-m", "msgctl", "-o", "json", *args]

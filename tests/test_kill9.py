@@ -2,35 +2,19 @@
 every message is accounted for, read directly from the queues."""
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import boto3_client, dead_letter_pair, depth, drain
+from tests.helpers import boto3_client, dead_letter_pair, depth, drain, msgctl_command, msgctl_env
 
 TRIALS = 20
 SEED = 9
-
-
-def _env(endpoint):
-    return {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret",
-    }
-
-
-def _msgctl(*args):
-    return [sys.executable, "-m", "msgctl", "-o", "json", *args]
 
 
 def _killed_after(command, env, seconds) -> bool:
@@ -65,7 +49,7 @@ def test_kill_9_at_random_points_of_redrive_then_resume_loses_nothing_and_names_
 ):
     sqs, env, chooser = (
         boto3_client("sqs", localstack_endpoint),
-        _env(localstack_endpoint),
+        msgctl_env(localstack_endpoint),
         random.Random(SEED),
     )
 
@@ -85,7 +69,7 @@ def test_kill_9_at_random_points_of_redrive_then_resume_loses_nothing_and_names_
         for trial in range(TRIALS):
             name = f"{unique}-{trial}"
             url, dlq, ids = dead_letter_pair(sqs, name, 40)
-            command = _msgctl("dlq", "redrive", f"sqs:{name}-dlq", "--yes", "--engine", "client")
+            command = msgctl_command("dlq", "redrive", f"sqs:{name}-dlq", "--yes", "--engine", "client")
             command += ["--hold", "10", "--concurrency", "2", "--journal", str(tmp_path / f"{trial}.sqlite")]
             killed += _killed_after([*command, "--rate", "60"], env, chooser.uniform(0.4, 1.4))
             trials.append((url, dlq, ids, command, resuming.submit(_finish, command, env)))
@@ -105,7 +89,7 @@ def test_kill_9_at_random_points_of_replay_then_a_rerun_delivers_every_message_n
 ):
     sqs, env, chooser = (
         boto3_client("sqs", localstack_endpoint),
-        _env(localstack_endpoint),
+        msgctl_env(localstack_endpoint),
         random.Random(SEED),
     )
     source = tmp_path / "in.ndjson"
@@ -124,7 +108,9 @@ def test_kill_9_at_random_points_of_replay_then_a_rerun_delivers_every_message_n
     with ThreadPoolExecutor(4) as checking:
         for trial in range(TRIALS):
             url = sqs.create_queue(QueueName=f"{unique}-{trial}")["QueueUrl"]
-            command = _msgctl("replay", str(source), "--to", f"sqs:{unique}-{trial}", "--concurrency", "2")
+            command = msgctl_command(
+                "replay", str(source), "--to", f"sqs:{unique}-{trial}", "--concurrency", "2"
+            )
             command += ["--ledger", str(tmp_path / f"{trial}.sqlite")]
             killed += _killed_after([*command, "--rate", "80"], env, chooser.uniform(0.4, 1.2))
             checks.append(checking.submit(rerun_and_check, url, command))

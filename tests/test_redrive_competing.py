@@ -2,7 +2,6 @@
 arrives, the DLQ ends empty, and a message that arrived twice is named by some process."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,21 +12,11 @@ import pytest
 
 from msgctl.core.journal import Journal
 from msgctl.core.redrive import Dead, RedriveOptions, RedriveReport, redrive, resume
-from tests.helpers import boto3_client, dead_letter_pair, depth, drain
+from tests.helpers import boto3_client, dead_letter_pair, depth, drain, msgctl_env
 from tests.test_redrive_core import FakeDlq, FakeTarget
 
 MESSAGES = 3000
 PROCESSES = 3
-
-
-def _env(endpoint):
-    return {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret",
-    }
 
 
 @pytest.mark.slow
@@ -42,7 +31,7 @@ def test_three_processes_on_one_dlq_move_every_message_and_name_any_duplicate(
     processes = [
         subprocess.Popen(
             [*command, "--journal", str(tmp_path / f"journal-{n}.sqlite")],
-            env=_env(localstack_endpoint),
+            env=msgctl_env(localstack_endpoint),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -143,7 +132,7 @@ def test_a_process_stalled_past_its_hold_names_what_another_moved_meanwhile(
     stalled, other = (
         subprocess.Popen(
             [*command, "--journal", str(tmp_path / f"journal-{n}.sqlite"), "--rate", str(rate)],
-            env=_env(localstack_endpoint),
+            env=msgctl_env(localstack_endpoint),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -5,14 +5,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from msgctl.core.file_lock import FileLock, InUseError
 from msgctl.errors import ExitCode
-from tests.helpers import boto3_client, dead_letter_pair, depth, drain
+from tests.helpers import boto3_client, dead_letter_pair, depth, drain, msgctl_command, msgctl_env
 
 
 def _lock(path):
@@ -65,20 +64,6 @@ def test_a_replay_to_a_ledger_in_use_exits_2_and_sends_nothing(invoke, aws, sqs,
     assert invoke("replay", str(source), "--to", f"sqs:{unique}", "--ledger", str(ledger)).exit_code == 0
 
 
-def _env(endpoint):
-    return {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret",
-    }
-
-
-def _msgctl(*args):
-    return [sys.executable, "-m", "msgctl", "-o", "json", *args]
-
-
 def _holding(command, env, lock_file):
     """Start ``command``; returns once it holds its lock (its pid is in the lock file)."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -100,10 +85,10 @@ def _killed(process):
 def test_a_second_redrive_process_is_refused_and_a_kill_9_frees_the_journal(
     localstack_endpoint, unique, tmp_path
 ):
-    sqs, env = boto3_client("sqs", localstack_endpoint), _env(localstack_endpoint)
+    sqs, env = boto3_client("sqs", localstack_endpoint), msgctl_env(localstack_endpoint)
     dead_letter_pair(sqs, unique, 60)
     journal = tmp_path / "journal.sqlite"
-    command = _msgctl("dlq", "redrive", f"sqs:{unique}-dlq", "--engine", "client", "--yes")
+    command = msgctl_command("dlq", "redrive", f"sqs:{unique}-dlq", "--engine", "client", "--yes")
     command += ["--journal", str(journal), "--hold", "10"]
     first = _holding([*command, "--rate", "5"], env, tmp_path / "journal.sqlite.lock")
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
@@ -123,12 +108,12 @@ def test_a_second_redrive_process_is_refused_and_a_kill_9_frees_the_journal(
 def test_a_second_replay_process_is_refused_and_a_kill_9_frees_the_ledger(
     localstack_endpoint, unique, tmp_path
 ):
-    sqs, env = boto3_client("sqs", localstack_endpoint), _env(localstack_endpoint)
+    sqs, env = boto3_client("sqs", localstack_endpoint), msgctl_env(localstack_endpoint)
     url = sqs.create_queue(QueueName=unique)["QueueUrl"]
     source = tmp_path / "in.ndjson"
     source.write_text("".join(json.dumps({"id": f"m{n}", "body": f"b{n}"}) + "\n" for n in range(40)))
     ledger = tmp_path / "ledger.sqlite"
-    command = _msgctl("replay", str(source), "--to", f"sqs:{unique}", "--ledger", str(ledger))
+    command = msgctl_command("replay", str(source), "--to", f"sqs:{unique}", "--ledger", str(ledger))
     first = _holding([*command, "--rate", "2"], env, tmp_path / "ledger.sqlite.lock")
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert second.returncode == ExitCode.USAGE, second.stderr
