@@ -112,11 +112,7 @@ class Preview:
 
     def add(self, message: Replayed | Planned) -> None:
         self.count += 1
-        group = message.group_id if message.group_id is not None else NO_GROUP
-        if group in self.by_group or len(self.by_group) < GROUPS_COUNTED:
-            self.by_group[group] += 1
-        else:
-            self.by_group[OTHER_GROUPS] += 1
+        self._count_group(message.group_id if message.group_id is not None else NO_GROUP, 1)
         if len(self.first) < PREVIEW_ENDS:
             self.first.append(message)
         else:
@@ -126,14 +122,18 @@ class Preview:
         """Add the preview of the messages after these (a range of the input numbered from 1)."""
         self.count += later.count
         for group, count in later.by_group.items():
-            if group in self.by_group or len(self.by_group) < GROUPS_COUNTED:
-                self.by_group[group] += count
-            else:
-                self.by_group[OTHER_GROUPS] += count
+            self._count_group(group, count)
         # Each holds its own first and last few: the first and last few of both are among them.
         shifted = [m._replace(line=m.line + lines_before) for m in (*later.first, *later.last)]
         ends = [*self.first, *self.last, *shifted]
         self.first, self.last = ends[:PREVIEW_ENDS], deque(ends[PREVIEW_ENDS:], maxlen=PREVIEW_ENDS)
+
+    def _count_group(self, group: str, count: int) -> None:
+        """Up to GROUPS_COUNTED groups by name (memory), the rest together."""
+        if group in self.by_group or len(self.by_group) < GROUPS_COUNTED:
+            self.by_group[group] += count
+        else:
+            self.by_group[OTHER_GROUPS] += count
 
     def to_json(self) -> dict[str, object]:
         groups = [name for name in self.by_group if name not in (NO_GROUP, OTHER_GROUPS)]
