@@ -257,3 +257,29 @@ def test_parallel_file_scan_gives_the_sequential_result(invoke, tmp_path, monkey
     broken = invoke("filter", "test", '{"kind": ["order"]}', "--input", str(path), "--count")
     assert broken.exit_code == ExitCode.USAGE
     assert "line 2501: envelope 'body' must be a string" in broken.stderr
+
+
+def test_parallel_file_scan_leaves_no_temporary_files(invoke, tmp_path, monkeypatch) -> None:
+    """A bad line in this process's own range stops the scan while the workers still write their matches:
+    their files go with it, as after a scan that ends well."""
+    import tempfile
+
+    from msgctl import file_ranges
+
+    lines = [_envelope(n, "order") for n in range(3000)]
+    path = tmp_path / "big.ndjson"
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setattr(file_ranges, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    path.write_text("\n".join(lines) + "\n")
+    whole = invoke("filter", "test", '{"kind": ["order"]}', "--input", str(path))
+    assert whole.stdout.splitlines() == lines
+    assert list(spool.iterdir()) == []
+
+    lines[10] = '{"body": 5}'
+    path.write_text("\n".join(lines) + "\n")
+    broken = invoke("filter", "test", '{"kind": ["order"]}', "--input", str(path))
+    assert broken.exit_code == ExitCode.USAGE
+    assert "line 11: envelope 'body' must be a string" in broken.stderr
+    assert list(spool.iterdir()) == []

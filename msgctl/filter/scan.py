@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -93,8 +94,10 @@ def scan_file(
     import multiprocessing
 
     ranges = byte_ranges(size, workers)
-    _SCAN.update(policy=policy, path=path, invert=invert, keep=deliver is not None)
-    results: list[RangeResult] = []
+    # The workers' files go in a directory of this call's, removed whatever stops the scan (a bad line in
+    # this process's range, a closed pipe, Ctrl-C) even while a worker still writes.
+    kept_in = tempfile.mkdtemp(prefix="msgctl-filter-") if deliver is not None else None
+    _SCAN.update(policy=policy, path=path, invert=invert, kept_in=kept_in)
     try:
         with multiprocessing.get_context("fork").Pool(len(ranges) - 1) as pool:
             others = pool.map_async(_scan_range, ranges[1:])
@@ -110,9 +113,8 @@ def scan_file(
                 raise UsageError(f"line {_lines_up_to(path, start) + result.error_line}: {result.error}")
     finally:
         _SCAN.clear()
-        for result in results:
-            if result.kept is not None:
-                os.unlink(result.kept)
+        if kept_in is not None:
+            shutil.rmtree(kept_in, ignore_errors=True)
     return matched
 
 
@@ -136,8 +138,8 @@ def _scan_range(bounds: tuple[int, int]) -> RangeResult:
     """A worker's range: its kept lines go to a temporary file."""
     policy, path, invert = _SCAN["policy"], _SCAN["path"], _SCAN["invert"]
     kept_path = None
-    if _SCAN["keep"]:
-        handle, kept_path = tempfile.mkstemp(prefix="msgctl-filter-")
+    if _SCAN["kept_in"] is not None:
+        handle, kept_path = tempfile.mkstemp(dir=_SCAN["kept_in"])
         os.close(handle)
     count = 0
     with open(kept_path or os.devnull, "wb") as kept:
