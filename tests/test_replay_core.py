@@ -45,11 +45,11 @@ def line(n, group=None, dedup=None, body=None, attrs=None, message_id="default")
     )
 
 
-def prepared(lines, plan=ReplayPlan(), report=None, on_ids=None):
+def prepared(lines, plan=ReplayPlan(), report=None, on_batch=None):
     """The messages both passes find in these input lines."""
     report = report if report is not None else ReplayReport()
     with ReplayInput.of_items(lines) as source:
-        found = prepare(source, plan, report, on_ids)
+        found = prepare(source, plan, report, on_batch)
         return list(planned(source, found, plan))
 
 
@@ -321,7 +321,9 @@ def test_a_ledger_written_before_target_ids_opens_and_records_them(tmp_path):
     assert ledger.entries(["d2"])["d2"].target_id == "sqs-id-2"
 
 
-def test_a_resend_the_target_answers_with_the_earlier_id_is_named_not_counted_as_sent():
+def test_a_resend_the_target_answers_with_the_earlier_id_is_named_not_counted_as_sent(monkeypatch):
+    from msgctl.core import replay_scan
+
     class Answering(FakeTarget):
         """A FIFO queue that answers a dropped resend with the earlier message's id, as SQS does."""
 
@@ -340,8 +342,14 @@ def test_a_resend_the_target_answers_with_the_earlier_id_is_named_not_counted_as
     first, _ = run(lines, target=target, ledger=ledger)
     report = ReplayReport()
     recent = RecentSends(ledger, target, force=True)
-    messages = prepared(lines, report=report, on_ids=recent)
-    assert recent.count == 3, "the first pass counts the resends the target will drop, to warn of them"
+    monkeypatch.setattr(replay_scan, "BATCH", 1)  # the repeat comes in a batch of its own
+    with ReplayInput.of_items([*lines, lines[1]]) as source:  # a repeat is sent once: counted once
+        found = prepare(source, ReplayPlan(), report, recent)
+        messages = list(planned(source, found, ReplayPlan()))
+    assert recent.count(found) == 3, "the first pass counts the resends the target will drop, to warn of them"
+    capped = RecentSends(ledger, target, force=True)
+    with ReplayInput.of_items([lines[0], lines[0], *lines[1:]]) as source:  # after --max: not sent
+        assert capped.count(prepare(source, ReplayPlan(max=2), ReplayReport(), capped)) == 2
     forced = replay(messages, target, ledger, ReplayOptions(force=True), report)
     assert (first.replayed, forced.replayed) == (3, 0)
     assert [m.id for m in forced.deduplicated_by_target] == ["m0", "m1", "m2"]
@@ -375,11 +383,19 @@ def test_a_file_checked_in_parallel_ranges_gives_what_one_pass_gives(monkeypatch
     assert (ranges_report.repeated_in_input, ranges_report.skipped_invalid[0][0]) == (2, 121)
     assert ranges_report.partial_input == "cut" and ranges_report.planned == 400 - 4
     assert ranges.settled_late, "the repeats make the first pass's tally no count of what is sent"
-    clean = [line(n, group=f"g{n % 3}") for n in range(400)]
+    # some envelopes without an id: a message is then named by its line in the file, not in its range
+    clean = [line(n, group=f"g{n % 3}", message_id=None if n % 2 else "default") for n in range(400)]
     lines[:] = clean
     (one, _, _), (ranges, _, _) = scanned(False), scanned(True)
     assert not ranges.settled_late and ranges.tally.to_json() == one.tally.to_json()
     assert [m["line"] for m in ranges.tally.to_json()["last"]] == list(range(396, 401))
+    assert [m["id"] for m in ranges.tally.to_json()["last"]] == [
+        "line-396",
+        "m396",
+        "line-398",
+        "m398",
+        "line-400",
+    ]
     lines[:] = [*clean[:300], '{"body": 5}', *clean[300:]]
     with pytest.raises(UsageError, match="line 301: envelope 'body' must be a string"):
         scanned(True, ReplayPlan())

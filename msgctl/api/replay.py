@@ -159,7 +159,7 @@ def run_replay(
                 tally.add if tally is not None else None,
                 preview=summing and book is None,
             )
-            _warn(backends, report, recent.count, request.to, source.notes)
+            _warn(backends, report, recent.count(found), request.to, source.notes)
             if not request.dry_run:  # the input is good: from here on the ledger is this run's
                 lock = _held_ledger(result.ledger)
             if summing and not found.settled_late:  # the first pass saw every message as it is to be sent

@@ -29,7 +29,7 @@ from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery, HoldB
 from msgctl.core.pacing import Pacer
 from msgctl.core.replay_ids import DEFAULT_RULE, IdRule, InvalidMessage, message_ids
 from msgctl.core.replay_input import ReplayInput
-from msgctl.core.replay_scan import FILTERED, MESSAGE, REPEATED, BadLine, OnIds, Scan, ScanRules, scan
+from msgctl.core.replay_scan import FILTERED, MESSAGE, REPEATED, BadLine, OnBatch, Scan, ScanRules, scan
 from msgctl.core.workers import LaneDealer, WorkerPool, run_in_lanes
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
@@ -124,7 +124,7 @@ class Preview:
         for group, count in later.by_group.items():
             self._count_group(group, count)
         # Each holds its own first and last few: the first and last few of both are among them.
-        shifted = [m._replace(line=m.line + lines_before) for m in (*later.first, *later.last)]
+        shifted = [_renumbered(m, lines_before) for m in (*later.first, *later.last)]
         ends = [*self.first, *self.last, *shifted]
         self.first, self.last = ends[:PREVIEW_ENDS], deque(ends[PREVIEW_ENDS:], maxlen=PREVIEW_ENDS)
 
@@ -144,6 +144,19 @@ class Preview:
             "first": [m.to_json() for m in self.first],
             "last": [m.to_json() for m in self.last],
         }
+
+
+def message_name(envelope_id: str | None, line: int) -> str:
+    """A message's id, or for an envelope without one its line."""
+    return envelope_id or f"line-{line}"
+
+
+def _renumbered(message: Replayed | Planned, lines_before: int) -> Replayed | Planned:
+    """A message of a range, numbered by its line in the whole input."""
+    line = message.line + lines_before
+    if isinstance(message, Replayed):
+        return message._replace(line=line, id=message_name(message.envelope.id, line))
+    return message._replace(line=line)  # (the dry run's ledger tally, which takes the input in one range)
 
 
 @dataclass
@@ -182,18 +195,18 @@ def prepare(
     source: ReplayInput,
     plan: ReplayPlan,
     report: ReplayReport,
-    on_ids: OnIds | None = None,
+    on_batch: OnBatch[Replayed] | None = None,
     on_message: Callable[[Replayed], None] | None = None,
     preview: bool = False,
 ) -> Scan:
     """The first pass: checks every line and counts them into ``report``; raises UsageError naming the first
-    bad line unless ``plan.skip_invalid`` (then each bad line is recorded in the report). ``on_ids`` hears
-    the deduplication ids a batch at a time, ``on_message`` each message as ``scan`` says; with ``preview``
+    bad line unless ``plan.skip_invalid`` (then each bad line is recorded in the report). ``on_batch``
+    hears the messages a batch at a time, ``on_message`` one at a time, as ``scan`` says; with ``preview``
     the scan's tally is the Preview of the messages it took."""
     checked = functools.partial(_checked, plan=plan)
     rules = ScanRules(checked, partial_reason, plan.skip_invalid, Preview if preview else None)
     try:
-        found = scan(source, rules, plan.max, on_ids, on_message)
+        found = scan(source, rules, plan.max, on_batch, on_message)
     except BadLine as exc:
         raise UsageError(
             f"line {exc.number}: {exc.reason} (nothing was sent; --skip-invalid skips such lines)"
@@ -257,7 +270,7 @@ def _message(number: int, line: str | bytes, plan: ReplayPlan) -> Replayed | Non
     if plan.filter is not None and not plan.filter.matches(message_from_envelope(envelope)):
         return None
     group_id, dedup_id = message_ids(envelope, plan.dedup, plan.group, plan.fifo)
-    message = Replayed(number, envelope.id or f"line-{number}", envelope, group_id, dedup_id)
+    message = Replayed(number, message_name(envelope.id, number), envelope, group_id, dedup_id)
     if plan.check is not None:
         plan.check(message)  # a UsageError: the target cannot take it
     return message
@@ -350,11 +363,11 @@ def _unsent(
 
 
 class RecentSends:
-    """Counts, from the first pass's ids, the ones a deduplicating target took less than its window ago (a
-    --force resend it will drop), so the replay can warn before it sends anything."""
+    """Finds, among the first pass's messages, the ids a deduplicating target took less than its window ago
+    (a --force resend it will drop), so the replay can warn before it sends anything."""
 
     def __init__(self, ledger: Ledger | None, target: ReplayTarget, force: bool) -> None:
-        self.count = 0
+        self._first_lines: dict[str, int] = {}  # each such id, and the first line that has it
         self._since = time.time() - DEDUP_WINDOW_S - DEDUP_MARGIN_S
         self._ledger = (
             ledger if force and target.dedups and ledger and ledger.sent_since(self._since) else None
@@ -365,10 +378,17 @@ class RecentSends:
         """Whether the ledger holds any such send (else there is nothing to count)."""
         return self._ledger is not None
 
-    def __call__(self, dedup_ids: list[str]) -> None:
-        if self._ledger is not None:
-            entries = self._ledger.entries(dedup_ids).values()
-            self.count += sum(1 for e in entries if e.state == "sent" and e.updated_at > self._since)
+    def __call__(self, messages: list[Replayed]) -> None:
+        if self._ledger is None:
+            return
+        lines = {m.dedup_id: m.line for m in reversed(messages)}  # (reversed: the first line of an id stays)
+        for dedup_id, entry in self._ledger.entries(lines).items():
+            if entry.state == "sent" and entry.updated_at > self._since:
+                self._first_lines.setdefault(dedup_id, lines[dedup_id])
+
+    def count(self, found: Scan) -> int:
+        """How many of the ids to replay are such (a repeat is sent once; lines past --max not at all)."""
+        return sum(1 for line in self._first_lines.values() if line <= found.last_line)
 
 
 def _dropped_by_target(delivery: Delivery[Replayed], known: dict[str, LedgerEntry]) -> list[Replayed]:

@@ -23,7 +23,7 @@ from msgctl.core.replay_input import ReplayInput
 MESSAGE, BLANK, PARTIAL, INVALID, FILTERED, REPEATED = range(6)
 
 HASH_BITS = 1 << 27  # 16 MiB: few false alarms below tens of millions of messages, each only read again
-ID_BATCH = 1000
+BATCH = 1000
 MAX_WORKERS = 8
 
 
@@ -37,6 +37,9 @@ class BadLine(Exception):
 
 class Checked(Protocol):
     @property
+    def line(self) -> int: ...
+
+    @property
     def dedup_id(self) -> str: ...
 
 
@@ -45,7 +48,7 @@ M_contra = TypeVar("M_contra", bound=Checked, contravariant=True)
 # A line's checks: its message, None when the filter leaves it out; BadLine says why it is bad
 Check = Callable[[int, bytes], M | None]
 Partial = Callable[[bytes], str | None]
-OnIds = Callable[[list[str]], None]
+OnBatch = Callable[[list[M]], None]  # hears the messages taken, a batch at a time
 
 
 class Tally(Protocol[M_contra]):
@@ -120,19 +123,19 @@ def scan(
     source: ReplayInput,
     rules: ScanRules[M],
     max_messages: int | None = None,
-    on_ids: OnIds | None = None,
+    on_batch: OnBatch[M] | None = None,
     on_message: Callable[[M], None] | None = None,
     workers: int | None = None,
 ) -> Scan:
     """Check every line: the first bad one raises BadLine, unless ``rules.skip_invalid`` (then it is
-    recorded). ``on_ids`` hears the deduplication ids a batch at a time, ``on_message`` each message taken
-    (unless ``settled_late``, they are the messages to replay). Stops after ``max_messages`` distinct
-    messages."""
+    recorded). ``on_batch`` hears the messages taken a batch at a time, ``on_message`` one at a time (unless
+    ``settled_late``, they are the messages to replay: else some are repeats, or past the last line).
+    Stops after ``max_messages`` distinct messages."""
     workers = workers or min(os.cpu_count() or 1, MAX_WORKERS)
-    in_order = max_messages is not None or on_ids is not None or on_message is not None
+    in_order = max_messages is not None or on_batch is not None or on_message is not None
     size = os.path.getsize(source.path)
     if in_order or workers < 2 or size < file_ranges.PARALLEL_MIN_BYTES:
-        found = _scan_lines(source.lines(), rules, max_messages, on_ids, on_message)
+        found = _scan_lines(source.lines(), rules, max_messages, on_batch, on_message)
     else:
         found = _scan_in_ranges(source.path, size, rules, workers)
     maybe = _maybe_repeated(found.hashes)
@@ -147,11 +150,11 @@ def _scan_lines(
     lines: Iterable[tuple[int, bytes]],
     rules: ScanRules[M],
     max_messages: int | None = None,
-    on_ids: OnIds | None = None,
+    on_batch: OnBatch[M] | None = None,
     on_message: Callable[[M], None] | None = None,
 ) -> Scan:
     found = Scan(tally=rules.tally() if rules.tally is not None else None)
-    batches = _IdBatches(on_ids) if on_ids is not None else None
+    batches = _Batches(on_batch) if on_batch is not None else None
     hearing = [
         hear
         for hear in (found.tally.add if found.tally else None, on_message, batches.add if batches else None)
@@ -200,21 +203,21 @@ def _scan_lines(
     return found
 
 
-class _IdBatches:
-    """Hands deduplication ids on a batch at a time."""
+class _Batches(Generic[M]):
+    """Hands messages on a batch at a time."""
 
-    def __init__(self, on_ids: OnIds) -> None:
-        self._on_ids, self._ids = on_ids, list[str]()
+    def __init__(self, on_batch: OnBatch[M]) -> None:
+        self._on_batch, self._messages = on_batch, list[M]()
 
-    def add(self, message: Checked) -> None:
-        self._ids.append(message.dedup_id)
-        if len(self._ids) >= ID_BATCH:
+    def add(self, message: M) -> None:
+        self._messages.append(message)
+        if len(self._messages) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
-        if self._ids:
-            self._on_ids(self._ids)
-            self._ids = []
+        if self._messages:
+            self._on_batch(self._messages)
+            self._messages = []
 
 
 # A range's worker finds its rules here (a forked process inherits them), and answers with its Scan or
