@@ -13,11 +13,13 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
 from msgctl.errors import UsageError
 
 BodyEncoding = Literal["text", "base64"]
+TEXT_TYPES = ("String", "Number")  # the types whose value is text
 TRACE_HEADER = "aws_trace_header"  # the envelope attribute for SQS's AWSTraceHeader (X-Ray)
 SUBJECT = "subject"  # the envelope attribute for an SNS notification's Subject
 
@@ -44,7 +46,7 @@ class MessageAttribute(NamedTuple):
         if not isinstance(raw, dict) or "type" not in raw or "value" not in raw:
             raise UsageError(f"message attribute {name!r} must be an object with 'type' and 'value'")
         type_, value = raw["type"], raw["value"]
-        if type(value) is str and (type_ == "String" or type_ == "Number"):
+        if type(value) is str and type_ in TEXT_TYPES:
             return tuple.__new__(cls, (type_, value))  # most attributes: quickly past the checks below
         if not isinstance(type_, str) or not type_:
             raise UsageError(f"message attribute {name!r} has no type")
@@ -67,8 +69,9 @@ class Envelope:
     attributes: dict[str, Any] = field(default_factory=dict)
     message_attributes: dict[str, MessageAttribute] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def text(self) -> str | None:
+        """The body as UTF-8 text, or None when it is not."""
         try:
             return self.body.decode("utf-8")
         except UnicodeDecodeError:
@@ -108,12 +111,24 @@ class Envelope:
         message_attributes = {} if message_attributes is None else message_attributes
         if not isinstance(attributes, dict) or not isinstance(message_attributes, dict):
             raise UsageError("envelope 'attributes' and 'message_attributes' must be objects")
-        typed = {name: MessageAttribute.from_json(name, value) for name, value in message_attributes.items()}
+        typed = {}
+        for name, value in message_attributes.items():
+            # (MessageAttribute.from_json's first test, inline: a large input has millions of attributes)
+            if (
+                type(value) is dict
+                and type(text := value.get("value")) is str
+                and value.get("type") in TEXT_TYPES
+            ):
+                typed[name] = _new_tuple(MessageAttribute, (value["type"], text))
+            else:
+                typed[name] = MessageAttribute.from_json(name, value)
         # As __init__ would, in a third of its time (a large input reads millions): the fields are checked.
         envelope = object.__new__(cls)
         envelope.__dict__.update(
             channel=channel, id=message_id, body=body_bytes, attributes=attributes, message_attributes=typed
         )
+        if encoding == "text":
+            envelope.__dict__["text"] = body  # (what ``text`` would decode again)
         return envelope
 
     def dumps(self) -> str:
@@ -126,6 +141,9 @@ class Envelope:
         except json.JSONDecodeError as exc:
             raise UsageError(f"not JSON: {exc.msg} at column {exc.colno}") from None
         return cls.from_json(raw)
+
+
+_new_tuple = tuple.__new__
 
 
 def b64decode(text: str, what: str) -> bytes:

@@ -74,3 +74,17 @@ def test_malformed_envelopes_are_usage_errors(line: str) -> None:
 def test_reader_never_raises_anything_but_usage_error(line: str) -> None:
     with contextlib.suppress(UsageError):
         Envelope.loads(line)
+
+
+def test_the_text_of_a_read_envelope_follows_its_body():
+    import dataclasses
+
+    number = {"n": {"type": "Number", "value": "1"}}
+    read = Envelope.from_json({"body": "héllo", "message_attributes": number})
+    assert (read.text, read.body) == ("héllo", "héllo".encode())
+    assert read.message_attributes == {"n": MessageAttribute("Number", "1")}
+    binary = Envelope.from_json({"body": "/w==", "body_encoding": "base64"})
+    assert (binary.body, binary.text) == (b"\xff", None)
+    assert dataclasses.replace(read, body=b"\xff").text is None
+    assert dataclasses.replace(binary, body=b"ok").text == "ok"
+    assert read == Envelope.from_json(read.to_json()) == Envelope.loads(read.dumps())

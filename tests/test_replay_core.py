@@ -399,3 +399,18 @@ def test_a_file_checked_in_parallel_ranges_gives_what_one_pass_gives(monkeypatch
     lines[:] = [*clean[:300], '{"body": 5}', *clean[300:]]
     with pytest.raises(UsageError, match="line 301: envelope 'body' must be a string"):
         scanned(True, ReplayPlan())
+
+
+def test_deduplication_ids_stay_what_earlier_versions_made():
+    """A ledger written by an earlier version must still know its messages: the ids are fixed."""
+    import hashlib
+
+    message = prepared([line(1)])[0]
+    assert message.dedup_id == hashlib.sha256(b"msgctl-replay:m1").hexdigest()
+    kept = prepared(
+        [line(2, group="g", dedup="my-dedup-id")], plan=ReplayPlan(dedup=parse_dedup_rule("keep"))
+    )
+    assert (kept[0].dedup_id, kept[0].group_id) == ("my-dedup-id", "g")
+    anonymous = prepared([line(3, message_id=None)])[0]
+    assert anonymous.dedup_id == content_hash(anonymous.envelope, None)
+    assert anonymous.id == "line-1"

@@ -103,9 +103,11 @@ class SqsTarget(_BatchTarget):
     def check(self, message: Outbound) -> None:
         """What sending checks (a text body, attribute types, the size), without making the request's entry:
         replay checks every message of its input so."""
-        if message.envelope.text is None:
+        envelope = message.envelope
+        if envelope.text is None:
             raise UsageError(NOT_TEXT)
-        self._within_limit(_sqs_size(message.envelope.body, message.envelope.message_attributes))
+        if (size := _sqs_size(envelope.body, envelope.message_attributes)) > self.max_bytes:
+            self._within_limit(size)
 
     def _entry(self, message: Outbound) -> dict[str, Any]:
         text = message.envelope.text
@@ -294,11 +296,13 @@ def _sqs_size(body: bytes, attributes: dict[str, MessageAttribute]) -> int:
     attribute's texts measured together: this runs once a message of a replay's input)."""
     size = len(body)
     for name, attribute in attributes.items():
-        value = attribute.value if type(attribute.value) is str else to_sqs_value(name, attribute)
-        if isinstance(value, bytes):
-            size += len(value)
-            value = ""
-        text = name + attribute.type + value
+        kind, value = attribute
+        if type(value) is not str:
+            value = to_sqs_value(name, attribute)
+            if isinstance(value, bytes):
+                size += len(value)
+                value = ""
+        text = name + kind + value
         size += len(text) if text.isascii() else len(text.encode("utf-8"))
     return size
 

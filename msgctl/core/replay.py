@@ -13,7 +13,6 @@ where the target answers with the id of the earlier message (recorded in the led
 
 from __future__ import annotations
 
-import functools
 import itertools
 import threading
 import time
@@ -42,6 +41,7 @@ PREVIEW_ENDS = 5  # a dry run shows the first and the last few messages
 GROUPS_COUNTED = 100_000  # a dry run counts the messages of this many groups (memory), then the rest together
 GROUPS_SHOWN = 10
 NO_GROUP, OTHER_GROUPS = "(no group)", "(other groups)"
+PARTIAL_HINT = b'"partial"'  # in every partial-output marker
 
 
 class Replayed(NamedTuple):
@@ -112,7 +112,11 @@ class Preview:
 
     def add(self, message: Replayed | Planned) -> None:
         self.count += 1
-        self._count_group(message.group_id if message.group_id is not None else NO_GROUP, 1)
+        group, by_group = message.group_id or NO_GROUP, self.by_group
+        if group in by_group:  # (most messages: their group is counted already; this runs once a message)
+            by_group[group] += 1
+        else:
+            self._count_group(group, 1)
         if len(self.first) < PREVIEW_ENDS:
             self.first.append(message)
         else:
@@ -203,8 +207,8 @@ def prepare(
     bad line unless ``plan.skip_invalid`` (then each bad line is recorded in the report). ``on_batch``
     hears the messages a batch at a time, ``on_message`` one at a time, as ``scan`` says; with ``preview``
     the scan's tally is the Preview of the messages it took."""
-    checked = functools.partial(_checked, plan=plan)
-    rules = ScanRules(checked, partial_reason, plan.skip_invalid, Preview if preview else None)
+    tally = Preview if preview else None
+    rules = ScanRules(_line_check(plan), partial_reason, plan.skip_invalid, tally, PARTIAL_HINT)
     try:
         found = scan(source, rules, plan.max, on_batch, on_message)
     except BadLine as exc:
@@ -220,23 +224,31 @@ def prepare(
     return found
 
 
-def _checked(number: int, line: bytes, plan: ReplayPlan) -> Replayed | None:
-    try:
-        return _message(number, line, plan)
-    except (InvalidMessage, UsageError) as exc:
-        raise BadLine(exc.message if isinstance(exc, UsageError) else str(exc)) from None
+def _line_check(plan: ReplayPlan) -> Callable[[int, bytes], Replayed | None]:
+    """The first pass's check of a line: its message, None when filtered out, BadLine saying why it is bad."""
+    read = message_reader(plan)
+
+    def check(number: int, line: bytes) -> Replayed | None:
+        try:
+            return read(number, line)
+        except InvalidMessage as exc:
+            raise BadLine(str(exc)) from None
+        except UsageError as exc:
+            raise BadLine(exc.message) from None
+
+    return check
 
 
 def planned(source: ReplayInput, found: Scan, plan: ReplayPlan) -> Iterator[Replayed]:
     """The second pass: the messages to replay, in input order."""
-    unchecked = replace(plan, filter=None, check=None)  # the first pass has done both
+    read = message_reader(replace(plan, filter=None, check=None))  # the first pass has done both
     for number, line in source.lines():
         if number > found.last_line:
             return
         if found.kinds[number - 1] != MESSAGE:
             continue
         try:
-            message = _message(number, line, unchecked)
+            message = read(number, line)
         except (InvalidMessage, UsageError):
             message = None
         if message is None:
@@ -250,7 +262,7 @@ def partial_reason(line: str | bytes) -> str | None:
     """The reason a partial-output marker gives (the last record of a tail or dlq export that could not
     read every message), or None for any other line."""
     data = line.encode() if isinstance(line, str) else line
-    if b'"partial"' not in data:
+    if PARTIAL_HINT not in data:
         return None
     try:
         raw = orjson.loads(data)
@@ -261,19 +273,27 @@ def partial_reason(line: str | bytes) -> str | None:
     return None
 
 
-def _message(number: int, line: str | bytes, plan: ReplayPlan) -> Replayed | None:
-    try:
-        raw = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidMessage(f"not JSON: {exc}") from None
-    envelope = Envelope.from_json(raw)
-    if plan.filter is not None and not plan.filter.matches(message_from_envelope(envelope)):
-        return None
-    group_id, dedup_id = message_ids(envelope, plan.dedup, plan.group, plan.fifo)
-    message = Replayed(number, message_name(envelope.id, number), envelope, group_id, dedup_id)
-    if plan.check is not None:
-        plan.check(message)  # a UsageError: the target cannot take it
-    return message
+def message_reader(plan: ReplayPlan) -> Callable[[int, str | bytes], Replayed | None]:
+    """Makes a line's message (None when the filter leaves it out); InvalidMessage or UsageError say why a
+    line cannot be replayed. (What it calls is bound once: it runs once a line, twice a replay.)"""
+    loads, from_json, new_message = orjson.loads, Envelope.from_json, Replayed._make
+    policy, target_check, dedup, group, fifo = plan.filter, plan.check, plan.dedup, plan.group, plan.fifo
+
+    def read(number: int, line: str | bytes) -> Replayed | None:
+        try:
+            raw = loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidMessage(f"not JSON: {exc}") from None
+        envelope = from_json(raw)
+        if policy is not None and not policy.matches(message_from_envelope(envelope)):
+            return None
+        group_id, dedup_id = message_ids(envelope, dedup, group, fifo)
+        message = new_message((number, message_name(envelope.id, number), envelope, group_id, dedup_id))
+        if target_check is not None:
+            target_check(message)  # a UsageError: the target cannot take it
+        return message
+
+    return read
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 
 VALID_ID = re.compile(r"[!-~]{1,128}")  # SQS: alphanumerics and punctuation, 1 to 128 characters
+_sha256 = hashlib.sha256
 
 
 class InvalidMessage(Exception):
@@ -105,10 +106,10 @@ def message_ids(envelope: Envelope, dedup: IdRule, group: IdRule, fifo: bool) ->
     group_id = _group_id(envelope, group)
     if fifo and not group_id:
         raise InvalidMessage("no group id, and the target is FIFO: pass --group-id template:...")
-    dedup_id = _dedup_id(envelope, group_id, dedup)
+    dedup_id, hashed = _dedup_id(envelope, group_id, dedup)
     if group_id is not None and not VALID_ID.fullmatch(group_id):
         raise _invalid_id("group id", group_id)
-    if not VALID_ID.fullmatch(dedup_id):
+    if not hashed and not VALID_ID.fullmatch(dedup_id):
         raise _invalid_id("deduplication id", dedup_id)
     return group_id, dedup_id
 
@@ -124,21 +125,22 @@ def _group_id(envelope: Envelope, rule: IdRule) -> str | None:
     return kept if isinstance(kept, str) and kept else None
 
 
-def _dedup_id(envelope: Envelope, group_id: str | None, rule: IdRule) -> str:
-    """By default from the message id, so distinct captured messages with the same body all go; a
-    repeat of the same captured message (same id) is sent once."""
+def _dedup_id(envelope: Envelope, group_id: str | None, rule: IdRule) -> tuple[str, bool]:
+    """The id, and whether it is a hash of ours (a valid id). By default from the message id, so distinct
+    captured messages with the same body all go; a repeat of the same captured message (same id) is sent
+    once."""
     if rule.template is not None:
-        return rule.template.render(envelope)
+        return rule.template.render(envelope), False
     if rule.kind == "message-id" or (rule.kind == "default" and envelope.id):
         if not envelope.id:
             raise InvalidMessage("the envelope has no id for --dedup-id message-id")
-        return hashlib.sha256(f"msgctl-replay:{envelope.id}".encode()).hexdigest()
+        return _sha256(b"msgctl-replay:" + envelope.id.encode()).hexdigest(), True
     kept = envelope.attributes.get("dedup_id")
     if rule.kind == "keep" or (rule.kind == "default" and isinstance(kept, str) and kept):
         if not isinstance(kept, str) or not kept:
             raise InvalidMessage("the envelope has no dedup_id to keep")
-        return kept
-    return content_hash(envelope, group_id)
+        return kept, False
+    return content_hash(envelope, group_id), True
 
 
 def content_hash(envelope: Envelope, group_id: str | None) -> str:

@@ -68,6 +68,7 @@ class ScanRules(Generic[M]):
     partial_reason: Partial
     skip_invalid: bool = False
     tally: Callable[[], Tally[M]] | None = None
+    partial_hint: bytes = b""  # only a line holding these bytes may be a partial-output marker
 
 
 @dataclass
@@ -163,9 +164,10 @@ def _scan_lines(
     seen = HashSeen(1 << 20) if max_messages is not None else None  # only to know when max is reached
     accepted = alarms = 0
     # Bound once: this loop runs once a line of inputs of millions.
-    check, partial_reason, kind_of, hash_of = (
+    check, partial_reason, hint, kind_of, hash_of = (
         rules.check,
         rules.partial_reason,
+        rules.partial_hint,
         found.kinds.append,
         found.hashes.append,
     )
@@ -175,7 +177,7 @@ def _scan_lines(
         if not line or line.isspace():
             kind_of(BLANK)
             continue
-        if (partial := partial_reason(line)) is not None:
+        if hint in line and (partial := partial_reason(line)) is not None:
             found.partial = partial
             kind_of(PARTIAL)
             continue
