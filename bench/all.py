@@ -23,6 +23,7 @@ SCRIPTS = {
     "redrive_activemq.py": ([], []),
     "replay.py": (["--rounds", "3"], ["--rounds", "1"]),
     "ls.py": (["--rounds", "3"], ["--rounds", "1"]),
+    "check.py": (["--rounds", "5"], ["--rounds", "1"]),
     "redrive_competing.py": ([], ["--rounds", "1", "--messages", "3000"]),
 }
 

@@ -20,6 +20,11 @@ named broker profiles::
     connect = 5   # seconds to open a connection (TCP, TLS, a broker's CONNECTED answer)
     read = 10     # seconds to wait for an answer (an AWS request, a broker's receipt or reply); also
                   # the STOMP heart-beat interval, so a silent broker is noticed within 1.5 x read
+
+    [check]                      # msgctl check's thresholds (see core/health.py for the layers)
+    age-warn = "5m"
+    [check."sqs:orders-*"]       # by channel prefix, or by channel: [check."amq:queue/payments"]
+    depth-crit = 10000
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class Config:
     default_broker: str | None = None
     brokers: Mapping[str, BrokerProfile] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    check: Mapping[str, Any] = field(default_factory=dict)  # the [check] table, read by check itself
 
 
 @dataclass
@@ -149,6 +155,7 @@ def load_config(path: Path) -> Config:
         default_broker=_opt_str(raw, "default_broker", path),
         brokers={name: _broker_profile(name, value, path) for name, value in brokers.items()},
         timeouts=_timeouts(_table(raw, "timeouts", path), path),
+        check=_table(raw, "check", path),
     )
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from msgctl.api.channels import ChannelList
     from msgctl.api.dlq import DeadLetterQueue, MoveTask
     from msgctl.api.filters import Filters
+    from msgctl.api.health import HealthReport
     from msgctl.api.lag import LagMeter
     from msgctl.api.messages import MessageStream
     from msgctl.api.prune import PruneResult
@@ -388,6 +389,42 @@ class Client:
             channel, hold, sample, groups, group_property=group_property, top=top, force=force
         )
         return meter.measure(stop_requested)
+
+    # Health
+
+    def check(
+        self,
+        channels: Iterable[ChannelLike] | None = None,
+        prefix: str | None = None,
+        *,
+        depth_warn: int | None = None,
+        depth_crit: int | None = None,
+        age_warn: str | float | timedelta | None = None,
+        age_crit: str | float | timedelta | None = None,
+        dlq_warn: int | None = None,
+        dlq_crit: int | None = None,
+        consumers_min: int | None = None,
+        peek: bool = False,
+    ) -> HealthReport:
+        """Every channel's health (or the named ones'): ``.channels``, worst first, each with ``.status``
+        (ok, warning, critical, unknown) and ``.checks``; ``.status`` and ``.exit_code`` of the whole.
+        Thresholds given here win over the channel's ``msgctl:*`` tags, which win over the config file.
+        ``peek``: read the first messages of an SQS queue whose age CloudWatch does not tell, by tail's rules
+        (held, then released at once; refused where a receive would bring a message near its DLQ)."""
+        from msgctl.api.health import check_health
+        from msgctl.core.health import Thresholds
+
+        flags = Thresholds(
+            depth_warn=depth_warn,
+            depth_crit=depth_crit,
+            age_warn=seconds_of(age_warn),
+            age_crit=seconds_of(age_crit),
+            dlq_warn=dlq_warn,
+            dlq_crit=dlq_crit,
+            consumers_min=consumers_min,
+        )
+        named = [channel_of(c) for c in channels] if channels is not None else None
+        return check_health(self.backends, named, prefix, flags, peek)
 
     def secrets(self) -> list[str]:
         """Credentials resolved so far (broker passwords, AWS keys), for redacting logs."""

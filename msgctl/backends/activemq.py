@@ -170,7 +170,7 @@ class ActiveMqBackend:
             summary = _summary(channel.kind, channel.name, stats, dlq)
         return ChannelStats(
             summary=summary,
-            oldest_age_s=self._oldest_age(channel, stats),
+            oldest_age_s=self.oldest_age(channel, stats),
             details=details,
         )
 
@@ -180,7 +180,8 @@ class ActiveMqBackend:
         found = {name for name, _ in self.destinations(f"Consumer.*.{topic_name}", "queue")}
         return consumer_queues(topic_name, found)
 
-    def _oldest_age(self, channel: Channel, stats: dict[str, Any]) -> float | None:
+    def oldest_age(self, channel: Channel, stats: dict[str, Any]) -> float | None:
+        """Seconds since the head message was sent: from the statistics, else by browsing the head."""
         first = stats.get("firstMessageTimestamp")
         if isinstance(first, int) and first > 0:
             return _age_s(first)

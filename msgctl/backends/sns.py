@@ -47,14 +47,17 @@ class SnsBackend:
             return dict(client.get_topic_attributes(TopicArn=arn)["Attributes"])
 
     def list_channels(self, prefix: str | None = None) -> Iterator[ChannelSummary]:
+        yield from (s for s in parallel_map(self._summary_of, self.topic_arns(prefix)) if s is not None)
+
+    def topic_arns(self, prefix: str | None = None) -> list[str]:
+        """The ARNs of every topic (whose name starts with ``prefix``), by name."""
         with aws_errors("cannot list SNS topics"):
             arns = [
                 topic["TopicArn"]
                 for page in self._sns.get_paginator("list_topics").paginate()
                 for topic in page.get("Topics", [])
             ]
-        chosen = sorted((arn for arn in arns if not prefix or arn_name(arn).startswith(prefix)), key=arn_name)
-        yield from (s for s in parallel_map(self._summary_of, chosen) if s is not None)
+        return sorted((arn for arn in arns if not prefix or arn_name(arn).startswith(prefix)), key=arn_name)
 
     def _summary_of(self, arn: str) -> ChannelSummary | None:
         """The topic's summary; None when it was deleted while we were listing."""

@@ -54,7 +54,15 @@ class SqsBackend:
             response = self.client_for(channel).get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
         return dict(response["Attributes"])
 
+    @property
+    def cloudwatch(self) -> Any:
+        return self._clients.client("cloudwatch")
+
     def list_channels(self, prefix: str | None = None) -> Iterator[ChannelSummary]:
+        yield from (s for s in parallel_map(self._summary_of, self.queue_urls(prefix)) if s is not None)
+
+    def queue_urls(self, prefix: str | None = None) -> list[str]:
+        """The URLs of every queue (whose name starts with ``prefix``), by name."""
         paginator = self._sqs.get_paginator("list_queues")
         # Without MaxResults, ListQueues returns at most 1,000 queues and no NextToken.
         kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": 1000}}
@@ -62,8 +70,7 @@ class SqsBackend:
             kwargs["QueueNamePrefix"] = prefix
         with aws_errors("cannot list SQS queues"):
             urls = [url for page in paginator.paginate(**kwargs) for url in page.get("QueueUrls", [])]
-        ordered = sorted(urls, key=lambda u: u.rsplit("/", 1)[-1])
-        yield from (s for s in parallel_map(self._summary_of, ordered) if s is not None)
+        return sorted(urls, key=lambda u: u.rsplit("/", 1)[-1])
 
     def _summary_of(self, url: str) -> ChannelSummary | None:
         """The queue's summary; None when it was deleted while we were listing."""
@@ -91,7 +98,7 @@ class SqsBackend:
         now = datetime.now(UTC)
         try:
             with aws_errors("CloudWatch"):
-                response = self._clients.client("cloudwatch").get_metric_statistics(
+                response = self.cloudwatch.get_metric_statistics(
                     Namespace="AWS/SQS",
                     MetricName="ApproximateAgeOfOldestMessage",
                     Dimensions=[{"Name": "QueueName", "Value": queue_name}],
@@ -178,13 +185,19 @@ def max_receive_count(attributes: dict[str, str]) -> int | None:
 
 def dead_letter_target(redrive_policy: str | None) -> str | None:
     """The DLQ a RedrivePolicy names, as ``sqs:NAME``."""
+    target = dead_letter_arn(redrive_policy)
+    return f"sqs:{arn_name(target)}" if target else None
+
+
+def dead_letter_arn(redrive_policy: str | None) -> str | None:
+    """The ARN of the DLQ a RedrivePolicy names."""
     if not redrive_policy:
         return None
     try:
         target = json.loads(redrive_policy).get("deadLetterTargetArn")
     except (ValueError, AttributeError):
         return None
-    return f"sqs:{arn_name(target)}" if target else None
+    return str(target) if target else None
 
 
 def _int(value: str | None) -> int | None:

@@ -62,6 +62,11 @@ COMMANDS = {
         "replay_command",
         "Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).",
     ),
+    "check": (
+        "health",
+        "check",
+        "Check every channel's health: depth, oldest message age, dead letters, consumers, subscriptions.",
+    ),
     "fifo": ("fifo", None, "FIFO queues and message groups: which groups are behind or blocked."),
     "dlq": ("dlq", None, "Dead-letter queues: list them, look inside, move their messages back."),
     "chain": (

@@ -27,15 +27,21 @@ class Renderer:
     def stdout_is_terminal(self) -> bool:
         return bool(getattr(self.stdout, "isatty", lambda: False)())
 
-    def records(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-        """A list of objects: a table, one JSON array, or one JSON object per line."""
+    def records(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Sequence[str],
+        styles: Sequence[str | None] | None = None,
+    ) -> None:
+        """A list of objects: a table (each row in its rich style, on a terminal), one JSON array, or one
+        JSON object per line."""
         if self.output == "json":
             self._write(json.dumps(list(rows), indent=2, default=str))
         elif self.output == "ndjson":
             for row in rows:
                 self._write(json.dumps(row, separators=(",", ":"), default=str))
         else:
-            self._table([[_column_cell(row.get(c)) for c in columns] for row in rows], columns)
+            self._table([[_column_cell(row.get(c)) for c in columns] for row in rows], columns, styles)
 
     def record(self, row: Mapping[str, Any]) -> None:
         """One JSON object on a line, as it comes (a stream of them: flushed by the end of the command)."""
@@ -96,7 +102,12 @@ class Renderer:
         self.stderr.write(text + "\n")
         self.stderr.flush()
 
-    def _table(self, rows: Iterable[Sequence[str]], columns: Sequence[str]) -> None:
+    def _table(
+        self,
+        rows: Iterable[Sequence[str]],
+        columns: Sequence[str],
+        styles: Sequence[str | None] | None = None,
+    ) -> None:
         from rich import box
         from rich.console import Console
         from rich.table import Table
@@ -105,8 +116,8 @@ class Renderer:
         table = Table(box=box.SIMPLE_HEAD if terminal else None, show_edge=False, pad_edge=False)
         for column in columns:
             table.add_column(column.upper(), overflow="fold")
-        for row in rows:
-            table.add_row(*row)
+        for number, row in enumerate(rows):
+            table.add_row(*row, style=styles[number] if styles else None)
         console = Console(
             file=self.stdout,
             no_color=not self.color,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
 from msgctl.core.fifo_lag import GroupLag, LagReport, Status, Thresholds
 from msgctl.render import Renderer, _cell
+from msgctl.render.monitoring import label_value, number, perf_label
 
 GROUP_COLUMNS = ("group", "oldest_age_s", "count", "count_is_lower_bound", "head_receive_count", "state")
 
@@ -21,10 +21,10 @@ def nagios(report: LagReport, status: Status, thresholds: Thresholds) -> str:
         summary += f", blocked: {', '.join(blocked[:5])}" + (" ..." if len(blocked) > 5 else "")
     summary += "".join(f"; {' '.join(note.split())}" for note in report.notes)
     levels = f"{_threshold(thresholds.warn_s)};{_threshold(thresholds.crit_s)}"
-    perfdata = [f"oldest_age={_number(oldest)}s;{levels};0", f"groups={len(report.groups)};;;0"]
+    perfdata = [f"oldest_age={number(oldest)}s;{levels};0", f"groups={len(report.groups)};;;0"]
     for group in report.groups:
-        label = _perf_label(group.group)
-        perfdata.append(f"'{label}_age'={_number(group.oldest_age_s)}s;{levels};0")
+        label = perf_label(group.group)
+        perfdata.append(f"'{label}_age'={number(group.oldest_age_s)}s;{levels};0")
         perfdata.append(f"'{label}_count'={group.count};;;0")
     return f"{status}: {summary} | {' '.join(perfdata)}"
 
@@ -35,16 +35,16 @@ def nagios_unknown(message: str) -> str:
 
 def prometheus(report: LagReport) -> str:
     """Gauges per group (age, count, lower bound, blocked) and the queue-level counts, text format 0.0.4."""
-    channel = _label_value(report.channel)
+    channel = label_value(report.channel)
     lines: list[str] = []
 
     def gauge(name: str, help_text: str, samples: list[tuple[str, float | int | None]]) -> None:
         lines.append(f"# HELP msgctl_fifo_{name} {help_text}")
         lines.append(f"# TYPE msgctl_fifo_{name} gauge")
-        lines.extend(f"msgctl_fifo_{name}{{{labels}}} {_number(value, 'NaN')}" for labels, value in samples)
+        lines.extend(f"msgctl_fifo_{name}{{{labels}}} {number(value, 'NaN')}" for labels, value in samples)
 
     def per_group(value: Callable[[GroupLag], float | int | None]) -> list[tuple[str, float | int | None]]:
-        return [(f'channel="{channel}",group="{_label_value(g.group)}"', value(g)) for g in report.groups]
+        return [(f'channel="{channel}",group="{label_value(g.group)}"', value(g)) for g in report.groups]
 
     gauge(
         "group_oldest_age_seconds",
@@ -99,20 +99,5 @@ def _age(seconds: float | None) -> str:
     return "unknown" if seconds is None else f"{seconds:.1f}s"
 
 
-def _number(value: float | int | None, missing: str = "U") -> str:
-    if value is None:
-        return missing
-    return str(value) if isinstance(value, int) else f"{value:.3f}"
-
-
 def _threshold(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds:g}"
-
-
-def _perf_label(group: str) -> str:
-    """Nagios labels may not hold quotes or '='; other characters are kept."""
-    return re.sub(r"['=]", "_", group)
-
-
-def _label_value(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

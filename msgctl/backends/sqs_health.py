@@ -1,0 +1,280 @@
+"""What check reads of SQS queues: one GetQueueAttributes and one ListQueueTags a queue (in parallel), the
+ages of the queues that hold messages from CloudWatch's GetMetricData (up to 500 queues a call, asked while
+the reads go on), and the move tasks out of each DLQ."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from msgctl.address import Channel, parse_channel
+from msgctl.backends.aws import arn_name, aws_errors
+from msgctl.backends.sqs import SqsBackend, dead_letter_arn, dead_letter_target
+from msgctl.core.health import Measure
+from msgctl.core.parallel import parallel_map, read_workers
+from msgctl.errors import MsgctlError, NotFoundError
+
+METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
+AGE_EVERY = 100  # queues read between two GetMetricData calls (of those among them that hold messages)
+ASIDE_WORKERS = 4
+AGE_WINDOW = timedelta(minutes=15)  # SQS metrics come every minute (every 5 without detailed monitoring)
+NO_AGE = "CloudWatch has no ApproximateAgeOfOldestMessage for it"
+DEPTH = "ApproximateNumberOfMessages"
+
+
+@dataclass(eq=False)
+class _Queue:
+    name: str
+    url: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    client: Any = None
+
+    @property
+    def channel(self) -> str:
+        return f"sqs:{self.name}"
+
+    @property
+    def in_flight(self) -> int | None:
+        return self.count("ApproximateNumberOfMessagesNotVisible")
+
+    def count(self, attribute: str) -> int | None:
+        value = self.attributes.get(attribute)
+        return int(value) if value is not None and value.isdigit() else None
+
+
+def measure_queues(sqs: SqsBackend, channels: list[Channel] | None, prefix: str | None) -> list[Measure]:
+    """Every queue (with ``prefix``) when ``channels`` is None, else the named ones. A queue that cannot be
+    read is measured as its error; a queue deleted while listing is left out."""
+    if channels is None:
+        queues = [_Queue(url.rsplit("/", 1)[-1], url) for url in sqs.queue_urls(prefix)]
+    else:
+        queues = parallel_map(lambda channel: _named(sqs, channel), channels)
+    asides = _Asides(sqs)
+    try:
+        queues = _read_all(sqs, queues, channels is not None, asides)
+        return _measured(sqs, queues, channels is not None, asides)
+    finally:
+        asides.close()
+
+
+def _read_all(sqs: SqsBackend, queues: list[_Queue], named: bool, asides: _Asides) -> list[_Queue]:
+    """Each queue's attributes and tags; what depends on them is asked as the reads go."""
+    read: list[_Queue] = []
+    with ThreadPoolExecutor(read_workers(), thread_name_prefix="msgctl-read") as pool:
+        try:
+            for queue in pool.map(lambda q: _read(sqs, q, named), queues):  # in order, as they come
+                if queue is not None:
+                    read.append(queue)
+                    asides.add(queue)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return read
+
+
+def _measured(sqs: SqsBackend, queues: list[_Queue], named: bool, asides: _Asides) -> list[Measure]:
+    readable = {q.channel: q for q in queues if q.error is None}
+    dlqs = {d for q in readable.values() if (d := dead_letter_target(q.attributes.get("RedrivePolicy")))}
+    if named:  # a named queue may be the DLQ of queues not named
+        listed = list(readable.values())
+        dlqs |= {q.channel for q, has in zip(listed, parallel_map(_has_sources, listed), strict=True) if has}
+    for dlq in dlqs & set(readable):
+        asides.ask_move_tasks(readable[dlq].attributes.get("QueueArn", ""))
+    depths: dict[str, int | str | None] = {c: q.count(DEPTH) for c, q in readable.items()}
+    elsewhere = sorted(dlqs - set(readable))  # DLQs of measured queues, not measured themselves
+    depths |= dict(zip(elsewhere, parallel_map(functools.partial(_depth, sqs), elsewhere), strict=True))
+    ages, failures = asides.ages(), asides.move_failures()
+    return [
+        _measure(q, dlqs, depths, ages.get(q.name), failures.get(q.attributes.get("QueueArn", "")))
+        for q in queues
+    ]
+
+
+def _named(sqs: SqsBackend, channel: Channel) -> _Queue:
+    try:
+        return _Queue(channel.name, sqs.queue_url(channel))
+    except MsgctlError as exc:
+        return _Queue(channel.name, "", error=str(exc))
+
+
+def _read(sqs: SqsBackend, queue: _Queue, named: bool) -> _Queue | None:
+    if queue.error is not None:
+        return queue
+    queue.client = sqs.client_for(parse_channel(queue.url))
+
+    def read() -> None:
+        with aws_errors(f"cannot read sqs:{queue.name}"):
+            answer = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
+            queue.attributes = answer["Attributes"]
+            queue.tags = queue.client.list_queue_tags(QueueUrl=queue.url).get("Tags", {})
+
+    queue.error = read_error(read, named)
+    return None if queue.error is GONE else queue
+
+
+GONE = "(deleted while listed)"
+
+
+def read_error(read: Callable[[], None], named: bool) -> str | None:
+    """Run ``read``: None, or its error's message; GONE for a channel that was listed (not named) and is
+    deleted by now: it is left out."""
+    try:
+        read()
+    except NotFoundError as exc:
+        return GONE if not named else str(exc)
+    except MsgctlError as exc:
+        return str(exc)
+    return None
+
+
+def _has_sources(queue: _Queue) -> bool:
+    try:
+        with aws_errors(f"cannot list the source queues of sqs:{queue.name}"):
+            return bool(queue.client.list_dead_letter_source_queues(QueueUrl=queue.url).get("queueUrls"))
+    except MsgctlError:
+        return False  # not known to be a DLQ: checked as a queue
+
+
+def _depth(sqs: SqsBackend, dlq: str) -> int | str | None:
+    """The DLQ's depth, or why it could not be read."""
+    try:
+        value = sqs.queue_attributes(parse_channel(dlq)).get("ApproximateNumberOfMessages")
+    except NotFoundError:
+        return f"{dlq} does not exist: dead letters have nowhere to go"
+    except MsgctlError as exc:
+        return str(exc)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+class _Asides:
+    """What is asked beside the reads, as they go (CloudWatch and move tasks may answer slower than SQS):
+    the ages of the queues that hold messages, a batch at a time (an empty queue has no oldest message),
+    and the move tasks out of each DLQ a RedrivePolicy names."""
+
+    def __init__(self, sqs: SqsBackend) -> None:
+        self._sqs, self._seen = sqs, 0
+        self._waiting: list[str] = []
+        self._ages: list[Future[dict[str, float]]] = []
+        self._moves: dict[str, Future[str | None]] = {}  # by the DLQ's ARN
+        self._pool = ThreadPoolExecutor(ASIDE_WORKERS, thread_name_prefix="msgctl-aside")
+
+    def add(self, queue: _Queue) -> None:
+        self._seen += 1
+        if queue.error is None and (queue.count(DEPTH) or queue.in_flight):
+            self._waiting.append(queue.name)
+        if len(self._waiting) >= METRIC_QUERIES_PER_CALL or (self._seen % AGE_EVERY == 0 and self._waiting):
+            self._ask_ages()
+        if (target := dead_letter_arn(queue.attributes.get("RedrivePolicy"))) is not None:
+            self.ask_move_tasks(target)
+
+    def ask_move_tasks(self, dlq_arn: str) -> None:
+        if dlq_arn and dlq_arn not in self._moves:
+            self._moves[dlq_arn] = self._pool.submit(_move_failure, self._sqs, dlq_arn)
+
+    def _ask_ages(self) -> None:
+        self._ages.append(self._pool.submit(_age_batch, self._sqs, self._waiting))
+        self._waiting = []
+
+    def ages(self) -> dict[str, float]:
+        if self._waiting:
+            self._ask_ages()
+        found: dict[str, float] = {}
+        for answer in self._ages:
+            found |= answer.result()
+        return found
+
+    def move_failures(self) -> dict[str, str | None]:
+        return {arn: answer.result() for arn, answer in self._moves.items()}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _age_batch(sqs: SqsBackend, names: list[str]) -> dict[str, float]:
+    now = datetime.now(UTC)
+    queries = [
+        {
+            "Id": f"q{n}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/SQS",
+                    "MetricName": "ApproximateAgeOfOldestMessage",
+                    "Dimensions": [{"Name": "QueueName", "Value": name}],
+                },
+                "Period": 60,
+                "Stat": "Maximum",
+            },
+            "ReturnData": True,
+        }
+        for n, name in enumerate(names)
+    ]
+    found: dict[str, float] = {}
+    kwargs: dict[str, Any] = {
+        "MetricDataQueries": queries,
+        "StartTime": now - AGE_WINDOW,
+        "EndTime": now + timedelta(minutes=1),  # the current minute is still open
+        "ScanBy": "TimestampDescending",
+    }
+    try:
+        with aws_errors("CloudWatch"):
+            client = sqs.cloudwatch
+            while True:
+                response = client.get_metric_data(**kwargs)
+                for result in response.get("MetricDataResults", []):
+                    values = result.get("Values") or []
+                    name = names[int(result["Id"][1:])]
+                    if values and name not in found:
+                        found[name] = float(values[0])  # the newest first
+                if not response.get("NextToken"):
+                    return found
+                kwargs["NextToken"] = response["NextToken"]
+    except MsgctlError:
+        return found  # no permission or no CloudWatch: the ages are unknown, and say so
+
+
+def _move_failure(sqs: SqsBackend, dlq_arn: str) -> str | None:
+    """Why the DLQ's last native move task failed; None when it did not (or the endpoint has none)."""
+    try:
+        client = sqs.client_for(parse_channel(dlq_arn))
+        with aws_errors(f"cannot list the move tasks of sqs:{arn_name(dlq_arn)}"):
+            answer = client.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=1)
+    except Exception:  # no move tasks here (moto answers with a server error): nothing failed
+        return None
+    results = answer.get("Results") or []
+    if not results or results[0].get("Status") != "FAILED":
+        return None
+    destination = results[0].get("DestinationArn")
+    where = f" (to sqs:{arn_name(destination)})" if destination else ""
+    return f"the last move task{where} failed: {results[0].get('FailureReason') or 'no reason given'}"
+
+
+def _measure(
+    queue: _Queue, dlqs: set[str], depths: dict[str, int | str | None], age: float | None, failure: str | None
+) -> Measure:
+    if queue.error is not None:
+        return Measure(queue.channel, "queue", error=queue.error)
+    dlq = dead_letter_target(queue.attributes.get("RedrivePolicy"))
+    is_dlq = queue.channel in dlqs
+    dead_letters = depths.get(queue.channel if is_dlq else dlq or "")  # a DLQ's own depth, else its DLQ's
+    notes = {"oldest_age_s": NO_AGE} if age is None else {}
+    if isinstance(dead_letters, str):
+        notes["dlq_depth"], dead_letters = dead_letters, None
+    return Measure(
+        channel=queue.channel,
+        kind="queue",
+        depth=queue.count(DEPTH),
+        in_flight=queue.in_flight,
+        oldest_age_s=age,
+        dlq=dlq,
+        dlq_depth=dead_letters,
+        is_dlq=is_dlq,
+        move_task_failure=failure,
+        tags=queue.tags,
+        notes=notes,
+    )

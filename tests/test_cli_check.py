@@ -1,0 +1,272 @@
+"""msgctl check on LocalStack and ActiveMQ: thresholds from flags, the config file and tags give each check
+its status, and every output format its exit code."""
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from msgctl.core.health import Measure, ThresholdRules, Thresholds, assess, worst
+from msgctl.errors import UsageError
+from tests.helpers import boto3_client
+
+
+def checked(invoke, *args, code=None):
+    result = invoke("check", *args, "-o", "json")
+    if code is not None:
+        assert result.exit_code == code, result.stdout + result.stderr
+    return {entry["channel"]: entry for entry in json.loads(result.stdout)}, result.exit_code
+
+
+def check_of(entry, name):
+    [found] = [check for check in entry["checks"] if check["name"] == name]
+    return found
+
+
+# Thresholds and statuses, without a broker ------------------------------------------------------------
+
+
+def test_thresholds_layer_defaults_config_prefix_channel_tags_and_flags():
+    rules = ThresholdRules.parse(
+        {
+            "depth-warn": 100,
+            "age-crit": "15m",
+            "sqs:orders-*": {"depth-warn": 50, "depth-crit": 500},
+            "sqs:orders-billing*": {"depth-warn": 20},
+            "sqs:orders-billing": {"dlq-crit": 3},
+        },
+        "config file c.toml",
+    )
+    assert rules.for_channel("sqs:payments") == Thresholds(depth_warn=100, age_crit=900.0)
+    assert rules.for_channel("sqs:orders-x").depth_warn == 50
+    billing = rules.for_channel("sqs:orders-billing")
+    assert (billing.depth_warn, billing.depth_crit, billing.dlq_crit) == (20, 500, 3)
+    tags = {"msgctl:depth-warn": "40", "team": "x"}
+    measure = Measure("sqs:orders-billing", "queue", depth=30, oldest_age_s=10.0, tags=tags)
+    assert assess(measure, rules, Thresholds()).status == "ok", "the tag (40) beats the config (20)"
+    assert assess(measure, rules, Thresholds(depth_warn=25)).status == "warning", "the flag beats the tag"
+    assert assess(measure, rules, Thresholds(depth_crit=30)).status == "critical"
+
+
+def test_bad_thresholds_are_named():
+    with pytest.raises(UsageError, match=r"\[check\]: unknown threshold 'depth-warning'"):
+        ThresholdRules.parse({"depth-warning": 1}, "config file c.toml")
+    with pytest.raises(UsageError, match="age-crit must be a duration"):
+        ThresholdRules.parse({"sqs:a": {"age-crit": [1]}}, "config file c.toml")
+    bad_tag = Measure("sqs:a", "queue", depth=1, tags={"msgctl:depth-crit": "lots"})
+    health = assess(bad_tag, ThresholdRules(), Thresholds())
+    assert health.status == "unknown" and "depth-crit must be a whole number" in health.checks[0].note
+
+
+def test_statuses_by_check_and_the_worst_wins():
+    rules, flags = ThresholdRules(), Thresholds(age_warn=60, age_crit=600, consumers_min=1)
+    old = assess(Measure("amq:queue/a", "queue", depth=3, oldest_age_s=700, consumers=1), rules, flags)
+    assert old.status == "critical" and check_of(old.to_json(), "oldest_age_s")["crit"] == 600
+    unread = assess(Measure("sqs:b", "queue", depth=3, notes={"oldest_age_s": "no metric"}), rules, flags)
+    assert unread.status == "unknown" and check_of(unread.to_json(), "oldest_age_s")["note"] == "no metric"
+    empty = assess(Measure("sqs:c", "queue", depth=0, in_flight=0), rules, flags)
+    assert empty.status == "ok", "an empty queue has no oldest message to be late"
+    alone = assess(Measure("amq:queue/d", "queue", depth=0, consumers=0), rules, flags)
+    assert alone.status == "critical"
+    dlq = assess(Measure("sqs:e-dlq", "queue", depth=1, dlq_depth=1, is_dlq=True), rules, Thresholds())
+    assert dlq.status == "warning", "by default a DLQ holding anything is a warning"
+    assert worst(["ok", "warning", "unknown"]) == "unknown" and worst(["unknown", "critical"]) == "critical"
+
+
+# SQS and SNS on LocalStack ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queues(localstack, unique):
+    """{unique}-orders (5 waiting, tagged msgctl:depth-warn=3) dead-lettering to {unique}-orders-dlq (1),
+    and {unique}-idle (empty)."""
+    sqs = localstack
+    dlq = sqs.create_queue(QueueName=f"{unique}-orders-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+    orders = sqs.create_queue(
+        QueueName=f"{unique}-orders",
+        Attributes={"RedrivePolicy": redrive},
+        tags={"msgctl:depth-warn": "3", "team": "payments"},
+    )["QueueUrl"]
+    sqs.create_queue(QueueName=f"{unique}-idle")
+    for n in range(5):
+        sqs.send_message(QueueUrl=orders, MessageBody=f"order {n}")
+    sqs.send_message(QueueUrl=dlq, MessageBody="dead")
+    return sqs
+
+
+def test_tags_config_and_flags_set_each_status_and_the_exit_code(
+    invoke, queues, unique, tmp_path, monkeypatch
+):
+    found, code = checked(invoke, "--prefix", unique)
+    orders, dlq, idle = (found[f"sqs:{unique}-{name}"] for name in ("orders", "orders-dlq", "idle"))
+    assert set(found) == {f"sqs:{unique}-{name}" for name in ("orders", "orders-dlq", "idle")}
+    assert check_of(orders, "depth") == {
+        "name": "depth",
+        "value": 5,
+        "warn": 3,
+        "crit": None,
+        "status": "warning",
+    }
+    assert check_of(orders, "dlq_depth")["value"] == 1 and check_of(dlq, "dlq_depth")["value"] == 1
+    assert (orders["status"], dlq["status"], idle["status"], code) == ("warning", "warning", "ok", 1)
+
+    config = tmp_path / "msgctl.toml"
+    config.write_text(f'[check]\ndlq-warn = 5\n[check."sqs:{unique}-orders"]\ndepth-crit = 5\n')
+    monkeypatch.setenv("MSGCTL_CONFIG", str(config))
+    found, code = checked(invoke, "--prefix", unique)
+    orders = found[f"sqs:{unique}-orders"]
+    assert check_of(orders, "depth")["status"] == "critical" and code == 2
+    assert found[f"sqs:{unique}-orders-dlq"]["status"] == "ok", "the config's dlq-warn 5 is above 1"
+
+    found, code = checked(invoke, f"sqs:{unique}-orders-dlq", "--dlq-crit", "1")
+    assert found[f"sqs:{unique}-orders-dlq"]["status"] == "critical" and code == 2
+    found, code = checked(invoke, f"sqs:{unique}-idle", "--depth-warn", "1")
+    assert code == 0 and found[f"sqs:{unique}-idle"]["status"] == "ok"
+
+
+def test_nagios_and_prometheus_outputs(invoke, queues, unique):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    nagios = invoke("check", "--prefix", unique, "--dlq-crit", "1", "-o", "nagios")
+    line = nagios.stdout.strip()
+    assert nagios.exit_code == 2 and len(line.splitlines()) == 1, nagios.stdout + nagios.stderr
+    assert line.startswith("MSGCTL CRITICAL - 2 critical, 1 ok: ")
+    assert f"sqs:{unique}-orders-dlq dlq_depth 1 >= 1" in line
+    assert f"'sqs:{unique}-orders depth'=5;3;;0" in line.split(" | ", 1)[1]
+
+    scraped = invoke("check", "--prefix", unique, "--dlq-crit", "1", "-o", "prometheus")
+    assert scraped.exit_code == 0, scraped.stderr
+    samples = {
+        (family.name, sample.labels["channel"]): sample.value
+        for family in text_string_to_metric_families(scraped.stdout)
+        for sample in family.samples
+    }
+    assert samples[("msgctl_depth", f"sqs:{unique}-orders")] == 5
+    assert samples[("msgctl_dlq_depth", f"sqs:{unique}-orders")] == 1
+    assert samples[("msgctl_check_status", f"sqs:{unique}-orders-dlq")] == 2
+    assert samples[("msgctl_check_status", f"sqs:{unique}-idle")] == 0
+    assert "# TYPE msgctl_oldest_age_seconds gauge" in scraped.stdout
+
+
+def test_the_age_comes_from_cloudwatch_and_is_unknown_without_it(invoke, queues, localstack_endpoint, unique):
+    cloudwatch = boto3_client("cloudwatch", localstack_endpoint)
+    cloudwatch.put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Dimensions": [{"Name": "QueueName", "Value": f"{unique}-orders"}],
+                "Timestamp": datetime.now(UTC),
+                "Value": 700.0,
+                "Unit": "Seconds",
+            }
+        ],
+    )
+    found, code = checked(invoke, f"sqs:{unique}-orders", "--age-crit", "10m", "--depth-warn", "10")
+    age = check_of(found[f"sqs:{unique}-orders"], "oldest_age_s")
+    assert (age["value"], age["status"], code) == (700.0, "critical", 2)
+    queues.create_queue(QueueName=f"{unique}-quiet")
+    queues.send_message(
+        QueueUrl=queues.get_queue_url(QueueName=f"{unique}-quiet")["QueueUrl"], MessageBody="x"
+    )
+    found, code = checked(invoke, f"sqs:{unique}-quiet", "--age-warn", "1m")
+    age = check_of(found[f"sqs:{unique}-quiet"], "oldest_age_s")
+    assert age["value"] is None and age["status"] == "unknown" and "CloudWatch" in age["note"] and code == 3
+
+
+def test_a_subscription_to_a_deleted_queue_is_critical(invoke, localstack, localstack_endpoint, unique):
+    sns = boto3_client("sns", localstack_endpoint)
+    topic = sns.create_topic(Name=unique)["TopicArn"]
+    for name in ("kept", "gone"):
+        url = localstack.create_queue(QueueName=f"{unique}-{name}")["QueueUrl"]
+        arn = localstack.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    localstack.delete_queue(QueueUrl=localstack.get_queue_url(QueueName=f"{unique}-gone")["QueueUrl"])
+    found, code = checked(invoke, f"sns:{unique}")
+    subscriptions = check_of(found[f"sns:{unique}"], "subscriptions")
+    assert (subscriptions["value"], subscriptions["status"], code) == (1, "critical", 2)
+    assert f"sqs:{unique}-gone does not exist" in subscriptions["note"]
+
+
+def test_a_channel_that_does_not_exist_is_unknown(invoke, localstack, unique):
+    found, code = checked(invoke, f"sqs:{unique}-nope")
+    assert code == 3 and found[f"sqs:{unique}-nope"]["status"] == "unknown"
+    assert "does not exist" in found[f"sqs:{unique}-nope"]["checks"][0]["note"]
+
+
+# ActiveMQ ---------------------------------------------------------------------------------------------
+
+
+def test_an_activemq_queue_without_consumers_fails_consumers_min(invoke, amq, stomp_conn, unique):
+    stomp_conn.send(f"/queue/{unique}", b"waiting", headers={"persistent": "true"})
+    stomp_conn.send(f"/queue/DLQ.{unique}", b"dead", headers={"persistent": "true"})
+    channel = f"amq:queue/{unique}"
+    deadline = time.monotonic() + 10
+    while True:  # the statistics plugin sees a send a moment later
+        found, code = checked(invoke, channel, "--consumers-min", "1", "--dlq-crit", "1")
+        if check_of(found[channel], "depth")["value"] == 1 or time.monotonic() > deadline:
+            break
+    entry = found[channel]
+    assert check_of(entry, "consumers") == {
+        "name": "consumers",
+        "value": 0,
+        "warn": None,
+        "crit": 1,
+        "status": "critical",
+    }
+    assert check_of(entry, "dlq_depth")["value"] == 1 and check_of(entry, "oldest_age_s")["value"] >= 0
+    assert code == 2
+
+    stomp_conn.subscribe(f"/queue/{unique}.other", id="watcher", ack="client-individual")
+    found, code = checked(invoke, f"amq:queue/{unique}.other", "--consumers-min", "1")
+    assert code == 0 and check_of(found[f"amq:queue/{unique}.other"], "consumers")["value"] == 1
+    stomp_conn.unsubscribe(id="watcher")
+
+
+def test_a_broker_that_is_down_is_unknown_not_a_traceback(invoke, monkeypatch, unique):
+    monkeypatch.setenv("MSGCTL_BROKER", "stomp://127.0.0.1:9")
+    found, code = checked(invoke, f"amq:queue/{unique}")
+    assert code == 3 and found[f"amq:queue/{unique}"]["status"] == "unknown"
+    assert "127.0.0.1:9" in found[f"amq:queue/{unique}"]["checks"][0]["note"]
+    nagios = invoke("check", f"amq:queue/{unique}", "-o", "nagios")
+    assert nagios.exit_code == 3 and nagios.stdout.startswith("MSGCTL UNKNOWN - ")
+    assert "Traceback" not in nagios.stdout + nagios.stderr
+    bad = invoke("check", "sqs:a", "--depth-warn", "10", "--depth-crit", "5", "-o", "nagios")
+    assert bad.exit_code == 3 and "--depth-warn is above --depth-crit" in bad.stdout
+
+
+def test_peek_reads_the_age_by_tails_rules_and_leaves_the_messages(invoke, localstack, unique):
+    sqs = localstack
+    url = sqs.create_queue(QueueName=f"{unique}-peeked")["QueueUrl"]
+    for n in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+    time.sleep(1.1)  # the age to find is at least this (whole seconds of SentTimestamp)
+    found, code = checked(invoke, f"sqs:{unique}-peeked", "--age-warn", "1h", "--peek")
+    age = check_of(found[f"sqs:{unique}-peeked"], "oldest_age_s")
+    assert code == 0 and age["status"] == "ok" and 1.0 <= age["value"] < 60, age
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == (
+        "3",
+        "0",
+    )
+
+    dlq = sqs.create_queue(QueueName=f"{unique}-strict-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    strict = sqs.create_queue(
+        QueueName=f"{unique}-strict",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 2})},
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=strict, MessageBody="fragile")
+    found, code = checked(invoke, f"sqs:{unique}-strict", "--age-warn", "1h", "--peek")
+    age = check_of(found[f"sqs:{unique}-strict"], "oldest_age_s")
+    assert code == 3 and age["status"] == "unknown" and "after 2 receives" in age["note"], age
+    counts = sqs.get_queue_attributes(QueueUrl=strict, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == (
+        "1",
+        "0",
+    )
