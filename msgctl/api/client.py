@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from msgctl.api.prune import PruneResult
     from msgctl.api.redrive import RedriveResult
     from msgctl.api.replay import ReplayResult, ReplaySource
+    from msgctl.api.top import TopSampler
     from msgctl.backends.registry import Backends
     from msgctl.core.fifo_lag import LagReport
     from msgctl.core.ports import ChannelStats, SendReceipt
@@ -425,6 +426,16 @@ class Client:
         )
         named = [channel_of(c) for c in channels] if channels is not None else None
         return check_health(self.backends, named, prefix, flags, peek)
+
+    def top_sampler(
+        self, channels: Iterable[ChannelLike] | None = None, prefix: str | None = None
+    ) -> TopSampler:
+        """``sampler.sample()`` again and again: each channel's depth, rates in and out (from the sample
+        before, or CloudWatch), oldest age, dead letters, consumers and status, as ``TopRow``s."""
+        from msgctl.api.top import TopSampler
+
+        named = [channel_of(c) for c in channels] if channels is not None else None
+        return TopSampler(self.backends, named, prefix)
 
     def secrets(self) -> list[str]:
         """Credentials resolved so far (broker passwords, AWS keys), for redacting logs."""

@@ -67,8 +67,10 @@ def check_health(
     (held, then released; refused where a receive would bring a message near its DLQ)."""
     config = backends.settings.config
     rules = ThresholdRules.parse(config.check, f"config file {config.path}")
-    groups = _groups(backends, channels)  # SQS, SNS and the broker are asked at once
-    answers = parallel_map(lambda group: _measured(group, lambda: _measure(backends, group, prefix)), groups)
+    groups = service_groups(backends, channels)  # SQS, SNS and the broker are asked at once
+    answers = parallel_map(
+        lambda group: measured_or_unknown(group, lambda: measure_group(backends, group, prefix)), groups
+    )
     measures = [measure for answer in answers for measure in answer]
     if peek:
         measures = parallel_map(functools.partial(_peeked, backends), measures)
@@ -78,7 +80,7 @@ def check_health(
 
 
 @dataclass(frozen=True)
-class _Group:
+class ServiceGroup:
     """The channels of one service (one broker profile), or all of them (``named`` None)."""
 
     service: Service
@@ -86,16 +88,20 @@ class _Group:
     named: list[Channel] | None = None
 
 
-def _groups(backends: Backends, channels: list[Channel] | None) -> list[_Group]:
+def service_groups(backends: Backends, channels: list[Channel] | None) -> list[ServiceGroup]:
     if channels is None:
-        return [_Group("sqs"), _Group("sns"), *([_Group("amq")] if backends.broker_configured else [])]
+        return [
+            ServiceGroup("sqs"),
+            ServiceGroup("sns"),
+            *([ServiceGroup("amq")] if backends.broker_configured else []),
+        ]
     groups: dict[tuple[Service, str | None], list[Channel]] = {}
     for channel in channels:
         groups.setdefault((channel.service, channel.broker_profile), []).append(channel)
-    return [_Group(service, profile, named) for (service, profile), named in groups.items()]
+    return [ServiceGroup(service, profile, named) for (service, profile), named in groups.items()]
 
 
-def _measure(backends: Backends, group: _Group, prefix: str | None) -> list[Measure]:
+def measure_group(backends: Backends, group: ServiceGroup, prefix: str | None) -> list[Measure]:
     if group.service == "sqs":
         from msgctl.backends.sqs_health import measure_queues
 
@@ -110,7 +116,7 @@ def _measure(backends: Backends, group: _Group, prefix: str | None) -> list[Meas
     return measure_broker(broker, group.named, prefix)
 
 
-def _measured(group: _Group, measure: Callable[[], list[Measure]]) -> list[Measure]:
+def measured_or_unknown(group: ServiceGroup, measure: Callable[[], list[Measure]]) -> list[Measure]:
     """What the service answered, or its error as the status of each channel asked about."""
     try:
         return measure()

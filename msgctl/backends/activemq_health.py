@@ -3,6 +3,8 @@ requests), and the head's age of each queue that holds messages (browsed: nothin
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 from msgctl.address import Channel
@@ -24,6 +26,7 @@ def measure_broker(amq: ActiveMqBackend, channels: list[Channel] | None, prefix:
         for kind in ("queue", "topic")
         for name, stats in amq.destinations(">", kind)
     }
+    taken_at = time.monotonic()
     queue_names = {name for kind, name, _ in found.values() if kind == "queue"}
     sizes = {name: _int(stats.get("size")) for kind, name, stats in found.values() if kind == "queue"}
     if channels is None:
@@ -36,10 +39,11 @@ def measure_broker(amq: ActiveMqBackend, channels: list[Channel] | None, prefix:
             measures.append(Measure(channel, "topic" if "topic/" in channel else "queue", error="not found"))
             continue
         kind, name, stats = found[channel]
-        if kind == "topic":
-            measures.append(Measure(channel, "topic"))
-            continue
-        measures.append(_queue(amq, name, stats, queue_names, sizes))
+        measure = (
+            Measure(channel, "topic") if kind == "topic" else _queue(amq, name, stats, queue_names, sizes)
+        )
+        enqueued, dequeued = _int(stats.get("enqueueCount")), _int(stats.get("dequeueCount"))
+        measures.append(replace(measure, enqueued=enqueued, dequeued=dequeued, taken_at=taken_at))
     return measures
 
 

@@ -5,6 +5,7 @@ the reads go on), and the move tasks out of each DLQ."""
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class _Queue:
     tags: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     client: Any = None
+    taken_at: float = 0.0
 
     @property
     def channel(self) -> str:
@@ -48,17 +50,20 @@ class _Queue:
         return int(value) if value is not None and value.isdigit() else None
 
 
-def measure_queues(sqs: SqsBackend, channels: list[Channel] | None, prefix: str | None) -> list[Measure]:
+def measure_queues(
+    sqs: SqsBackend, channels: list[Channel] | None, prefix: str | None, details: bool = True
+) -> list[Measure]:
     """Every queue (with ``prefix``) when ``channels`` is None, else the named ones. A queue that cannot be
-    read is measured as its error; a queue deleted while listing is left out."""
+    read is measured as its error; a queue deleted while listing is left out. Without ``details`` only the
+    attributes are read (no tags, ages, move tasks): what top reads every few seconds."""
     if channels is None:
         queues = [_Queue(url.rsplit("/", 1)[-1], url) for url in sqs.queue_urls(prefix)]
     else:
         queues = parallel_map(lambda channel: _named(sqs, channel), channels)
-    asides = _Asides(sqs)
+    asides = _Asides(sqs, details)
     try:
         queues = _read_all(sqs, queues, channels is not None, asides)
-        return _measured(sqs, queues, channels is not None, asides)
+        return _measured(sqs, queues, channels is not None and details, asides)
     finally:
         asides.close()
 
@@ -68,7 +73,8 @@ def _read_all(sqs: SqsBackend, queues: list[_Queue], named: bool, asides: _Aside
     read: list[_Queue] = []
     with ThreadPoolExecutor(read_workers(), thread_name_prefix="msgctl-read") as pool:
         try:
-            for queue in pool.map(lambda q: _read(sqs, q, named), queues):  # in order, as they come
+            reading = functools.partial(_read, sqs, named=named, tags=asides.enabled)
+            for queue in pool.map(reading, queues):  # in order, as they come
                 if queue is not None:
                     read.append(queue)
                     asides.add(queue)
@@ -103,7 +109,7 @@ def _named(sqs: SqsBackend, channel: Channel) -> _Queue:
         return _Queue(channel.name, "", error=str(exc))
 
 
-def _read(sqs: SqsBackend, queue: _Queue, named: bool) -> _Queue | None:
+def _read(sqs: SqsBackend, queue: _Queue, named: bool, tags: bool = True) -> _Queue | None:
     if queue.error is not None:
         return queue
     queue.client = sqs.client_for(parse_channel(queue.url))
@@ -111,8 +117,9 @@ def _read(sqs: SqsBackend, queue: _Queue, named: bool) -> _Queue | None:
     def read() -> None:
         with aws_errors(f"cannot read sqs:{queue.name}"):
             answer = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
-            queue.attributes = answer["Attributes"]
-            queue.tags = queue.client.list_queue_tags(QueueUrl=queue.url).get("Tags", {})
+            queue.attributes, queue.taken_at = answer["Attributes"], time.monotonic()
+            if tags:
+                queue.tags = queue.client.list_queue_tags(QueueUrl=queue.url).get("Tags", {})
 
     queue.error = read_error(read, named)
     return None if queue.error is GONE else queue
@@ -157,14 +164,16 @@ class _Asides:
     the ages of the queues that hold messages, a batch at a time (an empty queue has no oldest message),
     and the move tasks out of each DLQ a RedrivePolicy names."""
 
-    def __init__(self, sqs: SqsBackend) -> None:
-        self._sqs, self._seen = sqs, 0
+    def __init__(self, sqs: SqsBackend, enabled: bool = True) -> None:
+        self._sqs, self._seen, self.enabled = sqs, 0, enabled
         self._waiting: list[str] = []
         self._ages: list[Future[dict[str, float]]] = []
         self._moves: dict[str, Future[str | None]] = {}  # by the DLQ's ARN
         self._pool = ThreadPoolExecutor(ASIDE_WORKERS, thread_name_prefix="msgctl-aside")
 
     def add(self, queue: _Queue) -> None:
+        if not self.enabled:
+            return
         self._seen += 1
         if queue.error is None and (queue.count(DEPTH) or queue.in_flight):
             self._waiting.append(queue.name)
@@ -174,11 +183,12 @@ class _Asides:
             self.ask_move_tasks(target)
 
     def ask_move_tasks(self, dlq_arn: str) -> None:
-        if dlq_arn and dlq_arn not in self._moves:
+        if self.enabled and dlq_arn and dlq_arn not in self._moves:
             self._moves[dlq_arn] = self._pool.submit(_move_failure, self._sqs, dlq_arn)
 
     def _ask_ages(self) -> None:
-        self._ages.append(self._pool.submit(_age_batch, self._sqs, self._waiting))
+        ask = (self._sqs, self._waiting, "ApproximateAgeOfOldestMessage", "Maximum")
+        self._ages.append(self._pool.submit(metric_values, *ask))
         self._waiting = []
 
     def ages(self) -> dict[str, float]:
@@ -196,7 +206,8 @@ class _Asides:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _age_batch(sqs: SqsBackend, names: list[str]) -> dict[str, float]:
+def metric_values(sqs: SqsBackend, names: list[str], metric: str, stat: str) -> dict[str, float]:
+    """The newest value of an AWS/SQS metric of each queue that has one (at most 500 queues)."""
     now = datetime.now(UTC)
     queries = [
         {
@@ -204,11 +215,11 @@ def _age_batch(sqs: SqsBackend, names: list[str]) -> dict[str, float]:
             "MetricStat": {
                 "Metric": {
                     "Namespace": "AWS/SQS",
-                    "MetricName": "ApproximateAgeOfOldestMessage",
+                    "MetricName": metric,
                     "Dimensions": [{"Name": "QueueName", "Value": name}],
                 },
                 "Period": 60,
-                "Stat": "Maximum",
+                "Stat": stat,
             },
             "ReturnData": True,
         }
@@ -235,7 +246,7 @@ def _age_batch(sqs: SqsBackend, names: list[str]) -> dict[str, float]:
                     return found
                 kwargs["NextToken"] = response["NextToken"]
     except MsgctlError:
-        return found  # no permission or no CloudWatch: the ages are unknown, and say so
+        return found  # no permission or no CloudWatch: the values are unknown, and say so
 
 
 def _move_failure(sqs: SqsBackend, dlq_arn: str) -> str | None:
@@ -277,4 +288,5 @@ def _measure(
         move_task_failure=failure,
         tags=queue.tags,
         notes=notes,
+        taken_at=queue.taken_at,
     )

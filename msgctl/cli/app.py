@@ -67,6 +67,11 @@ COMMANDS = {
         "check",
         "Check every channel's health: depth, oldest message age, dead letters, consumers, subscriptions.",
     ),
+    "top": (
+        "top",
+        "top",
+        "Watch every channel live: depth, in flight, rates in and out, oldest age, dead letters, consumers.",
+    ),
     "fifo": ("fifo", None, "FIFO queues and message groups: which groups are behind or blocked."),
     "dlq": ("dlq", None, "Dead-letter queues: list them, look inside, move their messages back."),
     "chain": (

@@ -144,6 +144,11 @@ class Measure:
     subscription_problems: tuple[str, ...] | None = None  # SNS: subscriptions pending or pointing nowhere
     broken_subscriptions: int = 0  # of those, the ones that lose messages (their queue is gone)
     move_task_failure: str | None = None  # the last native move task out of this DLQ failed
+    enqueued: int | None = None  # counters since the broker started (ActiveMQ): top's rates
+    dequeued: int | None = None
+    rate_in: float | None = None  # messages a second, where the broker tells (CloudWatch for SQS)
+    rate_out: float | None = None
+    taken_at: float = 0.0  # time.monotonic() when the counters were read
     tags: Mapping[str, str] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None  # the channel could not be read at all
