@@ -49,14 +49,37 @@ def test_thresholds_layer_defaults_config_prefix_channel_tags_and_flags():
     assert assess(measure, rules, Thresholds(depth_crit=30)).status == "critical"
 
 
+def test_a_bad_tag_leaves_the_other_levels_and_a_dlq_has_no_consumer_check():
+    tags = {"msgctl:depth-crit": "lots", "msgctl:depth-warn": "5"}
+    health = assess(
+        Measure("sqs:a", "queue", depth=10**6, oldest_age_s=1.0, tags=tags), ThresholdRules(), Thresholds()
+    )
+    by_name = {check.name: check for check in health.checks}
+    assert by_name["depth"].status == "warning" and by_name["thresholds"].status == "unknown"
+    assert "depth-crit must be a whole number" in by_name["thresholds"].note and health.status == "unknown"
+    flagged = assess(
+        Measure("sqs:a", "queue", depth=10**6, oldest_age_s=1.0, tags=tags),
+        ThresholdRules(),
+        Thresholds(depth_crit=10),
+    )
+    assert flagged.status == "critical", "the flag still decides"
+    dlq = Measure("amq:queue/DLQ.a", "queue", depth=0, dlq_depth=0, is_dlq=True, consumers=0)
+    assert assess(dlq, ThresholdRules(), Thresholds(consumers_min=1)).status == "ok", "nobody consumes a DLQ"
+    shared = Measure(
+        "amq:queue/b", "queue", depth=0, dlq="amq:queue/ActiveMQ.DLQ", dlq_depth=7, dlq_shared=True
+    )
+    assert assess(shared, ThresholdRules(), Thresholds(dlq_crit=1)).status == "ok", (
+        "checked on the DLQ's own entry"
+    )
+
+
 def test_bad_thresholds_are_named():
     with pytest.raises(UsageError, match=r"\[check\]: unknown threshold 'depth-warning'"):
         ThresholdRules.parse({"depth-warning": 1}, "config file c.toml")
     with pytest.raises(UsageError, match="age-crit must be a duration"):
         ThresholdRules.parse({"sqs:a": {"age-crit": [1]}}, "config file c.toml")
-    bad_tag = Measure("sqs:a", "queue", depth=1, tags={"msgctl:depth-crit": "lots"})
-    health = assess(bad_tag, ThresholdRules(), Thresholds())
-    assert health.status == "unknown" and "depth-crit must be a whole number" in health.checks[0].note
+    with pytest.raises(UsageError, match="age-warn must be a duration of 0 or more"):
+        ThresholdRules.parse({"age-warn": float("nan")}, "config file c.toml")
 
 
 def test_statuses_by_check_and_the_worst_wins():
@@ -135,7 +158,9 @@ def test_nagios_and_prometheus_outputs(invoke, queues, unique):
     assert nagios.exit_code == 2 and len(line.splitlines()) == 1, nagios.stdout + nagios.stderr
     assert line.startswith("MSGCTL CRITICAL - 2 critical, 1 ok: ")
     assert f"sqs:{unique}-orders-dlq dlq_depth 1 >= 1" in line
-    assert f"'sqs:{unique}-orders depth'=5;3;;0" in line.split(" | ", 1)[1]
+    perfdata = line.split(" | ", 1)[1]
+    assert f"'sqs:{unique}-orders depth'=5;2;;0" in perfdata, "Nagios's range 2 alerts above 2: at 3"
+    assert f"'sqs:{unique}-orders-dlq dlq_depth'=1;0;0;0" in perfdata
 
     scraped = invoke("check", "--prefix", unique, "--dlq-crit", "1", "-o", "prometheus")
     assert scraped.exit_code == 0, scraped.stderr
@@ -209,7 +234,8 @@ def test_an_activemq_queue_without_consumers_fails_consumers_min(invoke, amq, st
     deadline = time.monotonic() + 10
     while True:  # the statistics plugin sees a send a moment later
         found, code = checked(invoke, channel, "--consumers-min", "1", "--dlq-crit", "1")
-        if check_of(found[channel], "depth")["value"] == 1 or time.monotonic() > deadline:
+        depths = [c["value"] for c in found[channel]["checks"] if c["name"] == "depth"]
+        if depths == [1] or time.monotonic() > deadline:
             break
     entry = found[channel]
     assert check_of(entry, "consumers") == {
@@ -235,9 +261,15 @@ def test_a_broker_that_is_down_is_unknown_not_a_traceback(invoke, monkeypatch, u
     assert "127.0.0.1:9" in found[f"amq:queue/{unique}"]["checks"][0]["note"]
     nagios = invoke("check", f"amq:queue/{unique}", "-o", "nagios")
     assert nagios.exit_code == 3 and nagios.stdout.startswith("MSGCTL UNKNOWN - ")
-    assert "Traceback" not in nagios.stdout + nagios.stderr
     bad = invoke("check", "sqs:a", "--depth-warn", "10", "--depth-crit", "5", "-o", "nagios")
     assert bad.exit_code == 3 and "--depth-warn is above --depth-crit" in bad.stdout
+    table = invoke("check", "sqs:a", "--depth-warn", "10", "--depth-crit", "5")
+    assert table.exit_code == 3, "a check that cannot run is unknown in every format"
+
+
+def test_nothing_to_check_is_unknown(invoke, localstack, unique):
+    found, code = checked(invoke, "--prefix", f"{unique}-none-")
+    assert code == 3 and "no channel with the prefix" in found["*"]["checks"][0]["note"]
 
 
 def test_peek_reads_the_age_by_tails_rules_and_leaves_the_messages(invoke, localstack, unique):

@@ -102,8 +102,8 @@ def test_the_worker_count_comes_from_the_environment(monkeypatch: pytest.MonkeyP
             read_workers()
 
 
-@pytest.mark.parametrize(("workers", "pool"), [(None, 10), ("4", 10), ("32", 32)])
-def test_aws_clients_keep_a_connection_per_worker(
+@pytest.mark.parametrize(("workers", "pool"), [(None, 24), ("3", 10), ("32", 96)])
+def test_aws_clients_keep_a_connection_per_thread_that_may_share_them(
     monkeypatch: pytest.MonkeyPatch, workers: str | None, pool: int
 ) -> None:
     from msgctl.backends.aws import AwsClients

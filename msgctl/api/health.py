@@ -67,11 +67,22 @@ def check_health(
     (held, then released; refused where a receive would bring a message near its DLQ)."""
     config = backends.settings.config
     rules = ThresholdRules.parse(config.check, f"config file {config.path}")
-    groups = service_groups(backends, channels)  # SQS, SNS and the broker are asked at once
-    answers = parallel_map(
-        lambda group: measured_or_unknown(group, lambda: measure_group(backends, group, prefix)), groups
+    ready: list[ServiceGroup] = []
+    measures: list[Measure] = []
+    for group in service_groups(backends, channels):
+        failed = measured_or_unknown(group, functools.partial(open_backends, backends, group))
+        measures += failed
+        if not failed:
+            ready.append(group)
+    answers = parallel_map(  # SQS, SNS and the broker are asked at once
+        lambda group: measured_or_unknown(group, functools.partial(measure_group, backends, group, prefix)),
+        ready,
     )
-    measures = [measure for answer in answers for measure in answer]
+    measures += [measure for answer in answers for measure in answer]
+    measures = list({m.channel: m for m in measures}.values())  # a channel named twice is checked once
+    if not measures:
+        where = f"with the prefix {prefix!r}" if prefix else "on the endpoint and the broker"
+        measures = [Measure("*", "queue", error=f"no channel {where}")]
     if peek:
         measures = parallel_map(functools.partial(_peeked, backends), measures)
     healths = [assess(measure, rules, flags) for measure in measures]
@@ -89,16 +100,35 @@ class ServiceGroup:
 
 
 def service_groups(backends: Backends, channels: list[Channel] | None) -> list[ServiceGroup]:
+    """The named channels by service, or every service msgctl is set up for: AWS unless only a broker is
+    (no AWS region anywhere), the broker when one is."""
     if channels is None:
-        return [
-            ServiceGroup("sqs"),
-            ServiceGroup("sns"),
-            *([ServiceGroup("amq")] if backends.broker_configured else []),
-        ]
+        broker = [ServiceGroup("amq")] if backends.broker_configured else []
+        aws = [ServiceGroup("sqs"), ServiceGroup("sns")]
+        return [*aws, *broker] if not broker or _aws_configured(backends) else broker
     groups: dict[tuple[Service, str | None], list[Channel]] = {}
     for channel in channels:
         groups.setdefault((channel.service, channel.broker_profile), []).append(channel)
     return [ServiceGroup(service, profile, named) for (service, profile), named in groups.items()]
+
+
+def _aws_configured(backends: Backends) -> bool:
+    try:
+        return bool(backends.aws.region)
+    except MsgctlError:
+        return False
+
+
+def open_backends(backends: Backends, group: ServiceGroup) -> list[Measure]:
+    """Opens the group's backends here, before the groups run at once (a registry opens each once, and
+    not across threads); nothing measured yet."""
+    if group.service in ("sqs", "sns"):
+        backends.sqs().client_for(Channel("sqs", "queue", "-"))  # (the listing's client, made once here)
+        if group.service == "sns":
+            backends.sns()
+    else:
+        backends.activemq(Channel("amq", "queue", "-", broker_profile=group.profile))
+    return []
 
 
 def measure_group(backends: Backends, group: ServiceGroup, prefix: str | None) -> list[Measure]:
@@ -147,4 +177,5 @@ def _peeked(backends: Backends, measure: Measure) -> Measure:
     times = [datetime.fromisoformat(s).timestamp() for s in sent if isinstance(s, str)]
     if not times:
         return replace(measure, notes={**measure.notes, "oldest_age_s": "--peek saw no message"})
-    return replace(measure, oldest_age_s=round(max(0.0, time.time() - min(times)), 3), notes={})
+    notes = {name: note for name, note in measure.notes.items() if name != "oldest_age_s"}
+    return replace(measure, oldest_age_s=round(max(0.0, time.time() - min(times)), 3), notes=notes)

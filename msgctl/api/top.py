@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from msgctl.address import Channel
-from msgctl.api.health import ServiceGroup, measured_or_unknown, service_groups
+from msgctl.api.health import ServiceGroup, measured_or_unknown, open_backends, service_groups
 from msgctl.backends.registry import Backends
 from msgctl.core.health import Measure, Status, ThresholdRules, Thresholds, assess
 from msgctl.core.parallel import parallel_map
@@ -87,6 +87,8 @@ class TopSampler:
         self._backends, self._prefix, self._clock = backends, prefix, clock
         # SNS topics hold no messages: check looks at their subscriptions
         self._groups = [g for g in service_groups(backends, channels) if g.service != "sns"]
+        for group in self._groups:  # opened here, not by the threads that measure them at once
+            measured_or_unknown(group, functools.partial(open_backends, backends, group))
         self._before: dict[str, Measure] = {}
         self._cloudwatch: dict[str, dict[str, float]] = {}
         self._cloudwatch_at: float | None = None

@@ -16,6 +16,7 @@ from msgctl.backends.activemq import (
     dlq_for,
 )
 from msgctl.core.health import Measure
+from msgctl.errors import MsgctlError
 
 
 def measure_broker(amq: ActiveMqBackend, channels: list[Channel] | None, prefix: str | None) -> list[Measure]:
@@ -57,7 +58,11 @@ def _queue(
     channel = Channel("amq", "queue", name)
     is_dlq = name == SHARED_DLQ or name.startswith(INDIVIDUAL_DLQ_PREFIX)
     dlq = dlq_for(name, queue_names)
-    age = amq.oldest_age(channel, stats)
+    notes = {}
+    try:
+        age = amq.oldest_age(channel, stats)
+    except MsgctlError as exc:  # one queue's head that cannot be browsed: its age is unknown, no more
+        age, notes["oldest_age_s"] = None, str(exc)
     return Measure(
         channel=str(channel),
         kind="queue",
@@ -67,6 +72,7 @@ def _queue(
         dlq=dlq,
         dlq_depth=sizes.get(name) if is_dlq else sizes.get(dlq.split("/", 1)[1]) if dlq else None,
         is_dlq=is_dlq,
+        dlq_shared=dlq == f"amq:queue/{SHARED_DLQ}",
         consumers=_int(stats.get("consumerCount")),
-        notes={} if age is not None else {"oldest_age_s": "the head could not be browsed"},
+        notes=notes if age is not None or notes else {"oldest_age_s": "the head could not be browsed"},
     )

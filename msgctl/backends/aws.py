@@ -76,6 +76,9 @@ class AwsClients:
     def client(self, service: str, region: str | None = None) -> Any:
         """A client for the session's region, or for ``region`` (a queue URL or ARN elsewhere)."""
         key = (service, None if region == self.region else region)
+        made = self._clients.get(key)  # (made once: read without the lock, which creating one holds)
+        if made is not None:
+            return made
         with self._lock:
             if key not in self._clients:
                 with aws_errors(f"cannot create the {service} client"):
@@ -91,8 +94,9 @@ class AwsClients:
             retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
-            # A connection per read worker: with fewer, urllib3 discards the surplus and warns.
-            max_pool_connections=max(BOTOCORE_POOL_CONNECTIONS, read_workers()),
+            # A connection per thread that may share the client (check reads queues, asks CloudWatch and
+            # SNS's subscriptions' queues at once): with fewer, urllib3 discards the surplus and warns.
+            max_pool_connections=max(BOTOCORE_POOL_CONNECTIONS, 3 * read_workers()),
         )
         endpoint = self._endpoint_for(service)
         log.info("%s client: region %s, endpoint %s", service, region or self.region, endpoint or "default")
@@ -130,7 +134,8 @@ class AwsClients:
 
     @property
     def region(self) -> str:
-        self._ensure_session()
+        if self._session is None:
+            self._ensure_session()
         return str(self._region)
 
     def arn(self, service: str, name: str) -> str:

@@ -36,7 +36,16 @@ def measure_topics(
     else:
         topics = parallel_map(lambda channel: _named(sns, channel), channels)
     topics = [t for t in parallel_map(lambda topic: _read(sns, topic, channels is not None), topics) if t]
-    queues = sorted({s["Endpoint"] for t in topics for s in t.subscriptions if s.get("Protocol") == "sqs"})
+    # Only a queue of the topic's own account is looked up: of another one's, SQS cannot tell a queue that
+    # is gone from one this caller may not see.
+    queues = sorted(
+        {
+            s["Endpoint"]
+            for t in topics
+            for s in t.subscriptions
+            if _same_account(t.arn, s) and s.get("Protocol") == "sqs"
+        }
+    )
     exists = parallel_map(lambda queue: _exists(sqs, queue), queues)
     gone = {queue for queue, there in zip(queues, exists, strict=True) if not there}
     return [_measure(topic, gone) for topic in topics]
@@ -66,6 +75,11 @@ def _read(sns: SnsBackend, topic: _Topic, named: bool) -> _Topic | None:
 
     topic.error = read_error(read, named)
     return None if topic.error is GONE else topic
+
+
+def _same_account(topic_arn: str, subscription: dict[str, Any]) -> bool:
+    queue, topic = str(subscription.get("Endpoint", "")).split(":"), topic_arn.split(":")
+    return len(queue) > 4 and len(topic) > 4 and queue[4] == topic[4]
 
 
 def _exists(sqs: SqsBackend, queue_arn: str) -> bool:

@@ -14,14 +14,14 @@ from typing import Any
 
 from msgctl.address import Channel, parse_channel
 from msgctl.backends.aws import arn_name, aws_errors
-from msgctl.backends.sqs import SqsBackend, dead_letter_arn, dead_letter_target
+from msgctl.backends.sqs import SqsBackend, dead_letter_target
 from msgctl.core.health import Measure
 from msgctl.core.parallel import parallel_map, read_workers
 from msgctl.errors import MsgctlError, NotFoundError
 
 METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 AGE_EVERY = 100  # queues read between two GetMetricData calls (of those among them that hold messages)
-ASIDE_WORKERS = 4
+ASIDE_WORKERS = 2
 AGE_WINDOW = timedelta(minutes=15)  # SQS metrics come every minute (every 5 without detailed monitoring)
 NO_AGE = "CloudWatch has no ApproximateAgeOfOldestMessage for it"
 DEPTH = "ApproximateNumberOfMessages"
@@ -36,6 +36,7 @@ class _Queue:
     error: str | None = None
     client: Any = None
     taken_at: float = 0.0
+    tags_error: str | None = None
 
     @property
     def channel(self) -> str:
@@ -63,7 +64,9 @@ def measure_queues(
     asides = _Asides(sqs, details)
     try:
         queues = _read_all(sqs, queues, channels is not None, asides)
-        return _measured(sqs, queues, channels is not None and details, asides)
+        # Listed whole, the queues say which are DLQs; named or by prefix, a DLQ's sources may be elsewhere.
+        partial = details and (channels is not None or bool(prefix))
+        return _measured(sqs, queues, partial, asides)
     finally:
         asides.close()
 
@@ -84,14 +87,15 @@ def _read_all(sqs: SqsBackend, queues: list[_Queue], named: bool, asides: _Aside
     return read
 
 
-def _measured(sqs: SqsBackend, queues: list[_Queue], named: bool, asides: _Asides) -> list[Measure]:
+def _measured(sqs: SqsBackend, queues: list[_Queue], partial: bool, asides: _Asides) -> list[Measure]:
     readable = {q.channel: q for q in queues if q.error is None}
     dlqs = {d for q in readable.values() if (d := dead_letter_target(q.attributes.get("RedrivePolicy")))}
-    if named:  # a named queue may be the DLQ of queues not named
-        listed = list(readable.values())
-        dlqs |= {q.channel for q, has in zip(listed, parallel_map(_has_sources, listed), strict=True) if has}
-    for dlq in dlqs & set(readable):
-        asides.ask_move_tasks(readable[dlq].attributes.get("QueueArn", ""))
+    if partial:  # a queue may be the DLQ of queues not measured: asked of those that hold messages
+        maybe = [q for c, q in readable.items() if c not in dlqs and (q.count(DEPTH) or q.in_flight)]
+        dlqs |= {q.channel for q, has in zip(maybe, parallel_map(_has_sources, maybe), strict=True) if has}
+    for dlq in dlqs & set(readable):  # a failed move left messages behind: an empty DLQ has none
+        if readable[dlq].count(DEPTH) or readable[dlq].in_flight:
+            asides.ask_move_tasks(readable[dlq].attributes.get("QueueArn", ""))
     depths: dict[str, int | str | None] = {c: q.count(DEPTH) for c, q in readable.items()}
     elsewhere = sorted(dlqs - set(readable))  # DLQs of measured queues, not measured themselves
     depths |= dict(zip(elsewhere, parallel_map(functools.partial(_depth, sqs), elsewhere), strict=True))
@@ -117,12 +121,18 @@ def _read(sqs: SqsBackend, queue: _Queue, named: bool, tags: bool = True) -> _Qu
     def read() -> None:
         with aws_errors(f"cannot read sqs:{queue.name}"):
             answer = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
-            queue.attributes, queue.taken_at = answer["Attributes"], time.monotonic()
-            if tags:
-                queue.tags = queue.client.list_queue_tags(QueueUrl=queue.url).get("Tags", {})
+            queue.attributes, queue.taken_at = answer.get("Attributes", {}), time.monotonic()
 
     queue.error = read_error(read, named)
-    return None if queue.error is GONE else queue
+    if queue.error is GONE:
+        return None
+    if tags and queue.error is None:
+        try:
+            with aws_errors(f"cannot read the tags of sqs:{queue.name}"):
+                queue.tags = queue.client.list_queue_tags(QueueUrl=queue.url).get("Tags", {})
+        except MsgctlError as exc:  # the depth stands; only the levels its tags would set are missing
+            queue.tags_error = f"its tags could not be read, their levels are not applied: {exc}"
+    return queue
 
 
 GONE = "(deleted while listed)"
@@ -160,9 +170,9 @@ def _depth(sqs: SqsBackend, dlq: str) -> int | str | None:
 
 
 class _Asides:
-    """What is asked beside the reads, as they go (CloudWatch and move tasks may answer slower than SQS):
-    the ages of the queues that hold messages, a batch at a time (an empty queue has no oldest message),
-    and the move tasks out of each DLQ a RedrivePolicy names."""
+    """What is asked beside the reads (CloudWatch and move tasks may answer slower than SQS): the ages of
+    the queues that hold messages, a batch at a time as the reads go (an empty queue has no oldest
+    message), and the move tasks out of each DLQ that holds messages."""
 
     def __init__(self, sqs: SqsBackend, enabled: bool = True) -> None:
         self._sqs, self._seen, self.enabled = sqs, 0, enabled
@@ -179,8 +189,6 @@ class _Asides:
             self._waiting.append(queue.name)
         if len(self._waiting) >= METRIC_QUERIES_PER_CALL or (self._seen % AGE_EVERY == 0 and self._waiting):
             self._ask_ages()
-        if (target := dead_letter_arn(queue.attributes.get("RedrivePolicy"))) is not None:
-            self.ask_move_tasks(target)
 
     def ask_move_tasks(self, dlq_arn: str) -> None:
         if self.enabled and dlq_arn and dlq_arn not in self._moves:
@@ -274,6 +282,8 @@ def _measure(
     is_dlq = queue.channel in dlqs
     dead_letters = depths.get(queue.channel if is_dlq else dlq or "")  # a DLQ's own depth, else its DLQ's
     notes = {"oldest_age_s": NO_AGE} if age is None else {}
+    if queue.tags_error is not None:
+        notes["tags"] = queue.tags_error
     if isinstance(dead_letters, str):
         notes["dlq_depth"], dead_letters = dead_letters, None
     return Measure(

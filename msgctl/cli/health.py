@@ -97,8 +97,12 @@ def check(
     chosen = output or "table"
     if chosen == "nagios":
         _nagios(state, measured)
-    report = measured()
     renderer = state.renderer
+    try:
+        report = measured()
+    except Exception as exc:  # a check that cannot run is UNKNOWN (3) in every format, not a CRITICAL (2)
+        renderer.error(_reason(exc))
+        raise typer.Exit(EXIT_CODES["unknown"]) from None
     if chosen == "prometheus":
         from msgctl.render.health import prometheus
 
@@ -137,8 +141,11 @@ def _nagios(state: AppState, measured: Callable[[], HealthReport]) -> NoReturn:
     try:
         report = measured()
     except Exception as exc:  # anything that stops the check is UNKNOWN to Nagios, never a WARNING
-        message = str(exc) if isinstance(exc, MsgctlError) else f"unexpected {type(exc).__name__}: {exc}"
-        state.renderer.line(f"MSGCTL UNKNOWN - {' '.join(message.split())}")
+        state.renderer.line(f"MSGCTL UNKNOWN - {' '.join(_reason(exc).split())}")
         raise typer.Exit(EXIT_CODES["unknown"]) from None
     state.renderer.line(nagios(report))
     raise typer.Exit(report.exit_code)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, MsgctlError) else f"unexpected {type(exc).__name__}: {exc}"

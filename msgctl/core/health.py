@@ -7,6 +7,7 @@ the config file's ``[check]`` table, then its ``[check."PREFIX*"]`` tables (the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
@@ -75,8 +76,8 @@ def _level(name: str, value: Any, where: str) -> float | int:
             seconds = parse_duration(value).total_seconds()
         else:
             raise UsageError(f"{where} must be a duration such as 90s or 15m")
-        if seconds < 0:
-            raise UsageError(f"{where} must not be negative")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise UsageError(f"{where} must be a duration of 0 or more")
         return seconds
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
@@ -120,11 +121,19 @@ class ThresholdRules:
         return found
 
 
-def tag_thresholds(tags: Mapping[str, str], channel: str) -> Thresholds:
-    """The ``msgctl:depth-warn=1000``-style tags of a channel (other tags are not msgctl's)."""
-    ours = {k.removeprefix(TAG_PREFIX): v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
-    ours = {k: v for k, v in ours.items() if k.replace("-", "_") in THRESHOLD_NAMES}
-    return Thresholds.parse(ours, f"{channel}: tag")
+def tag_thresholds(tags: Mapping[str, str], channel: str) -> tuple[Thresholds, list[str]]:
+    """The ``msgctl:depth-warn=1000``-style tags of a channel (other tags are not msgctl's), and what is
+    wrong with those that cannot be read (each left out)."""
+    levels, problems = Thresholds(), []
+    for key, value in tags.items():
+        name = key.removeprefix(TAG_PREFIX)
+        if not key.startswith(TAG_PREFIX) or name.replace("-", "_") not in THRESHOLD_NAMES:
+            continue
+        try:
+            levels = levels.over(Thresholds.parse({name: value}, f"{channel}: tag"))
+        except UsageError as exc:
+            problems.append(exc.message)
+    return levels, problems
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,7 @@ class Measure:
     dlq: str | None = None  # where its dead letters go
     dlq_depth: int | None = None  # how many are there (for a DLQ: its own depth)
     is_dlq: bool = False
+    dlq_shared: bool = False  # the DLQ is the broker's one for every queue (ActiveMQ.DLQ)
     consumers: int | None = None
     subscription_problems: tuple[str, ...] | None = None  # SNS: subscriptions pending or pointing nowhere
     broken_subscriptions: int = 0  # of those, the ones that lose messages (their queue is gone)
@@ -198,13 +208,13 @@ def assess(measure: Measure, rules: ThresholdRules, flags: Thresholds) -> Channe
     if measure.error is not None:
         check = Check("reachable", None, "unknown", note=measure.error)
         return ChannelHealth(measure.channel, "unknown", [check], measure)
-    try:
-        tagged = tag_thresholds(measure.tags, measure.channel)
-    except UsageError as exc:
-        check = Check("thresholds", None, "unknown", note=exc.message)
-        return ChannelHealth(measure.channel, "unknown", [check], measure)
+    tagged, problems = tag_thresholds(measure.tags, measure.channel)
     levels = DEFAULTS.over(rules.for_channel(measure.channel)).over(tagged).over(flags)
     checks = _checks(measure, levels)
+    if problems:  # the other levels still hold: the checks stand, and this one says a level is missing
+        checks.append(Check("thresholds", None, "unknown", note="; ".join(problems)))
+    elif "tags" in measure.notes:
+        checks.append(Check("thresholds", None, "ok", note=measure.notes["tags"]))
     return ChannelHealth(measure.channel, worst(c.status for c in checks), checks, measure)
 
 
@@ -213,11 +223,14 @@ def _checks(measure: Measure, levels: Thresholds) -> list[Check]:
     if measure.kind == "queue" and not measure.is_dlq:
         checks.append(_at_least("depth", measure.depth, levels.depth_warn, levels.depth_crit))
         checks.append(_age(measure, levels))
-    if measure.is_dlq or measure.dlq is not None:
+    if measure.dlq_shared:  # a broker-wide DLQ's depth is not this queue's: its own entry checks it
+        shared = f"in {measure.dlq}, shared by every queue without a DLQ of its own: checked there"
+        checks.append(Check("dlq_depth", measure.dlq_depth, "ok", note=shared))
+    elif measure.is_dlq or measure.dlq is not None:
         dlq = _at_least("dlq_depth", measure.dlq_depth, levels.dlq_warn, levels.dlq_crit)
         note = measure.notes.get(dlq.name) or (f"in {measure.dlq}" if measure.dlq else None)
         checks.append(replace(dlq, note=note))
-    if measure.consumers is not None:  # (SQS and SNS do not count their consumers)
+    if measure.consumers is not None and not measure.is_dlq:  # (SQS and SNS do not count consumers)
         checks.append(_consumers(measure.consumers, levels.consumers_min))
     if measure.subscription_problems is not None:
         checks.append(_subscriptions(measure))

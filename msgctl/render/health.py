@@ -72,14 +72,20 @@ def _perfdata(health: ChannelHealth) -> list[str]:
         if not isinstance(check.value, int | float) or isinstance(check.value, bool):
             continue
         unit = "s" if check.name == "oldest_age_s" else ""
-        label = perf_label(f"{health.channel} {check.name}")
-        levels = f"{_level(check.warn)};{_level(check.crit)}"
+        label = perf_label(f"{health.channel} {check.name}").replace("|", "_")
+        if check.name == "consumers":  # too few: Nagios's range "N:" alerts below N
+            levels = f";{'' if check.crit is None else f'{check.crit}:'}"
+        else:
+            levels = f"{_level(check.warn)};{_level(check.crit)}"
         found.append(f"'{label}'={number(check.value)}{unit};{levels};0")
     return found
 
 
 def _level(value: Any) -> str:
-    return "" if value is None else number(value)
+    """A Nagios range "N" alerts above N; msgctl's level alerts at N and above: a count's range is N - 1."""
+    if value is None:
+        return ""
+    return str(value - 1) if isinstance(value, int) else number(value)
 
 
 GAUGES: tuple[tuple[str, str, Callable[[ChannelHealth], float | int | None]], ...] = (
