@@ -218,6 +218,16 @@ def test_a_subscription_to_a_deleted_queue_is_critical(invoke, localstack, local
     assert f"sqs:{unique}-gone does not exist" in subscriptions["note"]
 
 
+def test_a_subscription_pending_confirmation_is_a_warning(invoke, localstack, localstack_endpoint, unique):
+    sns = boto3_client("sns", localstack_endpoint)
+    topic = sns.create_topic(Name=unique)["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint="http://127.0.0.1:9/hook")  # never confirmed
+    found, code = checked(invoke, f"sns:{unique}")
+    subscriptions = check_of(found[f"sns:{unique}"], "subscriptions")
+    assert (subscriptions["value"], subscriptions["status"], code) == (1, "warning", 1)
+    assert "http://127.0.0.1:9/hook is pending confirmation" in subscriptions["note"]
+
+
 def test_a_channel_that_does_not_exist_is_unknown(invoke, localstack, unique):
     found, code = checked(invoke, f"sqs:{unique}-nope")
     assert code == 3 and found[f"sqs:{unique}-nope"]["status"] == "unknown"

@@ -1,5 +1,5 @@
-"""What check reads of SNS topics: their subscriptions and tags (in parallel), and whether each queue a
-subscription delivers to still exists."""
+"""What check reads of SNS topics: their subscriptions and tags (in parallel), whether each HTTP or e-mail
+subscription is confirmed, and whether each queue a subscription delivers to still exists."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from msgctl.core.parallel import parallel_map
 from msgctl.errors import MsgctlError, NotFoundError
 
 PENDING = "PendingConfirmation"
+CONFIRMED_BY_OWNER = frozenset({"http", "https", "email", "email-json"})
 
 
 @dataclass(eq=False)
@@ -72,9 +73,24 @@ def _read(sns: SnsBackend, topic: _Topic, named: bool) -> _Topic | None:
             ]
             tags = client.list_tags_for_resource(ResourceArn=topic.arn).get("Tags", [])
             topic.tags = {tag["Key"]: tag["Value"] for tag in tags}
+            for sub in topic.subscriptions:
+                sub["pending"] = _pending(client, sub)
 
     topic.error = read_error(read, named)
     return None if topic.error is GONE else topic
+
+
+def _pending(client: Any, subscription: dict[str, Any]) -> bool:
+    """AWS lists a subscription not yet confirmed as PendingConfirmation; emulators list its ARN, and say
+    so in its attributes (read only for the protocols that are confirmed by the endpoint's owner)."""
+    arn = str(subscription.get("SubscriptionArn", ""))
+    if arn == PENDING or subscription.get("Protocol") not in CONFIRMED_BY_OWNER or not arn.startswith("arn:"):
+        return arn == PENDING
+    try:
+        attributes = client.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
+    except Exception:  # unsubscribed meanwhile, or not readable here: not known to be pending
+        return False
+    return str(attributes.get("PendingConfirmation", "false")).lower() == "true"
 
 
 def _same_account(topic_arn: str, subscription: dict[str, Any]) -> bool:
@@ -101,7 +117,7 @@ def _measure(topic: _Topic, gone: set[str]) -> Measure:
         if sub.get("Protocol") == "sqs" and sub.get("Endpoint") in gone:
             problems.append(f"{target} does not exist: what the topic delivers to it is lost")
             broken += 1
-        elif sub.get("SubscriptionArn") == PENDING:
+        elif sub.get("pending"):
             problems.append(f"{target} is pending confirmation")
     return Measure(
         channel=topic.channel,

@@ -61,15 +61,17 @@ def check(
 
     Each channel is ok, warning, critical or unknown (could not be read); the exit code is the worst
     status's, as a Nagios plugin's: 0 ok, 1 warning, 2 critical, 3 unknown (-o prometheus: 0, the status
-    is in msgctl_check_status). Thresholds come from the
-    flags, else the channel's tags (msgctl:depth-warn=1000, msgctl:age-crit=15m), else the config file's
-    [check] tables; a DLQ holding any message is a warning unless told otherwise.
+    is in msgctl_check_status). Thresholds come from the flags, else the channel's tags
+    (msgctl:depth-warn=1000, msgctl:age-crit=15m), else the config file's [check] tables; a DLQ holding
+    any message is a warning unless told otherwise.
 
-    Cost: SQS, one GetQueueAttributes and one ListQueueTags a queue, one CloudWatch GetMetricData a 500
-    queues (the age of the oldest message; unknown where CloudWatch has none), one ListMessageMoveTasks a
-    DLQ; SNS, the subscriptions and tags of each topic; ActiveMQ, two statistics requests and a browse of
-    each queue's head. Requests run in parallel (MSGCTL_READ_WORKERS, default 8). Nothing is received or
-    consumed, unless --peek: then one receive of up to 10 messages a queue without a CloudWatch age.
+    Cost: SQS, one GetQueueAttributes and one ListQueueTags a queue; for the queues that hold messages,
+    one CloudWatch GetMetricData a 500 (the age of the oldest message; unknown where CloudWatch has none),
+    one ListMessageMoveTasks a DLQ, and with --prefix or named queues one ListDeadLetterSourceQueues
+    (whether it is a DLQ). SNS, the subscriptions and tags of each topic, and the attributes of each HTTP
+    or e-mail subscription. ActiveMQ, two statistics requests and a browse of each queue's head. Requests
+    run in parallel (MSGCTL_READ_WORKERS, default 8). Nothing is received or consumed, unless --peek:
+    then one receive of up to 10 messages a queue without a CloudWatch age.
 
     Example:
 
