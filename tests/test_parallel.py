@@ -127,3 +127,33 @@ def test_aws_clients_made_from_many_threads_are_one_client() -> None:
 
     made = parallel_map(client, range(8), workers=8)
     assert all(c is made[0] for c in made)
+
+
+def test_ctrl_c_stops_the_maps_running_in_worker_threads_at_their_next_item() -> None:
+    """check runs a map per service, each in a worker thread: Ctrl-C in the main thread must not wait for
+    every channel of them."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from msgctl.core.parallel import interrupted, parallel_map
+
+    done: list[int] = []
+
+    def slow(item: int) -> int:
+        time.sleep(0.05)
+        done.append(item)
+        return item
+
+    def service(name: str) -> list[int]:
+        return parallel_map(slow, range(200), workers=2)  # 5 s when left alone
+
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        parallel_map(service, ["sqs", "sns"], workers=2)
+    assert time.monotonic() - started < 2.0, "Ctrl-C waited for the whole scan"
+    assert len(done) < 100
+    assert not interrupted(), "the next map runs again"
+    assert parallel_map(lambda n: n * 2, [1, 2, 3]) == [2, 4, 6]

@@ -16,7 +16,7 @@ from msgctl.address import Channel, parse_channel
 from msgctl.backends.aws import arn_name, aws_errors
 from msgctl.backends.sqs import SqsBackend, dead_letter_target
 from msgctl.core.health import Measure
-from msgctl.core.parallel import parallel_map, read_workers
+from msgctl.core.parallel import Interrupted, interrupted, parallel_map, read_workers
 from msgctl.errors import MsgctlError, NotFoundError
 
 METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
@@ -114,6 +114,8 @@ def _named(sqs: SqsBackend, channel: Channel) -> _Queue:
 
 
 def _read(sqs: SqsBackend, queue: _Queue, named: bool, tags: bool = True) -> _Queue | None:
+    if interrupted():
+        raise Interrupted("interrupted")  # Ctrl-C: the reads not started are not made
     if queue.error is not None:
         return queue
     queue.client = sqs.client_for(parse_channel(queue.url))

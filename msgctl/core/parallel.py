@@ -5,6 +5,7 @@ botocore's adaptive retry mode slows them down when AWS throttles."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TypeVar
@@ -36,15 +37,40 @@ def parallel_map(function: Callable[[T], R], items: Iterable[T], workers: int | 
     pending = list(items)
     count = min(workers or read_workers(), len(pending))
     if count <= 1:
-        return [function(item) for item in pending]
+        return [_unless_interrupted(function, item) for item in pending]
     executor = ThreadPoolExecutor(count, thread_name_prefix="msgctl-read")
     try:
-        futures = [executor.submit(function, item) for item in pending]
+        futures = [executor.submit(_unless_interrupted, function, item) for item in pending]
         wait(futures, return_when=FIRST_EXCEPTION)
+    except KeyboardInterrupt:
+        # The maps running in worker threads (check's per service) stop at their next item, so Ctrl-C
+        # waits for the requests under way, not for every channel.
+        _interrupted.set()
+        raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        if threading.current_thread() is threading.main_thread():
+            _interrupted.clear()
     for future in futures:
         error = None if future.cancelled() else future.exception()
         if error is not None:
             raise error
     return [future.result() for future in futures]
+
+
+_interrupted = threading.Event()
+
+
+class Interrupted(Exception):
+    """A map in a worker thread stopped: Ctrl-C reached the main thread."""
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C stopped the map that runs this thread's work (a long loop asks between items)."""
+    return _interrupted.is_set()
+
+
+def _unless_interrupted(function: Callable[[T], R], item: T) -> R:
+    if _interrupted.is_set():
+        raise Interrupted("interrupted")
+    return function(item)
