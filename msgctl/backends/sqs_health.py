@@ -25,6 +25,7 @@ ASIDE_WORKERS = 2
 AGE_WINDOW = timedelta(minutes=15)  # SQS metrics come every minute (every 5 without detailed monitoring)
 NO_AGE = "CloudWatch has no ApproximateAgeOfOldestMessage for it"
 DEPTH = "ApproximateNumberOfMessages"
+ATTRIBUTES = (DEPTH, "ApproximateNumberOfMessagesNotVisible", "RedrivePolicy", "QueueArn")  # what check uses
 
 
 @dataclass(eq=False)
@@ -122,7 +123,7 @@ def _read(sqs: SqsBackend, queue: _Queue, named: bool, tags: bool = True) -> _Qu
 
     def read() -> None:
         with aws_errors(f"cannot read sqs:{queue.name}"):
-            answer = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
+            answer = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=list(ATTRIBUTES))
             queue.attributes, queue.taken_at = answer.get("Attributes", {}), time.monotonic()
 
     queue.error = read_error(read, named)
