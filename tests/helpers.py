@@ -106,8 +106,12 @@ def dead_letter_pair(sqs, name, count, fifo=False, groups=1, attributes=None):
             if fifo:
                 entry |= {"MessageGroupId": f"g{n % groups}", "MessageDeduplicationId": f"d{n}"}
             entries.append(entry)
-        for result in sqs.send_message_batch(QueueUrl=dlq, Entries=entries)["Successful"]:
+        answer = sqs.send_message_batch(QueueUrl=dlq, Entries=entries)
+        assert not answer.get("Failed"), f"the DLQ refused some of the messages set up: {answer['Failed']}"
+        for result in answer["Successful"]:
             ids[result["MessageId"]] = int(result["Id"])
+    counts = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    assert counts["Attributes"]["ApproximateNumberOfMessages"] == str(count), f"the DLQ shows {counts}"
     return url, dlq, ids
 
 

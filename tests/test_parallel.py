@@ -149,10 +149,15 @@ def test_ctrl_c_stops_the_maps_running_in_worker_threads_at_their_next_item() ->
     def service(name: str) -> list[int]:
         return parallel_map(slow, range(200), workers=2)  # 5 s when left alone
 
+    # (a process started in the background by a shell ignores SIGINT: Python then raises nothing on it)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        parallel_map(service, ["sqs", "sns"], workers=2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            parallel_map(service, ["sqs", "sns"], workers=2)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 2.0, "Ctrl-C waited for the whole scan"
     assert len(done) < 100
     assert not interrupted(), "the next map runs again"
