@@ -27,8 +27,6 @@ from msgctl.errors import MsgctlError
 
 PEEK_MESSAGES = 10  # one receive's worth
 
-AWS_SERVICES: tuple[Service, ...] = ("sqs", "sns")
-
 
 @dataclass
 class HealthReport:
@@ -131,11 +129,15 @@ def open_backends(backends: Backends, group: ServiceGroup) -> list[Measure]:
     return []
 
 
-def measure_group(backends: Backends, group: ServiceGroup, prefix: str | None) -> list[Measure]:
+def measure_group(
+    backends: Backends, group: ServiceGroup, prefix: str | None, details: bool = True
+) -> list[Measure]:
+    """The group's channels measured; without ``details`` (top, every few seconds) SQS reads only the
+    queues' attributes."""
     if group.service == "sqs":
         from msgctl.backends.sqs_health import measure_queues
 
-        return measure_queues(backends.sqs(), group.named, prefix)
+        return measure_queues(backends.sqs(), group.named, prefix, details)
     if group.service == "sns":
         from msgctl.backends.sns_health import measure_topics
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from msgctl.address import Channel
-from msgctl.api.health import ServiceGroup, measured_or_unknown, open_backends, service_groups
+from msgctl.api.health import ServiceGroup, measure_group, measured_or_unknown, open_backends, service_groups
 from msgctl.backends.registry import Backends
 from msgctl.core.health import Measure, Status, ThresholdRules, Thresholds, assess
 from msgctl.core.parallel import parallel_map
@@ -103,7 +103,7 @@ class TopSampler:
 
     def _measure(self, group: ServiceGroup) -> list[Measure]:
         return measured_or_unknown(
-            group, functools.partial(_light_measure, self._backends, group, self._prefix)
+            group, functools.partial(measure_group, self._backends, group, self._prefix, details=False)
         )
 
     def _refresh_cloudwatch(self, measures: list[Measure]) -> None:
@@ -114,14 +114,14 @@ class TopSampler:
         due = self._cloudwatch_at is None or now - self._cloudwatch_at >= CLOUDWATCH_EVERY_S
         if not names or not due:
             return
-        from msgctl.backends.sqs_health import METRIC_QUERIES_PER_CALL, metric_values
+        from msgctl.backends.sqs import METRIC_QUERIES_PER_CALL
 
         sqs = self._backends.sqs()
         batches = [
             names[i : i + METRIC_QUERIES_PER_CALL] for i in range(0, len(names), METRIC_QUERIES_PER_CALL)
         ]
         asks = [(key, metric, stat, batch) for key, metric, stat in SQS_METRICS for batch in batches]
-        answers = parallel_map(lambda ask: (ask[0], metric_values(sqs, ask[3], ask[1], ask[2])), asks)
+        answers = parallel_map(lambda ask: (ask[0], sqs.metric_values(ask[3], ask[1], ask[2])), asks)
         found: dict[str, dict[str, float]] = {}
         for key, values in answers:
             for name, value in values.items():
@@ -175,16 +175,6 @@ class TopSampler:
             return None, None, "net" if measure.kind == "queue" else None
         net = _change(before.depth, measure.depth, measure.taken_at - before.taken_at, signed=True)
         return net, None, "net"
-
-
-def _light_measure(backends: Backends, group: ServiceGroup, prefix: str | None) -> list[Measure]:
-    if group.service == "sqs":
-        from msgctl.backends.sqs_health import measure_queues
-
-        return measure_queues(backends.sqs(), group.named, prefix, details=False)
-    from msgctl.api.health import measure_group
-
-    return measure_group(backends, group, prefix)
 
 
 def _change(before: int | None, after: int | None, seconds: float, signed: bool = False) -> float | None:

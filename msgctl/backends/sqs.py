@@ -12,8 +12,10 @@ from msgctl.backends.aws import AwsClients, arn_name, aws_errors, send_request
 from msgctl.core.parallel import parallel_map
 from msgctl.core.ports import Capabilities, ChannelStats, ChannelSummary, OutgoingMessage, SendReceipt
 from msgctl.envelope import MessageAttribute
-from msgctl.errors import NotFoundError, UsageError
+from msgctl.errors import MsgctlError, NotFoundError, UsageError
 
+METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
+METRIC_WINDOW = timedelta(minutes=15)  # SQS metrics come every minute (every 5 without detailed monitoring)
 _INT_ATTRIBUTES = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
@@ -95,22 +97,53 @@ class SqsBackend:
 
     def _oldest_age(self, queue_name: str) -> float | None:
         """ApproximateAgeOfOldestMessage from CloudWatch, or None where CloudWatch has no datapoint."""
-        now = datetime.now(UTC)
         try:
-            with aws_errors("CloudWatch"):
-                response = self.cloudwatch.get_metric_statistics(
-                    Namespace="AWS/SQS",
-                    MetricName="ApproximateAgeOfOldestMessage",
-                    Dimensions=[{"Name": "QueueName", "Value": queue_name}],
-                    StartTime=now - timedelta(minutes=15),
-                    EndTime=now + timedelta(minutes=1),  # the current minute is still open
-                    Period=60,
-                    Statistics=["Maximum"],
-                )
+            ages = self.metric_values([queue_name], "ApproximateAgeOfOldestMessage", "Maximum")
         except Exception:  # CloudWatch is a bonus: no permission or no metric is not an error
             return None
-        points = sorted(response.get("Datapoints", []), key=lambda p: p["Timestamp"])
-        return float(points[-1]["Maximum"]) if points else None
+        return ages.get(queue_name)
+
+    def metric_values(self, names: list[str], metric: str, stat: str) -> dict[str, float]:
+        """The newest value of an AWS/SQS metric of each queue that has one (at most 500 queues a call:
+        GetMetricData's limit); none where CloudWatch cannot be read."""
+        now = datetime.now(UTC)
+        queries = [
+            {
+                "Id": f"q{n}",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/SQS",
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": "QueueName", "Value": name}],
+                    },
+                    "Period": 60,
+                    "Stat": stat,
+                },
+                "ReturnData": True,
+            }
+            for n, name in enumerate(names)
+        ]
+        found: dict[str, float] = {}
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": queries,
+            "StartTime": now - METRIC_WINDOW,
+            "EndTime": now + timedelta(minutes=1),  # the current minute is still open
+            "ScanBy": "TimestampDescending",
+        }
+        try:
+            with aws_errors("CloudWatch"):
+                while True:
+                    response = self.cloudwatch.get_metric_data(**kwargs)
+                    for result in response.get("MetricDataResults", []):
+                        values = result.get("Values") or []
+                        name = names[int(result["Id"][1:])]
+                        if values and name not in found:
+                            found[name] = float(values[0])  # the newest first
+                    if not response.get("NextToken"):
+                        return found
+                    kwargs["NextToken"] = response["NextToken"]
+        except MsgctlError:
+            return found  # no permission or no CloudWatch: the values are unknown, and say so
 
     def send(self, channel: Channel, message: OutgoingMessage) -> SendReceipt:
         request = send_request(message, "MessageBody", to_sqs_attribute, "SQS")
@@ -185,19 +218,13 @@ def max_receive_count(attributes: dict[str, str]) -> int | None:
 
 def dead_letter_target(redrive_policy: str | None) -> str | None:
     """The DLQ a RedrivePolicy names, as ``sqs:NAME``."""
-    target = dead_letter_arn(redrive_policy)
-    return f"sqs:{arn_name(target)}" if target else None
-
-
-def dead_letter_arn(redrive_policy: str | None) -> str | None:
-    """The ARN of the DLQ a RedrivePolicy names."""
     if not redrive_policy:
         return None
     try:
         target = json.loads(redrive_policy).get("deadLetterTargetArn")
     except (ValueError, AttributeError):
         return None
-    return str(target) if target else None
+    return f"sqs:{arn_name(target)}" if target else None
 
 
 def _int(value: str | None) -> int | None:

@@ -9,20 +9,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from msgctl.address import Channel, parse_channel
 from msgctl.backends.aws import arn_name, aws_errors
-from msgctl.backends.sqs import SqsBackend, dead_letter_target
+from msgctl.backends.sqs import METRIC_QUERIES_PER_CALL, SqsBackend, dead_letter_target
 from msgctl.core.health import Measure
 from msgctl.core.parallel import Interrupted, interrupted, parallel_map, read_workers
 from msgctl.errors import MsgctlError, NotFoundError
 
-METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 AGE_EVERY = 100  # queues read between two GetMetricData calls (of those among them that hold messages)
 ASIDE_WORKERS = 2
-AGE_WINDOW = timedelta(minutes=15)  # SQS metrics come every minute (every 5 without detailed monitoring)
 NO_AGE = "CloudWatch has no ApproximateAgeOfOldestMessage for it"
 DEPTH = "ApproximateNumberOfMessages"
 ATTRIBUTES = (DEPTH, "ApproximateNumberOfMessagesNotVisible", "RedrivePolicy", "QueueArn")  # what check uses
@@ -164,7 +161,7 @@ def _has_sources(queue: _Queue) -> bool:
 def _depth(sqs: SqsBackend, dlq: str) -> int | str | None:
     """The DLQ's depth, or why it could not be read."""
     try:
-        value = sqs.queue_attributes(parse_channel(dlq)).get("ApproximateNumberOfMessages")
+        value = sqs.queue_attributes(parse_channel(dlq)).get(DEPTH)
     except NotFoundError:
         return f"{dlq} does not exist: dead letters have nowhere to go"
     except MsgctlError as exc:
@@ -198,8 +195,8 @@ class _Asides:
             self._moves[dlq_arn] = self._pool.submit(_move_failure, self._sqs, dlq_arn)
 
     def _ask_ages(self) -> None:
-        ask = (self._sqs, self._waiting, "ApproximateAgeOfOldestMessage", "Maximum")
-        self._ages.append(self._pool.submit(metric_values, *ask))
+        ask = (self._waiting, "ApproximateAgeOfOldestMessage", "Maximum")
+        self._ages.append(self._pool.submit(self._sqs.metric_values, *ask))
         self._waiting = []
 
     def ages(self) -> dict[str, float]:
@@ -215,49 +212,6 @@ class _Asides:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def metric_values(sqs: SqsBackend, names: list[str], metric: str, stat: str) -> dict[str, float]:
-    """The newest value of an AWS/SQS metric of each queue that has one (at most 500 queues)."""
-    now = datetime.now(UTC)
-    queries = [
-        {
-            "Id": f"q{n}",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": "AWS/SQS",
-                    "MetricName": metric,
-                    "Dimensions": [{"Name": "QueueName", "Value": name}],
-                },
-                "Period": 60,
-                "Stat": stat,
-            },
-            "ReturnData": True,
-        }
-        for n, name in enumerate(names)
-    ]
-    found: dict[str, float] = {}
-    kwargs: dict[str, Any] = {
-        "MetricDataQueries": queries,
-        "StartTime": now - AGE_WINDOW,
-        "EndTime": now + timedelta(minutes=1),  # the current minute is still open
-        "ScanBy": "TimestampDescending",
-    }
-    try:
-        with aws_errors("CloudWatch"):
-            client = sqs.cloudwatch
-            while True:
-                response = client.get_metric_data(**kwargs)
-                for result in response.get("MetricDataResults", []):
-                    values = result.get("Values") or []
-                    name = names[int(result["Id"][1:])]
-                    if values and name not in found:
-                        found[name] = float(values[0])  # the newest first
-                if not response.get("NextToken"):
-                    return found
-                kwargs["NextToken"] = response["NextToken"]
-    except MsgctlError:
-        return found  # no permission or no CloudWatch: the values are unknown, and say so
 
 
 def _move_failure(sqs: SqsBackend, dlq_arn: str) -> str | None:
