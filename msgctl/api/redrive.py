@@ -126,11 +126,6 @@ def _sqs(
 ) -> RedriveResult:
     sqs = backends.sqs()
     target = _destination(backends, request.dlq, request.to, choose)
-    if request.dlq.fifo and (request.selection.filter is not None or request.selection.ids is not None):
-        backends.warn(
-            "FIFO: a group's messages behind one that is not selected stay out of reach until the end "
-            "(a FIFO queue hands out each group in order): run again for them"
-        )
     if request.engine == "native" and request.selecting:
         raise UsageError(
             "the native engine cannot select (--max, --filter, --ids) or --copy: use --engine client"
@@ -254,7 +249,8 @@ def _client_result(
         f"moved {report.moved}, skipped {report.skipped}, failed {len(report.failed)}; journal {path}"
     )
     result.document = {"dlq": str(channel), "target": str(target), "engine": "client", **report.to_json()}
-    if report.failed or report.deduplicated_by_target or report.sent_recently or report.still_held:
+    left_behind = report.still_held or report.not_received or report.not_handed_out
+    if report.failed or report.deduplicated_by_target or report.sent_recently or left_behind:
         result.exit_code = ExitCode.PARTIAL
     return result
 
@@ -268,8 +264,16 @@ def _client_notes(request: RedriveRequest, target: Channel, report: RedriveRepor
         )
     if report.not_received:
         notes.append(
-            f"stopped receiving once it had as many messages as {channel} held at the start (and a margin): "
-            f"{report.not_received} messages arrived since are left there (not_received; run again for them)"
+            f"stopped receiving once it had as many messages as {channel} held at the start, or as many that "
+            f"came in since (and a margin): {report.not_received} messages are left there, some perhaps from "
+            "the start (not_received; run again for them)"
+        )
+    if report.not_handed_out and not request.dry_run:
+        notes.append(
+            f"{report.not_handed_out} messages {channel} shows were never handed out: a FIFO queue hands "
+            "out no more of a group while one of its messages is held, and this run held the ones it did not "
+            "move (skipped, failed or returned) to the end; they are left there (not_handed_out). A run with "
+            "the same selection stops at the same messages: move those first, or widen the selection"
         )
     if report.still_held and not request.dry_run:
         notes.append(

@@ -123,6 +123,7 @@ class RedriveReport:
     returned: int = 0  # came (back) into the DLQ while the run went on: left there, not moved again
     still_held: int = 0  # held by a receive this run never saw, or by another consumer, at the end
     not_received: int = 0  # left visible: the run stopped receiving once it had what the DLQ held at start
+    not_handed_out: int = 0  # shown by the DLQ, yet no receive handed them out (FIFO groups behind held ones)
     waited_s: float = 0.0  # how long the run waited for such messages to come back
 
     def to_json(self) -> dict[str, object]:
@@ -137,6 +138,7 @@ class RedriveReport:
             "returned_to_dlq": self.returned,
             "still_held": self.still_held,
             "not_received": self.not_received,
+            "not_handed_out": self.not_handed_out,
         }
 
 
@@ -161,8 +163,10 @@ class _Shared:
         self.lock = threading.Lock()
         self.selected = 0
         self.received = 0  # messages received so far: a round that receives none made no progress
-        self.seen: set[str] = set()  # the distinct messages received so far
-        self.budget: int | None = None  # receive no more once this many distinct messages were seen
+        # the distinct messages received so far: those the DLQ held at the start, and those that came later
+        self.seen: set[str] = set()
+        self.seen_returned: set[str] = set()
+        self.budget: int | None = None  # receive no more once either set holds this many
         self.budget_reached = False
         self.held: dict[str, Dead] = {}  # not selected, failed, copied, or a dry run's: released at the end
         self.in_flight: dict[str, Dead] = {}  # being moved right now: their hold is extended too
@@ -211,7 +215,8 @@ class _Shared:
                 # a copy's hold may end before its original's
                 self.renew_at[message.id] = min(self.renew_at.get(message.id, renew_at), renew_at)
                 self.held_until.setdefault(message.id, received_at + hold_s)
-            self.seen.update(fresh)
+            for message_id, message in fresh.items():
+                (self.seen_returned if message.returned else self.seen).add(message_id)
             self.in_flight.update(fresh)
             return list(fresh.values()), moved
 
@@ -238,10 +243,12 @@ class _Shared:
             return late
 
     def over_budget(self) -> bool:
-        """The run has received what the DLQ held at its start (and a margin): a DLQ that keeps receiving
-        messages would otherwise keep it going for ever. Stops the other workers too."""
+        """The run has received as many messages as the DLQ held at its start (and a margin), or as many
+        that came in since: a DLQ that keeps receiving messages would otherwise keep it going for ever. Stops
+        the other workers too. Messages that came back (a target that dead-letters what it gets) count apart,
+        so they never cut short the move of what the DLQ held."""
         with self.lock:
-            if self.budget is None or len(self.seen) < self.budget:
+            if self.budget is None or max(len(self.seen), len(self.seen_returned)) < self.budget:
                 return False
             self.budget_reached = True
         self.stop.set()
@@ -351,6 +358,7 @@ def redrive(
             idle_rounds = idle_rounds + 1 if shared.received == received_before else 0
             if idle_rounds >= MAX_ROUNDS:  # shown, yet not handed out (FIFO groups behind held ones), or
                 # taken by another consumer each time they come back
+                report.not_handed_out = source.visible()
                 report.still_held = max(0, source.hidden() - shared.ours())
                 break
             # Messages whose hold ran out during the run (a crashed run's, say) are visible again: go on.
