@@ -97,6 +97,22 @@ def test_statuses_by_check_and_the_worst_wins():
     assert worst(["ok", "warning", "unknown"]) == "unknown" and worst(["unknown", "critical"]) == "critical"
 
 
+def test_prometheus_labels_keep_quotes_backslashes_and_newlines():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from msgctl.api.health import HealthReport
+    from msgctl.render.health import prometheus
+
+    odd = 'amq:queue/a"b\\c\nd'
+    report = HealthReport([assess(Measure(odd, "queue", depth=7), ThresholdRules(), Thresholds())])
+    samples = {
+        (family.name, sample.labels["channel"]): sample.value
+        for family in text_string_to_metric_families(prometheus(report))
+        for sample in family.samples
+    }
+    assert samples[("msgctl_depth", odd)] == 7 and samples[("msgctl_check_status", odd)] == 0
+
+
 # SQS and SNS on LocalStack ---------------------------------------------------------------------------
 
 
@@ -146,6 +162,8 @@ def test_tags_config_and_flags_set_each_status_and_the_exit_code(
 
     found, code = checked(invoke, f"sqs:{unique}-orders-dlq", "--dlq-crit", "1")
     assert found[f"sqs:{unique}-orders-dlq"]["status"] == "critical" and code == 2
+    found, code = checked(invoke, "--prefix", f"{unique}-orders-dlq", "--dlq-crit", "1")
+    assert code == 2, "by prefix too, its source queue not among those checked, it is judged as a DLQ"
     found, code = checked(invoke, f"sqs:{unique}-idle", "--depth-warn", "1")
     assert code == 0 and found[f"sqs:{unique}-idle"]["status"] == "ok"
 

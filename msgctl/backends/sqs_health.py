@@ -59,12 +59,11 @@ def measure_queues(
         queues = [_Queue(url.rsplit("/", 1)[-1], url) for url in sqs.queue_urls(prefix)]
     else:
         queues = parallel_map(lambda channel: _named(sqs, channel), channels)
-    asides = _Asides(sqs, details)
+    # Listed whole, the queues say which are DLQs; named or by prefix, a DLQ's sources may be elsewhere.
+    asides = _Asides(sqs, details, partial=channels is not None or bool(prefix))
     try:
         queues = _read_all(sqs, queues, channels is not None, asides)
-        # Listed whole, the queues say which are DLQs; named or by prefix, a DLQ's sources may be elsewhere.
-        partial = details and (channels is not None or bool(prefix))
-        return _measured(sqs, queues, partial, asides)
+        return _measured(sqs, queues, asides)
     finally:
         asides.close()
 
@@ -85,12 +84,10 @@ def _read_all(sqs: SqsBackend, queues: list[_Queue], named: bool, asides: _Aside
     return read
 
 
-def _measured(sqs: SqsBackend, queues: list[_Queue], partial: bool, asides: _Asides) -> list[Measure]:
+def _measured(sqs: SqsBackend, queues: list[_Queue], asides: _Asides) -> list[Measure]:
     readable = {q.channel: q for q in queues if q.error is None}
     dlqs = {d for q in readable.values() if (d := dead_letter_target(q.attributes.get("RedrivePolicy")))}
-    if partial:  # a queue may be the DLQ of queues not measured: asked of those that hold messages
-        maybe = [q for c, q in readable.items() if c not in dlqs and (q.count(DEPTH) or q.in_flight)]
-        dlqs |= {q.channel for q, has in zip(maybe, parallel_map(_has_sources, maybe), strict=True) if has}
+    dlqs |= asides.dlqs_with_sources()
     for dlq in dlqs & set(readable):  # a failed move left messages behind: an empty DLQ has none
         if readable[dlq].count(DEPTH) or readable[dlq].in_flight:
             asides.ask_move_tasks(readable[dlq].attributes.get("QueueArn", ""))
@@ -172,11 +169,14 @@ def _depth(sqs: SqsBackend, dlq: str) -> int | str | None:
 class _Asides:
     """What is asked beside the reads (CloudWatch and move tasks may answer slower than SQS): the ages of
     the queues that hold messages, a batch at a time as the reads go (an empty queue has no oldest
-    message), and the move tasks out of each DLQ that holds messages."""
+    message), the move tasks out of each DLQ that holds messages, and, when not every queue is measured
+    (``partial``), whether a queue that holds messages is some other queue's DLQ."""
 
-    def __init__(self, sqs: SqsBackend, enabled: bool = True) -> None:
-        self._sqs, self._seen, self.enabled = sqs, 0, enabled
+    def __init__(self, sqs: SqsBackend, enabled: bool = True, partial: bool = False) -> None:
+        self._sqs, self._seen, self.enabled, self._partial = sqs, 0, enabled, partial
         self._waiting: list[str] = []
+        self._dlqs: set[str] = set()  # named by the RedrivePolicy of a queue read so far
+        self._sources: dict[str, Future[bool]] = {}  # by channel: does some queue dead-letter to it?
         self._ages: list[Future[dict[str, float]]] = []
         self._moves: dict[str, Future[str | None]] = {}  # by the DLQ's ARN
         self._pool = ThreadPoolExecutor(ASIDE_WORKERS, thread_name_prefix="msgctl-aside")
@@ -185,8 +185,12 @@ class _Asides:
         if not self.enabled:
             return
         self._seen += 1
+        if dlq := dead_letter_target(queue.attributes.get("RedrivePolicy")):
+            self._dlqs.add(dlq)
         if queue.error is None and (queue.count(DEPTH) or queue.in_flight):
             self._waiting.append(queue.name)
+            if self._partial and queue.channel not in self._dlqs:
+                self._sources[queue.channel] = self._pool.submit(_has_sources, queue)
         if len(self._waiting) >= METRIC_QUERIES_PER_CALL or (self._seen % AGE_EVERY == 0 and self._waiting):
             self._ask_ages()
 
@@ -206,6 +210,9 @@ class _Asides:
         for answer in self._ages:
             found |= answer.result()
         return found
+
+    def dlqs_with_sources(self) -> set[str]:
+        return {channel for channel, answer in self._sources.items() if answer.result()}
 
     def move_failures(self) -> dict[str, str | None]:
         return {arn: answer.result() for arn, answer in self._moves.items()}
