@@ -220,6 +220,78 @@ def test_the_age_comes_from_cloudwatch_and_is_unknown_without_it(invoke, queues,
     assert age["value"] is None and age["status"] == "unknown" and "CloudWatch" in age["note"] and code == 3
 
 
+def test_queues_of_one_name_in_two_regions_are_two_channels_each_with_its_dlq_and_age(
+    invoke, localstack, localstack_endpoint, unique
+):
+    import boto3
+
+    arns = {}
+    for region, waiting, dead, age in (("us-east-1", 1, 0, 30.0), ("eu-west-1", 3, 2, 900.0)):
+
+        def client(service, region=region):
+            return boto3.client(
+                service, endpoint_url=localstack_endpoint, region_name=region,
+                aws_access_key_id="testing", aws_secret_access_key="testing-secret",
+            )  # fmt: skip
+
+        sqs = client("sqs")
+        dlq = sqs.create_queue(QueueName=f"{unique}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+        url = sqs.create_queue(QueueName=unique, Attributes={"RedrivePolicy": redrive})["QueueUrl"]
+        arns[region] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for n in range(waiting):
+            sqs.send_message(QueueUrl=url, MessageBody=f"waiting {n}")
+        for n in range(dead):
+            sqs.send_message(QueueUrl=dlq, MessageBody=f"dead {n}")
+        dimensions = [{"Name": "QueueName", "Value": unique}]
+        client("cloudwatch").put_metric_data(
+            Namespace="AWS/SQS",
+            MetricData=[{"MetricName": "ApproximateAgeOfOldestMessage", "Dimensions": dimensions,
+                         "Timestamp": datetime.now(UTC), "Value": age, "Unit": "Seconds"}],
+        )  # fmt: skip
+    found, _ = checked(invoke, arns["eu-west-1"], arns["us-east-1"], f"sqs:{unique}", "--dlq-warn", "100")
+    assert set(found) == {arns["eu-west-1"], arns["us-east-1"], f"sqs:{unique}"}
+    values = {channel: {c["name"]: c["value"] for c in entry["checks"]} for channel, entry in found.items()}
+    assert values[arns["eu-west-1"]] == {"depth": 3, "oldest_age_s": 900.0, "dlq_depth": 2}
+    assert (
+        values[arns["us-east-1"]]
+        == values[f"sqs:{unique}"]
+        == {"depth": 1, "oldest_age_s": 30.0, "dlq_depth": 0}
+    )
+
+
+def test_a_move_task_that_failed_is_a_warning_naming_why(invoke, localstack, unique):
+    # LocalStack fails a move task whose destination is deleted while it runs (1 message a second).
+    sqs = localstack
+    dlq = sqs.create_queue(QueueName=f"{unique}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    sqs.create_queue(QueueName=unique, Attributes={"RedrivePolicy": redrive})
+    destination = sqs.create_queue(QueueName=f"{unique}-elsewhere")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=destination, AttributeNames=["QueueArn"])["Attributes"]
+    for n in range(20):
+        sqs.send_message(QueueUrl=dlq, MessageBody=f"dead {n}")
+    found, _ = checked(invoke, f"sqs:{unique}-dlq", "--dlq-warn", "100")
+    assert [c["name"] for c in found[f"sqs:{unique}-dlq"]["checks"]] == ["dlq_depth"], "no move task yet"
+    sqs.start_message_move_task(
+        SourceArn=dlq_arn, DestinationArn=attributes["QueueArn"], MaxNumberOfMessagesPerSecond=1
+    )
+    sqs.delete_queue(QueueUrl=destination)
+    deadline = time.monotonic() + 30
+    while sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"][0]["Status"] != "FAILED":
+        assert time.monotonic() < deadline, "LocalStack did not fail the move task"
+        time.sleep(0.2)
+    found, code = checked(invoke, f"sqs:{unique}-dlq", "--dlq-warn", "100")
+    move = check_of(found[f"sqs:{unique}-dlq"], "move_task")
+    assert (move["status"], code) == ("warning", 1)
+    assert move["note"] == f"the last move task (to sqs:{unique}-elsewhere) failed: QueueDoesNotExist"
+
+
 def test_a_subscription_to_a_deleted_queue_is_critical(invoke, localstack, localstack_endpoint, unique):
     sns = boto3_client("sns", localstack_endpoint)
     topic = sns.create_topic(Name=unique)["TopicArn"]
@@ -293,6 +365,16 @@ def test_a_broker_that_is_down_is_unknown_not_a_traceback(invoke, monkeypatch, u
     assert bad.exit_code == 3 and "--depth-warn is above --depth-crit" in bad.stdout
     table = invoke("check", "sqs:a", "--depth-warn", "10", "--depth-crit", "5")
     assert table.exit_code == 3, "a check that cannot run is unknown in every format"
+
+
+def test_an_aws_endpoint_that_is_down_is_unknown_per_service(invoke, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("MSGCTL_BROKER", raising=False)
+    found, code = checked(invoke)
+    assert code == 3 and set(found) == {"sqs:*", "sns:*"}
+    for service in ("sqs:*", "sns:*"):
+        [reachable] = found[service]["checks"]
+        assert reachable["status"] == "unknown" and "cannot reach http://127.0.0.1:9" in reachable["note"]
 
 
 def test_nothing_to_check_is_unknown(invoke, localstack, unique):

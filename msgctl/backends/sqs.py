@@ -57,8 +57,9 @@ class SqsBackend:
         return dict(response["Attributes"])
 
     @property
-    def cloudwatch(self) -> Any:
-        return self._clients.client("cloudwatch")
+    def region(self) -> str:
+        """The default region: that of a queue named without one."""
+        return self._clients.region
 
     def list_channels(self, prefix: str | None = None) -> Iterator[ChannelSummary]:
         yield from (s for s in parallel_map(self._summary_of, self.queue_urls(prefix)) if s is not None)
@@ -103,9 +104,11 @@ class SqsBackend:
             return None
         return ages.get(queue_name)
 
-    def metric_values(self, names: list[str], metric: str, stat: str) -> dict[str, float]:
-        """The newest value of an AWS/SQS metric of each queue that has one (at most 500 queues a call:
-        GetMetricData's limit); none where CloudWatch cannot be read."""
+    def metric_values(
+        self, names: list[str], metric: str, stat: str, region: str | None = None
+    ) -> dict[str, float]:
+        """The newest value of an AWS/SQS metric of each queue (of ``region``, default this one) that has
+        one (at most 500 queues a call: GetMetricData's limit); none where CloudWatch cannot be read."""
         now = datetime.now(UTC)
         queries = [
             {
@@ -133,7 +136,7 @@ class SqsBackend:
         try:
             with aws_errors("CloudWatch"):
                 while True:
-                    response = self.cloudwatch.get_metric_data(**kwargs)
+                    response = self._clients.client("cloudwatch", region).get_metric_data(**kwargs)
                     for result in response.get("MetricDataResults", []):
                         values = result.get("Values") or []
                         name = names[int(result["Id"][1:])]

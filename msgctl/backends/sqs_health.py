@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from msgctl.address import Channel, parse_channel
-from msgctl.backends.aws import arn_name, aws_errors
+from msgctl.backends.aws import arn_name, aws_errors, partition_of
 from msgctl.backends.sqs import METRIC_QUERIES_PER_CALL, SqsBackend, dead_letter_target
 from msgctl.core.health import Measure
 from msgctl.core.parallel import Interrupted, interrupted, parallel_map, read_workers
@@ -35,10 +35,20 @@ class _Queue:
     client: Any = None
     taken_at: float = 0.0
     tags_error: str | None = None
+    region: str | None = None  # None: the default one
+    # "arn:PARTITION:sqs:REGION:ACCOUNT:" for a queue named in another region or account: it is reported
+    # by its ARN, so it is told from a queue of the same name here (and so is its DLQ, which AWS keeps in
+    # the queue's region and account)
+    arn_prefix: str | None = None
 
     @property
     def channel(self) -> str:
-        return f"sqs:{self.name}"
+        return f"{self.arn_prefix}{self.name}" if self.arn_prefix else f"sqs:{self.name}"
+
+    @property
+    def dlq(self) -> str | None:
+        target = dead_letter_target(self.attributes.get("RedrivePolicy"))
+        return self.arn_prefix + target.removeprefix("sqs:") if target and self.arn_prefix else target
 
     @property
     def in_flight(self) -> int | None:
@@ -86,7 +96,7 @@ def _read_all(sqs: SqsBackend, queues: list[_Queue], named: bool, asides: _Aside
 
 def _measured(sqs: SqsBackend, queues: list[_Queue], asides: _Asides) -> list[Measure]:
     readable = {q.channel: q for q in queues if q.error is None}
-    dlqs = {d for q in readable.values() if (d := dead_letter_target(q.attributes.get("RedrivePolicy")))}
+    dlqs = {d for q in readable.values() if (d := q.dlq)}
     dlqs |= asides.dlqs_with_sources()
     for dlq in dlqs & set(readable):  # a failed move left messages behind: an empty DLQ has none
         if readable[dlq].count(DEPTH) or readable[dlq].in_flight:
@@ -96,16 +106,25 @@ def _measured(sqs: SqsBackend, queues: list[_Queue], asides: _Asides) -> list[Me
     depths |= dict(zip(elsewhere, parallel_map(functools.partial(_depth, sqs), elsewhere), strict=True))
     ages, failures = asides.ages(), asides.move_failures()
     return [
-        _measure(q, dlqs, depths, ages.get(q.name), failures.get(q.attributes.get("QueueArn", "")))
+        _measure(q, dlqs, depths, ages.get(q.channel), failures.get(q.attributes.get("QueueArn", "")))
         for q in queues
     ]
 
 
 def _named(sqs: SqsBackend, channel: Channel) -> _Queue:
+    queue = _Queue(channel.name, "", region=channel.region, arn_prefix=_arn_prefix(sqs, channel))
     try:
-        return _Queue(channel.name, sqs.queue_url(channel))
+        queue.url = sqs.queue_url(channel)
     except MsgctlError as exc:
-        return _Queue(channel.name, "", error=str(exc))
+        queue.error = str(exc)
+    return queue
+
+
+def _arn_prefix(sqs: SqsBackend, channel: Channel) -> str | None:
+    if channel.account is None and channel.region in (None, sqs.region):
+        return None
+    region = channel.region or sqs.region
+    return f"arn:{partition_of(region)}:sqs:{region}:{channel.account or '*'}:"
 
 
 def _read(sqs: SqsBackend, queue: _Queue, named: bool, tags: bool = True) -> _Queue | None:
@@ -174,7 +193,7 @@ class _Asides:
 
     def __init__(self, sqs: SqsBackend, enabled: bool = True, partial: bool = False) -> None:
         self._sqs, self._seen, self.enabled, self._partial = sqs, 0, enabled, partial
-        self._waiting: list[str] = []
+        self._waiting: list[_Queue] = []
         self._dlqs: set[str] = set()  # named by the RedrivePolicy of a queue read so far
         self._sources: dict[str, Future[bool]] = {}  # by channel: does some queue dead-letter to it?
         self._ages: list[Future[dict[str, float]]] = []
@@ -185,10 +204,10 @@ class _Asides:
         if not self.enabled:
             return
         self._seen += 1
-        if dlq := dead_letter_target(queue.attributes.get("RedrivePolicy")):
+        if dlq := queue.dlq:
             self._dlqs.add(dlq)
         if queue.error is None and (queue.count(DEPTH) or queue.in_flight):
-            self._waiting.append(queue.name)
+            self._waiting.append(queue)
             if self._partial and queue.channel not in self._dlqs:
                 self._sources[queue.channel] = self._pool.submit(_has_sources, queue)
         if len(self._waiting) >= METRIC_QUERIES_PER_CALL or (self._seen % AGE_EVERY == 0 and self._waiting):
@@ -199,9 +218,16 @@ class _Asides:
             self._moves[dlq_arn] = self._pool.submit(_move_failure, self._sqs, dlq_arn)
 
     def _ask_ages(self) -> None:
-        ask = (self._waiting, "ApproximateAgeOfOldestMessage", "Maximum")
-        self._ages.append(self._pool.submit(self._sqs.metric_values, *ask))
+        by_region: dict[str | None, list[_Queue]] = {}
+        for queue in self._waiting:
+            by_region.setdefault(queue.region, []).append(queue)
+        self._ages += [self._pool.submit(self._ages_of, queues) for queues in by_region.values()]
         self._waiting = []
+
+    def _ages_of(self, queues: list[_Queue]) -> dict[str, float]:
+        names = [queue.name for queue in queues]
+        ages = self._sqs.metric_values(names, "ApproximateAgeOfOldestMessage", "Maximum", queues[0].region)
+        return {queue.channel: ages[queue.name] for queue in queues if queue.name in ages}
 
     def ages(self) -> dict[str, float]:
         if self._waiting:
@@ -242,7 +268,7 @@ def _measure(
 ) -> Measure:
     if queue.error is not None:
         return Measure(queue.channel, "queue", error=queue.error)
-    dlq = dead_letter_target(queue.attributes.get("RedrivePolicy"))
+    dlq = queue.dlq
     is_dlq = queue.channel in dlqs
     dead_letters = depths.get(queue.channel if is_dlq else dlq or "")  # a DLQ's own depth, else its DLQ's
     notes = {"oldest_age_s": NO_AGE} if age is None else {}
