@@ -258,6 +258,8 @@ def test_queues_of_one_name_in_two_regions_are_two_channels_each_with_its_dlq_an
     assert set(found) == {arns["eu-west-1"], arns["us-east-1"], f"sqs:{unique}"}
     values = {channel: {c["name"]: c["value"] for c in entry["checks"]} for channel, entry in found.items()}
     assert values[arns["eu-west-1"]] == {"depth": 3, "oldest_age_s": 900.0, "dlq_depth": 2}
+    stats = invoke("stats", arns["eu-west-1"], "-o", "json")
+    assert json.loads(stats.stdout)["oldest_age_s"] == 900.0, "stats asks that region's CloudWatch too"
     assert (
         values[arns["us-east-1"]]
         == values[f"sqs:{unique}"]

@@ -88,7 +88,7 @@ class SqsBackend:
         attributes = self.queue_attributes(channel)
         return ChannelStats(
             summary=_summary(channel.name, attributes),
-            oldest_age_s=self._oldest_age(channel.name),
+            oldest_age_s=self._oldest_age(channel),
             details={
                 "fifo": channel.fifo,
                 "url": self.queue_url(channel),
@@ -96,13 +96,15 @@ class SqsBackend:
             },
         )
 
-    def _oldest_age(self, queue_name: str) -> float | None:
+    def _oldest_age(self, channel: Channel) -> float | None:
         """ApproximateAgeOfOldestMessage from CloudWatch, or None where CloudWatch has no datapoint."""
         try:
-            ages = self.metric_values([queue_name], "ApproximateAgeOfOldestMessage", "Maximum")
+            ages = self.metric_values(
+                [channel.name], "ApproximateAgeOfOldestMessage", "Maximum", channel.region
+            )
         except Exception:  # CloudWatch is a bonus: no permission or no metric is not an error
             return None
-        return ages.get(queue_name)
+        return ages.get(channel.name)
 
     def metric_values(
         self, names: list[str], metric: str, stat: str, region: str | None = None
