@@ -19,6 +19,7 @@ from msgctl.api.convert import (
     go_ahead,
     policy_of,
     seconds_of,
+    transform_spec,
 )
 from msgctl.config import Settings, resolve_settings
 from msgctl.errors import UsageError
@@ -212,6 +213,9 @@ class Client:
         hold: int | None = None,
         confirm: Confirm | None = None,
         choose: Callable[[str, list[str]], str | None] | None = None,
+        transform_body: str | None = None,
+        transform: str | None = None,
+        transform_args: Mapping[str, str] | None = None,
     ) -> RedriveResult:
         """Move dead letters back: natively (an SQS move task) or client-side, selectively, resumably.
 
@@ -220,6 +224,10 @@ class Client:
         defaults to the queue whose DLQ it is (``choose(question, sources)`` picks when there are several).
         ``confirm(question)`` is asked before anything moves; answering False changes nothing.
         A ``KeyboardInterrupt`` leaves held messages released and the journal kept (``Interrupted.note``).
+        ``transform_body`` (a jq program on the body parsed as JSON) or ``transform`` (on the whole envelope)
+        repairs each message on its way; ``transform_args`` are its ``$NAME`` string variables. A message the
+        program selects out (``empty``, ``null``) is skipped, one it fails on stays in the DLQ (``failed``);
+        a dry run's ``repairs`` hold each message before and after.
         """
         from msgctl.api.redrive import RedriveRequest, run_redrive
         from msgctl.core.redrive import DEFAULT_HOLD_S, Selection
@@ -240,6 +248,7 @@ class Client:
             resume=resume,
             dry_run=dry_run,
             hold_s=hold or DEFAULT_HOLD_S,
+            transform=transform_spec(transform_body, transform, transform_args),
         )
         return run_redrive(self.backends, request, on_progress, confirm, choose)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from msgctl.address import Channel, parse_channel
 from msgctl.envelope import MessageAttribute
 from msgctl.errors import UsageError
 
 if TYPE_CHECKING:
+    from msgctl.core.transform import TransformSpec
     from msgctl.filter.engine import FilterPolicy, Scope
 
 ChannelLike = str | Channel
@@ -72,3 +73,22 @@ def go_ahead(confirm: Confirm | None, question: str, action: str) -> None:
     """Ask the caller's ``confirm`` callback (if any) before changing something; no means nothing changes."""
     if confirm is not None and not confirm(question):
         raise UsageError(f"{action}: declined; nothing changed")
+
+
+def transform_spec(
+    body_program: str | None, envelope_program: str | None, args: Mapping[str, str] | None
+) -> TransformSpec | None:
+    """The repair asked for: a jq program on the body or on the whole envelope (not both), or None."""
+    from msgctl.core.transform import TransformSpec
+
+    if body_program is not None and envelope_program is not None:
+        raise UsageError("--transform-body and --transform: give one (--transform sees the body too)")
+    if args and body_program is None and envelope_program is None:
+        raise UsageError("--transform-arg without --transform-body or --transform")
+    program = body_program if body_program is not None else envelope_program
+    if program is None:
+        return None
+    if not program.strip():
+        raise UsageError("the jq program is empty")
+    scope: Literal["body", "envelope"] = "body" if body_program is not None else "envelope"
+    return TransformSpec(program, scope, dict(args or {}))

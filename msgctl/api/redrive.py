@@ -19,6 +19,7 @@ from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S
 from msgctl.core.progress import OnProgress, ProgressCounter
 from msgctl.core.redrive import DEFAULT_HOLD_S, RedriveOptions, RedriveReport, Selection, redrive, resume
 from msgctl.core.state_paths import default_copy_journal, default_journal
+from msgctl.core.transform import Repaired, Transform, TransformSpec, readable
 from msgctl.errors import ExitCode, Interrupted, MsgctlError, NativeMoveInterrupted, UsageError
 
 if TYPE_CHECKING:
@@ -45,11 +46,14 @@ class RedriveRequest:
     resume: bool = False
     dry_run: bool = False
     hold_s: int = DEFAULT_HOLD_S
+    transform: TransformSpec | None = None
 
     @property
     def selecting(self) -> bool:
+        """Only the client engine can do it: choose messages, copy them, or repair them."""
         chosen = self.selection
-        return chosen.max is not None or chosen.filter is not None or chosen.ids is not None or self.copy
+        choosing = chosen.max is not None or chosen.filter is not None or chosen.ids is not None
+        return choosing or self.copy or self.transform is not None
 
 
 @dataclass
@@ -68,6 +72,7 @@ class RedriveResult:
     dry_run: bool = False
     exit_code: ExitCode = ExitCode.OK
     notes: list[str] = field(default_factory=list)
+    repairs: list[Repaired] = field(default_factory=list)  # a dry run with a transform: before and after
     summary: str | None = None
     document: dict[str, Any] = field(default_factory=dict)
     journal: Path | None = None
@@ -91,6 +96,8 @@ def run_redrive(
     if request.dlq.service == "amq":
         if request.engine == "native":
             raise no_native_move(request.dlq)
+        if request.transform is not None:
+            raise UsageError("a transform on an ActiveMQ DLQ is not implemented yet")
         copy_journal = default_copy_journal(request.dlq, _where(request.to)) if request.copy else None
         with _held_journal(request, copy_journal):
             return _activemq(backends, request, on_progress, confirm)
@@ -128,7 +135,8 @@ def _sqs(
     target = _destination(backends, request.dlq, request.to, choose)
     if request.engine == "native" and request.selecting:
         raise UsageError(
-            "the native engine cannot select (--max, --filter, --ids) or --copy: use --engine client"
+            "the native engine cannot select (--max, --filter, --ids), copy or repair (--copy, --transform): "
+            "use --engine client"
         )
     if request.engine == "native" and target.service != "sqs":
         raise UsageError(f"the native engine moves to SQS queues only, not to {target}: use --engine client")
@@ -176,13 +184,15 @@ def _client(
     on_progress: OnProgress | None,
 ) -> RedriveResult:
     channel = request.dlq
+    transform = Transform(request.transform) if request.transform is not None else None
     source = backends.dead_letter_source(channel)
     sink, _ = backends.outbound_target(target)
     path = request.journal or default_journal(channel)
     mode = "copy" if request.copy else "move"
+    program = request.transform.identity() if request.transform is not None else ""
+    wanted = {"dlq": str(channel), "target": str(target), "mode": mode, "transform": program}
     recent_sends = 0
     if not request.dry_run and path.exists():
-        wanted = {"dlq": str(channel), "target": str(target), "mode": mode}
         recent_sends = check_journal(path, request.resume, wanted)
     elif request.resume:
         raise UsageError(f"nothing to resume: {path} does not exist")
@@ -201,13 +211,12 @@ def _client(
         rate=request.rate,
         concurrency=request.concurrency,
         hold_s=request.hold_s,
+        transform=transform,
     )
     progress = ProgressCounter(on_progress, f"{channel} -> {target}", depth)
     try:
         if journal is not None:
-            journal.set_meta(
-                {"dlq": str(channel), "target": str(target), "mode": mode, "started": str(time.time())}
-            )
+            journal.set_meta(wanted | {"started": str(time.time())})
             if request.resume:
                 resume(source, journal, report, request.copy)
         redrive(source, sink, journal, options, report, progress.advance, backends.warn)
@@ -235,6 +244,7 @@ def _client_result(
         dry_run=request.dry_run,
         notes=_client_notes(request, target, report),
         journal=None if request.dry_run else path,
+        repairs=list(report.repairs),
     )
     if request.dry_run:
         result.summary = f"dry run: {len(report.would_move)} messages would move; nothing changed"
@@ -244,6 +254,14 @@ def _client_result(
             "would_move": report.would_move,
             "skipped": report.skipped,
         }
+        if request.transform is not None:
+            result.document["failed"] = [{"id": k, "reason": v} for k, v in sorted(report.failed.items())]
+            result.document["repairs"] = [
+                {"id": r.before.id, "before": readable(r.before), "after": readable(r.envelope)}
+                for r in report.repairs
+            ]
+        if report.failed:
+            result.exit_code = ExitCode.PARTIAL
         return result
     result.summary = (
         f"moved {report.moved}, skipped {report.skipped}, failed {len(report.failed)}; journal {path}"

@@ -23,6 +23,23 @@ SNS_MAX_BYTES = 262_144  # per message and per PublishBatch request (the sum of 
 
 
 Batch = list[tuple[OutboundT, dict[str, Any]]]
+MAX_ATTRIBUTES = 10  # message attributes a message may carry, on SQS and on SNS
+
+
+def check_attributes(attributes: dict[str, MessageAttribute], sns: bool) -> None:
+    """What SQS and SNS refuse in message attributes: more than 10, a type that is none of theirs, a Number
+    that is no number."""
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise UsageError(f"{len(attributes)} message attributes: at most {MAX_ATTRIBUTES} are allowed")
+    types = ("String", "Number", "Binary", "String.Array") if sns else ("String", "Number", "Binary")
+    for name, attribute in attributes.items():
+        if attribute.base_type not in types:
+            raise UsageError(f"attribute {name!r}: type {attribute.type!r} is not one of {', '.join(types)}")
+        if attribute.base_type == "Number":
+            try:
+                float(str(attribute.value))
+            except ValueError:
+                raise UsageError(f"attribute {name!r}: {attribute.value!r} is not a number") from None
 
 
 class _BatchTarget:
@@ -44,6 +61,7 @@ class _BatchTarget:
 
     def check(self, message: Outbound) -> None:
         """Raise UsageError when the target cannot take the message (body, attributes, size)."""
+        check_attributes(message.envelope.message_attributes, sns=True)
         self._sized_entry(message)
 
     def _sized_entry(self, message: Outbound) -> tuple[dict[str, Any], int]:
@@ -106,6 +124,8 @@ class SqsTarget(_BatchTarget):
         envelope = message.envelope
         if envelope.text is None:
             raise UsageError(NOT_TEXT)
+        if envelope.message_attributes:
+            check_attributes(envelope.message_attributes, sns=False)
         if (size := _sqs_size(envelope.body, envelope.message_attributes)) > self.max_bytes:
             self._within_limit(size)
 

@@ -15,6 +15,9 @@ from msgctl.cli.options import (
     FilterOption,
     FilterScopeOption,
     OutputOption,
+    TransformArgOption,
+    TransformBodyOption,
+    TransformOption,
     YesOption,
     parse_scope,
     read_argument,
@@ -22,6 +25,7 @@ from msgctl.cli.options import (
 from msgctl.cli.state import get_state
 from msgctl.core.redrive import DEFAULT_HOLD_S
 from msgctl.core.tail import iso
+from msgctl.core.transform import diff, parse_args
 from msgctl.errors import ExitCode, Interrupted, NativeMoveInterrupted
 from msgctl.render.messages import MessageWriter
 from msgctl.render.progress import ProgressBar
@@ -83,9 +87,12 @@ def redrive_command(
             min=10,
         ),
     ] = DEFAULT_HOLD_S,
+    transform_body: TransformBodyOption = None,
+    transform: TransformOption = None,
+    transform_arg: TransformArgOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Move dead letters back: natively (SQS move task) or client-side, selectively, resumably.
+    """Move dead letters back: natively (SQS move task) or client-side, selectively, resumably, repaired.
 
     Client-side, a message is deleted from the DLQ only after the target confirmed it, and a journal records
     every step: after a crash or Ctrl-C, --resume deletes what was sent without sending it again and names
@@ -97,9 +104,15 @@ def redrive_command(
     deduplicated_by_target; both stay in the DLQ. Exit 0 when every selected message moved, 3 when some
     failed, were dropped, held back or are still held.
 
-    Example:
+    A jq program (--transform-body, --transform) repairs each message on its way; with --dry-run it prints
+    a diff of each message before and after, and moves nothing. The journal records the program, so
+    --resume runs the same one (another is refused).
+
+    Examples:
 
         msgctl dlq redrive sqs:orders-dlq --filter '{"kind": ["order"]}' --max 100 --yes
+
+        msgctl dlq redrive sqs:orders-dlq --dry-run --transform-body '.new = .old | del(.old)'
     """
     state = get_state(ctx)
     renderer = state.use_output(output)
@@ -124,6 +137,9 @@ def redrive_command(
                 on_progress=progress,
                 confirm=confirmer(renderer, yes, "redrive"),
                 choose=renderer.choose,
+                transform_body=read_argument(transform_body) if transform_body is not None else None,
+                transform=read_argument(transform) if transform is not None else None,
+                transform_args=parse_args(transform_arg or []),
             )
     except NativeMoveInterrupted as stopped:
         if renderer.confirm("cancel the move task?"):
@@ -139,7 +155,12 @@ def redrive_command(
         renderer.warn(note)
     if result.summary:
         renderer.info(result.summary)
-    renderer.document(result.document)
+    document = result.document
+    if result.dry_run and renderer.output not in ("json", "ndjson"):
+        for repair in result.repairs:
+            renderer.line(diff(repair))
+        document = {key: value for key, value in document.items() if key != "repairs"}  # just shown
+    renderer.document(document)
     if not result.complete:
         raise typer.Exit(result.exit_code)
 

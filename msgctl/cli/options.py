@@ -130,6 +130,31 @@ FilterOption = Annotated[
     typer.Option("--filter", help="Only messages an SNS filter policy accepts: JSON, @FILE or -."),
 ]
 FilterScopeOption = Annotated[str, typer.Option(help="The filter's scope: attributes or body.")]
+TransformBodyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--transform-body",
+        help="Repair each message: a jq program applied to its body parsed as JSON; its result, compact, is "
+        "the new body (JQ, @FILE or -). A result of empty or null leaves the message where it is (skipped); "
+        "a body that is not JSON, or a program that fails on it, leaves it too (failed, exit 3).",
+    ),
+]
+TransformOption = Annotated[
+    str | None,
+    typer.Option(
+        "--transform",
+        help="Repair each message: a jq program applied to its whole envelope (body as text, attributes, "
+        "message_attributes with types); its result is the envelope to send, checked against the "
+        "target's rules before anything is sent (JQ, @FILE or -).",
+    ),
+]
+TransformArgOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--transform-arg",
+        help="NAME=VALUE: a string variable $NAME for the program, as jq's --arg NAME VALUE (repeatable).",
+    ),
+]
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

@@ -67,6 +67,7 @@ class Journal(Store):
         super().__init__(path, SCHEMA)
         self._add_column("messages", "target_id", "TEXT")  # a journal written before it had one
         self._add_column("messages", "sent_at", "REAL")
+        self._add_column("messages", "repair", "TEXT")
         self._move_receipts()
 
     def _move_receipts(self) -> None:
@@ -147,6 +148,16 @@ class Journal(Store):
                 ),
             ]
         )
+
+    def repaired(self, hashes: Iterable[tuple[str, str]]) -> None:
+        """(message id, "BEFORE AFTER"): short hashes of the message as read and as the program repaired it
+        (the program's text is in the meta table)."""
+        self._write("UPDATE messages SET repair = ? WHERE message_id = ?", [(h, i) for i, h in hashes])
+
+    def repairs(self) -> dict[str, str]:
+        with self._lock:
+            rows = self._db.execute("SELECT message_id, repair FROM messages WHERE repair IS NOT NULL")
+            return {str(message_id): str(repair) for message_id, repair in rows.fetchall()}
 
     def target_ids(self, confirmed: Iterable[tuple[str, str]]) -> None:
         """(message id, the id the target gave it) for what the target confirmed, now."""

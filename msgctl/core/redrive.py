@@ -24,8 +24,10 @@ from typing import Protocol
 from msgctl.core.journal import Entry, Journal
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
+from msgctl.core.transform import Repaired, Transform, TransformError, fingerprint
 from msgctl.core.workers import WorkerPool
 from msgctl.envelope import Envelope
+from msgctl.errors import UsageError
 from msgctl.filter.engine import FilterPolicy
 from msgctl.filter.messages import message_from_envelope
 
@@ -92,6 +94,9 @@ class RedriveTarget(Protocol):
     channel: str
     dedups: bool  # the target itself drops a resend of a deduplication id within 5 minutes
 
+    def check(self, message: Dead) -> None:
+        """Raise UsageError when the target cannot take the message (a repaired one is checked)."""
+
     def send(self, messages: list[Dead]) -> Delivery[Dead]:
         """Send in order; says which messages the target did not confirm (and why), and which a retried
         request may have delivered twice."""
@@ -120,6 +125,7 @@ class RedriveReport:
     movable_at: float = 0.0  # when the target no longer drops a resend of any of ``sent_recently`` (epoch)
     cleaned_up: int = 0  # sent before a crash, deleted on --resume without sending again
     would_move: list[str] = field(default_factory=list)  # --dry-run
+    repairs: list[Repaired] = field(default_factory=list)  # --dry-run with a transform: before and after
     returned: int = 0  # came (back) into the DLQ while the run went on: left there, not moved again
     still_held: int = 0  # held by a receive this run never saw, or by another consumer, at the end
     not_received: int = 0  # left visible: the run stopped receiving once it had what the DLQ held at start
@@ -150,6 +156,7 @@ class RedriveOptions:
     rate: float | None = None
     concurrency: int = 1
     hold_s: int = DEFAULT_HOLD_S
+    transform: Transform | None = None
 
     @property
     def receive_hold_s(self) -> int:
@@ -427,6 +434,10 @@ def _move(
     # what it gets would otherwise be sent the same messages over and over.
     returned = [m for m in batch if m.returned]
     selected = [m for m in batch if not m.returned and options.selection.wants(m)]
+    wanted = len(selected)
+    repairs: dict[str, Repaired] = {}
+    if options.transform is not None:
+        selected, repairs = _repair(selected, options.transform, target, report, shared)
     allowed = shared.take(len(selected), options.selection.max)
     recent = _sent_recently(selected[:allowed], target, journal, report, shared) if journal else set()
     moving = [m for m in selected[:allowed] if m.id not in recent]
@@ -436,12 +447,13 @@ def _move(
         journal.held((m.id, m.receipt) for m in batch if options.dry_run or m.id not in moving_ids)
     shared.hold(m for m in batch if m.id not in moving_ids)
     with shared.lock:
-        report.skipped += len(batch) - len(selected) - len(returned)
+        report.skipped += len(batch) - wanted - len(returned)
         report.returned += len(returned)
     if options.dry_run:
         shared.hold(moving)
         with shared.lock:
             report.would_move.extend(m.id for m in moving)
+            report.repairs.extend(repairs[m.id] for m in moving if m.id in repairs)
         return
     if not moving:
         return
@@ -458,6 +470,7 @@ def _move(
     to_send = [m for m in moving if m not in already_sent]
     resent = [m.id for m in to_send if known.get(m.id) and known[m.id].state == "received"]
     journal.received((m.id, m.receipt) for m in moving)
+    journal.repaired((m.id, _hashes(repairs[m.id])) for m in moving if m.id in repairs)
     delivery = target.send(to_send) if to_send else Delivery[Dead]()
     failures = {m.id: reason for m, reason in delivery.failed}
     dropped = _dropped_by_target(delivery, known)
@@ -494,6 +507,42 @@ def _move(
     with shared.lock:
         report.moved += len(sent)
     progress(len(sent))
+
+
+def _repair(
+    selected: list[Dead], transform: Transform, target: RedriveTarget, report: RedriveReport, shared: _Shared
+) -> tuple[list[Dead], dict[str, Repaired]]:
+    """The selected messages as the program leaves them, checked against the target's rules. A message
+    the program selects out is skipped; one it cannot repair, or repairs into one the target refuses, fails;
+    both stay in the DLQ (held to the end of the run)."""
+    repaired: list[Dead] = []
+    repairs: dict[str, Repaired] = {}
+    skipped, failed = 0, {}
+    for message in selected:
+        try:
+            repair = transform.apply(message.envelope)
+            if repair.envelope is None:
+                skipped += 1
+                continue
+            fixed = Dead(message.id, message.receipt, repair.envelope, message.returned)
+            target.check(fixed)
+        except TransformError as exc:
+            failed[message.id] = f"not repaired: {exc}"
+            continue
+        except UsageError as exc:
+            failed[message.id] = f"repaired into a message {target.channel} refuses: {exc.message}"
+            continue
+        repairs[message.id] = repair
+        repaired.append(fixed)
+    with shared.lock:
+        report.skipped += skipped
+        report.failed.update(failed)
+    return repaired, repairs
+
+
+def _hashes(repair: Repaired) -> str:
+    after = fingerprint(repair.envelope) if repair.envelope is not None else "-"
+    return f"{fingerprint(repair.before)} {after}"
 
 
 def _delete(

@@ -1,0 +1,252 @@
+"""Repair on the way back (issue 16): jq programs on dead letters' bodies and envelopes during a redrive,
+checked by reading the target and the DLQ with boto3 on LocalStack; the program engine on its own."""
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+from collections import Counter
+
+import pytest
+
+from msgctl.core.transform import Transform, TransformError, TransformSpec, diff, parse_args
+from msgctl.envelope import Envelope, MessageAttribute
+from msgctl.errors import ExitCode, UsageError
+from tests.helpers import boto3_client, dead_letter_pair, depth, drain, msgctl_command, msgctl_env
+
+RENAME = 'if has("old") then .new = .old | del(.old) else . end'
+ATTRIBUTES = {
+    "s": {"DataType": "String", "StringValue": "text ünïcode"},
+    "n": {"DataType": "Number", "StringValue": "301.50"},
+    "b": {"DataType": "Binary", "BinaryValue": b"\x00\xffbinary"},
+    "sc": {"DataType": "String.custom", "StringValue": "custom"},
+}
+
+
+def _envelope(body: str, **attributes: MessageAttribute) -> Envelope:
+    return Envelope("sqs:dlq", "m1", body.encode(), {"group_id": "g1"}, attributes)
+
+
+# The program engine ---------------------------------------------------------------------------------------
+
+
+def test_a_body_program_repairs_selects_out_and_refuses_loudly():
+    rename = Transform(TransformSpec(RENAME))
+    repaired = rename.apply(_envelope('{"old": 1, "k": "ü"}'))
+    assert repaired.envelope is not None and repaired.envelope.body == '{"k":"ü","new":1}'.encode()
+    kept = _envelope('{"k":  "as it was"}')
+    assert rename.apply(kept).envelope is kept, "a body the program leaves as it was is sent byte for byte"
+    assert Transform(TransformSpec("empty")).apply(kept).envelope is None
+    assert Transform(TransformSpec("null")).apply(kept).envelope is None
+    with pytest.raises(TransformError, match="not JSON"):
+        rename.apply(_envelope("plain text"))
+    with pytest.raises(TransformError, match="12345678901234567890, which jq"):
+        rename.apply(_envelope('{"id": 12345678901234567890}'))
+    with pytest.raises(TransformError, match=r"0\.10000000000000000001, which jq"):
+        rename.apply(_envelope('{"price": 0.10000000000000000001}'))
+    assert rename.apply(_envelope('{"price": 0.1, "n": 9007199254740992}')).envelope is not None
+    with pytest.raises(TransformError, match="2 results"):
+        Transform(TransformSpec(".a, .b")).apply(_envelope('{"a": 1, "b": 2}'))
+    with pytest.raises(TransformError, match=r"jq: .*bad 7"):
+        Transform(TransformSpec('error("bad \\(.n)")')).apply(_envelope('{"n": 7}'))
+    with pytest.raises(UsageError, match="does not compile"):
+        Transform(TransformSpec(".a |"))
+
+
+def test_an_envelope_program_sets_attributes_and_the_group_and_keeps_the_id():
+    spec = TransformSpec(
+        '.message_attributes.fixed = {"type": "String", "value": $who} | .attributes.group_id = "g2" '
+        '| .id = "other"',
+        "envelope",
+        parse_args(["who=ops"]),
+    )
+    before = _envelope('{"a": 1}', kept=MessageAttribute("Number", "5"))
+    after = Transform(spec).apply(before).envelope
+    assert after is not None and after.id == "m1" and after.body == before.body
+    assert after.attributes["group_id"] == "g2"
+    assert after.message_attributes == {"kept": ("Number", "5"), "fixed": ("String", "ops")}
+    with pytest.raises(TransformError, match="not an envelope object"):
+        Transform(TransformSpec(".body", "envelope")).apply(before)
+    with pytest.raises(TransformError, match="'type' and 'value'"):
+        Transform(TransformSpec('.message_attributes.x = "y"', "envelope")).apply(before)
+    with pytest.raises(UsageError, match="NAME=VALUE"):
+        parse_args(["no-equals"])
+    text = diff(Transform(spec).apply(before))
+    assert '+    "fixed": {' in text and '-    "group_id": "g1"' in text and '+    "group_id": "g2"' in text
+
+
+# Redrive with a repair, on LocalStack ---------------------------------------------------------------------
+
+
+def _pair_with(sqs, unique, bodies, fifo=False, groups=1):
+    """A queue and its DLQ holding ``bodies`` (with ATTRIBUTES), sent in order."""
+    url, dlq, _ = dead_letter_pair(sqs, unique, 0, fifo=fifo)
+    for start in range(0, len(bodies), 10):
+        entries = []
+        for n in range(start, min(start + 10, len(bodies))):
+            entry = {"Id": str(n), "MessageBody": bodies[n], "MessageAttributes": ATTRIBUTES}
+            if fifo:
+                entry |= {"MessageGroupId": f"g{n % groups}", "MessageDeduplicationId": f"d{n}"}
+            entries.append(entry)
+        assert not sqs.send_message_batch(QueueUrl=dlq, Entries=entries).get("Failed")
+    assert depth(sqs, dlq) == len(bodies)
+    return url, dlq
+
+
+def _redrive(invoke, dlq, journal, *args):
+    result = invoke(
+        "dlq", "redrive", dlq, "--yes", "--engine", "client", "--journal", str(journal), "-o", "json", *args
+    )
+    return result, json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
+
+
+@pytest.mark.slow
+def test_200_dead_letters_150_with_a_renamed_field_all_arrive_repaired_with_every_attribute(
+    invoke, localstack, unique, tmp_path
+):
+    sqs = localstack
+    bodies = [
+        json.dumps({"n": n, "old": f"v{n}"} if n < 150 else {"n": n, "new": f"v{n}"}) for n in range(200)
+    ]
+    url, dlq = _pair_with(sqs, unique, bodies)
+    journal = tmp_path / "journal.sqlite"
+    result, report = _redrive(
+        invoke, f"sqs:{unique}-dlq", journal, "--transform-body", RENAME, "--concurrency", "4"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (report["moved"], report["failed"], report["skipped"]) == (200, [], 0)
+    arrived = drain(sqs, url, 200)
+    assert Counter(json.loads(m["Body"])["n"] for m in arrived) == Counter(range(200)), "each once"
+    for message in arrived:
+        body = json.loads(message["Body"])
+        assert body == {"n": body["n"], "new": f"v{body['n']}"}
+        if body["n"] >= 150:
+            assert message["Body"] == bodies[body["n"]], "left as it was: byte for byte"
+        for name, value in ATTRIBUTES.items():
+            assert message["MessageAttributes"][name] == value, name
+    assert depth(sqs, dlq) == 0
+    with sqlite3.connect(journal) as db:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        hashes = [row[0].split() for row in db.execute("SELECT repair FROM messages")]
+    assert json.loads(meta["transform"]) == {"scope": "body", "program": RENAME, "args": {}}
+    assert len(hashes) == 200 and sum(before != after for before, after in hashes) == 150
+
+
+def test_a_program_that_fails_on_10_leaves_exactly_those_in_the_dlq_named_exit_3(
+    invoke, localstack, unique, tmp_path
+):
+    sqs = localstack
+    url, dlq = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(40)])
+    program = 'if .n % 4 == 0 then error("no repair for \\(.n)") else .ok = true end'
+    result, report = _redrive(invoke, f"sqs:{unique}-dlq", tmp_path / "j.sqlite", "--transform-body", program)
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    assert report["moved"] == 30 and len(report["failed"]) == 10
+    assert all("jq: no repair for" in failure["reason"] for failure in report["failed"])
+    assert sorted(json.loads(m["Body"])["n"] for m in drain(sqs, url, 30)) == [n for n in range(40) if n % 4]
+    left = drain(sqs, dlq, 10)
+    assert sorted(json.loads(m["Body"])["n"] for m in left) == list(range(0, 40, 4))
+    assert {m["MessageId"] for m in left} == {failure["id"] for failure in report["failed"]}, "named by id"
+
+
+def test_an_envelope_program_sets_an_attribute_and_regroups_a_fifo_dlq_in_order(
+    invoke, localstack, unique, tmp_path
+):
+    sqs = localstack
+    url, _dlq = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(30)], fifo=True, groups=3)
+    program = (
+        '.message_attributes.repaired = {"type": "String", "value": $by} '
+        '| .attributes.group_id = (if (.body | fromjson | .n) % 2 == 0 then "even" else "odd" end)'
+    )
+    result, report = _redrive(
+        invoke, f"sqs:{unique}-dlq.fifo", tmp_path / "j.sqlite", "--transform", program,
+        "--transform-arg", "by=on-call", "--concurrency", "2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert report["moved"] == 30
+    by_group: dict[str, list[int]] = {}
+    for message in drain(sqs, url, 30):
+        assert message["MessageAttributes"]["repaired"] == {"DataType": "String", "StringValue": "on-call"}
+        assert message["MessageAttributes"]["s"] == ATTRIBUTES["s"]
+        by_group.setdefault(message["Attributes"]["MessageGroupId"], []).append(
+            json.loads(message["Body"])["n"]
+        )
+    assert {group: sorted(numbers) for group, numbers in by_group.items()} == {
+        "even": list(range(0, 30, 2)),
+        "odd": list(range(1, 30, 2)),
+    }
+    for numbers in by_group.values():  # each new group keeps the order each old group (n % 3) had
+        for old in range(3):
+            from_old = [n for n in numbers if n % 3 == old]
+            assert from_old == sorted(from_old), numbers
+
+
+def test_a_dry_run_shows_each_diff_and_moves_nothing(invoke, localstack, unique, tmp_path):
+    sqs = localstack
+    url, dlq = _pair_with(sqs, unique, ['{"old": 1}', '{"new": 2}', "not json"])
+    result, report = _redrive(
+        invoke, f"sqs:{unique}-dlq", tmp_path / "j.sqlite", "--transform-body", RENAME, "--dry-run"
+    )
+    assert result.exit_code == ExitCode.PARTIAL, "the body that is not JSON is named"
+    assert len(report["would_move"]) == 2 and "not JSON" in report["failed"][0]["reason"]
+    repairs = {json.dumps(r["before"]["body"]): r["after"]["body"] for r in report["repairs"]}
+    assert repairs == {'{"old": 1}': {"new": 1}, '{"new": 2}': {"new": 2}}
+    text = invoke(
+        "dlq", "redrive", f"sqs:{unique}-dlq", "--engine", "client", "--dry-run", "--transform-body", RENAME
+    )
+    assert '-    "old": 1' in text.stdout and '+    "new": 1' in text.stdout and "unchanged" in text.stdout
+    assert (depth(sqs, url), depth(sqs, dlq)) == (0, 3)
+    assert not (tmp_path / "j.sqlite").exists(), "a dry run writes no journal"
+
+
+def test_resume_with_another_program_is_refused(invoke, localstack, unique, tmp_path, monkeypatch):
+    sqs = localstack
+    _url, dlq = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(5)])
+    journal = tmp_path / "j.sqlite"
+    first, _ = _redrive(invoke, f"sqs:{unique}-dlq", journal, "--transform-body", ".a = 1", "--max", "1")
+    assert first.exit_code == 0, first.stderr
+    with sqlite3.connect(journal) as db:  # unfinished, as a crash after a receive leaves it
+        assert db.execute("UPDATE messages SET state = 'held' WHERE state = 'released'").rowcount > 0
+    other, _ = _redrive(invoke, f"sqs:{unique}-dlq", journal, "--transform-body", ".a = 2", "--resume")
+    assert other.exit_code == ExitCode.USAGE and "records another redrive" in other.stderr
+    none, _ = _redrive(invoke, f"sqs:{unique}-dlq", journal, "--resume")
+    assert none.exit_code == ExitCode.USAGE, "resuming a repair without its program is refused too"
+    same, _ = _redrive(invoke, f"sqs:{unique}-dlq", journal, "--transform-body", ".a = 1", "--resume")
+    assert same.exit_code == 0, same.stderr
+    assert depth(sqs, dlq) == 0
+
+
+@pytest.mark.slow
+def test_kill_9_mid_repair_then_resume_sends_each_once_repaired_once(localstack_endpoint, unique, tmp_path):
+    sqs, env, chooser = (
+        boto3_client("sqs", localstack_endpoint),
+        msgctl_env(localstack_endpoint),
+        random.Random(16),
+    )
+    program = ".repairs = ((.repairs // 0) + 1)"
+    killed = 0
+    for trial in range(4):
+        url, dlq = _pair_with(sqs, f"{unique}-{trial}", [json.dumps({"n": n}) for n in range(60)])
+        journal = tmp_path / f"j{trial}.sqlite"
+        command = msgctl_command(
+            "dlq", "redrive", f"sqs:{unique}-{trial}-dlq", "--yes", "--engine", "client",
+            "--journal", str(journal), "--transform-body", program, "--rate", "40",
+        )  # fmt: skip
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=chooser.uniform(0.8, 2.0))  # it may finish first: a trial all the same
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            killed += 1
+        resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        named = set(json.loads(resumed.stdout)["possible_duplicates"])
+        arrived = drain(sqs, url, 60)
+        counts = Counter(json.loads(m["Body"])["n"] for m in arrived)
+        assert set(counts) == set(range(60)), "no message lost"
+        twice = {m["MessageId"] for m in arrived if counts[json.loads(m["Body"])["n"]] > 1}
+        assert len(twice) <= 2 * len(named), "only a message named as a possible duplicate arrives twice"
+        assert {json.loads(m["Body"])["repairs"] for m in arrived} == {1}, "repaired once, never twice"
+        assert depth(sqs, dlq) == 0
+    assert killed >= 2, "most trials are killed mid-run"
