@@ -250,3 +250,100 @@ def test_kill_9_mid_repair_then_resume_sends_each_once_repaired_once(localstack_
         assert {json.loads(m["Body"])["repairs"] for m in arrived} == {1}, "repaired once, never twice"
         assert depth(sqs, dlq) == 0
     assert killed >= 2, "most trials are killed mid-run"
+
+
+# Redrive with a repair, on ActiveMQ -----------------------------------------------------------------------
+
+
+def _amq_dead_letters(invoke, stomp_conn, name, bodies):
+    from tests.helpers import wait_depth
+    from tests.test_activemq_fidelity import _nack_into_dlq
+
+    messages = [
+        (
+            body.encode(),
+            {
+                "persistent": "true",
+                "priority": "6",
+                "tenant": f"t{n}",
+                "JMSXGroupID": "g",
+                "msgctl_group": "g",
+            },
+        )
+        for n, body in enumerate(bodies)
+    ]
+    _nack_into_dlq(stomp_conn, name, messages)
+    wait_depth(invoke, f"DLQ.{name}", len(bodies))
+
+
+@pytest.mark.slow
+def test_activemq_200_dead_letters_repaired_in_transactions_with_every_property(
+    invoke, amq, stomp_conn, unique
+):
+    from tests.helpers import amq_depth, consume_all
+
+    bodies = [json.dumps({"n": n, "old": n} if n < 150 else {"n": n, "new": n}) for n in range(200)]
+    _amq_dead_letters(invoke, stomp_conn, unique, bodies)
+    result = invoke(
+        "dlq", "redrive", f"amq:queue/DLQ.{unique}", "--yes", "-o", "json", "--transform-body", RENAME
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["moved"], report["failed"], report["skipped"]) == (200, [], 0)
+    frames = consume_all(stomp_conn, unique, 200)
+    assert sorted(json.loads(f.body)["n"] for f in frames) == list(range(200))
+    for frame in frames:
+        body = json.loads(frame.body)
+        assert body == {"n": body["n"], "new": body["n"]}
+        assert (frame.headers["tenant"], frame.headers["priority"]) == (f"t{body['n']}", "6")
+        assert frame.headers["msgctl_group"] == "g", "the group goes with it"
+        assert frame.headers["persistent"] == "true" and "content-length" not in frame.headers, "still text"
+    assert amq_depth(invoke, f"DLQ.{unique}") == 0
+
+
+def test_activemq_failures_stay_named_and_an_envelope_program_sets_properties(
+    invoke, amq, stomp_conn, unique
+):
+    from tests.helpers import amq_depth, consume_all
+    from tests.test_activemq_fidelity import _browse
+
+    _amq_dead_letters(invoke, stomp_conn, unique, [json.dumps({"n": n}) for n in range(20)])
+    dry = invoke(
+        "dlq", "redrive", f"amq:queue/DLQ.{unique}", "-o", "json", "--dry-run",
+        "--transform", '.message_attributes.fixed = {"type": "String", "value": "yes"} '
+        '| .attributes.priority = 2',
+    )  # fmt: skip
+    assert dry.exit_code == 0, dry.stderr
+    (first, *_) = json.loads(dry.stdout)["repairs"]
+    assert first["after"]["message_attributes"]["fixed"] == {"type": "String", "value": "yes"}
+    assert amq_depth(invoke, f"DLQ.{unique}") == 20, "a dry run moves nothing"
+    program = (
+        'if (.body | fromjson | .n) % 5 == 0 then error("cannot repair") '
+        'else .message_attributes.fixed = {"type": "String", "value": "yes"} | .attributes.priority = 2 end'
+    )
+    result = invoke(
+        "dlq", "redrive", f"amq:queue/DLQ.{unique}", "--yes", "-o", "json", "--transform", program
+    )
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    report = json.loads(result.stdout)
+    assert report["moved"] == 16 and len(report["failed"]) == 4
+    left = _browse(stomp_conn, f"DLQ.{unique}")
+    assert sorted(json.loads(f.body)["n"] for f in left) == [0, 5, 10, 15]
+    assert {f.headers["message-id"] for f in left} == {failure["id"] for failure in report["failed"]}
+    for frame in consume_all(stomp_conn, unique, 16):
+        assert (frame.headers["fixed"], frame.headers["priority"], frame.headers["tenant"][0]) == (
+            "yes",
+            "2",
+            "t",
+        )
+    refused = invoke(
+        "dlq",
+        "redrive",
+        f"amq:queue/DLQ.{unique}",
+        "--yes",
+        "-o",
+        "json",
+        "--transform",
+        ".attributes.redelivered = 7",
+    )
+    assert refused.exit_code == ExitCode.PARTIAL and "cannot be changed on ActiveMQ" in refused.stdout

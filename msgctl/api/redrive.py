@@ -96,8 +96,6 @@ def run_redrive(
     if request.dlq.service == "amq":
         if request.engine == "native":
             raise no_native_move(request.dlq)
-        if request.transform is not None:
-            raise UsageError("a transform on an ActiveMQ DLQ is not implemented yet")
         copy_journal = default_copy_journal(request.dlq, _where(request.to)) if request.copy else None
         with _held_journal(request, copy_journal):
             return _activemq(backends, request, on_progress, confirm)
@@ -255,11 +253,7 @@ def _client_result(
             "skipped": report.skipped,
         }
         if request.transform is not None:
-            result.document["failed"] = [{"id": k, "reason": v} for k, v in sorted(report.failed.items())]
-            result.document["repairs"] = [
-                {"id": r.before.id, "before": readable(r.before), "after": readable(r.envelope)}
-                for r in report.repairs
-            ]
+            result.document |= _repair_document(report.failed, report.skipped, report.repairs)
         if report.failed:
             result.exit_code = ExitCode.PARTIAL
         return result
@@ -271,6 +265,18 @@ def _client_result(
     if report.failed or report.deduplicated_by_target or report.sent_recently or left_behind:
         result.exit_code = ExitCode.PARTIAL
     return result
+
+
+def _repair_document(failed: dict[str, str], skipped: int, repairs: list[Repaired]) -> dict[str, Any]:
+    """A dry run's account of a repair: what the program could not repair, and each message before and
+    after."""
+    return {
+        "skipped": skipped,
+        "failed": [{"id": k, "reason": v} for k, v in sorted(failed.items())],
+        "repairs": [
+            {"id": r.before.id, "before": readable(r.before), "after": readable(r.envelope)} for r in repairs
+        ],
+    }
 
 
 def _client_notes(request: RedriveRequest, target: Channel, report: RedriveReport) -> list[str]:
@@ -348,6 +354,7 @@ def _activemq(
     backends: Backends, request: RedriveRequest, on_progress: OnProgress | None, confirm: Confirm | None
 ) -> RedriveResult:
     from msgctl.backends.activemq import BROWSE_CAP
+    from msgctl.backends.activemq_redrive import IN_FLIGHT_COMMITS, TRANSACTION_SIZE
 
     channel, target, selection, copy = request.dlq, request.to, request.selection, request.copy
     if target is not None and target.service != "amq":
@@ -356,8 +363,12 @@ def _activemq(
     where = _where(target)
     if not request.dry_run:
         go_ahead(confirm, f"move up to {depth} messages from {channel} to {where}?", "redrive")
-    journal = _copy_journal(request.journal, channel, where) if copy and not request.dry_run else None
-    mover = backends.activemq_redrive(channel, target, journal)
+    transform = Transform(request.transform) if request.transform is not None else None
+    program = request.transform.identity() if request.transform is not None else ""
+    journal = (
+        _copy_journal(request.journal, channel, where, program) if copy and not request.dry_run else None
+    )
+    mover = backends.activemq_redrive(channel, target, journal, transform)
     progress = ProgressCounter(on_progress, f"{channel} -> {where}", depth)
     try:
         # Without a selection, what the DLQ held at the start is the job: no idle wait after the last one.
@@ -374,6 +385,14 @@ def _activemq(
             journal.close()
     limit_reached = selection.max is not None and report.moved >= selection.max
     not_reached = _not_reached(report.browsed, depth, limit_reached, BROWSE_CAP)
+    if transform is not None and limit == depth and not request.dry_run:
+        not_reached = max(0, (depth or 0) - report.moved - len(report.failed) - report.skipped)
+        if not_reached:  # what the program left (not acked) fills the consumer's prefetch
+            report.notes.append(
+                f"{not_reached} messages of {channel} were not reached: the broker stops handing out "
+                f"messages once {TRANSACTION_SIZE * IN_FLIGHT_COMMITS} it handed out are neither moved nor "
+                "acked, and the program left that many (skipped or failed)"
+            )
     if not_reached:
         report.notes.append(
             f"{channel} holds {depth} messages but the broker browses only the first {BROWSE_CAP} "
@@ -404,9 +423,15 @@ def _activemq_result(
         dry_run=request.dry_run,
         notes=list(report.notes),
         journal=journal.path if journal is not None else None,
+        skipped=report.skipped,
+        repairs=list(report.repairs),
     )
     if request.dry_run:
         result.document = {"dlq": str(request.dlq), "target": where, "would_move": report.would_move}
+        if request.transform is not None:
+            result.document |= _repair_document(report.failed, report.skipped, report.repairs)
+        if report.failed:
+            result.exit_code = ExitCode.PARTIAL
         return result
     extra = {"not_reached": not_reached, "journal": str(journal.path)} if journal is not None else {}
     result.document = {
@@ -421,11 +446,12 @@ def _activemq_result(
     return result
 
 
-def _copy_journal(path: Path | None, dlq: Channel, target: str) -> Journal:
-    """The journal of what was copied from ``dlq`` to ``target``: kept across runs, so none repeats."""
+def _copy_journal(path: Path | None, dlq: Channel, target: str, program: str) -> Journal:
+    """The journal of what was copied from ``dlq`` to ``target`` (repaired by ``program``): kept across
+    runs, so none repeats."""
     path = path or default_copy_journal(dlq, target)
     journal = Journal(path)
-    wanted = {"dlq": str(dlq), "target": target, "mode": "copy"}
+    wanted = {"dlq": str(dlq), "target": target, "mode": "copy", "transform": program}
     recorded = {key: journal.meta(key) for key in wanted}
     if any(value is not None and value != wanted[key] for key, value in recorded.items()):
         journal.close()

@@ -15,13 +15,16 @@ from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, epoch_ms, refu
 from msgctl.backends.activemq_tail import envelope_from_frame
 from msgctl.backends.stomp_session import Frame, PendingReceipt, body_headers, is_bytes_message
 from msgctl.core.journal import Journal
+from msgctl.core.transform import Repaired, Transform, TransformError
+from msgctl.envelope import Envelope
 from msgctl.errors import MsgctlError, UsageError
 from msgctl.filter.engine import FilterPolicy
 from msgctl.filter.messages import message_from_envelope
 from msgctl.filter.selector import NoSelectorEquivalent, to_selector
 
 TRANSACTION_SIZE = 100
-Outgoing = tuple[Frame, str, dict[str, str]]  # a dead letter, its destination, the headers to resend it with
+# a dead letter, its destination, the headers and the body to resend it with
+Outgoing = tuple[Frame, str, dict[str, str], bytes]
 # Transactions committed but not yet confirmed: the broker writes one while the next is sent. The prefetch
 # covers them, so the next batch is delivered before the previous COMMIT is confirmed.
 IN_FLIGHT_COMMITS = 2
@@ -64,6 +67,8 @@ class AmqRedriveReport:
     would_move: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     already_copied: int = 0  # --copy: the journal says an earlier run copied them
+    skipped: int = 0  # selected out by the transform (left in the DLQ)
+    repairs: list[Repaired] = field(default_factory=list)  # with a transform: each message before and after
     possible_duplicates: list[str] = field(default_factory=list)
     browsed: int | None = None  # --copy: how many messages the broker's browse showed
 
@@ -72,6 +77,7 @@ class AmqRedriveReport:
             "moved": self.moved,
             "failed": [{"id": k, "reason": v} for k, v in sorted(self.failed.items())],
             "possible_duplicates": sorted(self.possible_duplicates),
+            "skipped": self.skipped,
             **({"already_copied": self.already_copied} if self.browsed is not None else {}),
         }
 
@@ -129,9 +135,16 @@ class ActiveMqRedrive:
     """``journal`` (for --copy) records each message copied, so a rerun never copies it again."""
 
     def __init__(
-        self, backend: ActiveMqBackend, dlq: Channel, to: Channel | None, journal: Journal | None = None
+        self,
+        backend: ActiveMqBackend,
+        dlq: Channel,
+        to: Channel | None,
+        journal: Journal | None = None,
+        transform: Transform | None = None,
     ) -> None:
         self.session, self.dlq, self.to, self.journal = backend.session, dlq, to, journal
+        self.transform = transform
+        self.keep_repairs = False  # a dry run shows each message before and after
 
     def run(
         self,
@@ -148,6 +161,11 @@ class ActiveMqRedrive:
         except NoSelectorEquivalent:
             # The broker cannot select for us: browse, decide with the engine, select those ids.
             selector = selector_for(None, self._browse_ids(policy, ids, report))
+        if dry_run and self.transform is not None:  # what each message would become
+            self.keep_repairs = True
+            browsed = list(self.session.browse(self.dlq.name, both(selector, GROUP_KNOWN)))
+            report.would_move = sorted(_message_id(o[0]) for o in self._sendable(browsed, report))
+            return report
         if dry_run:
             report.would_move = sorted(self._browse_ids(None, None, report, both(selector, GROUP_KNOWN)))
             return report
@@ -189,7 +207,7 @@ class ActiveMqRedrive:
         for start in range(0, len(ready), TRANSACTION_SIZE):
             batch = ready[start : start + TRANSACTION_SIZE]
             if self.journal is not None:  # only what is about to be sent: the rest was never sent
-                self.journal.received((_message_id(frame), "") for frame, _, _ in batch)
+                self.journal.received((_message_id(frame), "") for frame, *_ in batch)
             commits.add(*self._move(batch, True))
         commits.wait_all()
         return report
@@ -247,10 +265,26 @@ class ActiveMqRedrive:
             report.failed[_message_id(frame)] = "no original-destination: pass --to"
             return None
         try:
-            return frame, destination, resend_headers(frame)
+            headers = resend_headers(frame)
         except UsageError as exc:
             report.failed[_message_id(frame)] = exc.message
             return None
+        if self.transform is None:
+            return frame, destination, headers, frame.body
+        try:
+            repair = self.transform.apply(envelope_from_frame(str(self.dlq), frame))
+            if repair.envelope is None:
+                report.skipped += 1
+                return None
+            headers = repaired_headers(
+                repair.before, repair.envelope, headers, is_bytes_message(frame.headers)
+            )
+        except TransformError as exc:
+            report.failed[_message_id(frame)] = f"not repaired: {exc}"
+            return None
+        if self.keep_repairs:
+            report.repairs.append(repair)
+        return frame, destination, headers, repair.envelope.body
 
     def _move(self, batch: list[Outgoing], copy: bool) -> tuple[PendingReceipt, list[str]]:
         """Send (and ack) the batch in one transaction; returns its COMMIT, not yet confirmed."""
@@ -258,11 +292,11 @@ class ActiveMqRedrive:
         conn = self.session.conn
         conn.begin(transaction=transaction)
         try:
-            for frame, destination, headers in batch:
-                conn.send(destination, frame.body, headers=headers | {"transaction": transaction})
+            for frame, destination, headers, body in batch:
+                conn.send(destination, body, headers=headers | {"transaction": transaction})
                 if not copy:
                     conn.ack(frame.headers["ack"], transaction=transaction)
-            return self.session.start_commit(transaction), [_message_id(frame) for frame, _, _ in batch]
+            return self.session.start_commit(transaction), [_message_id(frame) for frame, *_ in batch]
         except BaseException:
             # The broker also rolls back an open transaction when the connection goes.
             with contextlib.suppress(Exception):
@@ -303,6 +337,48 @@ class ActiveMqRedrive:
         if browsed >= BROWSE_CAP:
             report.notes.append(CAPPED)
         return frozenset(found)
+
+
+# The envelope attributes a repair may change on ActiveMQ, and the headers that carry them.
+SETTABLE = {
+    "group_id": ("JMSXGroupID", "msgctl_group"),
+    "priority": ("priority",),
+    "persistent": ("persistent",),
+    "content_type": ("content-type",),
+}
+
+
+def repaired_headers(
+    before: Envelope, after: Envelope, headers: dict[str, str], bytes_message: bool
+) -> dict[str, str]:
+    """The headers to send the repaired message with: the resend headers, with the properties and the
+    attributes the program changed. Raises TransformError for a change ActiveMQ cannot carry."""
+    headers = dict(headers)
+    for name in before.message_attributes.keys() - after.message_attributes.keys():
+        headers.pop(name, None)
+    for name, attribute in after.message_attributes.items():
+        if before.message_attributes.get(name) != attribute:
+            if isinstance(attribute.value, bytes | list):
+                raise TransformError(f"property {name!r}: ActiveMQ properties sent over STOMP are text")
+            headers[name] = str(attribute.value)
+    for key in sorted(before.attributes.keys() | after.attributes.keys()):
+        old, new = before.attributes.get(key), after.attributes.get(key)
+        if old == new:
+            continue
+        if key not in SETTABLE:
+            raise TransformError(
+                f"attributes.{key} cannot be changed on ActiveMQ (only {', '.join(SETTABLE)})"
+            )
+        if key == "priority" and new is not None and (type(new) is not int or not 0 <= new <= 9):
+            raise TransformError(f"attributes.priority must be a whole number 0-9, not {new!r}")
+        for header in SETTABLE[key]:
+            if new is None:
+                headers.pop(header, None)
+            else:
+                headers[header] = ("true" if new else "false") if isinstance(new, bool) else str(new)
+    for header in ("content-length", "amq-msg-type"):
+        headers.pop(header, None)
+    return headers | body_headers(after.body, bytes_message)
 
 
 def resend_headers(frame: Frame) -> dict[str, str]:

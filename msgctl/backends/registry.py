@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from msgctl.core.journal import Journal
     from msgctl.core.outbound import OutboundTarget
     from msgctl.core.tail import TailOptions, TailSource
+    from msgctl.core.transform import Transform
 
 
 def no_native_move(dlq: Channel) -> UsageError:
@@ -241,10 +242,12 @@ class Backends:
 
         return NativeMove(self.sqs(), dlq)
 
-    def activemq_redrive(self, dlq: Channel, to: Channel | None, journal: Journal | None) -> ActiveMqRedrive:
+    def activemq_redrive(
+        self, dlq: Channel, to: Channel | None, journal: Journal | None, transform: Transform | None = None
+    ) -> ActiveMqRedrive:
         from msgctl.backends.activemq_redrive import ActiveMqRedrive
 
-        return ActiveMqRedrive(self.activemq(dlq), dlq, to, journal)
+        return ActiveMqRedrive(self.activemq(dlq), dlq, to, journal, transform)
 
     def subscription_policies(self) -> SubscriptionPolicies:
         """Where subscription filter policies are read and set: SNS's subscriptions."""
