@@ -192,7 +192,7 @@ def _ledger(path, target_key):
     """``old-sent`` and ``old-sending`` from 2 days ago, ``hour-sent`` 2 hours ago, ``new-sent`` a minute."""
     book = Ledger(path)
     book.set_meta({"target": target_key})
-    book.sending((i, i, n) for n, i in enumerate(("old-sent", "old-sending", "hour-sent", "new-sent")))
+    book.sending((i, i, n, None) for n, i in enumerate(("old-sent", "old-sending", "hour-sent", "new-sent")))
     book.sent([("old-sent", "t1"), ("hour-sent", "t2"), ("new-sent", "t3")])
     book.close()
     _aged(path, "replayed", "dedup_id", {"old-sent": 2 * DAY, "old-sending": 2 * DAY, "hour-sent": 2 * HOUR})

@@ -347,3 +347,82 @@ def test_activemq_failures_stay_named_and_an_envelope_program_sets_properties(
         ".attributes.redelivered = 7",
     )
     assert refused.exit_code == ExitCode.PARTIAL and "cannot be changed on ActiveMQ" in refused.stdout
+
+
+# Replay with a repair -------------------------------------------------------------------------------------
+
+
+def _capture(path, bodies, attributes=None):
+    lines = [
+        Envelope("sqs:captured", f"c{n}", body.encode(), {"group_id": "g"}, attributes or {}).dumps()
+        for n, body in enumerate(bodies)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_replay_repairs_before_the_content_id_and_leaves_what_it_cannot_repair_unsent(
+    invoke, localstack, unique, tmp_path
+):
+    sqs = localstack
+    url = sqs.create_queue(QueueName=f"{unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    bodies = [json.dumps({"n": n, "noise": n}) for n in range(6)] + [
+        '{"n": 7, "noise": 1, "x": 1}',
+        "not json",
+    ]
+    source = _capture(tmp_path / "captured.ndjson", bodies, {"kept": MessageAttribute("String", "yes")})
+    args = [
+        "--to",
+        f"sqs:{unique}.fifo",
+        "--dedup-id",
+        "content",
+        "--ledger",
+        str(tmp_path / "ledger.sqlite"),
+    ]
+    program = "del(.noise) | .n = (.n % 3)"  # lines 0-5 become three messages, each twice
+    result = invoke("replay", str(source), *args, "--transform-body", program, "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    report = json.loads(result.stdout)
+    assert report["replayed"] == 4 and report["repeated_in_input"] == 3, "the id is the repaired message's"
+    assert [u["line"] for u in report["unrepaired"]] == [8] and "not JSON" in report["unrepaired"][0][
+        "reason"
+    ]
+    assert "line 8 left unsent" in result.stderr
+    arrived = drain(sqs, url, 4)
+    assert [m["Body"] for m in arrived] == ['{"n":0}', '{"n":1}', '{"n":2}', '{"n":1,"x":1}']
+    assert all(m["MessageAttributes"]["kept"]["StringValue"] == "yes" for m in arrived)
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as db:
+        repairs = [row[0].split() for row in db.execute("SELECT repair FROM replayed")]
+    assert len(repairs) == 4 and len({r[0] for r in repairs}) == 1, "each send names the program"
+    again = invoke("replay", str(source), *args, "--transform-body", program, "-o", "json")
+    assert json.loads(again.stdout)["replayed"] == 0, "the ledger knows the repaired messages"
+
+
+def test_replay_dry_run_shows_each_diff_and_sends_nothing(invoke, localstack, unique, tmp_path):
+    sqs = localstack
+    url = sqs.create_queue(QueueName=unique)["QueueUrl"]
+    source = _capture(tmp_path / "captured.ndjson", ['{"old": 1}', '{"old": 2}'])
+    args = ["replay", str(source), "--to", f"sqs:{unique}", "--dry-run", "--transform-body", RENAME]
+    text = invoke(*args)
+    assert text.exit_code == 0, text.stderr
+    assert text.stdout.count('+    "new": ') == 2 and '-    "old": 2' in text.stdout
+    document = json.loads(invoke(*args, "-o", "json").stdout)
+    assert [r["after"]["body"] for r in document["repairs"]] == [{"new": 1}, {"new": 2}]
+    lines = [json.loads(line) for line in invoke(*args, "-o", "ndjson").stdout.splitlines()]
+    assert [line["before"]["body"] for line in lines] == [{"old": 1}, {"old": 2}]
+    assert depth(sqs, url) == 0
+
+
+def test_replay_into_activemq_sets_the_properties_a_program_gives(invoke, amq, stomp_conn, unique, tmp_path):
+    from tests.helpers import consume_all
+
+    source = _capture(tmp_path / "captured.ndjson", [json.dumps({"n": n}) for n in range(3)])
+    program = '.message_attributes.region = {"type": "String", "value": $region}'
+    result = invoke(
+        "replay", str(source), "--to", f"amq:queue/{unique}", "--ledger", str(tmp_path / "l.sqlite"),
+        "--transform", program, "--transform-arg", "region=eu", "-o", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    frames = consume_all(stomp_conn, unique, 3)
+    assert sorted(json.loads(f.body)["n"] for f in frames) == [0, 1, 2]
+    assert {f.headers["region"] for f in frames} == {"eu"}

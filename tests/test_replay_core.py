@@ -220,11 +220,11 @@ def test_what_a_dead_run_left_sending_is_sent_again_and_named_unless_the_target_
     messages = prepared(lines)
     for target, named in ((FakeTarget(dedups=False), 2), (FakeTarget(dedups=True), 0)):
         ledger = Ledger(tmp_path / f"{named}.sqlite")
-        ledger.sending((m.dedup_id, m.id, m.line) for m in messages[:2])  # then the process died
+        ledger.sending((m.dedup_id, m.id, m.line, None) for m in messages[:2])  # then the process died
         result = replay(messages, target, ledger, ReplayOptions(), ReplayReport())
         assert result.replayed == 5 and len(result.possible_duplicates) == named
     old = Ledger(tmp_path / "old.sqlite")
-    old.sending([(messages[0].dedup_id, messages[0].id, 1)])
+    old.sending([(messages[0].dedup_id, messages[0].id, 1, None)])
     with old._transaction() as db:  # the first send is older than the deduplication window
         db.execute("UPDATE replayed SET updated_at = ?", (time.time() - DEDUP_WINDOW_S,))
     result = replay(messages, FakeTarget(dedups=True), old, ReplayOptions(), ReplayReport())
@@ -316,7 +316,7 @@ def test_a_ledger_written_before_target_ids_opens_and_records_them(tmp_path):
         db.execute("INSERT INTO replayed VALUES ('d1', 'sent', 'm1', 1, 1.0)")
     ledger = Ledger(path)
     assert ledger.entries(["d1"])["d1"].target_id is None
-    ledger.sending([("d2", "m2", 2)])
+    ledger.sending([("d2", "m2", 2, None)])
     ledger.sent([("d2", "sqs-id-2")])
     assert ledger.entries(["d2"])["d2"].target_id == "sqs-id-2"
 

@@ -273,6 +273,9 @@ class Client:
         skip_invalid: bool = False,
         on_progress: OnProgress | None = None,
         on_would_send: Callable[[dict[str, Any]], None] | None = None,
+        transform_body: str | None = None,
+        transform: str | None = None,
+        transform_args: Mapping[str, str] | None = None,
     ) -> ReplayResult:
         """Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).
 
@@ -283,7 +286,10 @@ class Client:
         again. Memory stays flat whatever the input's size: a file is read twice, anything else is spooled
         to a temporary file first. A dry run's ``result.preview`` sums up what it would send;
         ``on_would_send`` hears each such message. An interruption raises ``Interrupted`` whose ``result``
-        holds what was sent so far.
+        holds what was sent so far. ``transform_body``/``transform``/``transform_args`` repair each message
+        as ``redrive`` does (after the filter, before its deduplication id, which is the repaired message's);
+        a message the program fails on is left unsent (``report.unrepaired``), the rest is sent; a dry run's
+        ``on_would_send`` hears each message ``before`` and ``after``.
         """
         from msgctl.api.replay import ReplayRequest, run_replay
         from msgctl.core.replay import DEFAULT_CONCURRENCY
@@ -302,6 +308,7 @@ class Client:
             max=max,
             duration=seconds_of(duration),
             skip_invalid=skip_invalid,
+            transform=transform_spec(transform_body, transform, transform_args),
         )
         return run_replay(self.backends, request, on_progress, on_would_send)
 

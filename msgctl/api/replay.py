@@ -32,6 +32,7 @@ from msgctl.core.replay import (
 from msgctl.core.replay_ids import parse_dedup_rule, parse_group_rule
 from msgctl.core.replay_input import ReplayInput
 from msgctl.core.state_paths import default_ledger
+from msgctl.core.transform import Transform, TransformSpec
 from msgctl.envelope import Envelope
 from msgctl.errors import ExitCode, Interrupted, MsgctlError, UsageError
 from msgctl.filter.engine import FilterPolicy
@@ -54,6 +55,7 @@ class ReplayRequest:
     max: int | None = None
     duration: float | None = None  # seconds: reading a topic
     skip_invalid: bool = False
+    transform: TransformSpec | None = None
 
 
 @dataclass
@@ -85,6 +87,7 @@ class ReplayResult:
             + report.repeated_in_input
             + report.filtered_out
             + len(report.skipped_invalid)
+            + len(report.unrepaired)
         )
 
     @property
@@ -94,6 +97,8 @@ class ReplayResult:
     @property
     def exit_code(self) -> ExitCode:
         report = self.report
+        if report.unrepaired:  # named, left unsent: a dry run says so too
+            return ExitCode.PARTIAL
         if self.dry_run:
             return ExitCode.OK
         if report.failed or report.partial_input is not None or report.deduplicated_by_target:
@@ -137,8 +142,16 @@ def run_replay(
     _check_window(reading, request)
     dedup_rule, group_rule = parse_dedup_rule(request.dedup_id), parse_group_rule(request.group_id)
     target, target_key = backends.outbound_target(request.to)
+    transform = Transform(request.transform) if request.transform is not None else None
     plan = ReplayPlan(
-        dedup_rule, group_rule, target.fifo, request.filter, request.max, request.skip_invalid, target.check
+        dedup_rule,
+        group_rule,
+        target.fifo,
+        request.filter,
+        request.max,
+        request.skip_invalid,
+        target.check,
+        transform,
     )
     result = ReplayResult(str(request.to), ReplayReport(), request.dry_run)
     result.ledger = request.ledger or default_ledger(target_key)
@@ -210,6 +223,7 @@ def _send(
 def _warn(backends: Backends, report: ReplayReport, recent: int, target: Channel, notes: list[str]) -> None:
     """Before anything is sent: a caller watching warnings may still stop."""
     notes = notes + [f"line {line} skipped: {reason}" for line, reason in report.skipped_invalid]
+    notes += [f"line {line} left unsent: {reason}" for line, reason in report.unrepaired]
     if report.partial_input is not None:
         notes.append(f"partial input: {report.partial_input}")
     if recent:
@@ -301,6 +315,7 @@ def summary(report: ReplayReport, target: Channel, dry_run: bool) -> str:
         (report.repeated_in_input, "repeated in the input"),
         (report.filtered_out, "filtered out"),
         (len(report.skipped_invalid), "invalid lines skipped"),
+        (len(report.unrepaired), "not repaired by the program, left unsent (unrepaired)"),
         (len(report.failed), "failed"),
         (len(report.possible_duplicates), "possibly sent twice (listed in the output)"),
         (

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,12 +15,17 @@ from msgctl.cli.options import (
     FilterOption,
     FilterScopeOption,
     OutputOption,
+    TransformArgOption,
+    TransformBodyOption,
+    TransformOption,
     parse_scope,
     read_argument,
 )
 from msgctl.cli.state import get_state
 from msgctl.core.replay import DEFAULT_CONCURRENCY
+from msgctl.core.transform import diff_documents, parse_args
 from msgctl.errors import ExitCode, Interrupted, MsgctlError, UsageError
+from msgctl.render import Renderer
 from msgctl.render.progress import ProgressBar
 
 
@@ -90,6 +96,9 @@ def replay_command(
             "those again; sends that were under way stay (they name possible duplicates).",
         ),
     ] = None,
+    transform_body: TransformBodyOption = None,
+    transform: TransformOption = None,
+    transform_arg: TransformArgOption = None,
     output: OutputOption = None,
 ) -> None:
     """Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).
@@ -105,6 +114,10 @@ def replay_command(
     The input is read twice (standard input is first copied to a temporary file), so memory stays flat
     whatever its size. A dry run sums up what it would send (how many, by group, the first and last few);
     with -o ndjson it prints one line per message instead.
+
+    A jq program (--transform-body, --transform) repairs each message after --filter; the deduplication id
+    is the repaired message's. A message it fails on is left unsent and named (exit 3); with --dry-run it
+    prints a diff of each message before and after (-o ndjson: "before" and "after" on each line).
 
     Example:
 
@@ -125,6 +138,7 @@ def replay_command(
         raise UsageError("missing SOURCE: an NDJSON file, - for stdin, or a channel (see --help)")
     if source == "-" and filter_policy == "-":
         raise UsageError("the input and --filter cannot both come from stdin")
+    repairs: list[dict[str, Any]] = []
     try:
         with ProgressBar(renderer) as progress:
             result = state.client.replay(
@@ -143,7 +157,10 @@ def replay_command(
                 duration=duration,
                 skip_invalid=skip_invalid,
                 on_progress=progress,
-                on_would_send=renderer.record if dry_run and renderer.output == "ndjson" else None,
+                on_would_send=_would_send(renderer, dry_run, transform_body or transform, repairs),
+                transform_body=read_argument(transform_body) if transform_body is not None else None,
+                transform=read_argument(transform) if transform is not None else None,
+                transform_args=parse_args(transform_arg or []),
             )
     except (Interrupted, MsgctlError) as exc:
         # What went out so far, with its possible duplicates: a rerun may not be able to name them again.
@@ -155,7 +172,27 @@ def replay_command(
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         raise
     if not (dry_run and renderer.output == "ndjson"):  # that streamed a line a message
-        renderer.document(result.document)
+        renderer.document(result.document | ({"repairs": repairs} if repairs else {}))
     renderer.info(result.summary)
     if not result.complete:
         raise typer.Exit(result.exit_code)
+
+
+def _would_send(
+    renderer: Renderer, dry_run: bool, program: str | None, repairs: list[dict[str, Any]]
+) -> Callable[[dict[str, Any]], None] | None:
+    """What a dry run shows of each message: a line of NDJSON with -o ndjson; with a program, its diff
+    (-o json: kept in ``repairs`` for the document)."""
+    if not dry_run:
+        return None
+    if renderer.output == "ndjson":
+        return renderer.record
+    if program is None:
+        return None
+    if renderer.output == "json":
+        return lambda message: repairs.append(
+            {"id": message["id"], "before": message["before"], "after": message["after"]}
+        )
+    return lambda message: renderer.line(
+        diff_documents(str(message["id"]), message["before"], message["after"])
+    )

@@ -39,6 +39,7 @@ class Ledger(Store):
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
         self._add_column("replayed", "target_id", "TEXT")  # a ledger written before it had one
+        self._add_column("replayed", "repair", "TEXT")
 
     def entries(self, dedup_ids: Iterable[str]) -> dict[str, LedgerEntry]:
         rows = self._select_in(
@@ -50,15 +51,17 @@ class Ledger(Store):
             for row in rows
         }
 
-    def sending(self, messages: Iterable[tuple[str, str, int]]) -> None:
-        """(dedup id, message id, input line) about to be sent. A ``sent`` entry stays ``sent`` (--force); a
-        ``sending`` one keeps its time: a FIFO target's deduplication window runs from the first send."""
+    def sending(self, messages: Iterable[tuple[str, str, int, str | None]]) -> None:
+        """(dedup id, message id, input line, repair) about to be sent; ``repair``: short hashes of the
+        program, the message before and after it, for a repaired one. A ``sent`` entry stays ``sent``
+        (--force); a ``sending`` one keeps its time: a FIFO target's deduplication window runs from the
+        first send."""
         now = time.time()
         self._write(
-            """INSERT INTO replayed(dedup_id, state, message_id, line, updated_at)
-               VALUES (?, 'sending', ?, ?, ?)
+            """INSERT INTO replayed(dedup_id, state, message_id, line, updated_at, repair)
+               VALUES (?, 'sending', ?, ?, ?, ?)
                ON CONFLICT(dedup_id) DO NOTHING""",
-            [(dedup_id, message_id, line, now) for dedup_id, message_id, line in messages],
+            [(dedup_id, message_id, line, now, repair) for dedup_id, message_id, line, repair in messages],
         )
 
     def sent(self, confirmed: Iterable[tuple[str, str | None]]) -> None:

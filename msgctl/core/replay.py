@@ -29,6 +29,7 @@ from msgctl.core.pacing import Pacer
 from msgctl.core.replay_ids import DEFAULT_RULE, IdRule, InvalidMessage, message_ids
 from msgctl.core.replay_input import ReplayInput
 from msgctl.core.replay_scan import FILTERED, MESSAGE, REPEATED, BadLine, OnBatch, Scan, ScanRules, scan
+from msgctl.core.transform import Repaired, Transform, TransformError, fingerprint, readable
 from msgctl.core.workers import LaneDealer, WorkerPool, run_in_lanes
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
@@ -42,6 +43,7 @@ GROUPS_COUNTED = 100_000  # a dry run counts the messages of this many groups (m
 GROUPS_SHOWN = 10
 NO_GROUP, OTHER_GROUPS = "(no group)", "(other groups)"
 PARTIAL_HINT = b'"partial"'  # in every partial-output marker
+NOT_REPAIRED = "not repaired: "  # a line the program could not repair: left unsent, the rest is sent
 
 
 class Replayed(NamedTuple):
@@ -52,9 +54,19 @@ class Replayed(NamedTuple):
     envelope: Envelope
     group_id: str | None
     dedup_id: str
+    repair: Repaired | None = None  # with a transform: the message as read and as the program left it
 
     def to_json(self) -> dict[str, Any]:
-        return self.planned()._asdict()
+        document = self.planned()._asdict()
+        if self.repair is not None:
+            document |= {"before": readable(self.repair.before), "after": readable(self.repair.envelope)}
+        return document
+
+    def repair_hashes(self) -> str | None:
+        """What the ledger keeps of a repair: short hashes of the program, the message before and after."""
+        if self.repair is None:
+            return None
+        return f"{self.repair.program} {fingerprint(self.repair.before)} {fingerprint(self.envelope)}"
 
     def planned(self) -> Planned:
         return Planned(self.line, self.id, self.dedup_id, self.group_id)
@@ -99,6 +111,7 @@ class ReplayPlan:
     max: int | None = None
     skip_invalid: bool = False
     check: Callable[[Replayed], None] | None = None  # the target's own check of a message
+    transform: Transform | None = None  # repairs each message (after the filter, before its ids)
 
 
 @dataclass
@@ -171,6 +184,7 @@ class ReplayReport:
     repeated_in_input: int = 0  # the same deduplication id as an earlier line: sent once
     filtered_out: int = 0
     skipped_invalid: list[tuple[int, str]] = field(default_factory=list)
+    unrepaired: list[tuple[int, str]] = field(default_factory=list)  # lines the program failed on: not sent
     failed: list[tuple[Replayed, str]] = field(default_factory=list)
     possible_duplicates: list[Replayed] = field(default_factory=list)
     deduplicated_by_target: list[Replayed] = field(default_factory=list)  # accepted, dropped: not sent
@@ -187,6 +201,7 @@ class ReplayReport:
             "repeated_in_input": self.repeated_in_input,
             "filtered_out": self.filtered_out,
             "skipped_invalid": [{"line": line, "reason": reason} for line, reason in self.skipped_invalid],
+            "unrepaired": [{"line": line, "reason": reason} for line, reason in self.unrepaired],
             "failed": [{**m.to_json(), "reason": reason} for m, reason in self.failed],
             "possible_duplicates": [
                 m.to_json() for m in {m.dedup_id: m for m in self.possible_duplicates}.values()
@@ -218,7 +233,10 @@ def prepare(
     report.read = found.read
     report.filtered_out = found.count(FILTERED)
     report.repeated_in_input = found.count(REPEATED)
-    report.skipped_invalid = found.invalid
+    report.skipped_invalid = [
+        (n, reason) for n, reason in found.invalid if not reason.startswith(NOT_REPAIRED)
+    ]
+    report.unrepaired = [(n, reason) for n, reason in found.invalid if reason.startswith(NOT_REPAIRED)]
     report.partial_input = found.partial
     report.planned = found.count(MESSAGE)
     return found
@@ -235,6 +253,8 @@ def _line_check(plan: ReplayPlan) -> Callable[[int, bytes], Replayed | None]:
             raise BadLine(str(exc)) from None
         except UsageError as exc:
             raise BadLine(exc.message) from None
+        except TransformError as exc:  # that message stays unsent, the rest goes: never a reason to stop
+            raise BadLine(f"{NOT_REPAIRED}{exc}", skipped=True) from None
 
     return check
 
@@ -278,6 +298,7 @@ def message_reader(plan: ReplayPlan) -> Callable[[int, str | bytes], Replayed | 
     line cannot be replayed. (What it calls is bound once: it runs once a line, twice a replay.)"""
     loads, from_json, new_message = orjson.loads, Envelope.from_json, Replayed._make
     policy, target_check, dedup, group, fifo = plan.filter, plan.check, plan.dedup, plan.group, plan.fifo
+    transform = plan.transform
 
     def read(number: int, line: str | bytes) -> Replayed | None:
         try:
@@ -287,8 +308,15 @@ def message_reader(plan: ReplayPlan) -> Callable[[int, str | bytes], Replayed | 
         envelope = from_json(raw)
         if policy is not None and not policy.matches(message_from_envelope(envelope)):
             return None
-        group_id, dedup_id = message_ids(envelope, dedup, group, fifo)
-        message = new_message((number, message_name(envelope.id, number), envelope, group_id, dedup_id))
+        repair = None
+        if transform is not None:  # TransformError: this message cannot be repaired
+            repair = transform.apply(envelope)
+            if repair.envelope is None:
+                return None  # selected out by the program
+            envelope = repair.envelope
+        group_id, dedup_id = message_ids(envelope, dedup, group, fifo)  # of the message as sent
+        name = message_name(envelope.id, number)
+        message = new_message((number, name, envelope, group_id, dedup_id, repair))
         if target_check is not None:
             target_check(message)  # a UsageError: the target cannot take it
         return message
@@ -459,7 +487,7 @@ def _run_lanes(
             for m in batch
             if m.dedup_id in sending and not _target_drops_resend(target, sending[m.dedup_id])
         ]
-        ledger.sending((m.dedup_id, m.id, m.line) for m in batch)
+        ledger.sending((m.dedup_id, m.id, m.line, m.repair_hashes()) for m in batch)
         delivery = target.send(batch)
         failed_ids = {m.dedup_id for m, _ in delivery.failed}
         unsure_ids = {m.dedup_id for m in delivery.unsure}

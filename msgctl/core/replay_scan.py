@@ -28,11 +28,11 @@ MAX_WORKERS = 8
 
 
 class BadLine(Exception):
-    """A line that cannot be replayed."""
+    """A line that cannot be replayed; one ``skipped`` is left out even without --skip-invalid."""
 
-    def __init__(self, reason: str, number: int = 0) -> None:
+    def __init__(self, reason: str, number: int = 0, skipped: bool = False) -> None:
         super().__init__(reason)
-        self.reason, self.number = reason, number
+        self.reason, self.number, self.skipped = reason, number, skipped
 
 
 class Checked(Protocol):
@@ -184,7 +184,7 @@ def _scan_lines(
         try:
             message = check(number, line)
         except BadLine as exc:
-            if not rules.skip_invalid:
+            if not rules.skip_invalid and not exc.skipped:
                 raise BadLine(exc.reason, number) from None
             found.invalid.append((number, exc.reason))
             kind_of(INVALID)

@@ -38,10 +38,8 @@ class TransformSpec:
     def identity(self) -> str:
         return json.dumps({"scope": self.scope, "program": self.program, "args": self.args}, sort_keys=True)
 
-    def describe(self) -> str:
-        flag = "--transform-body" if self.scope == "body" else "--transform"
-        args = "".join(f" --transform-arg {name}={value}" for name, value in sorted(self.args.items()))
-        return f"{flag} {self.program!r}{args}"
+    def digest(self) -> str:
+        return hashlib.sha256(self.identity().encode()).hexdigest()[:12]
 
 
 def parse_args(pairs: list[str]) -> dict[str, str]:
@@ -61,17 +59,14 @@ class Repaired:
 
     before: Envelope
     envelope: Envelope | None
-
-    @property
-    def changed(self) -> bool:
-        return self.envelope is not None and fingerprint(self.envelope) != fingerprint(self.before)
+    program: str = ""  # a short hash of the program (TransformSpec.digest)
 
 
 class Transform:
     def __init__(self, spec: TransformSpec) -> None:
         import jq  # (lazily: only a repair needs libjq)
 
-        self.spec = spec
+        self.spec, self.digest = spec, spec.digest()
         try:
             self._program = jq.compile(spec.program, args=spec.args)
         except ValueError as exc:
@@ -80,8 +75,8 @@ class Transform:
     def apply(self, envelope: Envelope) -> Repaired:
         """Raises TransformError when the program cannot repair this message."""
         if self.spec.scope == "body":
-            return Repaired(envelope, self._body(envelope))
-        return Repaired(envelope, self._envelope(envelope))
+            return Repaired(envelope, self._body(envelope), self.digest)
+        return Repaired(envelope, self._envelope(envelope), self.digest)
 
     def _body(self, envelope: Envelope) -> Envelope | None:
         text = envelope.text
@@ -133,9 +128,13 @@ def fingerprint(envelope: Envelope) -> str:
 def diff(repaired: Repaired) -> str:
     """A unified diff of the envelope before and after (what a dry run shows)."""
     name = repaired.before.id or "message"
-    before = _pretty(repaired.before)
-    after = _pretty(repaired.envelope) if repaired.envelope is not None else ["(selected out: not moved)"]
-    lines = difflib.unified_diff(before, after, f"{name} before", f"{name} after", lineterm="")
+    return diff_documents(name, readable(repaired.before), readable(repaired.envelope))
+
+
+def diff_documents(name: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """A unified diff of two envelopes as ``readable`` shows them."""
+    old, new = _pretty(before), _pretty(after) if after is not None else ["(selected out)"]
+    lines = difflib.unified_diff(old, new, f"{name} before", f"{name} after", lineterm="")
     return "\n".join(lines) or f"{name}: unchanged"
 
 
@@ -150,8 +149,8 @@ def readable(envelope: Envelope | None) -> dict[str, Any] | None:
     return document
 
 
-def _pretty(envelope: Envelope) -> list[str]:
-    return json.dumps(readable(envelope), indent=2, ensure_ascii=False, sort_keys=True).splitlines()
+def _pretty(document: dict[str, Any] | None) -> list[str]:
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True).splitlines()
 
 
 def _with_body(envelope: Envelope, body: str) -> Envelope:
