@@ -80,8 +80,10 @@ def test_an_envelope_program_sets_attributes_and_the_group_and_keeps_the_id():
 
 
 def _pair_with(sqs, unique, bodies, fifo=False, groups=1):
-    """A queue and its DLQ holding ``bodies`` (with ATTRIBUTES), sent in order."""
+    """A queue and its DLQ holding ``bodies`` (with ATTRIBUTES), sent in order; returns the queue's URL, the
+    DLQ's, and the ids of the messages by their index."""
     url, dlq, _ = dead_letter_pair(sqs, unique, 0, fifo=fifo)
+    ids = {}
     for start in range(0, len(bodies), 10):
         entries = []
         for n in range(start, min(start + 10, len(bodies))):
@@ -89,9 +91,11 @@ def _pair_with(sqs, unique, bodies, fifo=False, groups=1):
             if fifo:
                 entry |= {"MessageGroupId": f"g{n % groups}", "MessageDeduplicationId": f"d{n}"}
             entries.append(entry)
-        assert not sqs.send_message_batch(QueueUrl=dlq, Entries=entries).get("Failed")
+        answer = sqs.send_message_batch(QueueUrl=dlq, Entries=entries)
+        assert not answer.get("Failed")
+        ids |= {int(r["Id"]): r["MessageId"] for r in answer["Successful"]}
     assert depth(sqs, dlq) == len(bodies)
-    return url, dlq
+    return url, dlq, ids
 
 
 def _redrive(invoke, dlq, journal, *args):
@@ -109,7 +113,7 @@ def test_200_dead_letters_150_with_a_renamed_field_all_arrive_repaired_with_ever
     bodies = [
         json.dumps({"n": n, "old": f"v{n}"} if n < 150 else {"n": n, "new": f"v{n}"}) for n in range(200)
     ]
-    url, dlq = _pair_with(sqs, unique, bodies)
+    url, dlq, _ = _pair_with(sqs, unique, bodies)
     journal = tmp_path / "journal.sqlite"
     result, report = _redrive(
         invoke, f"sqs:{unique}-dlq", journal, "--transform-body", RENAME, "--concurrency", "4"
@@ -137,7 +141,7 @@ def test_a_program_that_fails_on_10_leaves_exactly_those_in_the_dlq_named_exit_3
     invoke, localstack, unique, tmp_path
 ):
     sqs = localstack
-    url, dlq = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(40)])
+    url, dlq, _ = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(40)])
     program = 'if .n % 4 == 0 then error("no repair for \\(.n)") else .ok = true end'
     result, report = _redrive(invoke, f"sqs:{unique}-dlq", tmp_path / "j.sqlite", "--transform-body", program)
     assert result.exit_code == ExitCode.PARTIAL, result.stderr
@@ -153,7 +157,7 @@ def test_an_envelope_program_sets_an_attribute_and_regroups_a_fifo_dlq_in_order(
     invoke, localstack, unique, tmp_path
 ):
     sqs = localstack
-    url, _dlq = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(30)], fifo=True, groups=3)
+    url, _dlq, _ = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(30)], fifo=True, groups=3)
     program = (
         '.message_attributes.repaired = {"type": "String", "value": $by} '
         '| .attributes.group_id = (if (.body | fromjson | .n) % 2 == 0 then "even" else "odd" end)'
@@ -183,7 +187,7 @@ def test_an_envelope_program_sets_an_attribute_and_regroups_a_fifo_dlq_in_order(
 
 def test_a_dry_run_shows_each_diff_and_moves_nothing(invoke, localstack, unique, tmp_path):
     sqs = localstack
-    url, dlq = _pair_with(sqs, unique, ['{"old": 1}', '{"new": 2}', "not json"])
+    url, dlq, _ = _pair_with(sqs, unique, ['{"old": 1}', '{"new": 2}', "not json"])
     result, report = _redrive(
         invoke, f"sqs:{unique}-dlq", tmp_path / "j.sqlite", "--transform-body", RENAME, "--dry-run"
     )
@@ -201,7 +205,7 @@ def test_a_dry_run_shows_each_diff_and_moves_nothing(invoke, localstack, unique,
 
 def test_resume_with_another_program_is_refused(invoke, localstack, unique, tmp_path, monkeypatch):
     sqs = localstack
-    _url, dlq = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(5)])
+    _url, dlq, _ = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(5)])
     journal = tmp_path / "j.sqlite"
     first, _ = _redrive(invoke, f"sqs:{unique}-dlq", journal, "--transform-body", ".a = 1", "--max", "1")
     assert first.exit_code == 0, first.stderr
@@ -226,7 +230,7 @@ def test_kill_9_mid_repair_then_resume_sends_each_once_repaired_once(localstack_
     program = ".repairs = ((.repairs // 0) + 1)"
     killed = 0
     for trial in range(4):
-        url, dlq = _pair_with(sqs, f"{unique}-{trial}", [json.dumps({"n": n}) for n in range(60)])
+        url, dlq, _ = _pair_with(sqs, f"{unique}-{trial}", [json.dumps({"n": n}) for n in range(60)])
         journal = tmp_path / f"j{trial}.sqlite"
         command = msgctl_command(
             "dlq", "redrive", f"sqs:{unique}-{trial}-dlq", "--yes", "--engine", "client",
@@ -426,3 +430,75 @@ def test_replay_into_activemq_sets_the_properties_a_program_gives(invoke, amq, s
     frames = consume_all(stomp_conn, unique, 3)
     assert sorted(json.loads(f.body)["n"] for f in frames) == [0, 1, 2]
     assert {f.headers["region"] for f in frames} == {"eu"}
+
+
+# dlq edit -------------------------------------------------------------------------------------------------
+
+EDITOR_SCRIPT = """
+import json, sys
+path = sys.argv[1]
+mode = {mode!r}
+if mode == "empty":
+    open(path, "w").close()
+elif mode == "edit":
+    envelope = json.load(open(path))
+    body = json.loads(envelope["body"])
+    body["fixed"] = True
+    envelope["body"] = json.dumps(body)
+    envelope["message_attributes"]["editor"] = {{"type": "String", "value": "by hand"}}
+    json.dump(envelope, open(path, "w"))
+"""
+
+
+def _editor(tmp_path, monkeypatch, mode):
+    import sys
+
+    script = tmp_path / f"editor-{mode}.py"
+    script.write_text(EDITOR_SCRIPT.format(mode=mode))
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    monkeypatch.delenv("VISUAL", raising=False)
+
+
+def test_dlq_edit_moves_the_one_message_as_saved_and_nothing_when_unchanged(
+    invoke, localstack, unique, tmp_path, monkeypatch
+):
+    sqs = localstack
+    url, dlq, ids = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(3)])
+    journal = ["--journal", str(tmp_path / "j.sqlite"), "-o", "json"]
+    for mode in ("unchanged", "empty"):
+        _editor(tmp_path, monkeypatch, mode)
+        left = invoke("dlq", "edit", f"sqs:{unique}-dlq", "--id", ids[1], *journal)
+        assert left.exit_code == 0 and json.loads(left.stdout)["moved"] == 0, left.stderr
+        assert (depth(sqs, url), depth(sqs, dlq)) == (0, 3), mode
+    _editor(tmp_path, monkeypatch, "edit")
+    edited = invoke("dlq", "edit", f"sqs:{unique}-dlq", "--id", ids[1], *journal)
+    assert edited.exit_code == 0, edited.stderr
+    assert json.loads(edited.stdout)["moved"] == 1
+    (arrived,) = drain(sqs, url, 1)
+    assert json.loads(arrived["Body"]) == {"n": 1, "fixed": True}
+    assert arrived["MessageAttributes"]["editor"] == {"DataType": "String", "StringValue": "by hand"}
+    assert arrived["MessageAttributes"]["s"] == ATTRIBUTES["s"], "the rest of the envelope as it was"
+    assert sorted(json.loads(m["Body"])["n"] for m in drain(sqs, dlq, 2)) == [0, 2]
+    with sqlite3.connect(tmp_path / "j.sqlite") as db:
+        assert db.execute("SELECT state FROM messages WHERE message_id = ?", (ids[1],)).fetchone() == (
+            "deleted",
+        )
+    gone = invoke("dlq", "edit", f"sqs:{unique}-dlq", "--id", ids[1], *journal)
+    assert gone.exit_code == ExitCode.PARTIAL and "no message" in gone.stderr
+
+
+def test_dlq_edit_on_activemq(invoke, amq, stomp_conn, unique, tmp_path, monkeypatch):
+    from tests.helpers import amq_depth, consume_all
+    from tests.test_activemq_fidelity import _browse
+
+    _amq_dead_letters(invoke, stomp_conn, unique, [json.dumps({"n": n}) for n in range(3)])
+    target = next(f for f in _browse(stomp_conn, f"DLQ.{unique}") if json.loads(f.body)["n"] == 2)
+    _editor(tmp_path, monkeypatch, "edit")
+    result = invoke(
+        "dlq", "edit", f"amq:queue/DLQ.{unique}", "--id", target.headers["message-id"], "-o", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    (frame,) = consume_all(stomp_conn, unique, 1)
+    assert json.loads(frame.body) == {"n": 2, "fixed": True}
+    assert (frame.headers["editor"], frame.headers["tenant"]) == ("by hand", "t2")
+    assert amq_depth(invoke, f"DLQ.{unique}") == 2

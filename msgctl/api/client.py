@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from msgctl.core.fifo_lag import LagReport
     from msgctl.core.ports import ChannelStats, SendReceipt
     from msgctl.core.progress import OnProgress
+    from msgctl.envelope import Envelope
     from msgctl.filter.engine import Scope
 
 Warn = Callable[[str], None]
@@ -251,6 +252,28 @@ class Client:
             transform=transform_spec(transform_body, transform, transform_args),
         )
         return run_redrive(self.backends, request, on_progress, confirm, choose)
+
+    def edit_dead_letter(
+        self,
+        dlq: ChannelLike,
+        message_id: str,
+        edit: Callable[[Envelope], Envelope | None],
+        to: ChannelLike | None = None,
+        journal: str | Path | None = None,
+    ) -> RedriveResult:
+        """One dead letter repaired by hand: ``edit`` gets it (while this run holds it) and returns it as it
+        is to be sent, or None to leave it. It then goes where ``redrive`` would send it and is deleted from
+        the DLQ only once the target confirmed it, journaled as a redrive of one."""
+        from msgctl.api.redrive import edit_dead_letter
+
+        return edit_dead_letter(
+            self.backends,
+            channel_of(dlq),
+            message_id,
+            edit,
+            channel_of(to) if to is not None else None,
+            Path(journal).expanduser() if journal is not None else None,
+        )
 
     # Replay
 

@@ -19,7 +19,8 @@ from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S
 from msgctl.core.progress import OnProgress, ProgressCounter
 from msgctl.core.redrive import DEFAULT_HOLD_S, RedriveOptions, RedriveReport, Selection, redrive, resume
 from msgctl.core.state_paths import default_copy_journal, default_journal
-from msgctl.core.transform import Repaired, Transform, TransformSpec, readable
+from msgctl.core.transform import EditRepair, Repaired, Repairer, Transform, TransformSpec, readable
+from msgctl.envelope import Envelope
 from msgctl.errors import ExitCode, Interrupted, MsgctlError, NativeMoveInterrupted, UsageError
 
 if TYPE_CHECKING:
@@ -47,13 +48,26 @@ class RedriveRequest:
     dry_run: bool = False
     hold_s: int = DEFAULT_HOLD_S
     transform: TransformSpec | None = None
+    repairer: Repairer | None = None  # a repair other than a jq program (dlq edit)
 
     @property
     def selecting(self) -> bool:
         """Only the client engine can do it: choose messages, copy them, or repair them."""
         chosen = self.selection
         choosing = chosen.max is not None or chosen.filter is not None or chosen.ids is not None
-        return choosing or self.copy or self.transform is not None
+        return choosing or self.copy or self.repairing
+
+    @property
+    def repairing(self) -> bool:
+        return self.transform is not None or self.repairer is not None
+
+    def repair(self) -> tuple[Repairer | None, str]:
+        """What repairs each message, and what the journal records of it."""
+        if self.repairer is not None:
+            return self.repairer, self.repairer.digest
+        if self.transform is not None:
+            return Transform(self.transform), self.transform.identity()
+        return None, ""
 
 
 @dataclass
@@ -182,12 +196,11 @@ def _client(
     on_progress: OnProgress | None,
 ) -> RedriveResult:
     channel = request.dlq
-    transform = Transform(request.transform) if request.transform is not None else None
+    transform, program = request.repair()
     source = backends.dead_letter_source(channel)
     sink, _ = backends.outbound_target(target)
     path = request.journal or default_journal(channel)
     mode = "copy" if request.copy else "move"
-    program = request.transform.identity() if request.transform is not None else ""
     wanted = {"dlq": str(channel), "target": str(target), "mode": mode, "transform": program}
     recent_sends = 0
     if not request.dry_run and path.exists():
@@ -363,8 +376,7 @@ def _activemq(
     where = _where(target)
     if not request.dry_run:
         go_ahead(confirm, f"move up to {depth} messages from {channel} to {where}?", "redrive")
-    transform = Transform(request.transform) if request.transform is not None else None
-    program = request.transform.identity() if request.transform is not None else ""
+    transform, program = request.repair()
     journal = (
         _copy_journal(request.journal, channel, where, program) if copy and not request.dry_run else None
     )
@@ -508,3 +520,35 @@ def _native(
             "failure": task.get("FailureReason"),
         },
     )
+
+
+def edit_dead_letter(
+    backends: Backends,
+    dlq: Channel,
+    message_id: str,
+    edit: Callable[[Envelope], Envelope | None],
+    to: Channel | None = None,
+    journal: Path | None = None,
+) -> RedriveResult:
+    """One dead letter, handed to ``edit`` while this run holds it, and moved as ``edit`` gives it back:
+    a redrive of one (journaled; deleted from the DLQ only once the target confirmed it). ``edit`` returning
+    None (left as it was) moves nothing."""
+    repair = EditRepair(edit)
+    request = RedriveRequest(
+        dlq=dlq,
+        to=to,
+        engine="client",
+        selection=Selection(max=1, ids=frozenset({message_id})),
+        concurrency=1,
+        journal=journal,
+        repairer=repair,
+    )
+    result = run_redrive(backends, request, confirm=lambda _: True)
+    if not repair.offered:
+        result.notes.append(
+            f"no message {message_id} was found in {dlq} (moved, or held by another consumer): nothing moved"
+        )
+        result.exit_code = ExitCode.PARTIAL
+    elif not result.moved and not result.failed:
+        result.summary = f"{message_id} was left as it was: nothing moved"
+    return result

@@ -15,7 +15,7 @@ from msgctl.backends.activemq import BROWSE_CAP, ActiveMqBackend, epoch_ms, refu
 from msgctl.backends.activemq_tail import envelope_from_frame
 from msgctl.backends.stomp_session import Frame, PendingReceipt, body_headers, is_bytes_message
 from msgctl.core.journal import Journal
-from msgctl.core.transform import Repaired, Transform, TransformError
+from msgctl.core.transform import Repaired, Repairer, TransformError
 from msgctl.envelope import Envelope
 from msgctl.errors import MsgctlError, UsageError
 from msgctl.filter.engine import FilterPolicy
@@ -140,7 +140,7 @@ class ActiveMqRedrive:
         dlq: Channel,
         to: Channel | None,
         journal: Journal | None = None,
-        transform: Transform | None = None,
+        transform: Repairer | None = None,
     ) -> None:
         self.session, self.dlq, self.to, self.journal = backend.session, dlq, to, journal
         self.transform = transform

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from msgctl.core.journal import Journal
     from msgctl.core.outbound import OutboundTarget
     from msgctl.core.tail import TailOptions, TailSource
-    from msgctl.core.transform import Transform
+    from msgctl.core.transform import Repairer
 
 
 def no_native_move(dlq: Channel) -> UsageError:
@@ -243,7 +243,7 @@ class Backends:
         return NativeMove(self.sqs(), dlq)
 
     def activemq_redrive(
-        self, dlq: Channel, to: Channel | None, journal: Journal | None, transform: Transform | None = None
+        self, dlq: Channel, to: Channel | None, journal: Journal | None, transform: Repairer | None = None
     ) -> ActiveMqRedrive:
         from msgctl.backends.activemq_redrive import ActiveMqRedrive
 

@@ -165,6 +165,41 @@ def redrive_command(
         raise typer.Exit(result.exit_code)
 
 
+@app.command("edit")
+def edit_command(
+    ctx: typer.Context,
+    dlq: Annotated[str, typer.Argument(help="The dead-letter queue.")],
+    message_id: Annotated[str, typer.Option("--id", help="The message to edit.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="Where to send it (default: where dlq redrive would).")
+    ] = None,
+    journal: Annotated[Path | None, typer.Option(help="The journal file (as dlq redrive's).")] = None,
+    output: OutputOption = None,
+) -> None:
+    """Edit one dead letter in $EDITOR (its envelope JSON) and send it back.
+
+    The message is held while the editor is open. On save it is checked, sent where dlq redrive would send
+    it, and deleted from the DLQ only once the target confirmed it, journaled as a redrive of one. A file
+    saved unchanged, or emptied, moves nothing. Exit 3 when the message was not found or could not be sent.
+
+    Example:
+
+        EDITOR=nano msgctl dlq edit sqs:orders-dlq --id 5fea7756-0ea4-451a-a703-a558b933e274
+    """
+    from msgctl.cli.editor import edit_in_editor
+
+    state = get_state(ctx)
+    renderer = state.use_output(output)
+    result = state.client.edit_dead_letter(dlq, message_id, edit_in_editor, to=to, journal=journal)
+    for note in result.notes:
+        renderer.warn(note)
+    if result.summary:
+        renderer.info(result.summary)
+    renderer.document(result.document)
+    if not result.complete:
+        raise typer.Exit(result.exit_code)
+
+
 @app.command("status")
 def status_command(ctx: typer.Context, dlq: SqsDlqArgument, output: OutputOption = None) -> None:
     """The DLQ's native move tasks (SQS)."""

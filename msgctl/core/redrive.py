@@ -24,7 +24,7 @@ from typing import Protocol
 from msgctl.core.journal import Entry, Journal
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
-from msgctl.core.transform import Repaired, Transform, TransformError, fingerprint
+from msgctl.core.transform import Repaired, Repairer, TransformError, fingerprint
 from msgctl.core.workers import WorkerPool
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
@@ -156,7 +156,7 @@ class RedriveOptions:
     rate: float | None = None
     concurrency: int = 1
     hold_s: int = DEFAULT_HOLD_S
-    transform: Transform | None = None
+    transform: Repairer | None = None
 
     @property
     def receive_hold_s(self) -> int:
@@ -510,7 +510,7 @@ def _move(
 
 
 def _repair(
-    selected: list[Dead], transform: Transform, target: RedriveTarget, report: RedriveReport, shared: _Shared
+    selected: list[Dead], transform: Repairer, target: RedriveTarget, report: RedriveReport, shared: _Shared
 ) -> tuple[list[Dead], dict[str, Repaired]]:
     """The selected messages as the program leaves them, checked against the target's rules. A message
     the program selects out is skipped; one it cannot repair, or repairs into one the target refuses, fails;

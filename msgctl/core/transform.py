@@ -12,9 +12,10 @@ import contextlib
 import difflib
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
@@ -175,3 +176,28 @@ def _exact_float(text: str) -> float:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class Repairer(Protocol):
+    """What repairs a message on its way: a jq program (Transform), or a person in an editor."""
+
+    digest: str  # recorded with each message repaired
+
+    def apply(self, envelope: Envelope) -> Repaired: ...
+
+
+class EditRepair:
+    """A repair by hand: ``edit`` gets the message and gives it back changed, or None to leave it."""
+
+    digest = "edit"
+
+    def __init__(self, edit: Callable[[Envelope], Envelope | None]) -> None:
+        self._edit = edit
+        self.offered = 0  # messages handed to ``edit``
+
+    def apply(self, envelope: Envelope) -> Repaired:
+        self.offered += 1
+        edited = self._edit(envelope)
+        if edited is None:
+            return Repaired(envelope, None, self.digest)
+        return Repaired(envelope, replace(edited, channel=envelope.channel, id=envelope.id), self.digest)
