@@ -185,6 +185,19 @@ def test_an_envelope_program_sets_an_attribute_and_regroups_a_fifo_dlq_in_order(
             assert from_old == sorted(from_old), numbers
 
 
+def test_a_program_that_drops_the_group_of_a_fifo_message_is_refused(invoke, localstack, unique, tmp_path):
+    sqs = localstack
+    url, dlq, _ = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(3)], fifo=True)
+    program = "del(.attributes.group_id)"
+    result, report = _redrive(invoke, f"sqs:{unique}-dlq.fifo", tmp_path / "j.sqlite", "--transform", program)
+    assert result.exit_code == ExitCode.PARTIAL and report["moved"] == 0
+    assert [f["reason"] for f in report["failed"]] == [
+        f"repaired into a message sqs:{unique}.fifo refuses: "
+        "the program removed its group id (attributes.group_id)"
+    ] * 3
+    assert (depth(sqs, url), depth(sqs, dlq)) == (0, 3)
+
+
 def test_a_dry_run_shows_each_diff_and_moves_nothing(invoke, localstack, unique, tmp_path):
     sqs = localstack
     url, dlq, _ = _pair_with(sqs, unique, ['{"old": 1}', '{"new": 2}', "not json"])
@@ -397,7 +410,11 @@ def test_replay_repairs_before_the_content_id_and_leaves_what_it_cannot_repair_u
     assert all(m["MessageAttributes"]["kept"]["StringValue"] == "yes" for m in arrived)
     with sqlite3.connect(tmp_path / "ledger.sqlite") as db:
         repairs = [row[0].split() for row in db.execute("SELECT repair FROM replayed")]
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     assert len(repairs) == 4 and len({r[0] for r in repairs}) == 1, "each send names the program"
+    assert json.loads(meta[f"transform {repairs[0][0]}"])["program"] == program, (
+        "and the ledger keeps its text"
+    )
     again = invoke("replay", str(source), *args, "--transform-body", program, "-o", "json")
     assert json.loads(again.stdout)["replayed"] == 0, "the ledger knows the repaired messages"
 

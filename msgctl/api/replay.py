@@ -175,6 +175,11 @@ def run_replay(
             _warn(backends, report, recent.count(found), request.to, source.notes)
             if not request.dry_run:  # the input is good: from here on the ledger is this run's
                 lock = _held_ledger(result.ledger)
+                if request.transform is not None:  # each entry names the program by this digest
+                    book = book or _open_ledger(result.ledger, target_key, create=True)
+                    if book is not None:
+                        spec = request.transform
+                        book.set_meta({f"transform {spec.digest()}": spec.identity()})
             if summing and not found.settled_late:  # the first pass saw every message as it is to be sent
                 if tally is not None:
                     tally.flush()

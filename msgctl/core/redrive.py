@@ -92,6 +92,7 @@ class DeadLetterSource(Protocol):
 
 class RedriveTarget(Protocol):
     channel: str
+    fifo: bool  # every message needs a group id
     dedups: bool  # the target itself drops a resend of a deduplication id within 5 minutes
 
     def check(self, message: Dead) -> None:
@@ -525,6 +526,8 @@ def _repair(
                 skipped += 1
                 continue
             fixed = Dead(message.id, message.receipt, repair.envelope, message.returned)
+            if target.fifo and message.group_id and not fixed.group_id:
+                raise UsageError("the program removed its group id (attributes.group_id)")
             target.check(fixed)
         except TransformError as exc:
             failed[message.id] = f"not repaired: {exc}"
