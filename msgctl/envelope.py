@@ -151,3 +151,14 @@ def b64decode(text: str, what: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise UsageError(f"{what} is not valid base64") from None
+
+
+def is_notification(text: str | None) -> bool:
+    """The body is an SNS notification left by a non-raw subscription (the message is inside it)."""
+    if text is None or '"Notification"' not in text:
+        return False
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(raw, dict) and raw.get("Type") == "Notification" and "Message" in raw

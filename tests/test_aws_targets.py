@@ -199,3 +199,18 @@ def test_replays_check_of_an_sqs_message_counts_what_its_request_entry_counts():
     assert _sqs_size(body, attributes) == _size(entry) == by_hand
     with pytest.raises(UsageError, match=r"SQS has no String\.Array type"):
         _sqs_size(body, {"tags": MessageAttribute("String.Array", ["a"])})
+
+
+def test_attribute_rules_sqs_and_sns_share_and_those_they_do_not():
+    from msgctl.backends.aws_targets import check_attributes
+
+    array = {"tags": MessageAttribute("String.Array", '["a","b"]')}
+    check_attributes(array, sns=False)  # SQS holds it as a String of custom type Array
+    check_attributes({"tags": MessageAttribute("String.Array", ["a", "b"])}, sns=True)
+    check_attributes({f"a{n}": MessageAttribute("String", "x") for n in range(10)}, sns=False)
+    with pytest.raises(UsageError, match="11 message attributes: at most 10"):
+        check_attributes({f"a{n}": MessageAttribute("String", "x") for n in range(11)}, sns=True)
+    with pytest.raises(UsageError, match="is no String, Number or Binary"):
+        check_attributes({"x": MessageAttribute("Bogus", "x")}, sns=False)
+    with pytest.raises(UsageError, match="'abc' is not a number"):
+        check_attributes({"x": MessageAttribute("Number.int", "abc")}, sns=False)

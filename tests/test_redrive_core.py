@@ -222,6 +222,8 @@ def test_messages_that_came_in_first_never_cut_the_move_of_the_rest_short(tmp_pa
 class _FifoDlq(FakeDlq):
     """Hands out no message of a group (n % 3) while an earlier one of the group is held."""
 
+    channel = "sqs:fake-dlq.fifo"
+
     def receive(self, hold_s: int) -> list[Dead]:
         with self.lock:
             self.receives += 1

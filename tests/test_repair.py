@@ -52,6 +52,14 @@ def test_a_body_program_repairs_selects_out_and_refuses_loudly():
         Transform(TransformSpec('error("bad \\(.n)")')).apply(_envelope('{"n": 7}'))
     with pytest.raises(UsageError, match="does not compile"):
         Transform(TransformSpec(".a |"))
+    flags = Transform(TransformSpec(".flag |= if . then 1 else 0 end")).apply(_envelope('{"flag": true}'))
+    assert flags.envelope is not None and flags.envelope.body == b'{"flag":1}', "true is not 1"
+    with pytest.raises(TransformError, match="NaN, which is not JSON"):
+        rename.apply(_envelope('{"a": NaN}'))
+    with pytest.raises(TransformError, match="repeats the key 'a'"):
+        rename.apply(_envelope('{"a": 1, "a": 2}'))
+    with pytest.raises(TransformError, match="cannot be read as JSON here"):
+        rename.apply(_envelope("[" * 5000 + "]" * 5000))
 
 
 def test_an_envelope_program_sets_attributes_and_the_group_and_keeps_the_id():
@@ -191,11 +199,43 @@ def test_a_program_that_drops_the_group_of_a_fifo_message_is_refused(invoke, loc
     program = "del(.attributes.group_id)"
     result, report = _redrive(invoke, f"sqs:{unique}-dlq.fifo", tmp_path / "j.sqlite", "--transform", program)
     assert result.exit_code == ExitCode.PARTIAL and report["moved"] == 0
-    assert [f["reason"] for f in report["failed"]] == [
-        f"repaired into a message sqs:{unique}.fifo refuses: "
-        "the program removed its group id (attributes.group_id)"
-    ] * 3
+    reasons = sorted(f["reason"] for f in report["failed"])
+    refused = f"repaired into a message sqs:{unique}.fifo refuses: the program removed its group id"
+    assert len(reasons) == 3 and reasons[2].startswith(refused), "the first; the rest of its group waits"
+    assert reasons[:2] == ["held back: an earlier message of its group was not repaired"] * 2
     assert (depth(sqs, url), depth(sqs, dlq)) == (0, 3)
+
+
+def test_a_fifo_group_waits_behind_a_message_not_repaired_and_broker_fields_are_not_set(
+    invoke, localstack, unique, tmp_path
+):
+    sqs = localstack
+    url, dlq, _ = _pair_with(sqs, unique, [json.dumps({"n": n}) for n in range(5)] + ["not json"], fifo=True)
+    result, report = _redrive(
+        invoke, f"sqs:{unique}-dlq.fifo", tmp_path / "j.sqlite", "--transform-body", ".ok = 1"
+    )
+    assert result.exit_code == ExitCode.PARTIAL and report["moved"] == 5
+    assert [json.loads(m["Body"])["n"] for m in drain(sqs, url, 5)] == [0, 1, 2, 3, 4]
+    _pair_with(sqs, f"{unique}-b", ['{"n": 0}', "not json", '{"n": 2}', '{"n": 3}'], fifo=True)
+    result, report = _redrive(
+        invoke, f"sqs:{unique}-b-dlq.fifo", tmp_path / "k.sqlite", "--transform-body", ".ok = 1"
+    )
+    assert result.exit_code == ExitCode.PARTIAL and report["moved"] == 1
+    reasons = sorted(f["reason"] for f in report["failed"])
+    assert reasons[0].startswith("held back: an earlier message of its group") and len(reasons) == 3
+    stamped, report = _redrive(
+        invoke,
+        f"sqs:{unique}-b-dlq.fifo",
+        tmp_path / "l.sqlite",
+        "--transform",
+        '.attributes.sent_at = "now"',
+    )
+    assert stamped.exit_code == ExitCode.PARTIAL and report["moved"] == 0
+    assert any("attributes.sent_at cannot be set here" in f["reason"] for f in report["failed"])
+    assert (
+        depth(sqs, dlq) == 1
+        and depth(sqs, sqs.get_queue_url(QueueName=f"{unique}-b-dlq.fifo")["QueueUrl"]) == 3
+    )
 
 
 def test_a_dry_run_shows_each_diff_and_moves_nothing(invoke, localstack, unique, tmp_path):
@@ -242,7 +282,7 @@ def test_kill_9_mid_repair_then_resume_sends_each_once_repaired_once(localstack_
     )
     program = ".repairs = ((.repairs // 0) + 1)"
     killed = 0
-    for trial in range(4):
+    for trial in range(3):
         url, dlq, _ = _pair_with(sqs, f"{unique}-{trial}", [json.dumps({"n": n}) for n in range(60)])
         journal = tmp_path / f"j{trial}.sqlite"
         command = msgctl_command(
@@ -272,21 +312,13 @@ def test_kill_9_mid_repair_then_resume_sends_each_once_repaired_once(localstack_
 # Redrive with a repair, on ActiveMQ -----------------------------------------------------------------------
 
 
-def _amq_dead_letters(invoke, stomp_conn, name, bodies):
+def _amq_dead_letters(invoke, stomp_conn, name, bodies, grouped=True):
     from tests.helpers import wait_depth
     from tests.test_activemq_fidelity import _nack_into_dlq
 
+    group = {"JMSXGroupID": "g", "msgctl_group": "g"} if grouped else {}
     messages = [
-        (
-            body.encode(),
-            {
-                "persistent": "true",
-                "priority": "6",
-                "tenant": f"t{n}",
-                "JMSXGroupID": "g",
-                "msgctl_group": "g",
-            },
-        )
+        (body.encode(), {"persistent": "true", "priority": "6", "tenant": f"t{n}", **group})
         for n, body in enumerate(bodies)
     ]
     _nack_into_dlq(stomp_conn, name, messages)
@@ -324,7 +356,7 @@ def test_activemq_failures_stay_named_and_an_envelope_program_sets_properties(
     from tests.helpers import amq_depth, consume_all
     from tests.test_activemq_fidelity import _browse
 
-    _amq_dead_letters(invoke, stomp_conn, unique, [json.dumps({"n": n}) for n in range(20)])
+    _amq_dead_letters(invoke, stomp_conn, unique, [json.dumps({"n": n}) for n in range(20)], grouped=False)
     dry = invoke(
         "dlq", "redrive", f"amq:queue/DLQ.{unique}", "-o", "json", "--dry-run",
         "--transform", '.message_attributes.fixed = {"type": "String", "value": "yes"} '
@@ -519,3 +551,32 @@ def test_dlq_edit_on_activemq(invoke, amq, stomp_conn, unique, tmp_path, monkeyp
     assert json.loads(frame.body) == {"n": 2, "fixed": True}
     assert (frame.headers["editor"], frame.headers["tenant"]) == ("by hand", "t2")
     assert amq_depth(invoke, f"DLQ.{unique}") == 2
+
+
+@pytest.mark.slow
+def test_activemq_says_when_messages_left_unacked_may_hide_the_rest(invoke, amq, stomp_conn, unique):
+    _amq_dead_letters(invoke, stomp_conn, unique, [json.dumps({"n": n}) for n in range(215)])
+    result = invoke(
+        "dlq", "redrive", f"amq:queue/DLQ.{unique}", "--yes", "-o", "json",
+        "--transform-body", "if .n < 205 then empty else . end",
+    )  # fmt: skip
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    report = json.loads(result.stdout)
+    assert report["stalled"] is True and report["skipped"] >= 200
+    assert "may not have been reached" in result.stderr
+
+
+def test_activemq_a_group_waits_behind_a_message_not_repaired(invoke, amq, stomp_conn, unique):
+    from tests.helpers import consume_all
+    from tests.test_activemq_fidelity import _browse
+
+    _amq_dead_letters(invoke, stomp_conn, unique, [json.dumps({"n": n}) for n in range(6)])
+    program = 'if .n == 1 then error("no") else .ok = true end'
+    result = invoke(
+        "dlq", "redrive", f"amq:queue/DLQ.{unique}", "--yes", "-o", "json", "--transform-body", program
+    )
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    report = json.loads(result.stdout)
+    assert report["moved"] == 1 and len(report["failed"]) == 5
+    assert [json.loads(f.body) for f in consume_all(stomp_conn, unique, 1)] == [{"n": 0, "ok": True}]
+    assert sorted(json.loads(f.body)["n"] for f in _browse(stomp_conn, f"DLQ.{unique}")) == [1, 2, 3, 4, 5]

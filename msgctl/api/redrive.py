@@ -367,7 +367,6 @@ def _activemq(
     backends: Backends, request: RedriveRequest, on_progress: OnProgress | None, confirm: Confirm | None
 ) -> RedriveResult:
     from msgctl.backends.activemq import BROWSE_CAP
-    from msgctl.backends.activemq_redrive import IN_FLIGHT_COMMITS, TRANSACTION_SIZE
 
     channel, target, selection, copy = request.dlq, request.to, request.selection, request.copy
     if target is not None and target.service != "amq":
@@ -397,14 +396,6 @@ def _activemq(
             journal.close()
     limit_reached = selection.max is not None and report.moved >= selection.max
     not_reached = _not_reached(report.browsed, depth, limit_reached, BROWSE_CAP)
-    if transform is not None and limit == depth and not request.dry_run:
-        not_reached = max(0, (depth or 0) - report.moved - len(report.failed) - report.skipped)
-        if not_reached:  # what the program left (not acked) fills the consumer's prefetch
-            report.notes.append(
-                f"{not_reached} messages of {channel} were not reached: the broker stops handing out "
-                f"messages once {TRANSACTION_SIZE * IN_FLIGHT_COMMITS} it handed out are neither moved nor "
-                "acked, and the program left that many (skipped or failed)"
-            )
     if not_reached:
         report.notes.append(
             f"{channel} holds {depth} messages but the broker browses only the first {BROWSE_CAP} "
@@ -453,7 +444,7 @@ def _activemq_result(
         **report.to_json(),
         **extra,
     }
-    if report.failed or not_reached:
+    if report.failed or not_reached or report.stalled:
         result.exit_code = ExitCode.PARTIAL
     return result
 
@@ -534,6 +525,9 @@ def edit_dead_letter(
     a redrive of one (journaled; deleted from the DLQ only once the target confirmed it). ``edit`` returning
     None (left as it was) moves nothing."""
     repair = EditRepair(edit)
+    if journal is None and dlq.service == "sqs":  # its own: a redrive's journal may be under way
+        default = default_journal(dlq)
+        journal = default.with_name(f"{default.stem}-edit{default.suffix}")
     request = RedriveRequest(
         dlq=dlq,
         to=to,
@@ -541,6 +535,7 @@ def edit_dead_letter(
         selection=Selection(max=1, ids=frozenset({message_id})),
         concurrency=1,
         journal=journal,
+        resume=journal is not None and _unfinished(journal),  # an edit that stopped: finish it first
         repairer=repair,
     )
     result = run_redrive(backends, request, confirm=lambda _: True)
@@ -549,6 +544,16 @@ def edit_dead_letter(
             f"no message {message_id} was found in {dlq} (moved, or held by another consumer): nothing moved"
         )
         result.exit_code = ExitCode.PARTIAL
-    elif not result.moved and not result.failed:
+    elif repair.unchanged:
         result.summary = f"{message_id} was left as it was: nothing moved"
     return result
+
+
+def _unfinished(path: Path) -> bool:
+    if not path.exists():
+        return False
+    journal = Journal(path)
+    try:
+        return any(journal.counts().get(state) for state in UNFINISHED)
+    finally:
+        journal.close()

@@ -28,6 +28,7 @@ Outgoing = tuple[Frame, str, dict[str, str], bytes]
 # Transactions committed but not yet confirmed: the broker writes one while the next is sent. The prefetch
 # covers them, so the next batch is delivered before the previous COMMIT is confirmed.
 IN_FLIGHT_COMMITS = 2
+PREFETCH = TRANSACTION_SIZE * IN_FLIGHT_COMMITS
 CAPPED = f"the broker browses at most {BROWSE_CAP} messages: run again for the rest"
 # JMSXGroupID is never shown on a delivered frame: a message keeps its group only where msgctl_group
 # (set by msgctl next to it) says which. The rest stays in the DLQ, named, rather than lose its group.
@@ -71,6 +72,7 @@ class AmqRedriveReport:
     repairs: list[Repaired] = field(default_factory=list)  # with a transform: each message before and after
     possible_duplicates: list[str] = field(default_factory=list)
     browsed: int | None = None  # --copy: how many messages the broker's browse showed
+    stalled: bool = False  # so many were left unacked that the broker may have handed out no more
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -78,6 +80,7 @@ class AmqRedriveReport:
             "failed": [{"id": k, "reason": v} for k, v in sorted(self.failed.items())],
             "possible_duplicates": sorted(self.possible_duplicates),
             "skipped": self.skipped,
+            "stalled": self.stalled,
             **({"already_copied": self.already_copied} if self.browsed is not None else {}),
         }
 
@@ -145,6 +148,7 @@ class ActiveMqRedrive:
         self.session, self.dlq, self.to, self.journal = backend.session, dlq, to, journal
         self.transform = transform
         self.keep_repairs = False  # a dry run shows each message before and after
+        self.broken_groups: set[str] = set()  # groups with a message the transform could not repair
 
     def run(
         self,
@@ -173,13 +177,13 @@ class ActiveMqRedrive:
         if copy:  # nothing is acked, so copies come from a browse (a consumer would stall at its prefetch)
             return self._copy(both(selector, GROUP_KNOWN), limit, report, progress)
         headers = {
-            "activemq.prefetchSize": str(TRANSACTION_SIZE * IN_FLIGHT_COMMITS),
+            "activemq.prefetchSize": str(PREFETCH),
             "selector": both(selector, GROUP_KNOWN) or "",
         }
         sub_id, inbox = self.session.subscribe(f"/queue/{self.dlq.name}", headers, ack="client-individual")
         commits = _Commits(report, progress)
         try:
-            taken = 0
+            taken = left = 0
             while limit is None or taken < limit:
                 batch = self._next_batch(
                     inbox, TRANSACTION_SIZE if limit is None else min(TRANSACTION_SIZE, limit - taken)
@@ -187,10 +191,19 @@ class ActiveMqRedrive:
                 if not batch:
                     break
                 taken += len(batch)
-                commits.add(*self._move(self._sendable(batch, report), False))
+                sendable = self._sendable(batch, report)
+                left += len(batch) - len(sendable)
+                commits.add(*self._move(sendable, False))
             commits.wait_all()
         finally:
             self.session.unsubscribe(sub_id)  # whatever was delivered and not acked goes back to the DLQ
+        if left >= PREFETCH and (limit is None or taken < limit):
+            report.stalled = True
+            report.notes.append(
+                f"{left} messages were left in {self.dlq} (skipped or failed, so not acked); the broker "
+                f"hands a consumer at most {PREFETCH} it has not acked, so messages behind them may not have "
+                "been reached: move or remove those first, then run again"
+            )
         return report
 
     def _copy(
@@ -271,6 +284,10 @@ class ActiveMqRedrive:
             return None
         if self.transform is None:
             return frame, destination, headers, frame.body
+        group = frame.headers.get("msgctl_group")
+        if group is not None and group in self.broken_groups:  # the rest of the group stays, in order
+            report.failed[_message_id(frame)] = "held back: an earlier message of its group was not repaired"
+            return None
         try:
             repair = self.transform.apply(envelope_from_frame(str(self.dlq), frame))
             if repair.envelope is None:
@@ -281,6 +298,8 @@ class ActiveMqRedrive:
             )
         except TransformError as exc:
             report.failed[_message_id(frame)] = f"not repaired: {exc}"
+            if group is not None:
+                self.broken_groups.add(group)
             return None
         if self.keep_repairs:
             report.repairs.append(repair)

@@ -28,12 +28,19 @@ def edit_in_editor(envelope: Envelope) -> Envelope | None:
             raise TransformError(f"cannot run the editor {editor[0]!r}: {exc.strerror}") from None
         if code != 0:
             raise TransformError(f"the editor exited {code}: nothing sent")
-        saved = path.read_text(encoding="utf-8")
-    if not saved.strip() or saved == text:
+        try:
+            saved = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise TransformError("the saved file is not UTF-8: nothing sent") from None
+    if not saved.strip():
         return None
     try:
-        return Envelope.from_json(json.loads(saved))
+        document = json.loads(saved)
     except json.JSONDecodeError as exc:
         raise TransformError(f"the saved file is not JSON ({exc.msg}, line {exc.lineno})") from None
+    if document == json.loads(text):  # only its layout changed
+        return None
+    try:
+        return Envelope.from_json(document)
     except UsageError as exc:
         raise TransformError(f"the saved file is not an envelope: {exc.message}") from None

@@ -135,8 +135,9 @@ TransformBodyOption = Annotated[
     typer.Option(
         "--transform-body",
         help="Repair each message: a jq program applied to its body parsed as JSON; its result, compact, is "
-        "the new body (JQ, @FILE or -). A result of empty or null leaves the message where it is (skipped); "
-        "a body that is not JSON, or a program that fails on it, leaves it too (failed, exit 3).",
+        "the new body (JQ, @FILE or -). A result of empty or null leaves the message where it is (in the "
+        "DLQ, or unsent), skipped; a body that is not JSON, or a program that fails on it, leaves it too, "
+        "named (exit 3).",
     ),
 ]
 TransformOption = Annotated[

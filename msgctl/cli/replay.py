@@ -136,8 +136,8 @@ def replay_command(
         return
     if source is None:
         raise UsageError("missing SOURCE: an NDJSON file, - for stdin, or a channel (see --help)")
-    if source == "-" and filter_policy == "-":
-        raise UsageError("the input and --filter cannot both come from stdin")
+    if source == "-" and "-" in (filter_policy, transform_body, transform):
+        raise UsageError("the input and --filter or a program cannot both come from stdin")
     repairs: list[dict[str, Any]] = []
     try:
         with ProgressBar(renderer) as progress:

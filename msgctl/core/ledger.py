@@ -60,7 +60,7 @@ class Ledger(Store):
         self._write(
             """INSERT INTO replayed(dedup_id, state, message_id, line, updated_at, repair)
                VALUES (?, 'sending', ?, ?, ?, ?)
-               ON CONFLICT(dedup_id) DO NOTHING""",
+               ON CONFLICT(dedup_id) DO UPDATE SET repair = COALESCE(excluded.repair, replayed.repair)""",
             [(dedup_id, message_id, line, now, repair) for dedup_id, message_id, line, repair in messages],
         )
 

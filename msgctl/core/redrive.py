@@ -26,7 +26,7 @@ from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
 from msgctl.core.transform import Repaired, Repairer, TransformError, fingerprint
 from msgctl.core.workers import WorkerPool
-from msgctl.envelope import Envelope
+from msgctl.envelope import SUBJECT, TRACE_HEADER, Envelope, is_notification
 from msgctl.errors import UsageError
 from msgctl.filter.engine import FilterPolicy
 from msgctl.filter.messages import message_from_envelope
@@ -366,7 +366,8 @@ def redrive(
             idle_rounds = idle_rounds + 1 if shared.received == received_before else 0
             if idle_rounds >= MAX_ROUNDS:  # shown, yet not handed out (FIFO groups behind held ones), or
                 # taken by another consumer each time they come back
-                report.not_handed_out = source.visible()
+                if source.channel.endswith(".fifo"):  # (a standard queue's count may just lag)
+                    report.not_handed_out = source.visible()
                 report.still_held = max(0, source.hidden() - shared.ours())
                 break
             # Messages whose hold ran out during the run (a crashed run's, say) are visible again: go on.
@@ -519,28 +520,51 @@ def _repair(
     repaired: list[Dead] = []
     repairs: dict[str, Repaired] = {}
     skipped, failed = 0, {}
+    broken: set[str] = set()  # groups with a message not repaired: the rest of the group stays, in order
     for message in selected:
+        if message.group_id is not None and message.group_id in broken:
+            failed[message.id] = "held back: an earlier message of its group was not repaired"
+            continue
         try:
             repair = transform.apply(message.envelope)
             if repair.envelope is None:
                 skipped += 1
                 continue
             fixed = Dead(message.id, message.receipt, repair.envelope, message.returned)
-            if target.fifo and message.group_id and not fixed.group_id:
-                raise UsageError("the program removed its group id (attributes.group_id)")
+            _refuse_unsent_changes(message, fixed, target)
             target.check(fixed)
         except TransformError as exc:
             failed[message.id] = f"not repaired: {exc}"
-            continue
         except UsageError as exc:
             failed[message.id] = f"repaired into a message {target.channel} refuses: {exc.message}"
+        else:
+            repairs[message.id] = repair
+            repaired.append(fixed)
             continue
-        repairs[message.id] = repair
-        repaired.append(fixed)
+        if message.group_id is not None:
+            broken.add(message.group_id)
     with shared.lock:
         report.skipped += skipped
         report.failed.update(failed)
     return repaired, repairs
+
+
+def _refuse_unsent_changes(message: Dead, fixed: Dead, target: RedriveTarget) -> None:
+    """Raise UsageError for a change the target would not carry: a message would arrive otherwise than the
+    program says, without a word."""
+    sns = target.channel.startswith("sns:")
+    settable = {"group_id", TRACE_HEADER, *([SUBJECT] if sns else [])}
+    before, after = message.envelope.attributes, fixed.envelope.attributes
+    for key in sorted(before.keys() | after.keys()):
+        if before.get(key) != after.get(key) and key not in settable:
+            raise UsageError(f"attributes.{key} cannot be set here (only {', '.join(sorted(settable))})")
+    if target.fifo and message.group_id and not fixed.group_id:
+        raise UsageError("the program removed its group id (attributes.group_id)")
+    if sns and is_notification(message.envelope.text):
+        raise UsageError(
+            "its body is an SNS notification (a non-raw subscription's): the topic is sent the message "
+            "inside it, which the program did not see"
+        )
 
 
 def _hashes(repair: Repaired) -> str:

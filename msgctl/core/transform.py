@@ -72,6 +72,8 @@ class Transform:
             self._program = jq.compile(spec.program, args=spec.args)
         except ValueError as exc:
             raise UsageError(f"the jq program does not compile: {_first_line(exc)}") from None
+        except UnicodeError:
+            raise UsageError("the jq program or a --transform-arg is not valid UTF-8") from None
 
     def apply(self, envelope: Envelope) -> Repaired:
         """Raises TransformError when the program cannot repair this message."""
@@ -84,13 +86,21 @@ class Transform:
         if text is None:
             raise TransformError("its body is not UTF-8 text, so not JSON")
         try:
-            value = json.loads(text, parse_int=_exact_int, parse_float=_exact_float)
+            value = json.loads(
+                text,
+                parse_int=_exact_int,
+                parse_float=_exact_float,
+                parse_constant=_not_json,
+                object_pairs_hook=_unique_keys,
+            )
         except json.JSONDecodeError as exc:
             raise TransformError(f"its body is not JSON ({exc.msg} at column {exc.colno})") from None
+        except (ValueError, RecursionError) as exc:  # (digits past Python's limit, nesting past its stack)
+            raise TransformError(f"its body cannot be read as JSON here ({type(exc).__name__})") from None
         result = self._run(value)
         if result is None:
             return None
-        if result == value and type(result) is type(value):
+        if _canonical(result) == _canonical(value):
             return envelope  # left as it was: sent byte for byte
         body = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
         return _with_body(envelope, body)
@@ -112,6 +122,8 @@ class Transform:
             results = self._program.input_value(value).all()
         except ValueError as exc:
             raise TransformError(f"jq: {_first_line(exc)}") from None
+        except (RecursionError, UnicodeError, OverflowError) as exc:
+            raise TransformError(f"jq could not take it ({type(exc).__name__})") from None
         if len(results) > 1:
             raise TransformError(f"the program gave {len(results)} results; one message is one result")
         return results[0] if results else None
@@ -160,6 +172,23 @@ def _with_body(envelope: Envelope, body: str) -> Envelope:
     return repaired
 
 
+def _canonical(value: Any) -> str:
+    """The JSON text of a value, keys sorted: equal only for equal JSON (true is not 1)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _not_json(text: str) -> Any:
+    raise TransformError(f"its body holds {text}, which is not JSON (jq would make it another value)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        repeated = next(key for n, (key, _) in enumerate(pairs) if key in dict(pairs[:n]))
+        raise TransformError(f"its body repeats the key {repeated!r} (jq would keep only the last)")
+    return found
+
+
 def _exact_int(text: str) -> int:
     value = int(text)
     if abs(value) > EXACT_INTEGERS:
@@ -194,10 +223,12 @@ class EditRepair:
     def __init__(self, edit: Callable[[Envelope], Envelope | None]) -> None:
         self._edit = edit
         self.offered = 0  # messages handed to ``edit``
+        self.unchanged = 0  # of them, given back as they were
 
     def apply(self, envelope: Envelope) -> Repaired:
         self.offered += 1
         edited = self._edit(envelope)
         if edited is None:
+            self.unchanged += 1
             return Repaired(envelope, None, self.digest)
         return Repaired(envelope, replace(edited, channel=envelope.channel, id=envelope.id), self.digest)
