@@ -53,6 +53,8 @@ def test_a_body_program_repairs_selects_out_and_refuses_loudly():
         Transform(TransformSpec('error("bad \\(.n)")')).apply(_envelope('{"n": 7}'))
     with pytest.raises(UsageError, match="does not compile"):
         Transform(TransformSpec(".a |"))
+    untouched = _envelope('{"price": 10.0, "e": 1e2, "z": -0.0}')
+    assert rename.apply(untouched).envelope is untouched, "jq gives 10.0 back as 10: still left as it was"
     flags = Transform(TransformSpec(".flag |= if . then 1 else 0 end")).apply(_envelope('{"flag": true}'))
     assert flags.envelope is not None and flags.envelope.body == b'{"flag":1}', "true is not 1"
     with pytest.raises(TransformError, match="NaN, which is not JSON"):
@@ -284,8 +286,9 @@ def test_kill_9_mid_repair_then_resume_sends_each_once_repaired_once(localstack_
     program = ".repairs = ((.repairs // 0) + 1)"
     killed = 0
 
-    def resume_and_check(command, url, dlq):
-        resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True)
+    def resume_and_check(command, journal, url, dlq):
+        again = [*command, "--resume"] if journal.exists() else command  # (killed before it made one)
+        resumed = subprocess.run(again, env=env, capture_output=True, text=True)
         assert resumed.returncode == 0, resumed.stderr
         named = set(json.loads(resumed.stdout)["possible_duplicates"])
         arrived = drain(sqs, url, 40)
@@ -311,7 +314,7 @@ def test_kill_9_mid_repair_then_resume_sends_each_once_repaired_once(localstack_
                 process.send_signal(signal.SIGKILL)
                 process.wait()
                 killed += 1
-            checks.append(resuming.submit(resume_and_check, command, url, dlq))
+            checks.append(resuming.submit(resume_and_check, command, tmp_path / f"j{trial}.sqlite", url, dlq))
         for check in checks:
             check.result()
     assert killed >= 2, "most trials are killed mid-run"
@@ -544,6 +547,29 @@ def test_dlq_edit_moves_the_one_message_as_saved_and_nothing_when_unchanged(
     assert gone.exit_code == ExitCode.PARTIAL and "no message" in gone.stderr
 
 
+def test_dlq_edit_finishes_an_edit_that_stopped_and_sends_the_new_one(
+    invoke, localstack, unique, tmp_path, monkeypatch
+):
+    from msgctl.core.journal import Journal
+
+    sqs = localstack
+    url, dlq, ids = _pair_with(sqs, unique, [json.dumps({"n": 0})])
+    path = tmp_path / "edit.sqlite"
+    stopped = Journal(path)  # as a kill between the send and its confirmation leaves it
+    stopped.set_meta(
+        {"dlq": f"sqs:{unique}-dlq", "target": f"sqs:{unique}", "mode": "move", "transform": "edit"}
+    )
+    stopped.received([(ids[0], "a-receipt-long-expired")])
+    stopped.close()
+    _editor(tmp_path, monkeypatch, "edit")
+    result = invoke("dlq", "edit", f"sqs:{unique}-dlq", "--id", ids[0], "--journal", str(path), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "an earlier edit had stopped" in result.stderr and f"it may have sent {ids[0]}" in result.stderr
+    assert json.loads(result.stdout)["moved"] == 1, "the new edit is sent, not taken for the old one"
+    assert [json.loads(m["Body"]) for m in drain(sqs, url, 1)] == [{"n": 0, "fixed": True}]
+    assert depth(sqs, dlq) == 0
+
+
 def test_dlq_edit_on_activemq(invoke, amq, stomp_conn, unique, tmp_path, monkeypatch):
     from tests.helpers import amq_depth, consume_all
     from tests.test_activemq_fidelity import _browse
@@ -572,6 +598,12 @@ def test_activemq_says_when_messages_left_unacked_may_hide_the_rest(invoke, amq,
     report = json.loads(result.stdout)
     assert report["stalled"] is True and report["skipped"] >= 200
     assert "may not have been reached" in result.stderr
+    _amq_dead_letters(invoke, stomp_conn, f"{unique}-all", [json.dumps({"n": n}) for n in range(200)])
+    every = invoke(
+        "dlq", "redrive", f"amq:queue/DLQ.{unique}-all", "--yes", "-o", "json", "--transform-body", "empty"
+    )
+    assert every.exit_code == 0, "200 left, and nothing behind them: it reached all"
+    assert json.loads(every.stdout)["stalled"] is False
 
 
 def test_activemq_a_group_waits_behind_a_message_not_repaired(invoke, amq, stomp_conn, unique):
@@ -588,3 +620,33 @@ def test_activemq_a_group_waits_behind_a_message_not_repaired(invoke, amq, stomp
     assert report["moved"] == 1 and len(report["failed"]) == 5
     assert [json.loads(f.body) for f in consume_all(stomp_conn, unique, 1)] == [{"n": 0, "ok": True}]
     assert sorted(json.loads(f.body)["n"] for f in _browse(stomp_conn, f"DLQ.{unique}")) == [1, 2, 3, 4, 5]
+
+
+def test_what_a_target_would_drop_is_refused_and_what_it_does_not_take_may_be_left_out():
+    from types import SimpleNamespace
+
+    from msgctl.core.redrive import Dead, _refuse_unsent_changes
+
+    def dead(body="{}", **attributes):
+        return Dead("m1", "r1", Envelope("sqs:dlq", "m1", body.encode(), attributes, {}))
+
+    sqs = SimpleNamespace(channel="sqs:q", fifo=False)
+    fifo, sns = SimpleNamespace(channel="sqs:q.fifo", fifo=True), SimpleNamespace(channel="sns:t", fifo=False)
+    read = {"sent_at": "2026-12-01T00:00:00Z", "group_id": "g"}
+    _refuse_unsent_changes(dead(**read), dead(group_id="h", sent_at=read["sent_at"]), fifo)
+    _refuse_unsent_changes(dead(**read), dead(), sqs)  # left out: the target takes neither
+    _refuse_unsent_changes(dead(), dead(aws_trace_header="Root=1-x"), sqs)
+    for before, after, target, refused in (
+        (dead(**read), dead(group_id="h"), sqs, "attributes.group_id cannot be set here"),
+        (dead(), dead(aws_trace_header="Root=1-x"), sns, "attributes.aws_trace_header cannot be set"),
+        (dead(), dead(subject="hi"), sqs, "attributes.subject cannot be set"),
+        (dead(**read), dead(sent_at="now", group_id="g"), fifo, "attributes.sent_at cannot be set"),
+    ):
+        with pytest.raises(UsageError, match=refused):
+            _refuse_unsent_changes(before, after, target)
+    notification = {"Type": "Notification", "Message": '{"n": 1}', "MessageId": "x"}
+    wrapped = json.dumps(notification)
+    inside = json.dumps(notification | {"Message": '{"n": 2}'})
+    _refuse_unsent_changes(dead(wrapped), dead(inside), sns)  # the Message changed: the topic gets it
+    with pytest.raises(UsageError, match="SNS notification"):
+        _refuse_unsent_changes(dead(wrapped), dead(json.dumps(notification | {"new": 1})), sns)

@@ -3,6 +3,7 @@ journal checks, and the native task's polling. Nothing here prints: the result c
 
 from __future__ import annotations
 
+import hashlib
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -367,6 +368,7 @@ def _activemq(
     backends: Backends, request: RedriveRequest, on_progress: OnProgress | None, confirm: Confirm | None
 ) -> RedriveResult:
     from msgctl.backends.activemq import BROWSE_CAP
+    from msgctl.backends.activemq_redrive import PREFETCH
 
     channel, target, selection, copy = request.dlq, request.to, request.selection, request.copy
     if target is not None and target.service != "amq":
@@ -394,6 +396,14 @@ def _activemq(
     finally:
         if journal is not None:
             journal.close()
+    if report.stalled and depth is not None and report.moved + report.left >= depth:
+        report.stalled = False  # it handed out all the DLQ held
+    if report.stalled:
+        report.notes.append(
+            f"{report.left} messages were left in {channel} (skipped or failed, so not acked); the broker "
+            f"hands a consumer at most {PREFETCH} it has not acked, so messages behind them may not have "
+            "been reached: move or remove those first, then run again"
+        )
     limit_reached = selection.max is not None and report.moved >= selection.max
     not_reached = _not_reached(report.browsed, depth, limit_reached, BROWSE_CAP)
     if not_reached:
@@ -525,9 +535,15 @@ def edit_dead_letter(
     a redrive of one (journaled; deleted from the DLQ only once the target confirmed it). ``edit`` returning
     None (left as it was) moves nothing."""
     repair = EditRepair(edit)
-    if journal is None and dlq.service == "sqs":  # its own: a redrive's journal may be under way
+    notes: list[str] = []
+    if (
+        journal is None and dlq.service == "sqs"
+    ):  # one per message: a redrive's, or another edit's, may be open
         default = default_journal(dlq)
-        journal = default.with_name(f"{default.stem}-edit{default.suffix}")
+        key = hashlib.sha256(message_id.encode()).hexdigest()[:16]
+        journal = default.with_name(f"{default.stem}-edit-{key}{default.suffix}")
+    if journal is not None and _unfinished(journal):
+        notes = _finish_stopped_edit(backends, dlq, journal)
     request = RedriveRequest(
         dlq=dlq,
         to=to,
@@ -535,10 +551,10 @@ def edit_dead_letter(
         selection=Selection(max=1, ids=frozenset({message_id})),
         concurrency=1,
         journal=journal,
-        resume=journal is not None and _unfinished(journal),  # an edit that stopped: finish it first
         repairer=repair,
     )
     result = run_redrive(backends, request, confirm=lambda _: True)
+    result.notes[:0] = notes
     if not repair.offered:
         result.notes.append(
             f"no message {message_id} was found in {dlq} (moved, or held by another consumer): nothing moved"
@@ -547,6 +563,27 @@ def edit_dead_letter(
     elif repair.unchanged:
         result.summary = f"{message_id} was left as it was: nothing moved"
     return result
+
+
+def _finish_stopped_edit(backends: Backends, dlq: Channel, path: Path) -> list[str]:
+    """An edit that stopped: what it sent is deleted from the DLQ (while its receipt works), what it held is
+    released, and the journal starts afresh, so the new edit is sent, never taken for the old one. Returns
+    what to tell."""
+    journal = Journal(path)
+    report = RedriveReport()
+    try:
+        maybe_sent = [entry.message_id for entry in journal.in_state("received")]
+        resume(backends.dead_letter_source(dlq), journal, report, copy=False)
+        journal.keep_recent_sends(time.time() - DEDUP_WINDOW_S - DEDUP_MARGIN_S)
+    finally:
+        journal.close()
+    notes = [f"an earlier edit had stopped ({path}); finished it first"]
+    if report.cleaned_up:
+        notes.append(f"it had sent {report.cleaned_up} message; now deleted from {dlq}")
+    unsure = sorted({*maybe_sent, *report.possible_duplicates})
+    if unsure:
+        notes.append(f"it may have sent {', '.join(unsure)} (possible duplicates)")
+    return notes
 
 
 def _unfinished(path: Path) -> bool:

@@ -73,6 +73,7 @@ class AmqRedriveReport:
     possible_duplicates: list[str] = field(default_factory=list)
     browsed: int | None = None  # --copy: how many messages the broker's browse showed
     stalled: bool = False  # so many were left unacked that the broker may have handed out no more
+    left: int = 0  # messages handed out, neither moved nor acked (skipped or failed): back in the DLQ
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -197,13 +198,8 @@ class ActiveMqRedrive:
             commits.wait_all()
         finally:
             self.session.unsubscribe(sub_id)  # whatever was delivered and not acked goes back to the DLQ
-        if left >= PREFETCH and (limit is None or taken < limit):
-            report.stalled = True
-            report.notes.append(
-                f"{left} messages were left in {self.dlq} (skipped or failed, so not acked); the broker "
-                f"hands a consumer at most {PREFETCH} it has not acked, so messages behind them may not have "
-                "been reached: move or remove those first, then run again"
-            )
+        report.left = left
+        report.stalled = left >= PREFETCH and (limit is None or taken < limit)
         return report
 
     def _copy(

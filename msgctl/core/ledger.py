@@ -53,14 +53,14 @@ class Ledger(Store):
 
     def sending(self, messages: Iterable[tuple[str, str, int, str | None]]) -> None:
         """(dedup id, message id, input line, repair) about to be sent; ``repair``: short hashes of the
-        program, the message before and after it, for a repaired one. A ``sent`` entry stays ``sent``
-        (--force); a ``sending`` one keeps its time: a FIFO target's deduplication window runs from the
-        first send."""
+        program, the message before and after it, for a repaired one. An entry keeps what its first send
+        recorded: a ``sent`` one stays ``sent`` (--force); a ``sending`` one keeps its time, as a FIFO
+        target's deduplication window runs from the first send."""
         now = time.time()
         self._write(
             """INSERT INTO replayed(dedup_id, state, message_id, line, updated_at, repair)
                VALUES (?, 'sending', ?, ?, ?, ?)
-               ON CONFLICT(dedup_id) DO UPDATE SET repair = COALESCE(excluded.repair, replayed.repair)""",
+               ON CONFLICT(dedup_id) DO NOTHING""",
             [(dedup_id, message_id, line, now, repair) for dedup_id, message_id, line, repair in messages],
         )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import threading
 import time
@@ -522,7 +523,7 @@ def _repair(
     skipped, failed = 0, {}
     broken: set[str] = set()  # groups with a message not repaired: the rest of the group stays, in order
     for message in selected:
-        if message.group_id is not None and message.group_id in broken:
+        if target.fifo and message.group_id is not None and message.group_id in broken:
             failed[message.id] = "held back: an earlier message of its group was not repaired"
             continue
         try:
@@ -551,20 +552,29 @@ def _repair(
 
 def _refuse_unsent_changes(message: Dead, fixed: Dead, target: RedriveTarget) -> None:
     """Raise UsageError for a change the target would not carry: a message would arrive otherwise than the
-    program says, without a word."""
+    program says, without a word. (An attribute the target does not take may be left out.)"""
     sns = target.channel.startswith("sns:")
-    settable = {"group_id", TRACE_HEADER, *([SUBJECT] if sns else [])}
+    settable = {*(["group_id"] if target.fifo else []), SUBJECT if sns else TRACE_HEADER}
     before, after = message.envelope.attributes, fixed.envelope.attributes
     for key in sorted(before.keys() | after.keys()):
-        if before.get(key) != after.get(key) and key not in settable:
+        if key not in settable and after.get(key) is not None and before.get(key) != after.get(key):
             raise UsageError(f"attributes.{key} cannot be set here (only {', '.join(sorted(settable))})")
     if target.fifo and message.group_id and not fixed.group_id:
         raise UsageError("the program removed its group id (attributes.group_id)")
-    if sns and is_notification(message.envelope.text):
+    if sns and _only_the_wrapper_changed(message.envelope.text, fixed.envelope.text):
         raise UsageError(
-            "its body is an SNS notification (a non-raw subscription's): the topic is sent the message "
-            "inside it, which the program did not see"
+            "its body is an SNS notification (a non-raw subscription's): the topic is sent the Message, "
+            "MessageAttributes and Subject inside it, which the program left as they were"
         )
+
+
+def _only_the_wrapper_changed(before: str | None, after: str | None) -> bool:
+    """Both bodies are SNS notifications that differ, but not in what a topic is sent of them."""
+    if before == after or not is_notification(before) or not is_notification(after):
+        return False
+    sent = ("Message", "MessageAttributes", "Subject")
+    old, new = json.loads(before or ""), json.loads(after or "")
+    return all(old.get(key) == new.get(key) for key in sent)
 
 
 def _hashes(repair: Repaired) -> str:

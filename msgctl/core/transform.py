@@ -100,7 +100,7 @@ class Transform:
         result = self._run(value)
         if result is None:
             return None
-        if _canonical(result) == _canonical(value):
+        if same_json(result, value):
             return envelope  # left as it was: sent byte for byte
         body = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
         return _with_body(envelope, body)
@@ -172,9 +172,17 @@ def _with_body(envelope: Envelope, body: str) -> Envelope:
     return repaired
 
 
-def _canonical(value: Any) -> str:
-    """The JSON text of a value, keys sorted: equal only for equal JSON (true is not 1)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON values: numbers by value (jq gives 10.0 back as 10), but true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
 
 
 def _not_json(text: str) -> Any:
