@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,6 +29,10 @@ from msgctl.core.transform import diff, parse_args
 from msgctl.errors import ExitCode, Interrupted, NativeMoveInterrupted
 from msgctl.render.messages import MessageWriter
 from msgctl.render.progress import ProgressBar
+
+if TYPE_CHECKING:
+    from msgctl.api.redrive import RedriveResult
+    from msgctl.render import Renderer
 
 app = typer.Typer(
     help="Dead-letter queues: list them, look inside, move their messages back.", no_args_is_help=True
@@ -151,6 +155,11 @@ def redrive_command(
     except Interrupted as stopped:
         renderer.warn(stopped.note)
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    _show_redrive(renderer, result)
+
+
+def _show_redrive(renderer: Renderer, result: RedriveResult) -> None:
+    """A redrive's notes, summary and document (a dry run's repairs as diffs); exit with its code."""
     for note in result.notes:
         renderer.warn(note)
     if result.summary:
@@ -191,13 +200,7 @@ def edit_command(
     state = get_state(ctx)
     renderer = state.use_output(output)
     result = state.client.edit_dead_letter(dlq, message_id, edit_in_editor, to=to, journal=journal)
-    for note in result.notes:
-        renderer.warn(note)
-    if result.summary:
-        renderer.info(result.summary)
-    renderer.document(result.document)
-    if not result.complete:
-        raise typer.Exit(result.exit_code)
+    _show_redrive(renderer, result)
 
 
 @app.command("status")
