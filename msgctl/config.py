@@ -6,6 +6,7 @@ named broker profiles::
     [aws]
     profile = "ops"
     region = "eu-west-1"
+    payload_bucket = "ops-large-payloads"   # send/replay put bodies over a target's size limit here (S3)
 
     [brokers.prod]
     urls = ["stomp+ssl://b-1.example:61614", "stomp+ssl://b-2.example:61614"]
@@ -70,6 +71,7 @@ class Config:
     aws_profile: str | None = None
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
+    payload_bucket: str | None = None  # [aws] payload_bucket: where send and replay put large bodies
     default_broker: str | None = None
     brokers: Mapping[str, BrokerProfile] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -152,6 +154,7 @@ def load_config(path: Path) -> Config:
         aws_profile=_opt_str(aws, "profile", path),
         aws_region=_opt_str(aws, "region", path),
         aws_endpoint_url=_opt_str(aws, "endpoint_url", path),
+        payload_bucket=_opt_str(aws, "payload_bucket", path),
         default_broker=_opt_str(raw, "default_broker", path),
         brokers={name: _broker_profile(name, value, path) for name, value in brokers.items()},
         timeouts=_timeouts(_table(raw, "timeouts", path), path),

@@ -181,7 +181,7 @@ def test_sizes_count_utf8_bytes_of_the_body_and_of_each_attribute():
 
 
 def test_replays_check_of_an_sqs_message_counts_what_its_request_entry_counts():
-    from msgctl.backends.aws_targets import _size, _sqs_size
+    from msgctl.backends.aws_targets import _size, message_size
     from msgctl.backends.sqs import to_sqs_attribute
 
     attributes = {
@@ -196,9 +196,9 @@ def test_replays_check_of_an_sqs_message_counts_what_its_request_entry_counts():
         "MessageAttributes": {name: to_sqs_attribute(name, a) for name, a in attributes.items()},
     }
     by_hand = 6 + (4 + 6 + 5) + (3 + 6 + 2) + (1 + 6 + 4) + (4 + 12 + 5)  # UTF-8 bytes of each part
-    assert _sqs_size(body, attributes) == _size(entry) == by_hand
+    assert message_size(body, attributes) == _size(entry) == by_hand
     with pytest.raises(UsageError, match=r"SQS has no String\.Array type"):
-        _sqs_size(body, {"tags": MessageAttribute("String.Array", ["a"])})
+        message_size(body, {"tags": MessageAttribute("String.Array", ["a"])})
 
 
 def test_attribute_rules_sqs_and_sns_share_and_those_they_do_not():

@@ -25,6 +25,7 @@ from msgctl.config import Settings, resolve_settings
 from msgctl.errors import UsageError
 
 if TYPE_CHECKING:
+    from msgctl.address import Channel
     from msgctl.api.chains import Chains
     from msgctl.api.channels import ChannelList
     from msgctl.api.dlq import DeadLetterQueue, MoveTask
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from msgctl.api.top import TopSampler
     from msgctl.backends.registry import Backends
     from msgctl.core.fifo_lag import LagReport
+    from msgctl.core.payloads import Resolver
     from msgctl.core.ports import ChannelStats, SendReceipt
     from msgctl.core.progress import OnProgress
     from msgctl.envelope import Envelope
@@ -120,19 +122,31 @@ class Client:
         attributes: Mapping[str, Any] | None = None,
         group_id: str | None = None,
         dedup_id: str | None = None,
+        *,
+        payload_bucket: str | None = None,
+        payload_always: bool = False,
     ) -> SendReceipt:
-        """Send one message (ActiveMQ: persistent, confirmed by a receipt); returns ``.id``."""
-        from msgctl.core.channels import send_message
-        from msgctl.core.ports import OutgoingMessage
+        """Send one message (ActiveMQ: persistent, confirmed by a receipt); returns ``.id``.
+
+        ``payload_bucket`` (default: ``[aws] payload_bucket`` of the config file): a body over the queue's
+        MaximumMessageSize (SNS: 256 KB), or any body with ``payload_always``, is put in that S3 bucket and
+        sent as an extended-client pointer, which the Amazon SQS/SNS Extended Client libraries read back."""
+        from msgctl.api.payloads import send_with_payloads
 
         address = channel_of(channel)
-        message = OutgoingMessage(
-            body=body.encode("utf-8") if isinstance(body, str) else body,
-            message_attributes=attributes_of(attributes),
-            group_id=group_id,
-            dedup_id=dedup_id,
+        return send_with_payloads(
+            self.backends,
+            address,
+            body.encode("utf-8") if isinstance(body, str) else body,
+            attributes_of(attributes),
+            group_id,
+            dedup_id,
+            self._payload_bucket(payload_bucket),
+            payload_always,
         )
-        return send_message(self.backends.for_channel(address), address, message)
+
+    def _payload_bucket(self, bucket: str | None) -> str | None:
+        return bucket if bucket is not None else self.backends.settings.config.payload_bucket
 
     # Reading without consuming
 
@@ -154,11 +168,16 @@ class Client:
         duration: str | float | timedelta | None = None,
         stop_requested: Callable[[], bool] | None = None,
         confirm: Confirm | None = None,
+        payloads: str | None = None,
     ) -> MessageStream:
         """The channel's messages as envelopes, without consuming them (unless ``consume``): an SQS
         snapshot (held while read, released when the stream closes), an SNS topic through an ephemeral
         queue, an ActiveMQ browse or subscription. Use it in a ``with`` block so what is held is released
-        when the block ends; ``stream.partial`` says why a read could not see every message."""
+        when the block ends; ``stream.partial`` says why a read could not see every message.
+
+        An extended-client message (its body in S3) carries ``attributes.payload``; ``payloads="resolve"``
+        (the default with a body-scope filter) reads each payload into its envelope, several at a time;
+        one that cannot be read leaves the pointer and a line in ``stream.unresolved``."""
         from msgctl.api.messages import MessageStream
         from msgctl.core.tail import TailOptions
 
@@ -179,12 +198,30 @@ class Client:
         )
         if consume:
             go_ahead(confirm, f"delete every message tail prints from {address}?", "--consume")
+        resolver = self._resolver(address, payloads, options.filter)
         source = self.backends.tail_source(address, options)
-        return MessageStream(source, options, stop_requested or (lambda: False))
+        return MessageStream(source, options, stop_requested or (lambda: False), resolver)
 
-    def export(self, channel: ChannelLike, max: int | None = None, *, force: bool = False) -> MessageStream:
+    def export(
+        self,
+        channel: ChannelLike,
+        max: int | None = None,
+        *,
+        force: bool = False,
+        payloads: str | None = None,
+    ) -> MessageStream:
         """A DLQ's (or any queue's) messages, non-destructively, by tail's rules; ends by itself."""
-        return self.tail(channel, max=max, force=force)
+        return self.tail(channel, max=max, force=force, payloads=payloads)
+
+    def _resolver(self, channel: Channel, mode: str | None, policy: Any) -> Resolver | None:
+        """What reads S3 payloads into envelopes, when ``mode`` (or a body-scope filter) asks for it."""
+        from msgctl.core.payloads import Resolver, chosen_mode
+
+        if chosen_mode(mode, policy) != "resolve" or channel.service == "amq":
+            return None
+        from msgctl.backends.s3_payloads import S3Payloads
+
+        return Resolver(S3Payloads(self.backends.aws, channel.region))
 
     # Dead letters
 
@@ -299,6 +336,8 @@ class Client:
         transform_body: str | None = None,
         transform: str | None = None,
         transform_args: Mapping[str, str] | None = None,
+        payload_bucket: str | None = None,
+        payload_always: bool = False,
     ) -> ReplayResult:
         """Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).
 
@@ -312,7 +351,9 @@ class Client:
         holds what was sent so far. ``transform_body``/``transform``/``transform_args`` repair each message
         as ``redrive`` does (after the filter, before its deduplication id, which is the repaired message's);
         a message the program fails on is left unsent (``report.unrepaired``), the rest is sent; a dry run's
-        ``on_would_send`` hears each message ``before`` and ``after``.
+        ``on_would_send`` hears each message ``before`` and ``after``. ``payload_bucket`` (default: the
+        config file's): a body over the target's size limit (every body with ``payload_always``) goes to S3
+        and is sent as an extended-client pointer; without it such a body stops the replay before any send.
         """
         from msgctl.api.replay import ReplayRequest, run_replay
         from msgctl.core.replay import DEFAULT_CONCURRENCY
@@ -332,6 +373,8 @@ class Client:
             duration=seconds_of(duration),
             skip_invalid=skip_invalid,
             transform=transform_spec(transform_body, transform, transform_args),
+            payload_bucket=self._payload_bucket(payload_bucket),
+            payload_always=payload_always,
         )
         return run_replay(self.backends, request, on_progress, on_would_send)
 

@@ -6,28 +6,36 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from types import TracebackType
 
+from msgctl.core.payloads import Resolver
 from msgctl.core.tail import TailOptions, TailReport, TailSource, tail
 from msgctl.envelope import Envelope
 
 
 class MessageStream:
     """Envelopes of one channel. After the stream ends, ``report`` says how many were shown and skipped,
-    and ``partial`` why the read could not see every message (None when it saw all)."""
+    and ``partial`` why the read could not see every message (None when it saw all); ``unresolved`` names
+    each S3 payload that could not be read (its message came as the pointer it is)."""
 
     def __init__(
         self,
         source: TailSource,
         options: TailOptions,
         stop_requested: Callable[[], bool] = lambda: False,
+        resolver: Resolver | None = None,
     ) -> None:
         self.report = TailReport()
         self._source, self._options, self._stop_requested = source, options, stop_requested
+        self._resolver = resolver
         self._closed = False
         self._envelopes: Iterator[Envelope] | None = None
 
     @property
     def partial(self) -> str | None:
         return self.report.partial
+
+    @property
+    def unresolved(self) -> list[str]:
+        return self.report.unresolved
 
     @property
     def interrupted(self) -> bool:
@@ -40,7 +48,7 @@ class MessageStream:
 
     def _read(self) -> Iterator[Envelope]:
         try:
-            yield from tail(self._source, self._options, self.report, self._stop_requested)
+            yield from tail(self._source, self._options, self.report, self._stop_requested, self._resolver)
         except KeyboardInterrupt:
             self.report.notes.append("interrupted")
             raise

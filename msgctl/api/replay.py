@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from msgctl.address import Channel, parse_channel
+from msgctl.api.payloads import offloading_target
 from msgctl.backends.registry import Backends
 from msgctl.core.file_lock import FileLock
 from msgctl.core.ledger import Ledger
+from msgctl.core.outbound import OutboundTarget
+from msgctl.core.payloads import SizedTarget
 from msgctl.core.progress import OnProgress, ProgressCounter
 from msgctl.core.replay import (
     DEFAULT_CONCURRENCY,
@@ -56,6 +59,8 @@ class ReplayRequest:
     duration: float | None = None  # seconds: reading a topic
     skip_invalid: bool = False
     transform: TransformSpec | None = None
+    payload_bucket: str | None = None  # bodies the target cannot take go to S3 as the extended clients do
+    payload_always: bool = False  # every body goes to S3
 
 
 @dataclass
@@ -142,6 +147,11 @@ def run_replay(
     _check_window(reading, request)
     dedup_rule, group_rule = parse_dedup_rule(request.dedup_id), parse_group_rule(request.group_id)
     target, target_key = backends.outbound_target(request.to)
+    offloading = offloading_target(
+        backends, cast("SizedTarget", target), request.to, request.payload_bucket, request.payload_always
+    )
+    if offloading is not None:  # (it sends what replay sends: messages whose envelope can be swapped)
+        target = cast("OutboundTarget", offloading)
     transform = Transform(request.transform) if request.transform is not None else None
     plan = ReplayPlan(
         dedup_rule,
@@ -196,6 +206,8 @@ def run_replay(
             book.close()
         if lock is not None:
             lock.release()
+    if offloading is not None:
+        result.report.payloads_stored = offloading.stored
     result.summary = summary(result.report, request.to, request.dry_run)
     return result
 
@@ -322,6 +334,7 @@ def summary(report: ReplayReport, target: Channel, dry_run: bool) -> str:
         (len(report.skipped_invalid), "invalid lines skipped"),
         (len(report.unrepaired), "not repaired by the program, left unsent (unrepaired)"),
         (len(report.failed), "failed"),
+        (report.payloads_stored, "bodies put in S3 and sent as extended-client pointers"),
         (len(report.possible_duplicates), "possibly sent twice (listed in the output)"),
         (
             len(report.deduplicated_by_target),

@@ -12,7 +12,7 @@ from msgctl.address import Channel
 from msgctl.backends.aws import AwsClients, aws_errors
 from msgctl.backends.sqs import SqsBackend, to_sqs_attribute, to_sqs_value
 from msgctl.core.outbound import HELD_BACK, Delivery, HoldBack, Outbound, OutboundT
-from msgctl.envelope import SUBJECT, TRACE_HEADER, MessageAttribute
+from msgctl.envelope import SUBJECT, TRACE_HEADER, Envelope, MessageAttribute, is_notification
 from msgctl.errors import AccessDeniedError, MsgctlError, NotFoundError, UsageError
 
 BATCH = 10
@@ -64,6 +64,14 @@ class _BatchTarget:
         """Raise UsageError when the target cannot take the message (body, attributes, size)."""
         check_attributes(message.envelope.message_attributes, sns=True)
         self._sized_entry(message)
+
+    def size_of(self, envelope: Envelope) -> int:
+        """What the target counts against ``max_bytes``: the body, each attribute's name, type and value."""
+        return message_size(envelope.body, envelope.message_attributes)
+
+    def takes_pointer(self, envelope: Envelope) -> bool:
+        """The body is what the target sends (a topic sends an SNS notification's Message instead)."""
+        return True
 
     def _sized_entry(self, message: Outbound) -> tuple[dict[str, Any], int]:
         entry = self._entry(message)
@@ -127,7 +135,7 @@ class SqsTarget(_BatchTarget):
             raise UsageError(NOT_TEXT)
         if envelope.message_attributes:
             check_attributes(envelope.message_attributes, sns=False)
-        if (size := _sqs_size(envelope.body, envelope.message_attributes)) > self.max_bytes:
+        if (size := message_size(envelope.body, envelope.message_attributes)) > self.max_bytes:
             self._within_limit(size)
 
     def _entry(self, message: Outbound) -> dict[str, Any]:
@@ -165,6 +173,9 @@ class SnsTarget(_BatchTarget):
         self.dedups = self.ordered = self.fifo
         self.max_bytes = SNS_MAX_BYTES
         self.size_limit = f"SNS's limit of {self.max_bytes} bytes a message"
+
+    def takes_pointer(self, envelope: Envelope) -> bool:
+        return not is_notification(envelope.text)
 
     def _entry(self, message: Outbound) -> dict[str, Any]:
         return _unwrapped(message)
@@ -312,7 +323,7 @@ def _size(entry: dict[str, Any]) -> int:
     return size
 
 
-def _sqs_size(body: bytes, attributes: dict[str, MessageAttribute]) -> int:
+def message_size(body: bytes, attributes: dict[str, MessageAttribute]) -> int:
     """``_size`` of the entry SqsTarget makes of a message with a UTF-8 body and these attributes (each
     attribute's texts measured together: this runs once a message of a replay's input)."""
     size = len(body)

@@ -17,6 +17,7 @@ from msgctl.backends.sns import SnsBackend
 from msgctl.backends.sqs import SqsBackend, max_receive_count, queue_counts, release
 from msgctl.backends.sqs_receives import ReceiveRecord, next_receive_risk, sqs_receive
 from msgctl.core.fifo_lag import Seen, cut_from_batches
+from msgctl.core.payloads import marked, may_point
 from msgctl.core.queue_policy import allow_topic_statement, merge_statement
 from msgctl.core.tail import DEFAULT_MAX_HOLD_S, TailOptions, TailReport, iso
 from msgctl.envelope import SUBJECT, TRACE_HEADER, Envelope, MessageAttribute
@@ -42,10 +43,11 @@ def envelope_from_sqs(channel: str, message: dict[str, Any]) -> Envelope:
         "sequence_number": system.get("SequenceNumber"),
         TRACE_HEADER: system.get("AWSTraceHeader"),
     }
-    return Envelope(
+    body = message.get("Body", "")
+    envelope = Envelope(
         channel=channel,
         id=message.get("MessageId"),
-        body=message.get("Body", "").encode("utf-8"),
+        body=body.encode("utf-8"),
         attributes={k: v for k, v in attributes.items() if v is not None},
         message_attributes={
             name: MessageAttribute(
@@ -55,6 +57,7 @@ def envelope_from_sqs(channel: str, message: dict[str, Any]) -> Envelope:
             for name, value in message.get("MessageAttributes", {}).items()
         },
     )
+    return marked(envelope) if may_point(body) else envelope
 
 
 class SqsSnapshot:
@@ -275,21 +278,23 @@ class SnsTail:
         attributes[SUBJECT] = notification.get("Subject")
         attributes = {k: v for k, v in attributes.items() if v is not None}
         if not self.options.unwrap:
-            return Envelope(str(self.channel), notification.get("MessageId"), raw.body, attributes)
-        return Envelope(
-            channel=str(self.channel),
-            id=notification.get("MessageId"),
-            body=str(notification["Message"]).encode("utf-8"),
-            attributes=attributes,
-            message_attributes={
-                name: MessageAttribute(
-                    value.get("Type", "String"),
-                    base64.b64decode(value["Value"])
-                    if value.get("Type", "").startswith("Binary")
-                    else value.get("Value", ""),
-                )
-                for name, value in notification.get("MessageAttributes", {}).items()
-            },
+            return marked(Envelope(str(self.channel), notification.get("MessageId"), raw.body, attributes))
+        return marked(
+            Envelope(
+                channel=str(self.channel),
+                id=notification.get("MessageId"),
+                body=str(notification["Message"]).encode("utf-8"),
+                attributes=attributes,
+                message_attributes={
+                    name: MessageAttribute(
+                        value.get("Type", "String"),
+                        base64.b64decode(value["Value"])
+                        if value.get("Type", "").startswith("Binary")
+                        else value.get("Value", ""),
+                    )
+                    for name, value in notification.get("MessageAttributes", {}).items()
+                },
+            )
         )
 
     def printed(self, envelope: Envelope) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from msgctl.address import parse_channel
-from msgctl.cli.options import OutputOption
+from msgctl.cli.options import OutputOption, PayloadAlwaysOption, PayloadBucketOption
 from msgctl.cli.state import get_state
 from msgctl.core import channels as core
 from msgctl.errors import ExitCode, UsageError
@@ -75,9 +75,14 @@ def send(
         str | None, typer.Option(help="Message group (FIFO; JMSXGroupID on ActiveMQ).")
     ] = None,
     dedup_id: Annotated[str | None, typer.Option(help="Deduplication id (FIFO).")] = None,
+    payload_bucket: PayloadBucketOption = None,
+    payload_always: PayloadAlwaysOption = False,
     output: OutputOption = None,
 ) -> None:
     """Send one message. ActiveMQ messages are sent persistent and confirmed by a broker receipt.
+
+    A body over the target's size limit needs --payload-bucket: it goes to S3 and the message is its
+    extended-client pointer.
 
     Example:
 
@@ -89,7 +94,15 @@ def send(
     if state.flags.password_stdin and body in (None, "-"):
         raise UsageError("stdin cannot carry both the broker password and the message body")
     attributes = core.parse_attributes(attr or [])
-    receipt = state.client.send(address, _read_body(body), attributes, group_id, dedup_id)
+    receipt = state.client.send(
+        address,
+        _read_body(body),
+        attributes,
+        group_id,
+        dedup_id,
+        payload_bucket=payload_bucket,
+        payload_always=payload_always,
+    )
     renderer.document(receipt.to_json())
 
 

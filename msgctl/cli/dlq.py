@@ -15,6 +15,7 @@ from msgctl.cli.options import (
     FilterOption,
     FilterScopeOption,
     OutputOption,
+    PayloadsOption,
     TransformArgOption,
     TransformBodyOption,
     TransformOption,
@@ -248,6 +249,7 @@ def export_command(
             "messages one receive from that limit.",
         ),
     ] = False,
+    payloads: PayloadsOption = None,
     output: ExportOutputOption = None,
 ) -> None:
     """The DLQ's messages as NDJSON envelopes (or one JSON array), without consuming them (the tail snapshot
@@ -260,7 +262,7 @@ def export_command(
     state = get_state(ctx)
     state.output_may_be_cut = True
     writer = MessageWriter(state.renderer, "json" if output == "json" else "ndjson")
-    with state.client.export(dlq, max=max_messages, force=force) as stream:
+    with state.client.export(dlq, max=max_messages, force=force, payloads=payloads) as stream:
         try:
             for envelope in stream:
                 writer.write(envelope)
@@ -270,8 +272,11 @@ def export_command(
     state.renderer.info(f"exported {stream.report.shown} messages from {parse_channel(dlq)}")
     for note in stream.report.notes:
         state.renderer.warn(note)
+    for line in stream.unresolved:
+        state.renderer.error(line)
     if stream.partial is not None:
         state.renderer.warn(f"partial: {stream.partial}")
+    if stream.partial is not None or stream.unresolved:
         raise typer.Exit(ExitCode.PARTIAL)
 
 

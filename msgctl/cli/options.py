@@ -157,6 +157,34 @@ TransformArgOption = Annotated[
     ),
 ]
 
+PayloadsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--payloads",
+        help="Extended-client messages, whose body is in S3: pointer (show the pointer, with "
+        "attributes.payload naming the object) or resolve (read each object into its message, several at a "
+        "time; one that cannot be read is named, exit 3). Default: resolve when a body-scope filter needs "
+        "the body, else pointer.",
+        click_type=click.Choice(["pointer", "resolve"]),
+        show_default=False,
+    ),
+]
+
+PayloadBucketOption = Annotated[
+    str | None,
+    typer.Option(
+        "--payload-bucket",
+        help="An S3 bucket for bodies over the target's size limit (the queue's MaximumMessageSize, SNS's "
+        "256 KB): each goes there and is sent as an extended-client pointer, which the Amazon SQS/SNS "
+        "Extended Client libraries read back (default: [aws] payload_bucket in the config file). Without "
+        "one, such a body is an error before anything is sent.",
+        show_default=False,
+    ),
+]
+PayloadAlwaysOption = Annotated[
+    bool, typer.Option("--payload-always", help="Put every body in the --payload-bucket, whatever its size.")
+]
+
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 

@@ -15,6 +15,8 @@ from msgctl.cli.options import (
     FilterOption,
     FilterScopeOption,
     OutputOption,
+    PayloadAlwaysOption,
+    PayloadBucketOption,
     TransformArgOption,
     TransformBodyOption,
     TransformOption,
@@ -86,6 +88,8 @@ def replay_command(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Skip (and report) malformed lines instead of stopping.")
     ] = False,
+    payload_bucket: PayloadBucketOption = None,
+    payload_always: PayloadAlwaysOption = False,
     dry_run: DryRunOption = False,
     ledger_prune: Annotated[
         str | None,
@@ -161,6 +165,8 @@ def replay_command(
                 transform_body=read_argument(transform_body) if transform_body is not None else None,
                 transform=read_argument(transform) if transform is not None else None,
                 transform_args=parse_args(transform_arg or []),
+                payload_bucket=payload_bucket,
+                payload_always=payload_always,
             )
     except (Interrupted, MsgctlError) as exc:
         # What went out so far, with its possible duplicates: a rerun may not be able to name them again.

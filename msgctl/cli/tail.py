@@ -12,6 +12,7 @@ from msgctl.cli.options import (
     FilterOption,
     FilterScopeOption,
     MessagesOutputOption,
+    PayloadsOption,
     YesOption,
     parse_scope,
     read_argument,
@@ -71,6 +72,7 @@ def tail_command(
     unwrap: Annotated[
         bool, typer.Option("--unwrap/--no-unwrap", help="SNS: show the message, not its envelope.")
     ] = True,
+    payloads: PayloadsOption = None,
     output: MessagesOutputOption = None,
     gc: Annotated[
         bool,
@@ -122,6 +124,7 @@ def tail_command(
             grep=grep,
             stop_requested=stop.requested,
             confirm=confirmer(state.renderer, yes, "--consume"),
+            payloads=payloads,
         )
         try:
             for envelope in stream:
@@ -142,8 +145,12 @@ def _summarize(state: AppState, address: Channel, report: TailReport) -> None:
             state.renderer.warn(note)
     if "interrupted" in report.notes:  # a cut snapshot is not a complete one: scripts must be able to tell
         raise typer.Exit(ExitCode.INTERRUPTED)
+    for line in report.unresolved:
+        state.renderer.error(line)
     if report.partial is not None:
         state.renderer.warn(f"partial: {report.partial}")
+        raise typer.Exit(ExitCode.PARTIAL)
+    if report.unresolved:
         raise typer.Exit(ExitCode.PARTIAL)
 
 

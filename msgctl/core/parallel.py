@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from msgctl.errors import UsageError
@@ -74,3 +75,35 @@ def _unless_interrupted(function: Callable[[T], R], item: T) -> R:
     if _interrupted.is_set():
         raise Interrupted("interrupted")
     return function(item)
+
+
+def ordered_map(
+    function: Callable[[T], R],
+    items: Iterable[T],
+    workers: int,
+    ahead: int,
+    flush_on: Callable[[T], bool] = lambda _: False,
+) -> Iterator[R]:
+    """``function`` of each item as a stream, in the items' order, on up to ``workers`` threads, with at
+    most ``ahead`` items taken from ``items`` and not yet given back (memory stays bounded). An item for
+    which ``flush_on`` is true first waits for those before it (a pause in a live stream shows what came
+    before it). An error is raised where its item would have been given back; what is still running is
+    waited for."""
+    if workers <= 1:
+        for item in items:
+            yield function(item)
+        return
+    pending: deque[Future[R]] = deque()
+    executor = ThreadPoolExecutor(workers, thread_name_prefix="msgctl-stream")
+    try:
+        for item in items:
+            if flush_on(item):
+                while pending:
+                    yield pending.popleft().result()
+            pending.append(executor.submit(function, item))
+            while pending and (len(pending) >= ahead or pending[0].done()):
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)

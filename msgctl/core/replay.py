@@ -191,10 +191,12 @@ class ReplayReport:
     planned: int = 0  # distinct messages the input holds (the ledger may hold some as sent)
     preview: Preview = field(default_factory=lambda: Preview())  # a dry run: what it would send
     partial_input: str | None = None  # the input ends with a partial-output marker: messages are missing
+    payloads_stored: int = 0  # bodies put in S3 (--payload-bucket) for messages the target confirmed
 
     def to_json(self) -> dict[str, object]:
         return {
             **({"partial_input": self.partial_input} if self.partial_input is not None else {}),
+            **({"payloads_stored": self.payloads_stored} if self.payloads_stored else {}),
             "read": self.read,
             "replayed": self.replayed,
             "already_replayed": self.already_replayed,

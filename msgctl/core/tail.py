@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from msgctl.core.payloads import Resolver
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.filter.engine import FilterPolicy
@@ -42,6 +43,7 @@ class TailReport:
     notes: list[str] = field(default_factory=list)  # what the scan cost or could not see, for stderr
     partial: str | None = None  # why the read could not show every message: the command exits 3
     cut_groups: list[str] = field(default_factory=list)  # FIFO groups shown only in part
+    unresolved: list[str] = field(default_factory=list)  # payloads that could not be read: the exit is 3
 
     def partial_marker(self) -> dict[str, Any] | None:
         """The last record of a partial NDJSON/JSON output, so a reader of the file knows it is cut."""
@@ -68,12 +70,18 @@ def tail(
     options: TailOptions,
     report: TailReport,
     stop_requested: Callable[[], bool] = lambda: False,
+    resolver: Resolver | None = None,
 ) -> Iterator[Envelope]:
     """Envelopes that pass --since/--filter/--grep, until --max, --wait idle seconds, the duration, a stop
-    request (checked between messages, so a receive is never cut off half-way), or the end."""
+    request (checked between messages, so a receive is never cut off half-way), or the end. With a
+    ``resolver``, pointer messages carry their S3 payloads (before the filter sees them)."""
     started = idle_since = time.monotonic()
     oldest = datetime.now(UTC) - options.since if options.since else None
-    for envelope in source.poll():
+    polled = source.poll()
+    if resolver is not None:
+        resolver.failures = report.unresolved
+        polled = resolver.stream(polled, lambda envelope: envelope)
+    for envelope in polled:
         if stop_requested():
             report.notes.append("interrupted")
             return
