@@ -24,6 +24,7 @@ SCRIPTS = {
     "replay.py": (["--rounds", "3"], ["--rounds", "1"]),
     "ls.py": (["--rounds", "3"], ["--rounds", "1"]),
     "check.py": (["--rounds", "5"], ["--rounds", "1"]),
+    "payloads.py": (["--rounds", "5"], ["--rounds", "1"]),
     "redrive_competing.py": ([], ["--rounds", "1", "--messages", "3000"]),
 }
 

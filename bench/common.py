@@ -44,6 +44,18 @@ def fill(sqs: Any, url: str, count: int) -> None:
         )
 
 
+def release(sqs: Any, url: str, held: list[str]) -> None:
+    """Make the received messages visible again (visibility 0), 10 receipt handles a call."""
+    for start in range(0, len(held), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for n, h in enumerate(held[start : start + 10])
+            ],
+        )
+
+
 def msgctl_env(endpoint: str) -> dict[str, str]:
     """msgctl's environment pointed at ``endpoint`` with throwaway credentials."""
     return {

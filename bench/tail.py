@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, fill, msgctl_env, result
+from common import LOCALSTACK, MSGCTL, client, fill, msgctl_env, release, result
 
 
 def new_filled_queue(sqs: Any, count: int) -> str:
@@ -53,14 +53,7 @@ def reference_loop(sqs: Any, url: str, out: Any) -> int:
                     )
                     + "\n"
                 )
-    for start in range(0, len(held), 10):
-        sqs.change_message_visibility_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for n, h in enumerate(held[start : start + 10])
-            ],
-        )
+    release(sqs, url, held)
     return len(seen)
 
 

@@ -210,3 +210,96 @@ def test_an_sns_extended_publish_through_a_chain_is_recognised_in_the_queue(
             assert notification["Message"] == body
             assert set(notification["MessageAttributes"]) == {"kind"}
         assert envelope["attributes"]["payload"]["resolved"] is True
+
+
+def _pointer_dlq(localstack, s3_world, unique, bodies):
+    """A DLQ (and its source queue) holding extended-client pointers to ``bodies``; returns the source's
+    and the DLQ's URLs."""
+    endpoint, bucket, _ = s3_world
+    url, dlq = _dead_letter_pair(localstack, unique)
+    producer = extended.sqs_client(endpoint, bucket, always=True)
+    for body in bodies:
+        producer.send_message(QueueUrl=dlq, MessageBody=body)
+    return url, dlq
+
+
+def test_body_filters_judge_pointers_by_their_payload_and_move_the_pointer(
+    invoke, localstack, s3_world, unique, tmp_path
+):
+    endpoint, bucket, s3 = s3_world
+    bodies = [json.dumps({"kind": kind, "n": n}) for n, kind in enumerate(["order", "refund", "order"])]
+    url, _ = _pointer_dlq(localstack, s3_world, unique, bodies)
+    exported = invoke("dlq", "export", f"sqs:{unique}-dlq")
+    assert exported.exit_code == 0, exported.stderr
+    export = tmp_path / "pointers.ndjson"
+    export.write_text(exported.stdout)
+    orders = '{"kind": ["order"]}'
+
+    tested = invoke("filter", "test", orders, "--scope", "body", "--input", str(export))
+    assert tested.exit_code == 0, tested.stderr
+    kept = _envelopes(tested.stdout)  # the lines as they were: pointers
+    assert len(kept) == 2 and all(e["body"].startswith('["software.amazon') for e in kept)
+    as_pointers = invoke(
+        "filter", "test", orders, "--scope", "body", "--input", str(export), "--payloads", "pointer"
+    )
+    assert as_pointers.exit_code == 1 and as_pointers.stdout == ""
+
+    replayed = invoke(
+        "replay", str(export), "--to", f"sqs:{unique}", "--filter", orders, "--filter-scope", "body",
+        "--ledger", str(tmp_path / "ledger.sqlite"), "-o", "json",
+    )  # fmt: skip
+    assert replayed.exit_code == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["replayed"] == 2
+    read = extended.receive_all(extended.sqs_client(endpoint), url, 2)
+    assert sorted(m["Body"] for m in read) == [bodies[0], bodies[2]]
+
+    refund = next(e for e in _envelopes(exported.stdout) if e["id"] not in {k["id"] for k in kept})
+    s3.delete_object(Bucket=bucket, Key=json.loads(kept[0]["body"])[1]["s3Key"])
+    moved = invoke(
+        "dlq", "redrive", f"sqs:{unique}-dlq", "--filter", orders, "--filter-scope", "body", "--yes",
+        "--engine", "client", "--journal", str(tmp_path / "journal.sqlite"), "-o", "json",
+    )  # fmt: skip
+    assert moved.exit_code == ExitCode.PARTIAL, moved.stderr
+    report = json.loads(moved.stdout)
+    assert report["moved"] == 1 and report["skipped"] == 1
+    (failed,) = report["failed"]
+    assert failed["id"] == kept[0]["id"] and "NoSuchKey" in failed["reason"], failed
+    (arrived,) = extended.receive_all(extended.sqs_client(endpoint), url, 1)
+    assert arrived["Body"] == bodies[2]
+    left = {e["id"] for e in _envelopes(invoke("dlq", "export", f"sqs:{unique}-dlq").stdout)}
+    assert left == {refund["id"], kept[0]["id"]}  # the refund (filtered out) and the one not judged
+
+
+def test_a_transform_refuses_a_pointer_message_loudly(invoke, localstack, s3_world, unique, tmp_path):
+    url, dlq = _pointer_dlq(localstack, s3_world, unique, ['{"n": 1}'])
+    result = invoke(
+        "dlq", "redrive", f"sqs:{unique}-dlq", "--transform-body", ".n += 1", "--yes", "--engine", "client",
+        "--journal", str(tmp_path / "journal.sqlite"), "-o", "json",
+    )  # fmt: skip
+    assert result.exit_code == ExitCode.PARTIAL
+    (failed,) = json.loads(result.stdout)["failed"]
+    assert "in S3" in failed["reason"] and "extended-client" in failed["reason"], failed
+    assert depth(localstack, dlq) == 1 and depth(localstack, url) == 0
+
+
+def test_purge_deletes_the_payloads_only_when_asked(invoke, localstack, s3_world, unique):
+    endpoint, bucket, s3 = s3_world
+    _pointer_dlq(localstack, s3_world, unique, [f'{{"n": {n}}}' for n in range(3)])
+    localstack.send_message(
+        QueueUrl=localstack.get_queue_url(QueueName=f"{unique}-dlq")["QueueUrl"], MessageBody="plain"
+    )
+    other = localstack.create_queue(QueueName=f"{unique}-other")["QueueUrl"]
+    extended.sqs_client(endpoint, bucket, always=True).send_message(QueueUrl=other, MessageBody="kept")
+    kept = set(_objects(s3, bucket)) - {
+        json.loads(e["body"])[1]["s3Key"]
+        for e in _envelopes(invoke("dlq", "export", f"sqs:{unique}-dlq").stdout)
+        if e["body"].startswith("[")
+    }
+    assert len(kept) == 1
+
+    purged = invoke("dlq", "purge", f"sqs:{unique}-dlq", "--yes", "--payloads", "delete", "-o", "json")
+    assert purged.exit_code == 0, purged.stderr
+    document = json.loads(purged.stdout)
+    assert document["messages"] == 4 and document["payloads_deleted"] == 3 and document["failures"] == []
+    assert set(_objects(s3, bucket)) == kept  # only the purged messages' objects went
+    assert depth(localstack, localstack.get_queue_url(QueueName=f"{unique}-dlq")["QueueUrl"]) == 0

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from msgctl.address import Channel
     from msgctl.api.chains import Chains
     from msgctl.api.channels import ChannelList
-    from msgctl.api.dlq import DeadLetterQueue, MoveTask
+    from msgctl.api.dlq import DeadLetterQueue, MoveTask, Purged
     from msgctl.api.filters import Filters
     from msgctl.api.health import HealthReport
     from msgctl.api.lag import LagMeter
@@ -213,15 +213,16 @@ class Client:
         """A DLQ's (or any queue's) messages, non-destructively, by tail's rules; ends by itself."""
         return self.tail(channel, max=max, force=force, payloads=payloads)
 
-    def _resolver(self, channel: Channel, mode: str | None, policy: Any) -> Resolver | None:
-        """What reads S3 payloads into envelopes, when ``mode`` (or a body-scope filter) asks for it."""
+    def _resolver(self, channel: Channel | None, mode: str | None, policy: Any) -> Resolver | None:
+        """What reads S3 payloads into envelopes, when ``mode`` (or a body-scope filter) asks for it;
+        ``channel`` is where the messages come from (None: a file)."""
         from msgctl.core.payloads import Resolver, chosen_mode
 
-        if chosen_mode(mode, policy) != "resolve" or channel.service == "amq":
+        if chosen_mode(mode, policy) != "resolve" or (channel is not None and channel.service == "amq"):
             return None
         from msgctl.backends.s3_payloads import S3Payloads
 
-        return Resolver(S3Payloads(self.backends.aws, channel.region))
+        return Resolver(S3Payloads(self.backends.aws, channel.region if channel is not None else None))
 
     # Dead letters
 
@@ -254,6 +255,7 @@ class Client:
         transform_body: str | None = None,
         transform: str | None = None,
         transform_args: Mapping[str, str] | None = None,
+        payloads: str | None = None,
     ) -> RedriveResult:
         """Move dead letters back: natively (an SQS move task) or client-side, selectively, resumably.
 
@@ -265,19 +267,24 @@ class Client:
         ``transform_body`` (a jq program on the body parsed as JSON) or ``transform`` (on the whole envelope)
         repairs each message on its way; ``transform_args`` are its ``$NAME`` string variables. A message the
         program selects out (``empty``, ``null``) is skipped, one it fails on stays in the DLQ (``failed``);
-        a dry run's ``repairs`` hold each message before and after.
+        a dry run's ``repairs`` hold each message before and after. ``payloads="resolve"`` (the default
+        with a body-scope filter) lets the filter judge an extended-client message by its S3 payload; the
+        pointer is what moves. A message whose payload cannot be read stays in the DLQ (``failed``).
         """
         from msgctl.api.redrive import RedriveRequest, run_redrive
         from msgctl.core.redrive import DEFAULT_HOLD_S, Selection
 
+        source = channel_of(dlq)
+        policy = policy_of(filter, filter_scope)
         request = RedriveRequest(
-            dlq=channel_of(dlq),
+            dlq=source,
             to=channel_of(to) if to is not None else None,
             engine=engine,
             selection=Selection(
                 max=max,
-                filter=policy_of(filter, filter_scope),
+                filter=policy,
                 ids=frozenset(i for i in ids if i) if ids is not None else None,
+                payloads=self._resolver(source, payloads, policy),
             ),
             copy=copy,
             rate=rate,
@@ -338,6 +345,7 @@ class Client:
         transform_args: Mapping[str, str] | None = None,
         payload_bucket: str | None = None,
         payload_always: bool = False,
+        payloads: str | None = None,
     ) -> ReplayResult:
         """Re-send captured messages idempotently into a queue or topic (SQS, SNS, ActiveMQ).
 
@@ -354,9 +362,15 @@ class Client:
         ``on_would_send`` hears each message ``before`` and ``after``. ``payload_bucket`` (default: the
         config file's): a body over the target's size limit (every body with ``payload_always``) goes to S3
         and is sent as an extended-client pointer; without it such a body stops the replay before any send.
+        ``payloads="resolve"`` (the default with a body-scope filter) lets the filter judge a pointer
+        message by its S3 payload (the pointer is sent); one whose payload cannot be read is left unsent
+        (``report.unjudged``).
         """
-        from msgctl.api.replay import ReplayRequest, run_replay
+        from msgctl.api.replay import ReplayRequest, run_replay, source_channel
         from msgctl.core.replay import DEFAULT_CONCURRENCY
+
+        policy = policy_of(filter, filter_scope)
+        reading = source_channel(source)
 
         request = ReplayRequest(
             source=source,
@@ -368,21 +382,24 @@ class Client:
             force=force,
             rate=rate,
             concurrency=concurrency or DEFAULT_CONCURRENCY,
-            filter=policy_of(filter, filter_scope),
+            filter=policy,
             max=max,
             duration=seconds_of(duration),
             skip_invalid=skip_invalid,
             transform=transform_spec(transform_body, transform, transform_args),
             payload_bucket=self._payload_bucket(payload_bucket),
             payload_always=payload_always,
+            payloads=self._resolver(reading, payloads, policy),
         )
         return run_replay(self.backends, request, on_progress, on_would_send)
 
-    def purge(self, dlq: ChannelLike, confirm: Confirm | None = None) -> int:
-        """Delete every message of an SQS DLQ; returns how many it held."""
+    def purge(self, dlq: ChannelLike, confirm: Confirm | None = None, payloads: str = "keep") -> Purged:
+        """Delete every message of an SQS DLQ (``.messages``: how many). ``payloads="delete"`` reads each
+        message, deletes it, then deletes the S3 object of each extended-client message
+        (``.payloads_deleted``); the default, one PurgeQueue, leaves those objects."""
         from msgctl.api.dlq import purge
 
-        return purge(self.backends, channel_of(dlq), confirm)
+        return purge(self.backends, channel_of(dlq), confirm, payloads)
 
     def move_tasks(self, dlq: ChannelLike) -> list[MoveTask]:
         """The SQS DLQ's native move tasks, newest first."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from msgctl.address import Channel, endpoint_name, parse_channel
@@ -11,8 +11,9 @@ from msgctl.api.convert import Confirm, go_ahead
 from msgctl.backends.registry import Backends
 from msgctl.core.parallel import parallel_map
 from msgctl.core.ports import Backend, ChannelStats
-from msgctl.errors import MsgctlError, NotFoundError, UsageError
+from msgctl.errors import ExitCode, MsgctlError, NotFoundError, UsageError
 
+PURGE_HOLD_S = 60  # a purge that reads holds each batch this long (it deletes it at once)
 # PurgeQueue deletes the visible, the in-flight and the delayed messages alike.
 PURGED_COUNTS = (
     "ApproximateNumberOfMessages",
@@ -87,18 +88,78 @@ def _activemq_dead_letter_queues(backends: Backends, prefix: str | None) -> list
     return found
 
 
-def purge(backends: Backends, dlq: Channel, confirm: Confirm | None) -> int:
-    """Delete every message of an SQS DLQ (PurgeQueue); only a queue some RedrivePolicy names. Returns how
-    many messages it held."""
+@dataclass
+class Purged:
+    """What a purge deleted. ``payloads_deleted`` is None when the messages were not read (PurgeQueue):
+    the S3 objects of extended-client messages among them are left."""
+
+    dlq: str
+    messages: int
+    payloads_deleted: int | None = None
+    failures: list[str] = field(default_factory=list)  # messages or objects that could not be deleted
+    held_elsewhere: int = 0  # in flight at another consumer while the purge read: not purged
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.PARTIAL if self.failures or self.held_elsewhere else ExitCode.OK
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"dlq": self.dlq, "purged": True, "messages": self.messages}
+        if self.payloads_deleted is not None:
+            document |= {
+                "payloads_deleted": self.payloads_deleted,
+                "failures": self.failures,
+                "held_elsewhere": self.held_elsewhere,
+            }
+        return document
+
+
+def purge(backends: Backends, dlq: Channel, confirm: Confirm | None, payloads: str = "keep") -> Purged:
+    """Delete every message of an SQS DLQ; only a queue some RedrivePolicy names. ``payloads="keep"``:
+    one PurgeQueue. ``payloads="delete"``: each message is received and deleted, then the S3 object of
+    each extended-client message among them (an object is deleted only once its message is gone)."""
     _require_sqs(dlq)
+    if payloads not in ("keep", "delete"):
+        raise UsageError(f"--payloads must be keep or delete, not {payloads!r}")
     sqs = backends.sqs()
     if not backends.dlq_sources(dlq):
         raise UsageError(f"{dlq} is not a DLQ (no queue's RedrivePolicy names it): purge only empties DLQs")
     attributes = sqs.queue_attributes(dlq)
     count = sum(int(attributes.get(a, 0)) for a in PURGED_COUNTS)
-    go_ahead(confirm, f"delete all {count} messages of {dlq}?", f"purging {dlq}")
-    sqs.purge(dlq)
-    return count
+    also = " and the S3 payloads of its extended-client messages" if payloads == "delete" else ""
+    go_ahead(confirm, f"delete all {count} messages of {dlq}{also}?", f"purging {dlq}")
+    if payloads == "keep":
+        sqs.purge(dlq)
+        return Purged(str(dlq), count)
+    return _purge_with_payloads(backends, dlq)
+
+
+def _purge_with_payloads(backends: Backends, dlq: Channel) -> Purged:
+    from msgctl.backends.s3_payloads import S3Payloads
+    from msgctl.core.payloads import PayloadError, pointer_of
+
+    source = backends.dead_letter_source(dlq)
+    store = S3Payloads(backends.aws, dlq.region)
+    result = Purged(str(dlq), 0, 0)
+    while batch := source.receive(PURGE_HOLD_S):
+        undeleted = {m.id: why for m, why in source.delete(batch)}
+        result.failures += [f"message {i}: not deleted: {why}" for i, why in undeleted.items()]
+        deleted = [m for m in batch if m.id not in undeleted]
+        result.messages += len(deleted)
+        pointers = [p for m in deleted if (p := pointer_of(m.envelope)) is not None]
+
+        def delete(pointer: Any) -> str | None:
+            try:
+                store.delete(pointer)
+            except PayloadError as exc:
+                return str(exc)
+            return None
+
+        failed = [why for why in parallel_map(delete, pointers) if why is not None]
+        result.failures += failed
+        result.payloads_deleted = (result.payloads_deleted or 0) + len(pointers) - len(failed)
+    result.held_elsewhere = source.hidden()
+    return result
 
 
 def move_tasks(backends: Backends, dlq: Channel) -> list[MoveTask]:

@@ -94,6 +94,32 @@ class Filters:
         found (``keep_matches=False`` keeps none in ``.matches``)."""
         return scan_source(parse_policy(policy, scope), source, invert, keep_matches, on_match)
 
+    def test_payloads(
+        self,
+        policy: PolicySource,
+        source: str | os.PathLike[str] | Iterable[Any],
+        scope: Scope = "body",
+        *,
+        payloads: str | None = None,
+        invert: bool = False,
+        keep_matches: bool = True,
+        on_match: Callable[[Any], object] | None = None,
+    ) -> ScanResult:
+        """``test`` for captures of extended-client messages: a body-scope policy judges each pointer by
+        its S3 payload (``payloads="resolve"``, the default for body scope), read with this client's AWS
+        session. An item whose payload cannot be read matches nothing, either way, and is named in
+        ``.unresolved``. Items come back as given (a pointer stays a pointer)."""
+        from msgctl.core.payloads import Resolver, chosen_mode
+        from msgctl.filter.scan import ResolvingPolicy
+
+        compiled = parse_policy(policy, scope)
+        if chosen_mode(payloads, compiled) != "resolve" or compiled.scope != "body":
+            return scan_source(compiled, source, invert, keep_matches, on_match)
+        from msgctl.backends.s3_payloads import S3Payloads
+
+        reading = ResolvingPolicy(compiled, Resolver(S3Payloads(self.backends.aws)))
+        return scan_source(reading, source, invert, keep_matches, on_match)
+
     @staticmethod
     def to_selector(policy: PolicySource) -> str:
         """The JMS SQL92 selector equivalent to an attribute-scope policy (ActiveMQ consumers); what has no

@@ -16,7 +16,7 @@ from msgctl.backends.registry import Backends
 from msgctl.core.file_lock import FileLock
 from msgctl.core.ledger import Ledger
 from msgctl.core.outbound import OutboundTarget
-from msgctl.core.payloads import SizedTarget
+from msgctl.core.payloads import Resolver, SizedTarget
 from msgctl.core.progress import OnProgress, ProgressCounter
 from msgctl.core.replay import (
     DEFAULT_CONCURRENCY,
@@ -61,6 +61,7 @@ class ReplayRequest:
     transform: TransformSpec | None = None
     payload_bucket: str | None = None  # bodies the target cannot take go to S3 as the extended clients do
     payload_always: bool = False  # every body goes to S3
+    payloads: Resolver | None = None  # reads S3 payloads for the filter
 
 
 @dataclass
@@ -93,6 +94,7 @@ class ReplayResult:
             + report.filtered_out
             + len(report.skipped_invalid)
             + len(report.unrepaired)
+            + len(report.unjudged)
         )
 
     @property
@@ -102,7 +104,7 @@ class ReplayResult:
     @property
     def exit_code(self) -> ExitCode:
         report = self.report
-        if report.unrepaired:  # named, left unsent: a dry run says so too
+        if report.unrepaired or report.unjudged:  # named, left unsent: a dry run says so too
             return ExitCode.PARTIAL
         if self.dry_run:
             return ExitCode.OK
@@ -162,6 +164,7 @@ def run_replay(
         request.skip_invalid,
         target.check,
         transform,
+        request.payloads,
     )
     result = ReplayResult(str(request.to), ReplayReport(), request.dry_run)
     result.ledger = request.ledger or default_ledger(target_key)
@@ -240,7 +243,7 @@ def _send(
 def _warn(backends: Backends, report: ReplayReport, recent: int, target: Channel, notes: list[str]) -> None:
     """Before anything is sent: a caller watching warnings may still stop."""
     notes = notes + [f"line {line} skipped: {reason}" for line, reason in report.skipped_invalid]
-    notes += [f"line {line} left unsent: {reason}" for line, reason in report.unrepaired]
+    notes += [f"line {line} left unsent: {reason}" for line, reason in report.unrepaired + report.unjudged]
     if report.partial_input is not None:
         notes.append(f"partial input: {report.partial_input}")
     if recent:
@@ -333,6 +336,7 @@ def summary(report: ReplayReport, target: Channel, dry_run: bool) -> str:
         (report.filtered_out, "filtered out"),
         (len(report.skipped_invalid), "invalid lines skipped"),
         (len(report.unrepaired), "not repaired by the program, left unsent (unrepaired)"),
+        (len(report.unjudged), "whose S3 payload the filter could not read, left unsent (unjudged)"),
         (len(report.failed), "failed"),
         (report.payloads_stored, "bodies put in S3 and sent as extended-client pointers"),
         (len(report.possible_duplicates), "possibly sent twice (listed in the output)"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
 
 from msgctl.address import parse_channel
@@ -95,6 +96,7 @@ def redrive_command(
     transform_body: TransformBodyOption = None,
     transform: TransformOption = None,
     transform_arg: TransformArgOption = None,
+    payloads: PayloadsOption = None,
     output: OutputOption = None,
 ) -> None:
     """Move dead letters back: natively (SQS move task) or client-side, selectively, resumably, repaired.
@@ -145,6 +147,7 @@ def redrive_command(
                 transform_body=read_argument(transform_body) if transform_body is not None else None,
                 transform=read_argument(transform) if transform is not None else None,
                 transform_args=parse_args(transform_arg or []),
+                payloads=payloads,
             )
     except NativeMoveInterrupted as stopped:
         if renderer.confirm("cancel the move task?"):
@@ -285,17 +288,44 @@ def purge_command(
     ctx: typer.Context,
     dlq: SqsDlqArgument,
     yes: YesOption = False,
+    payloads: Annotated[
+        str,
+        typer.Option(
+            "--payloads",
+            help="keep (one PurgeQueue; the S3 objects of extended-client messages stay) or delete (read and "
+            "delete each message, then its S3 object).",
+            click_type=click.Choice(["keep", "delete"]),
+        ),
+    ] = "keep",
     output: OutputOption = None,
 ) -> None:
     """Delete every message of the DLQ (SQS PurgeQueue). Only a queue some RedrivePolicy names is purged.
-    Asks for confirmation, with the number of messages; without a terminal it needs --yes."""
+    Asks for confirmation, with the number of messages; without a terminal it needs --yes.
+
+    Extended-client messages keep their bodies in S3: PurgeQueue leaves those objects. --payloads delete
+    receives each message, deletes it, and then deletes its object (exit 3 when one could not be deleted,
+    or messages held by another consumer were left)."""
     state = get_state(ctx)
     renderer = state.use_output(output)
     channel = parse_channel(dlq)
-    state.client.purge(channel, confirmer(renderer, yes, f"purging {channel}"))
+    purged = state.client.purge(channel, confirmer(renderer, yes, f"purging {channel}"), payloads)
     if renderer.output != "table":
-        renderer.document({"dlq": str(channel), "purged": True})
-    renderer.info(f"purged {channel}")
+        renderer.document(purged.to_json())
+    for failure in purged.failures:
+        renderer.error(failure)
+    if purged.payloads_deleted is None:
+        renderer.info(
+            f"purged {channel}; S3 payload objects of any extended-client messages were left "
+            "(--payloads delete deletes them)"
+        )
+    else:
+        renderer.info(
+            f"purged {purged.messages} messages of {channel}; deleted {purged.payloads_deleted} S3 payloads"
+        )
+    if purged.held_elsewhere:
+        renderer.warn(f"{purged.held_elsewhere} messages held by another consumer were not purged")
+    if purged.exit_code != ExitCode.OK:
+        raise typer.Exit(purged.exit_code)
 
 
 @journal_app.command("prune")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from msgctl.api.filters import APPLY_DELAY, Filters, Subscription
-from msgctl.cli.options import OutputOption, parse_scope, read_argument
+from msgctl.cli.options import OutputOption, PayloadsOption, parse_scope, read_argument
 from msgctl.cli.state import get_state
 from msgctl.errors import ExitCode, UsageError
 from msgctl.filter.scan import read_lines
@@ -71,11 +71,14 @@ def test_command(
     ] = None,
     invert: Annotated[bool, typer.Option("--invert", help="Keep the envelopes that do not match.")] = False,
     count: Annotated[bool, typer.Option("--count", help="Print only the number of matches.")] = False,
+    payloads: PayloadsOption = None,
     output: OutputOption = None,
 ) -> None:
     """Decide one message (--message/--attributes), or filter envelopes (--input) like grep.
 
-    Exit 0 on a match (or when some envelope matched), 1 when nothing matched, 2 on bad input.
+    Exit 0 on a match (or when some envelope matched), 1 when nothing matched, 2 on bad input, 3 when the
+    S3 payload of an extended-client message could not be read (--scope body reads each one; such a
+    message is named and matches nothing).
 
     Example:
 
@@ -89,16 +92,21 @@ def test_command(
     if input is not None:
         write = sys.stdout.write
         source = read_lines(sys.stdin, "-") if input == "-" else Path(input)
-        result = Filters.test(
+        result = get_state(ctx).client.filters.test_payloads(
             text,
             source,
             chosen_scope,
+            payloads=payloads,
             invert=invert,
             keep_matches=False,
             on_match=None if count else lambda line: write(line + "\n"),
         )
         if count:
             renderer.line(str(result.matched))
+        for line in result.unresolved:
+            renderer.error(line)
+        if result.unresolved:
+            raise typer.Exit(ExitCode.PARTIAL)
         raise typer.Exit(ExitCode.OK if result.matched else ExitCode.FAILED)
     decision = Filters.decide(text, message or "", attributes, chosen_scope)
     if renderer.output == "table":

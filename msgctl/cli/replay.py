@@ -17,6 +17,7 @@ from msgctl.cli.options import (
     OutputOption,
     PayloadAlwaysOption,
     PayloadBucketOption,
+    PayloadsOption,
     TransformArgOption,
     TransformBodyOption,
     TransformOption,
@@ -90,6 +91,7 @@ def replay_command(
     ] = False,
     payload_bucket: PayloadBucketOption = None,
     payload_always: PayloadAlwaysOption = False,
+    payloads: PayloadsOption = None,
     dry_run: DryRunOption = False,
     ledger_prune: Annotated[
         str | None,
@@ -167,6 +169,7 @@ def replay_command(
                 transform_args=parse_args(transform_arg or []),
                 payload_bucket=payload_bucket,
                 payload_always=payload_always,
+                payloads=payloads,
             )
     except (Interrupted, MsgctlError) as exc:
         # What went out so far, with its possible duplicates: a rerun may not be able to name them again.

@@ -129,6 +129,12 @@ def unresolved(envelope: Envelope, pointer: Pointer, reason: str) -> Envelope:
     )
 
 
+def failure(envelope: Envelope) -> str | None:
+    """Why a pointer envelope's payload could not be read (None when it was, or it is no pointer)."""
+    payload = envelope.attributes.get(PAYLOAD)
+    return payload.get("error") if isinstance(payload, dict) else None
+
+
 def pointer_body(bucket: str, key: str) -> bytes:
     """The body the extended clients send for a payload they put in S3 (the Java client's spelling)."""
     return json.dumps([POINTER_CLASS, {"s3BucketName": bucket, "s3Key": key}], separators=(",", ":")).encode()
@@ -170,6 +176,11 @@ class Resolver:
         except PayloadError as exc:
             self.failures.append(f"message {envelope.id}: {exc}")
             return unresolved(envelope, pointer, str(exc))
+
+    def judged(self, envelopes: list[Envelope]) -> list[tuple[Envelope, str | None]]:
+        """Each envelope with its payload read in (several at a time), and why it could not be, if so."""
+        read = parallel_map(self.resolve, envelopes, self.workers)
+        return [(envelope, failure(envelope)) for envelope in read]
 
     def stream(self, envelopes: Iterable[T], envelope_of: Callable[[T], Envelope | None]) -> Iterator[T]:
         """The items in order, their envelopes resolved, with at most twice ``workers`` payloads read

@@ -25,6 +25,7 @@ from typing import Protocol
 from msgctl.core.journal import Entry, Journal
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery
 from msgctl.core.pacing import Pacer
+from msgctl.core.payloads import Resolver, pointer_of
 from msgctl.core.transform import Repaired, Repairer, TransformError, fingerprint
 from msgctl.core.workers import WorkerPool
 from msgctl.envelope import SUBJECT, TRACE_HEADER, Envelope, is_notification
@@ -109,11 +110,25 @@ class Selection:
     max: int | None = None
     filter: FilterPolicy | None = None
     ids: frozenset[str] | None = None
+    payloads: Resolver | None = None  # reads S3 payloads for the filter: it judges them, the pointers move
 
-    def wants(self, message: Dead) -> bool:
-        if self.ids is not None and message.id not in self.ids:
-            return False
-        return self.filter is None or self.filter.matches(message_from_envelope(message.envelope))
+    def choose(self, messages: list[Dead]) -> tuple[list[Dead], dict[str, str]]:
+        """The messages wanted, and those the filter could not judge (their payload could not be read)
+        with why: they stay in the DLQ."""
+        named = [m for m in messages if self.ids is None or m.id in self.ids]
+        if self.filter is None:
+            return named, {}
+        if self.payloads is None or not any(pointer_of(m.envelope) for m in named):
+            return [m for m in named if self.filter.matches(message_from_envelope(m.envelope))], {}
+        chosen, unjudged = [], {}
+        for message, (seen, why) in zip(
+            named, self.payloads.judged([m.envelope for m in named]), strict=True
+        ):
+            if why is not None:
+                unjudged[message.id] = f"not judged by --filter: {why}"
+            elif self.filter.matches(message_from_envelope(seen)):
+                chosen.append(message)
+        return chosen, unjudged
 
 
 @dataclass
@@ -436,8 +451,11 @@ def _move(
     # A message that came (back) into the DLQ during the run is not moved again: a target that dead-letters
     # what it gets would otherwise be sent the same messages over and over.
     returned = [m for m in batch if m.returned]
-    selected = [m for m in batch if not m.returned and options.selection.wants(m)]
-    wanted = len(selected)
+    selected, unjudged = options.selection.choose([m for m in batch if not m.returned])
+    wanted = len(selected) + len(unjudged)
+    if unjudged:
+        with shared.lock:
+            report.failed.update(unjudged)
     repairs: dict[str, Repaired] = {}
     if options.transform is not None:
         selected, repairs = _repair(selected, options.transform, target, report, shared)

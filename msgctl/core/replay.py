@@ -26,6 +26,7 @@ import orjson
 from msgctl.core.ledger import Ledger, LedgerEntry
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery, HoldBack
 from msgctl.core.pacing import Pacer
+from msgctl.core.payloads import PayloadError, Resolver, failure, pointer_of
 from msgctl.core.replay_ids import DEFAULT_RULE, IdRule, InvalidMessage, message_ids
 from msgctl.core.replay_input import ReplayInput
 from msgctl.core.replay_scan import FILTERED, MESSAGE, REPEATED, BadLine, OnBatch, Scan, ScanRules, scan
@@ -44,6 +45,7 @@ GROUPS_SHOWN = 10
 NO_GROUP, OTHER_GROUPS = "(no group)", "(other groups)"
 PARTIAL_HINT = b'"partial"'  # in every partial-output marker
 NOT_REPAIRED = "not repaired: "  # a line the program could not repair: left unsent, the rest is sent
+NOT_JUDGED = "not judged by --filter: "  # its S3 payload could not be read: left unsent, the rest is sent
 
 
 class Replayed(NamedTuple):
@@ -112,6 +114,7 @@ class ReplayPlan:
     skip_invalid: bool = False
     check: Callable[[Replayed], None] | None = None  # the target's own check of a message
     transform: Transform | None = None  # repairs each message (after the filter, before its ids)
+    payloads: Resolver | None = None  # reads S3 payloads for the filter (the pointer is what is sent)
 
 
 @dataclass
@@ -185,6 +188,9 @@ class ReplayReport:
     filtered_out: int = 0
     skipped_invalid: list[tuple[int, str]] = field(default_factory=list)
     unrepaired: list[tuple[int, str]] = field(default_factory=list)  # lines the program failed on: not sent
+    unjudged: list[tuple[int, str]] = field(
+        default_factory=list
+    )  # payloads the filter could not read: not sent
     failed: list[tuple[Replayed, str]] = field(default_factory=list)
     possible_duplicates: list[Replayed] = field(default_factory=list)
     deduplicated_by_target: list[Replayed] = field(default_factory=list)  # accepted, dropped: not sent
@@ -204,6 +210,11 @@ class ReplayReport:
             "filtered_out": self.filtered_out,
             "skipped_invalid": [{"line": line, "reason": reason} for line, reason in self.skipped_invalid],
             "unrepaired": [{"line": line, "reason": reason} for line, reason in self.unrepaired],
+            **(
+                {"unjudged": [{"line": n, "reason": reason} for n, reason in self.unjudged]}
+                if self.unjudged
+                else {}
+            ),
             "failed": [{**m.to_json(), "reason": reason} for m, reason in self.failed],
             "possible_duplicates": [
                 m.to_json() for m in {m.dedup_id: m for m in self.possible_duplicates}.values()
@@ -236,9 +247,10 @@ def prepare(
     report.filtered_out = found.count(FILTERED)
     report.repeated_in_input = found.count(REPEATED)
     report.skipped_invalid = [
-        (n, reason) for n, reason in found.invalid if not reason.startswith(NOT_REPAIRED)
+        (n, reason) for n, reason in found.invalid if not reason.startswith((NOT_REPAIRED, NOT_JUDGED))
     ]
     report.unrepaired = [(n, reason) for n, reason in found.invalid if reason.startswith(NOT_REPAIRED)]
+    report.unjudged = [(n, reason) for n, reason in found.invalid if reason.startswith(NOT_JUDGED)]
     report.partial_input = found.partial
     report.planned = found.count(MESSAGE)
     return found
@@ -257,6 +269,8 @@ def _line_check(plan: ReplayPlan) -> Callable[[int, bytes], Replayed | None]:
             raise BadLine(exc.message) from None
         except TransformError as exc:  # that message stays unsent, the rest goes: never a reason to stop
             raise BadLine(f"{NOT_REPAIRED}{exc}", skipped=True) from None
+        except PayloadError as exc:  # the same: its payload could not be read for the filter
+            raise BadLine(f"{NOT_JUDGED}{exc}", skipped=True) from None
 
     return check
 
@@ -300,7 +314,7 @@ def message_reader(plan: ReplayPlan) -> Callable[[int, str | bytes], Replayed | 
     line cannot be replayed. (What it calls is bound once: it runs once a line, twice a replay.)"""
     loads, from_json, new_message = orjson.loads, Envelope.from_json, Replayed._make
     policy, target_check, dedup, group, fifo = plan.filter, plan.check, plan.dedup, plan.group, plan.fifo
-    transform = plan.transform
+    transform, payloads = plan.transform, plan.payloads
 
     def read(number: int, line: str | bytes) -> Replayed | None:
         try:
@@ -308,7 +322,7 @@ def message_reader(plan: ReplayPlan) -> Callable[[int, str | bytes], Replayed | 
         except orjson.JSONDecodeError as exc:
             raise InvalidMessage(f"not JSON: {exc}") from None
         envelope = from_json(raw)
-        if policy is not None and not policy.matches(message_from_envelope(envelope)):
+        if policy is not None and not policy.matches(message_from_envelope(_judged(envelope, payloads))):
             return None
         repair = None
         if transform is not None:  # TransformError: this message cannot be repaired
@@ -324,6 +338,17 @@ def message_reader(plan: ReplayPlan) -> Callable[[int, str | bytes], Replayed | 
         return message
 
     return read
+
+
+def _judged(envelope: Envelope, payloads: Resolver | None) -> Envelope:
+    """What the filter judges: the message with its S3 payload read in (PayloadError when it cannot be)."""
+    if payloads is None or pointer_of(envelope) is None:
+        return envelope
+    seen = payloads.resolve(envelope)
+    why = failure(seen)
+    if why is not None:
+        raise PayloadError(why)
+    return seen
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from msgctl.core.payloads import pointer_of
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 
@@ -77,6 +78,11 @@ class Transform:
 
     def apply(self, envelope: Envelope) -> Repaired:
         """Raises TransformError when the program cannot repair this message."""
+        pointer = pointer_of(envelope)
+        if pointer is not None:  # its body is a pointer: a repair of it would break the message, not fix it
+            raise TransformError(
+                f"its body is in S3 ({pointer.url}, an extended-client message): a program cannot repair it"
+            )
         if self.spec.scope == "body":
             return Repaired(envelope, self._body(envelope), self.digest)
         return Repaired(envelope, self._envelope(envelope), self.digest)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, AnyStr
 
 from msgctl import file_ranges
+from msgctl.core.payloads import Resolver, failure, may_point, pointer_of
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.file_ranges import byte_ranges, range_lines
@@ -20,7 +21,7 @@ from msgctl.filter.engine import EnvelopeError, FilterPolicy
 from msgctl.filter.messages import message_from_envelope
 
 
-def select_lines(policy: FilterPolicy, lines: Iterable[AnyStr], invert: bool = False) -> Iterator[AnyStr]:
+def select_lines(policy: AnyPolicy, lines: Iterable[AnyStr], invert: bool = False) -> Iterator[AnyStr]:
     """The NDJSON envelope lines the policy matches (or, inverted, does not); a malformed line stops the
     scan with its line number (exit 2). Envelopes are read only as far as the policy needs them."""
     loads = _json_loads()
@@ -173,10 +174,36 @@ class ScanResult:
 
     matched: int
     matches: list[Any] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)  # S3 payloads not read: their items matched nothing
+
+
+class ResolvingPolicy:
+    """A body-scope policy that judges an extended-client message by its S3 payload. One whose payload
+    cannot be read is kept neither way (its decision is None) and named in ``resolver.failures``."""
+
+    def __init__(self, policy: FilterPolicy, resolver: Resolver) -> None:
+        self.policy, self.resolver, self.scope = policy, resolver, policy.scope
+
+    def judge(self, envelope: Envelope) -> bool | None:
+        if pointer_of(envelope) is not None:
+            envelope = self.resolver.resolve(envelope)
+            if failure(envelope) is not None:
+                return None
+        return self.policy.matches(message_from_envelope(envelope))
+
+    def matches_envelope(self, raw: dict[str, Any]) -> bool | None:
+        body = raw.get("body")
+        if type(body) is str and may_point(body):
+            return self.judge(Envelope.from_json(raw))
+        return self.policy.matches_envelope(raw)
+
+
+AnyPolicy = FilterPolicy | ResolvingPolicy
+POINTER_MARK = b"S3Pointer"  # in both pointer classes' names
 
 
 def scan_source(
-    policy: FilterPolicy,
+    policy: AnyPolicy,
     source: str | os.PathLike[str] | Iterable[Any],
     invert: bool = False,
     keep_matches: bool = True,
@@ -195,12 +222,33 @@ def scan_source(
 
     wanted = keep_matches or on_match is not None
     if isinstance(source, os.PathLike) or (isinstance(source, str) and not _is_ndjson_text(source)):
-        matched = _scan_path(policy, os.fspath(source), invert, deliver if wanted else None)
+        path = os.fspath(source)
+        if isinstance(policy, ResolvingPolicy) and not _holds_pointers(path):
+            policy = policy.policy  # nothing to read from S3: the fast scan
+        if isinstance(policy, ResolvingPolicy):
+            matched = _scan_lines(policy, read_lines(path, path), invert, deliver)
+        else:
+            matched = _scan_path(policy, path, invert, deliver if wanted else None)
     elif isinstance(source, str):
         matched = _scan_lines(policy, source.split("\n"), invert, deliver)
     else:
         matched = _scan_items(policy, source, invert, deliver)
-    return ScanResult(matched, kept)
+    failures = policy.resolver.failures if isinstance(policy, ResolvingPolicy) else []
+    return ScanResult(matched, kept, failures)
+
+
+def _holds_pointers(path: str) -> bool:
+    """Whether the file may hold an extended-client pointer (a file that cannot be read says so later)."""
+    try:
+        with open(path, "rb") as file:
+            tail = b""
+            while chunk := file.read(1 << 20):
+                if POINTER_MARK in tail + chunk:
+                    return True
+                tail = chunk[-len(POINTER_MARK) :]
+    except OSError:
+        return True
+    return False
 
 
 def _is_ndjson_text(text: str) -> bool:
@@ -234,9 +282,7 @@ def _scan_path(policy: FilterPolicy, path: str, invert: bool, deliver: Callable[
     )
 
 
-def _scan_lines(
-    policy: FilterPolicy, lines: Iterable[Any], invert: bool, deliver: Callable[[Any], None]
-) -> int:
+def _scan_lines(policy: AnyPolicy, lines: Iterable[Any], invert: bool, deliver: Callable[[Any], None]) -> int:
     matched = 0
     line: str | bytes
     for line in select_lines(policy, lines, invert):
@@ -245,9 +291,7 @@ def _scan_lines(
     return matched
 
 
-def _scan_items(
-    policy: FilterPolicy, items: Iterable[Any], invert: bool, deliver: Callable[[Any], None]
-) -> int:
+def _scan_items(policy: AnyPolicy, items: Iterable[Any], invert: bool, deliver: Callable[[Any], None]) -> int:
     iterator = iter(items)
     first = next(iterator, _END)
     if first is _END:
@@ -263,8 +307,10 @@ def _scan_items(
     return matched
 
 
-def _item_matches(policy: FilterPolicy, item: Any, number: int) -> bool:
+def _item_matches(policy: AnyPolicy, item: Any, number: int) -> bool | None:
     if isinstance(item, Envelope):
+        if isinstance(policy, ResolvingPolicy):
+            return policy.judge(item)
         return policy.matches(message_from_envelope(item))
     if not isinstance(item, Mapping):
         expected = "expected an Envelope, an envelope dict or an NDJSON line"
