@@ -108,7 +108,7 @@ def test_dlq_export_purge_cancel_and_filter_detach_take_o(invoke, aws, sqs, sns,
 
     purged = run("dlq", "purge", dlq, "--yes")
     assert purged.exit_code == 0, purged.stderr
-    assert json.loads(purged.stdout) == {"dlq": dlq, "purged": True}
+    assert json.loads(purged.stdout) == {"dlq": dlq, "purged": True, "messages": 2}
 
     topic = sns.create_topic(Name=unique)["TopicArn"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][

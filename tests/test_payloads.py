@@ -176,18 +176,11 @@ def test_an_sns_extended_publish_through_a_chain_is_recognised_in_the_queue(
     invoke, localstack, s3_world, unique
 ):
     endpoint, bucket, _ = s3_world
-    sns = boto3_client("sns", endpoint)
-    topic = sns.create_topic(Name=unique)["TopicArn"]
-    queues = {}
-    for raw in (True, False):
-        name = f"{unique}-{'raw' if raw else 'wrapped'}"
-        url = localstack.create_queue(QueueName=name)["QueueUrl"]
-        arn = localstack.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        attributes = {"RawMessageDelivery": "true"} if raw else {}
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes)
-        queues[raw] = name
+    queues = {True: f"{unique}-raw", False: f"{unique}-wrapped"}
+    for raw, name in queues.items():
+        made = invoke("chain", "create", f"sns:{unique}", f"sqs:{name}", "--raw" if raw else "--no-raw")
+        assert made.exit_code == 0, made.stderr
+    topic = boto3_client("sns", endpoint).create_topic(Name=unique)["TopicArn"]  # (exists: its ARN)
     body = _body(7, 300_000)
     extended.sns_client(endpoint, bucket).publish(
         TopicArn=topic, Message=body, MessageAttributes={"kind": {"DataType": "String", "StringValue": "big"}}
