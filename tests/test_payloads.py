@@ -67,6 +67,13 @@ def test_tail_shows_pointers_and_resolves_payloads_of_both_formats(invoke, local
         assert payload["s3"] == f"s3://{bucket}/{where['s3Key']}" and where["s3Key"] in keys
         assert payload["size"] == len(_body(1)) and "resolved" not in payload
 
+    readable = invoke("tail", f"sqs:{unique}", "-o", "table").stdout
+    for envelope in pointers:
+        assert (
+            f"payload in {envelope['attributes']['payload']['s3']}, {len(_body(1)):,} bytes: not read"
+            in readable
+        )
+
     resolved = invoke("tail", f"sqs:{unique}", "-o", "ndjson", "--payloads", "resolve")
     assert resolved.exit_code == 0, resolved.stderr
     by_n = {json.loads(e["body"])["n"]: e for e in _envelopes(resolved.stdout)}

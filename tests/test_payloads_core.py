@@ -165,3 +165,22 @@ def test_a_body_that_cannot_be_stored_is_not_sent():
     target = Target()
     delivery = OffloadingTarget(target, Store(), "refusing").send([Message("big", _envelope("y" * 500))])
     assert target.sent == [] and "AccessDenied" in delivery.failed[0][1]
+
+
+def test_prefetch_reads_payloads_at_once_and_resolve_takes_them_without_reading_again():
+    both_reading = threading.Barrier(2, timeout=10)  # broken (an error) unless two reads overlap
+
+    class SlowStore(Store):
+        def get(self, pointer):
+            if self.reads < 2:
+                self.reads += 1
+                both_reading.wait()
+                return self.objects[pointer.bucket, pointer.key]
+            return super().get(pointer)
+
+    store = SlowStore({("b", f"k/{n}"): f"payload {n}".encode() for n in range(4)})
+    resolver = Resolver(store, workers=4)
+    envelopes = [_envelope(POINTER.replace("k/1", f"k/{n}"), SIZE) for n in range(4)]
+    seen = [resolver.resolve(e) for e in resolver.prefetch(envelopes, lambda e: e)]
+    assert [e.body for e in seen] == [f"payload {n}".encode() for n in range(4)]
+    assert store.reads == 4  # each object once: resolve took what prefetch read

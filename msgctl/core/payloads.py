@@ -91,6 +91,21 @@ def pointer_of(envelope: Envelope) -> Pointer | None:
     return Pointer(found[0], found[1], size[0], wrapped=True) if found and size else None
 
 
+def pointer_candidate(item: Any) -> Envelope | None:
+    """The envelope of an item (an NDJSON line, an envelope dict, an Envelope) that may be a pointer
+    message; None for any other, and for one that is malformed (whoever reads it names that)."""
+    if isinstance(item, Envelope):
+        return item
+    try:
+        if isinstance(item, bytes):
+            item = item.decode("utf-8") if _MARK.encode() in item else ""
+        if isinstance(item, str):
+            return Envelope.loads(item) if _MARK in item else None
+        return Envelope.from_json(item) if isinstance(item, dict) else None
+    except (UsageError, UnicodeDecodeError):
+        return None
+
+
 def marked(envelope: Envelope) -> Envelope:
     """The envelope with ``attributes.payload`` when it is a pointer message (else the envelope itself)."""
     pointer = pointer_of(envelope) if may_point(envelope.text) else None
@@ -166,13 +181,19 @@ class Resolver:
         self.store = store
         self.workers = workers or read_workers()
         self.failures: list[str] = []
+        self._fetched: dict[
+            str, bytes | PayloadError
+        ] = {}  # read ahead by ``prefetch``, taken by ``resolve``
 
     def resolve(self, envelope: Envelope) -> Envelope:
         pointer = pointer_of(envelope)
         if pointer is None:
             return envelope
         try:
-            return resolved(envelope, pointer, self.store.get(pointer))
+            payload = self._fetched.pop(pointer.url, None)
+            if isinstance(payload, PayloadError):
+                raise payload
+            return resolved(envelope, pointer, payload if payload is not None else self.store.get(pointer))
         except PayloadError as exc:
             self.failures.append(f"message {envelope.id}: {exc}")
             return unresolved(envelope, pointer, str(exc))
@@ -184,8 +205,8 @@ class Resolver:
 
     def stream(self, envelopes: Iterable[T], envelope_of: Callable[[T], Envelope | None]) -> Iterator[T]:
         """The items in order, their envelopes resolved, with at most twice ``workers`` payloads read
-        ahead (memory stays bounded). An item whose envelope is None passes at once, after those before
-        it (tail's "nothing arrived" tick)."""
+        ahead (memory stays bounded). An item whose envelope is None (tail's "nothing arrived" tick)
+        first waits for those before it."""
 
         def resolve(item: T) -> T:
             envelope = envelope_of(item)
@@ -196,6 +217,22 @@ class Resolver:
         return ordered_map(
             resolve, envelopes, self.workers, ahead=2 * self.workers, flush_on=lambda item: item is None
         )
+
+    def prefetch(self, items: Iterable[T], envelope_of: Callable[[T], Envelope | None]) -> Iterator[T]:
+        """The items as they are, once the payload of each pointer among them is read (several at a time,
+        a bounded number ahead): a ``resolve`` of that message then takes it without waiting."""
+
+        def fetch(item: T) -> T:
+            envelope = envelope_of(item)
+            pointer = pointer_of(envelope) if envelope is not None else None
+            if pointer is not None and pointer.url not in self._fetched:
+                try:
+                    self._fetched[pointer.url] = self.store.get(pointer)
+                except PayloadError as exc:
+                    self._fetched[pointer.url] = exc
+            return item
+
+        return ordered_map(fetch, items, self.workers, ahead=2 * self.workers)
 
 
 def _rebuilt(item: T, envelope: Envelope) -> T:

@@ -26,7 +26,7 @@ import orjson
 from msgctl.core.ledger import Ledger, LedgerEntry
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery, HoldBack
 from msgctl.core.pacing import Pacer
-from msgctl.core.payloads import PayloadError, Resolver, failure, pointer_of
+from msgctl.core.payloads import PayloadError, Resolver, failure, pointer_candidate, pointer_of
 from msgctl.core.replay_ids import DEFAULT_RULE, IdRule, InvalidMessage, message_ids
 from msgctl.core.replay_input import ReplayInput
 from msgctl.core.replay_scan import FILTERED, MESSAGE, REPEATED, BadLine, OnBatch, Scan, ScanRules, scan
@@ -237,8 +237,17 @@ def prepare(
     the scan's tally is the Preview of the messages it took."""
     tally = Preview if preview else None
     rules = ScanRules(_line_check(plan), partial_reason, plan.skip_invalid, tally, PARTIAL_HINT)
+    resolver = plan.payloads if plan.filter is not None else None
     try:
-        found = scan(source, rules, plan.max, on_batch, on_message)
+        found = scan(
+            source,
+            rules,
+            plan.max,
+            on_batch,
+            on_message,
+            # the filter reads payloads from S3, several at a time (and one process, which holds the client)
+            lines_through=(lambda lines: resolver.prefetch(lines, _line_envelope)) if resolver else None,
+        )
     except BadLine as exc:
         raise UsageError(
             f"line {exc.number}: {exc.reason} (nothing was sent; --skip-invalid skips such lines)"
@@ -338,6 +347,10 @@ def message_reader(plan: ReplayPlan) -> Callable[[int, str | bytes], Replayed | 
         return message
 
     return read
+
+
+def _line_envelope(item: tuple[int, bytes]) -> Envelope | None:
+    return pointer_candidate(item[1])
 
 
 def _judged(envelope: Envelope, payloads: Resolver | None) -> Envelope:

@@ -12,7 +12,7 @@ import gc
 import os
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -127,15 +127,19 @@ def scan(
     on_batch: OnBatch[M] | None = None,
     on_message: Callable[[M], None] | None = None,
     workers: int | None = None,
+    lines_through: Callable[[Iterator[tuple[int, bytes]]], Iterator[tuple[int, bytes]]] | None = None,
 ) -> Scan:
     """Check every line: the first bad one raises BadLine, unless ``rules.skip_invalid`` (then it is
     recorded). ``on_batch`` hears the messages taken a batch at a time, ``on_message`` one at a time (unless
     ``settled_late``, they are the messages to replay: else some are repeats, or past the last line).
-    Stops after ``max_messages`` distinct messages."""
+    Stops after ``max_messages`` distinct messages. ``lines_through`` sees the lines first (in this
+    process: the scan then runs in order)."""
     workers = workers or min(os.cpu_count() or 1, MAX_WORKERS)
     in_order = max_messages is not None or on_batch is not None or on_message is not None
     size = os.path.getsize(source.path)
-    if in_order or workers < 2 or size < file_ranges.PARALLEL_MIN_BYTES:
+    if lines_through is not None:
+        found = _scan_lines(lines_through(source.lines()), rules, max_messages, on_batch, on_message)
+    elif in_order or workers < 2 or size < file_ranges.PARALLEL_MIN_BYTES:
         found = _scan_lines(source.lines(), rules, max_messages, on_batch, on_message)
     else:
         found = _scan_in_ranges(source.path, size, rules, workers)

@@ -10,10 +10,10 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AnyStr
+from typing import Any, AnyStr, TypeVar
 
 from msgctl import file_ranges
-from msgctl.core.payloads import Resolver, failure, may_point, pointer_of
+from msgctl.core.payloads import Resolver, failure, may_point, pointer_candidate, pointer_of
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.file_ranges import byte_ranges, range_lines
@@ -197,9 +197,15 @@ class ResolvingPolicy:
             return self.judge(Envelope.from_json(raw))
         return self.policy.matches_envelope(raw)
 
+    def prefetch(self, items: Iterable[T]) -> Iterator[T]:
+        """The items (NDJSON lines, envelope dicts, Envelopes), the payloads of the pointers among them read
+        ahead, several at a time."""
+        return self.resolver.prefetch(items, pointer_candidate)
+
 
 AnyPolicy = FilterPolicy | ResolvingPolicy
 POINTER_MARK = b"S3Pointer"  # in both pointer classes' names
+T = TypeVar("T")
 
 
 def scan_source(
@@ -226,13 +232,17 @@ def scan_source(
         if isinstance(policy, ResolvingPolicy) and not _holds_pointers(path):
             policy = policy.policy  # nothing to read from S3: the fast scan
         if isinstance(policy, ResolvingPolicy):
-            matched = _scan_lines(policy, read_lines(path, path), invert, deliver)
+            matched = _scan_lines(policy, policy.prefetch(read_lines(path, path)), invert, deliver)
         else:
             matched = _scan_path(policy, path, invert, deliver if wanted else None)
     elif isinstance(source, str):
-        matched = _scan_lines(policy, source.split("\n"), invert, deliver)
+        lines: Iterable[str] = source.split("\n")
+        matched = _scan_lines(
+            policy, policy.prefetch(lines) if isinstance(policy, ResolvingPolicy) else lines, invert, deliver
+        )
     else:
-        matched = _scan_items(policy, source, invert, deliver)
+        items = policy.prefetch(source) if isinstance(policy, ResolvingPolicy) else source
+        matched = _scan_items(policy, items, invert, deliver)
     failures = policy.resolver.failures if isinstance(policy, ResolvingPolicy) else []
     return ScanResult(matched, kept, failures)
 

@@ -57,6 +57,9 @@ class MessageWriter:
             if facts.get(key) not in (None, False):
                 header.append(label if facts[key] is True else f"{label} {facts[key]}")
         lines = [self._style(BOLD, "  ".join(header))]
+        payload = facts.get("payload")
+        if isinstance(payload, dict):  # an extended-client message: its body is in S3
+            lines.append(self._style(DIM, "  " + _payload(payload)))
         if envelope.message_attributes:
             attributes = envelope.message_attributes.items()
             brief = "  ".join(f"{name}={_brief(attr.value)}" for name, attr in attributes)
@@ -69,6 +72,14 @@ class MessageWriter:
 
     def _style(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.color else text
+
+
+def _payload(payload: dict[str, Any]) -> str:
+    size = f", {payload['size']:,} bytes" if isinstance(payload.get("size"), int) else ""
+    if payload.get("error"):
+        return f"payload in {payload.get('s3')}{size}: NOT READ: {payload['error']}"
+    shown = "shown below" if payload.get("resolved") else "not read (--payloads resolve shows it)"
+    return f"payload in {payload.get('s3')}{size}: {shown}"
 
 
 def _brief(value: object) -> str:
