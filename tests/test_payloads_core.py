@@ -184,3 +184,60 @@ def test_prefetch_reads_payloads_at_once_and_resolve_takes_them_without_reading_
     seen = [resolver.resolve(e) for e in resolver.prefetch(envelopes, lambda e: e)]
     assert [e.body for e in seen] == [f"payload {n}".encode() for n in range(4)]
     assert store.reads == 4  # each object once: resolve took what prefetch read
+
+
+def _pointer(n, group=None):
+    attributes = {"group_id": group} if group else {}
+    body = POINTER.replace("k/1", f"k/{n}").encode()
+    return Envelope("sqs:q", f"m{n}", body, attributes, SIZE)
+
+
+class Source:
+    def __init__(self, envelopes):
+        self.envelopes, self.polled = envelopes, 0
+
+    def poll(self):
+        for envelope in self.envelopes:
+            self.polled += 1
+            yield envelope
+
+    def printed(self, envelope):
+        pass
+
+    def close(self, report):
+        pass
+
+
+def test_tail_names_only_the_unread_payloads_of_what_it_shows_or_could_not_judge():
+    from msgctl.core.tail import TailOptions, TailReport, tail
+    from msgctl.filter.engine import FilterPolicy
+
+    store = Store({("b", f"k/{n}"): json.dumps({"n": n}).encode() for n in (0, 1, 3)})  # k/2 is gone
+    report = TailReport()
+    shown = list(
+        tail(Source([_pointer(n) for n in range(4)]), TailOptions(max=2), report, resolver=Resolver(store))
+    )
+    assert [e.body for e in shown] == [b'{"n": 0}', b'{"n": 1}'] and report.unresolved == []
+
+    report = TailReport()
+    body_filter = FilterPolicy({"n": [{"numeric": [">=", 1]}]}, "body")
+    source = Source([_pointer(n) for n in range(4)])
+    shown = list(tail(source, TailOptions(filter=body_filter), report, resolver=Resolver(store)))
+    assert [e.id for e in shown] == ["m1", "m3"]  # m2's payload is gone: not judged, so not shown
+    assert report.skipped == 2 and len(report.unresolved) == 1 and "s3://b/k/2" in report.unresolved[0]
+
+    report = TailReport()
+    shown = list(
+        tail(Source([_pointer(n) for n in range(4)]), TailOptions(), report, resolver=Resolver(store))
+    )
+    assert shown[2].attributes["payload"]["error"] and len(report.unresolved) == 1  # shown as its pointer
+
+
+def test_a_fifo_redrive_holds_back_what_follows_an_unjudged_message_of_its_group():
+    from msgctl.core.redrive import Dead, _behind_unjudged
+
+    batch = [Dead(f"m{n}", "r", _pointer(n, group=g)) for n, g in enumerate(["A", "A", "B", "A"])]
+    unjudged = {"m0": "payload gone"}
+    kept = _behind_unjudged(batch, [batch[1], batch[2], batch[3]], unjudged)
+    assert [m.id for m in kept] == ["m2"]
+    assert set(unjudged) == {"m0", "m1", "m3"} and "held back" in unjudged["m1"]

@@ -141,12 +141,15 @@ class Client:
             attributes_of(attributes),
             group_id,
             dedup_id,
-            self._payload_bucket(payload_bucket),
+            self._payload_bucket(payload_bucket, address),
             payload_always,
         )
 
-    def _payload_bucket(self, bucket: str | None) -> str | None:
-        return bucket if bucket is not None else self.backends.settings.config.payload_bucket
+    def _payload_bucket(self, bucket: str | None, to: Channel) -> str | None:
+        """The bucket asked for, else the config file's (for SQS and SNS: ActiveMQ takes large bodies)."""
+        if bucket is not None or to.service == "amq":
+            return bucket
+        return self.backends.settings.config.payload_bucket
 
     # Reading without consuming
 
@@ -370,11 +373,11 @@ class Client:
         from msgctl.core.replay import DEFAULT_CONCURRENCY
 
         policy = policy_of(filter, filter_scope)
-        reading = source_channel(source)
+        reading, target = source_channel(source), channel_of(to)
 
         request = ReplayRequest(
             source=source,
-            to=channel_of(to),
+            to=target,
             dedup_id=dedup_id,
             group_id=group_id,
             ledger=Path(ledger).expanduser() if ledger is not None else None,
@@ -387,7 +390,7 @@ class Client:
             duration=seconds_of(duration),
             skip_invalid=skip_invalid,
             transform=transform_spec(transform_body, transform, transform_args),
-            payload_bucket=self._payload_bucket(payload_bucket),
+            payload_bucket=self._payload_bucket(payload_bucket, target),
             payload_always=payload_always,
             payloads=self._resolver(reading, payloads, policy),
         )

@@ -126,7 +126,12 @@ def purge(backends: Backends, dlq: Channel, confirm: Confirm | None, payloads: s
         raise UsageError(f"{dlq} is not a DLQ (no queue's RedrivePolicy names it): purge only empties DLQs")
     attributes = sqs.queue_attributes(dlq)
     count = sum(int(attributes.get(a, 0)) for a in PURGED_COUNTS)
-    also = " and the S3 payloads of its extended-client messages" if payloads == "delete" else ""
+    also = (
+        " and the S3 payloads of its extended-client messages (a message elsewhere that points to one of "
+        "them, such as another subscriber's copy of an SNS publish, loses its body too)"
+        if payloads == "delete"
+        else ""
+    )
     go_ahead(confirm, f"delete all {count} messages of {dlq}{also}?", f"purging {dlq}")
     if payloads == "keep":
         sqs.purge(dlq)
@@ -135,30 +140,38 @@ def purge(backends: Backends, dlq: Channel, confirm: Confirm | None, payloads: s
 
 
 def _purge_with_payloads(backends: Backends, dlq: Channel) -> Purged:
+    """Receive and delete what the DLQ held when the purge began (a message sent into it later is left),
+    then delete the objects of the pointer messages deleted."""
     from msgctl.backends.s3_payloads import S3Payloads
-    from msgctl.core.payloads import PayloadError, pointer_of
+    from msgctl.core.payloads import PayloadError, Pointer, pointer_of
 
     source = backends.dead_letter_source(dlq)
     store = S3Payloads(backends.aws, dlq.region)
     result = Purged(str(dlq), 0, 0)
+    still_ours = 0  # received, not deleted: held by this purge until its hold runs out
+
+    def delete(pointer: Pointer) -> str | None:
+        try:
+            store.delete(pointer)
+        except PayloadError as exc:
+            return str(exc)
+        return None
+
     while batch := source.receive(PURGE_HOLD_S):
-        undeleted = {m.id: why for m, why in source.delete(batch)}
+        later = [m for m in batch if m.returned]
+        source.release(later)
+        undeleted = {m.id: why for m, why in source.delete([m for m in batch if not m.returned])}
+        still_ours += len(undeleted)
         result.failures += [f"message {i}: not deleted: {why}" for i, why in undeleted.items()]
-        deleted = [m for m in batch if m.id not in undeleted]
+        deleted = [m for m in batch if not m.returned and m.id not in undeleted]
         result.messages += len(deleted)
-        pointers = [p for m in deleted if (p := pointer_of(m.envelope)) is not None]
-
-        def delete(pointer: Any) -> str | None:
-            try:
-                store.delete(pointer)
-            except PayloadError as exc:
-                return str(exc)
-            return None
-
-        failed = [why for why in parallel_map(delete, pointers) if why is not None]
+        pointers = {p.url: p for m in deleted if (p := pointer_of(m.envelope)) is not None}
+        failed = [why for why in parallel_map(delete, list(pointers.values())) if why is not None]
         result.failures += failed
         result.payloads_deleted = (result.payloads_deleted or 0) + len(pointers) - len(failed)
-    result.held_elsewhere = source.hidden()
+        if later and not deleted:
+            break  # what is left came after the purge began
+    result.held_elsewhere = max(0, source.hidden() - still_ours)
     return result
 
 

@@ -4,7 +4,8 @@ it holds when it ends, when the ``with`` block is left, or when ``close`` is cal
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from types import TracebackType
+from inspect import GEN_SUSPENDED, getgeneratorstate
+from types import GeneratorType, TracebackType
 
 from msgctl.core.payloads import Resolver
 from msgctl.core.tail import TailOptions, TailReport, TailSource, tail
@@ -59,6 +60,9 @@ class MessageStream:
         """Release or remove what the read holds (SQS messages it received, an ephemeral queue)."""
         if not self._closed:
             self._closed = True
+            envelopes = self._envelopes
+            if isinstance(envelopes, GeneratorType) and getgeneratorstate(envelopes) == GEN_SUSPENDED:
+                envelopes.close()  # (its reading ahead stops; its own end calls this close again)
             self._source.close(self.report)
 
     def __enter__(self) -> MessageStream:

@@ -46,7 +46,7 @@ def send_with_payloads(
         raise UsageError(
             f"--payload-bucket: {channel} takes large bodies as they are; S3 payloads are for SQS and SNS"
         )
-    from msgctl.backends.aws_targets import SNS_MAX_BYTES, message_size
+    from msgctl.backends.aws_targets import SNS_MAX_BYTES, message_size, outcome_unknown
     from msgctl.backends.s3_payloads import S3Payloads
 
     limit = SNS_MAX_BYTES if channel.service == "sns" else _max_message_size(backends, channel)
@@ -64,12 +64,12 @@ def send_with_payloads(
         return send_message(
             backend, channel, OutgoingMessage(pointer.body, pointer.message_attributes, group_id, dedup_id)
         )
-    except UsageError:  # refused: nothing points to the object
-        with suppress(PayloadError):
-            store.delete(Pointer(bucket, key, len(body)))
-        raise
     except MsgctlError as exc:
-        exc.note = f"the body was stored in s3://{bucket}/{key}; the message may have been sent"
+        if outcome_unknown(exc):
+            exc.note = f"the body was stored in s3://{bucket}/{key}; the message may have been sent"
+        else:  # refused outright: nothing points to the object
+            with suppress(PayloadError):
+                store.delete(Pointer(bucket, key, len(body)))
         raise
 
 

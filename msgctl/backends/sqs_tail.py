@@ -100,6 +100,7 @@ class SqsSnapshot:
             yield from self._snapshot()
             if not self.options.follow:
                 return
+            yield None  # whoever reads ahead (payloads from S3) gives back what it holds before the release
             self._release()
             self._refuse_to_push_toward_the_dlq()
             deadline = time.monotonic() + FOLLOW_INTERVAL_S

@@ -293,7 +293,8 @@ def purge_command(
         typer.Option(
             "--payloads",
             help="keep (one PurgeQueue; the S3 objects of extended-client messages stay) or delete (read and "
-            "delete each message, then its S3 object).",
+            "delete each message, then its S3 object: another message that points to the same object, such "
+            "as another subscriber's copy of an SNS publish or a --copy, loses its body too).",
             click_type=click.Choice(["keep", "delete"]),
         ),
     ] = "keep",

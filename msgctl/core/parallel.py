@@ -95,8 +95,9 @@ def ordered_map(
         return
     pending: deque[Future[R]] = deque()
     executor = ThreadPoolExecutor(workers, thread_name_prefix="msgctl-stream")
+    source = iter(items)
     try:
-        for item in items:
+        for item in source:
             if flush_on(item):
                 while pending:
                     yield pending.popleft().result()
@@ -107,3 +108,6 @@ def ordered_map(
             yield pending.popleft().result()
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        close = getattr(source, "close", None)
+        if close is not None:  # a generator left part-way (the reader stopped) ends now, not when collected
+            close()

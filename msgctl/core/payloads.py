@@ -203,10 +203,16 @@ class Resolver:
         read = parallel_map(self.resolve, envelopes, self.workers)
         return [(envelope, failure(envelope)) for envelope in read]
 
-    def stream(self, envelopes: Iterable[T], envelope_of: Callable[[T], Envelope | None]) -> Iterator[T]:
-        """The items in order, their envelopes resolved, with at most twice ``workers`` payloads read
-        ahead (memory stays bounded). An item whose envelope is None (tail's "nothing arrived" tick)
-        first waits for those before it."""
+    def stream(
+        self,
+        envelopes: Iterable[T],
+        envelope_of: Callable[[T], Envelope | None],
+        most: int | None = None,
+    ) -> Iterator[T]:
+        """The items in order, their envelopes resolved, with at most twice ``workers`` payloads (and at
+        most ``most`` items) read ahead: memory stays bounded, and a reader that wants ``most`` items takes
+        few more from ``envelopes``. An item whose envelope is None (tail's "nothing arrived" tick) first
+        waits for those before it."""
 
         def resolve(item: T) -> T:
             envelope = envelope_of(item)
@@ -214,9 +220,8 @@ class Resolver:
                 return item
             return _rebuilt(item, self.resolve(envelope))
 
-        return ordered_map(
-            resolve, envelopes, self.workers, ahead=2 * self.workers, flush_on=lambda item: item is None
-        )
+        ahead = 2 * self.workers if most is None else max(1, min(2 * self.workers, most))
+        return ordered_map(resolve, envelopes, self.workers, ahead=ahead, flush_on=lambda item: item is None)
 
     def prefetch(self, items: Iterable[T], envelope_of: Callable[[T], Envelope | None]) -> Iterator[T]:
         """The items as they are, once the payload of each pointer among them is read (several at a time,
@@ -228,8 +233,8 @@ class Resolver:
             if pointer is not None and pointer.url not in self._fetched:
                 try:
                     self._fetched[pointer.url] = self.store.get(pointer)
-                except PayloadError as exc:
-                    self._fetched[pointer.url] = exc
+                except PayloadError as exc:  # (a read of the same object that worked is kept)
+                    self._fetched.setdefault(pointer.url, exc)
             return item
 
         return ordered_map(fetch, items, self.workers, ahead=2 * self.workers)
@@ -272,7 +277,7 @@ def _notification_size(attribute: Any) -> tuple[int] | None:
 
 
 def _whole(text: str) -> tuple[int] | None:
-    return (int(text),) if text.isdigit() else None
+    return (int(text),) if text.isascii() and text.isdigit() and len(text) <= 19 else None
 
 
 def _parse_pointer(text: Any) -> tuple[str, str] | None:
@@ -373,6 +378,8 @@ class OffloadingTarget:
         for n, message in enumerate(messages):
             if hold_back.holds(message):
                 refused.append((message, hold_back.reason))
+                if outcomes.get(n) is True:  # stored, and not sent: nothing will point to it
+                    self._forget(Pointer(self.bucket, keys[n], len(message.envelope.body)))
                 continue
             outcome = outcomes.get(n)
             if isinstance(outcome, str):
@@ -388,6 +395,10 @@ class OffloadingTarget:
         delivery.failed = refused + delivery.failed
         return delivery
 
+    def _forget(self, pointer: Pointer) -> None:
+        with suppress(PayloadError):  # an object nothing points to: waste, never a loss
+            self.store.delete(pointer)
+
     def _put(self, message: _Sendable, key: str) -> str | bool:
         try:
             self.store.put(self.bucket, key, message.envelope.body)
@@ -401,8 +412,7 @@ class OffloadingTarget:
         for message, _ in delivery.failed:
             pointer = stored.pop(positions[id(message)], None)
             if pointer is not None and id(message) not in unsure:
-                with suppress(PayloadError):  # an object nothing points to: waste, never a loss
-                    self.store.delete(pointer)
+                self._forget(pointer)
         with self._lock:
             self.stored += len(stored)
 

@@ -453,6 +453,8 @@ def _move(
     returned = [m for m in batch if m.returned]
     selected, unjudged = options.selection.choose([m for m in batch if not m.returned])
     wanted = len(selected) + len(unjudged)
+    if unjudged and target.fifo:
+        selected = _behind_unjudged(batch, selected, unjudged)
     if unjudged:
         with shared.lock:
             report.failed.update(unjudged)
@@ -528,6 +530,20 @@ def _move(
     with shared.lock:
         report.moved += len(sent)
     progress(len(sent))
+
+
+def _behind_unjudged(batch: list[Dead], selected: list[Dead], unjudged: dict[str, str]) -> list[Dead]:
+    """On a FIFO target, a selected message behind one of its group the filter could not judge stays in
+    the DLQ too (added to ``unjudged``), so the group arrives in order."""
+    chosen, broken, kept = {m.id for m in selected}, set(), []
+    for message in batch:
+        if message.id in unjudged and message.group_id is not None:
+            broken.add(message.group_id)
+        elif message.id in chosen and message.group_id in broken:
+            unjudged[message.id] = "held back: an earlier message of its group was not judged by --filter"
+        elif message.id in chosen:
+            kept.append(message)
+    return kept
 
 
 def _repair(

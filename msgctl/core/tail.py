@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from msgctl.core.payloads import Resolver
+from msgctl.core.payloads import Resolver, failure
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.filter.engine import FilterPolicy
@@ -79,8 +79,7 @@ def tail(
     oldest = datetime.now(UTC) - options.since if options.since else None
     polled = source.poll()
     if resolver is not None:
-        resolver.failures = report.unresolved
-        polled = resolver.stream(polled, lambda envelope: envelope)
+        polled = resolver.stream(polled, lambda envelope: envelope, most=options.max)
     for envelope in polled:
         if stop_requested():
             report.notes.append("interrupted")
@@ -93,9 +92,15 @@ def tail(
                 return
             continue
         idle_since = now
-        if not _selected(envelope, options, oldest):
+        unread = failure(envelope) if resolver is not None else None
+        judged = unread is None or options.filter is None or options.filter.scope != "body"
+        if not judged or not _selected(envelope, options, oldest):
             report.skipped += 1
+            if not judged:  # the filter could not judge it: named
+                report.unresolved.append(f"message {envelope.id}: {unread}")
             continue
+        if unread is not None:  # shown as its pointer, named
+            report.unresolved.append(f"message {envelope.id}: {unread}")
         yield envelope
         source.printed(envelope)
         report.shown += 1
