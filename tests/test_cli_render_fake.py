@@ -146,3 +146,19 @@ def test_each_run_closes_the_backend_it_opened(invoke, queues):
     invoke("ls", "sqs")
     invoke("stats", "sqs:orders")
     assert queues.closed == 2
+
+
+def test_the_config_files_payload_bucket_is_for_aws_and_a_payload_flag_on_activemq_is_refused(
+    invoke, fake_broker, tmp_path, monkeypatch
+):
+    config = tmp_path / "config.toml"
+    config.write_text('[aws]\npayload_bucket = "big-bodies"\n')
+    monkeypatch.setenv("MSGCTL_CONFIG", str(config))
+    monkeypatch.setenv("MSGCTL_BROKER", "stomp://127.0.0.1:1")
+    broker = fake_broker("amq")
+    broker.add("orders")
+    sent = invoke("send", "amq:queue/orders", "x" * 300_000)
+    assert sent.exit_code == 0, sent.stderr  # ActiveMQ takes a large body: the config's bucket is not used
+    assert len(broker.channels["orders"].messages) == 1
+    refused = invoke("send", "amq:queue/orders", "x", "--payload-bucket", "big-bodies")
+    assert refused.exit_code == ExitCode.USAGE and "S3 payloads are for SQS and SNS" in refused.stderr

@@ -36,16 +36,9 @@ def send_with_payloads(
     (or ``always``). The object is deleted again when the target refused the message."""
     message = OutgoingMessage(body, attributes, group_id, dedup_id)
     backend = backends.for_channel(channel)
-    if bucket is None:
-        if always:
-            raise UsageError(
-                "--payload-always needs --payload-bucket (or [aws] payload_bucket in the config file)"
-            )
+    if not _offloads(channel, bucket, always):
         return send_message(backend, channel, message)
-    if channel.service == "amq":
-        raise UsageError(
-            f"--payload-bucket: {channel} takes large bodies as they are; S3 payloads are for SQS and SNS"
-        )
+    assert bucket is not None
     from msgctl.backends.aws_targets import SNS_MAX_BYTES, message_size, outcome_unknown
     from msgctl.backends.s3_payloads import S3Payloads
 

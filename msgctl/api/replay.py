@@ -154,6 +154,7 @@ def run_replay(
     )
     if offloading is not None:  # (it sends what replay sends: messages whose envelope can be swapped)
         target = cast("OutboundTarget", offloading)
+    check = target.check if offloading is not None or request.to.service == "amq" else _hinted(target.check)
     transform = Transform(request.transform) if request.transform is not None else None
     plan = ReplayPlan(
         dedup_rule,
@@ -162,7 +163,7 @@ def run_replay(
         request.filter,
         request.max,
         request.skip_invalid,
-        target.check,
+        check,
         transform,
         request.payloads,
     )
@@ -238,6 +239,19 @@ def _send(
         exc.result = result
         exc.note = _stopped(result)
         raise
+
+
+def _hinted(check: Callable[[Replayed], None]) -> Callable[[Replayed], None]:
+    """The target's check, saying how a body over its size limit can go all the same."""
+    from msgctl.backends.aws_targets import TooLargeError
+
+    def hinted(message: Replayed) -> None:
+        try:
+            check(message)
+        except TooLargeError as exc:
+            raise UsageError(f"{exc.message}: --payload-bucket BUCKET sends it as an S3 payload") from None
+
+    return hinted
 
 
 def _warn(backends: Backends, report: ReplayReport, recent: int, target: Channel, notes: list[str]) -> None:

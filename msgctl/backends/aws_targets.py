@@ -43,6 +43,10 @@ def check_attributes(attributes: dict[str, MessageAttribute], sns: bool) -> None
                 raise UsageError(f"attribute {name!r}: {attribute.value!r} is not a number") from None
 
 
+class TooLargeError(UsageError):
+    """A message over the target's size limit (a replay with --payload-bucket puts its body in S3)."""
+
+
 class _BatchTarget:
     """Sends in batches cut by count (10) and by ``max_bytes``, in the order given; a subclass makes each
     entry and makes the batch request."""
@@ -82,7 +86,7 @@ class _BatchTarget:
 
     def _within_limit(self, size: int) -> int:
         if size > self.max_bytes:
-            raise UsageError(f"{size} bytes: over {self.size_limit}")
+            raise TooLargeError(f"{size} bytes: over {self.size_limit}")
         return size
 
     def _entry(self, message: Outbound) -> dict[str, Any]:

@@ -31,9 +31,8 @@ SIZE_ATTRIBUTE = "ExtendedPayloadSize"
 LEGACY_SIZE_ATTRIBUTE = "SQSLargePayloadSize"
 SIZE_ATTRIBUTES = (SIZE_ATTRIBUTE, LEGACY_SIZE_ATTRIBUTE)
 PAYLOAD = "payload"  # the envelope attribute that marks a pointer message
-_LONGEST_POINTER = (
-    8192  # a pointer, even inside an SNS notification, is far shorter: longer bodies are no pointer
-)
+# A pointer, even inside an SNS notification, is far shorter: a longer body is no pointer.
+_LONGEST_POINTER = 8192
 _MARK = "S3Pointer"  # in both classes' names: a body without it is no pointer, and is not parsed
 
 PayloadMode = Literal["pointer", "resolve"]
@@ -83,7 +82,9 @@ def pointer_of(envelope: Envelope) -> Pointer | None:
     notification = _notification(text)
     if notification is None:
         return None
-    attributes = notification.get("MessageAttributes") or {}
+    attributes = notification.get("MessageAttributes")
+    if not isinstance(attributes, dict):
+        return None
     size = _notification_size(attributes.get(SIZE_ATTRIBUTE)) or _notification_size(
         attributes.get(LEGACY_SIZE_ATTRIBUTE)
     )
@@ -108,7 +109,7 @@ def pointer_candidate(item: Any) -> Envelope | None:
 
 def marked(envelope: Envelope) -> Envelope:
     """The envelope with ``attributes.payload`` when it is a pointer message (else the envelope itself)."""
-    pointer = pointer_of(envelope) if may_point(envelope.text) else None
+    pointer = pointer_of(envelope)
     if pointer is None:
         return envelope
     return replace(envelope, attributes={**envelope.attributes, PAYLOAD: pointer.to_json()})
@@ -181,9 +182,8 @@ class Resolver:
         self.store = store
         self.workers = workers or read_workers()
         self.failures: list[str] = []
-        self._fetched: dict[
-            str, bytes | PayloadError
-        ] = {}  # read ahead by ``prefetch``, taken by ``resolve``
+        # read ahead by ``prefetch``, taken by ``resolve``
+        self._fetched: dict[str, bytes | PayloadError] = {}
 
     def resolve(self, envelope: Envelope) -> Envelope:
         pointer = pointer_of(envelope)
