@@ -19,8 +19,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env, result, spread
-from ls import clock, queue_urls
+from common import LOCALSTACK, MSGCTL, client, interleaved_ratios, msgctl_env, result, spread
+from ls import queue_urls
 
 
 def ensure_queues(sqs: Any, prefix: str, count: int) -> None:
@@ -91,11 +91,12 @@ def main() -> None:
     def theirs() -> int:
         return int(subprocess.run(loop, check=True, capture_output=True, text=True).stdout)
 
-    mine, reference = [], []
-    for _ in range(args.rounds):  # interleaved, so LocalStack's drift hits both alike
-        mine.append(clock("msgctl check --prefix (whole process)", ours))
-        reference.append(clock(f"boto3 loop, {args.threads} threads, as a script", theirs))
-    ratios = [loop_s / check_s for check_s, loop_s in zip(mine, reference, strict=True)]
+    ratios = interleaved_ratios(
+        args.rounds,
+        ("msgctl check --prefix (whole process)", ours),
+        (f"boto3 loop, {args.threads} threads, as a script", theirs),
+        "queues",
+    )
     print(f"  check / loop: {spread(ratios)}")
     result(
         f"check of {args.queues:,} queues / boto3 loop, {args.threads} threads (LocalStack)",

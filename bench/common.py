@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 REGION = "us-east-1"
@@ -74,6 +75,41 @@ def timed(label: str, count: int, action: Any) -> float:
     seconds = time.perf_counter() - start
     print(f"  {label:<52} {seconds:7.2f} s {count / seconds:8,.0f} msg/s")
     return count / seconds
+
+
+def clock(label: str, action: Callable[[], int], unit: str = "messages") -> float:
+    """Run ``action`` (it returns how many ``unit`` it handled), print a row, return the seconds."""
+    start = time.perf_counter()
+    count = action()
+    seconds = time.perf_counter() - start
+    rate = f"{count / seconds:8,.0f} {unit}/s ({count:,} {unit})" if count else f"(no {unit})"
+    print(f"  {label:<56} {seconds:7.2f} s {rate}")
+    return seconds
+
+
+def interleaved_ratios(
+    rounds: int, ours: tuple[str, Callable[[], int]], reference: tuple[str, Callable[[], int]], unit: str
+) -> list[float]:
+    """The reference's seconds over ours, a round at a time: interleaved, so LocalStack's drift hits both
+    alike."""
+    ratios = []
+    for _ in range(rounds):
+        mine = clock(*ours, unit)
+        ratios.append(clock(*reference, unit) / mine)
+    return ratios
+
+
+def receive_held(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """One receive of up to 10 messages with every attribute, held for a minute (a snapshot's receive)."""
+    messages: list[dict[str, Any]] = sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=60,
+        WaitTimeSeconds=1,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    return messages
 
 
 def spread(ratios: list[float]) -> str:

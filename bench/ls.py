@@ -17,12 +17,11 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env, result, spread
+from common import LOCALSTACK, MSGCTL, client, clock, msgctl_env, result, spread
 
 
 def queue_urls(sqs: Any, prefix: str) -> list[str]:
@@ -58,16 +57,6 @@ def msgctl_ls(command: list[str], env: dict[str, str]) -> int:
     return len(json.loads(run.stdout))
 
 
-def clock(label: str, action: Callable[[], int]) -> float:
-    """Run ``action`` (it returns how many queues it read), print a row, return the seconds."""
-    start = time.perf_counter()
-    count = action()
-    seconds = time.perf_counter() - start
-    rate = f"{count / seconds:8,.0f} queues/s ({count:,} queues)" if count else "(no queue)"
-    print(f"  {label:<56} {seconds:7.2f} s {rate}")
-    return seconds
-
-
 def as_script(args: argparse.Namespace) -> int:
     command = [sys.executable, __file__, "--loop-only", "--prefix", args.prefix, "--endpoint", args.endpoint]
     command += ["--threads", str(args.threads)]
@@ -90,7 +79,7 @@ def timed_rounds(args: argparse.Namespace) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {label: [] for label in rows}
     for _ in range(args.rounds):
         for label, action in rows.items():
-            times[label].append(clock(label, action))
+            times[label].append(clock(label, action, "queues"))
     return times
 
 

@@ -14,24 +14,24 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, msgctl_env, release, result, spread
+from common import (
+    LOCALSTACK,
+    MSGCTL,
+    client,
+    interleaved_ratios,
+    msgctl_env,
+    receive_held,
+    release,
+    result,
+    spread,
+)
 
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
 BUCKET = "bench-payloads"
-
-
-def clock(label: str, action: Any) -> float:
-    """Run ``action`` (it returns how many messages it printed), print a row, return the seconds."""
-    start = time.perf_counter()
-    count = action()
-    seconds = time.perf_counter() - start
-    print(f"  {label:<52} {seconds:7.2f} s {count / seconds:8,.0f} msg/s")
-    return seconds
 
 
 def new_pointer_queue(endpoint: str, count: int, size: int) -> str:
@@ -63,14 +63,7 @@ def reference_script(endpoint: str, name: str, threads: int) -> int:
     sqs, s3 = client(endpoint), client(endpoint, "s3")
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     held, messages = [], []
-    while batch := sqs.receive_message(
-        QueueUrl=url,
-        MaxNumberOfMessages=10,
-        VisibilityTimeout=60,
-        WaitTimeSeconds=1,
-        AttributeNames=["All"],
-        MessageAttributeNames=["All"],
-    ).get("Messages", []):
+    while batch := receive_held(sqs, url):
         held += [m["ReceiptHandle"] for m in batch]
         messages += batch
 
@@ -120,11 +113,12 @@ def main() -> None:
     def theirs() -> int:
         return lines(subprocess.run(script, capture_output=True, text=True), "the boto3 script")
 
-    mine, reference = [], []
-    for _ in range(args.rounds):  # interleaved, so LocalStack's drift hits both alike
-        mine.append(clock("msgctl tail --payloads resolve (whole process)", ours))
-        reference.append(clock(f"boto3 script, {args.threads} threads for S3", theirs))
-    ratios = [script_s / tail_s for tail_s, script_s in zip(mine, reference, strict=True)]
+    ratios = interleaved_ratios(
+        args.rounds,
+        ("msgctl tail --payloads resolve (whole process)", ours),
+        (f"boto3 script, {args.threads} threads for S3", theirs),
+        "messages",
+    )
     print(f"  tail / script: {spread(ratios)}")
     result(
         f"tail --payloads resolve of {args.messages} pointers / boto3 script, {args.threads} threads",

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from common import LOCALSTACK, MSGCTL, client, fill, msgctl_env, release, result
+from common import LOCALSTACK, MSGCTL, client, fill, msgctl_env, receive_held, release, result
 
 
 def new_filled_queue(sqs: Any, count: int) -> str:
@@ -29,14 +29,7 @@ def reference_loop(sqs: Any, url: str, out: Any) -> int:
     """Receive 10 at a time holding them, print each, release them all at the end."""
     held, seen = [], set()
     while True:
-        messages = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=60,
-            WaitTimeSeconds=1,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        messages = receive_held(sqs, url)
         if not messages:
             break
         for message in messages:

@@ -4,18 +4,19 @@ Extended Client libraries put it, and the message sent is the pointer to it (see
 from __future__ import annotations
 
 from contextlib import suppress
+from typing import cast
 
 from msgctl.address import Channel
 from msgctl.backends.registry import Backends
 from msgctl.core.channels import check_sendable, send_message
 from msgctl.core.payloads import (
-    SIZE_ATTRIBUTES,
     OffloadingTarget,
     PayloadError,
     Pointer,
     SizedTarget,
     as_pointer,
     new_key,
+    refuse_reserved,
 )
 from msgctl.core.ports import OutgoingMessage, SendReceipt
 from msgctl.envelope import Envelope, MessageAttribute
@@ -39,20 +40,19 @@ def send_with_payloads(
     if not _offloads(channel, bucket, always):
         return send_message(backend, channel, message)
     assert bucket is not None
-    from msgctl.backends.aws_targets import SNS_MAX_BYTES, message_size, outcome_unknown
+    from msgctl.backends.aws_targets import outcome_unknown
     from msgctl.backends.s3_payloads import S3Payloads
 
-    limit = SNS_MAX_BYTES if channel.service == "sns" else _max_message_size(backends, channel)
-    if not always and message_size(body, attributes) <= limit:
+    store = S3Payloads(backends.aws, channel.region)
+    target, _ = backends.outbound_target(channel)  # its size limit, as replay's
+    envelope = Envelope(str(channel), None, body, {}, attributes)
+    if not OffloadingTarget(cast(SizedTarget, target), store, bucket, always).needs_s3(envelope):
         return send_message(backend, channel, message)
     check_sendable(backend, channel, message)
-    reserved = [name for name in SIZE_ATTRIBUTES if name in attributes]
-    if reserved:
-        raise UsageError(f"attribute {reserved[0]!r} is the extended clients' own: a body put in S3 gets it")
-    store = S3Payloads(backends.aws, channel.region)
+    refuse_reserved(attributes)
     key = new_key()
     store.put(bucket, key, body)
-    pointer = as_pointer(Envelope(str(channel), None, body, {}, attributes), bucket, key)
+    pointer = as_pointer(envelope, bucket, key)
     try:
         return send_message(
             backend, channel, OutgoingMessage(pointer.body, pointer.message_attributes, group_id, dedup_id)
@@ -92,10 +92,3 @@ def _offloads(channel: Channel, bucket: str | None, always: bool) -> bool:
             f"--payload-bucket: {channel} takes large bodies as they are; S3 payloads are for SQS and SNS"
         )
     return True
-
-
-def _max_message_size(backends: Backends, channel: Channel) -> int:
-    from msgctl.backends.aws_targets import DEFAULT_MAX_MESSAGE_SIZE
-
-    attributes = backends.sqs().queue_attributes(channel)
-    return int(attributes.get("MaximumMessageSize", DEFAULT_MAX_MESSAGE_SIZE))

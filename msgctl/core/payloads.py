@@ -34,6 +34,7 @@ PAYLOAD = "payload"  # the envelope attribute that marks a pointer message
 # A pointer, even inside an SNS notification, is far shorter: a longer body is no pointer.
 _LONGEST_POINTER = 8192
 _MARK = "S3Pointer"  # in both classes' names: a body without it is no pointer, and is not parsed
+POINTER_MARK = _MARK.encode()
 
 PayloadMode = Literal["pointer", "resolve"]
 PAYLOAD_MODES: tuple[PayloadMode, ...] = ("pointer", "resolve")
@@ -99,7 +100,7 @@ def pointer_candidate(item: Any) -> Envelope | None:
         return item
     try:
         if isinstance(item, bytes):
-            item = item.decode("utf-8") if _MARK.encode() in item else ""
+            item = item.decode("utf-8") if POINTER_MARK in item else ""
         if isinstance(item, str):
             return Envelope.loads(item) if _MARK in item else None
         return Envelope.from_json(item) if isinstance(item, dict) else None
@@ -151,6 +152,12 @@ def failure(envelope: Envelope) -> str | None:
     return payload.get("error") if isinstance(payload, dict) else None
 
 
+def named_failure(envelope: Envelope) -> str | None:
+    """The line that names a message whose payload could not be read, and why (None for any other)."""
+    why = failure(envelope)
+    return None if why is None else f"message {envelope.id}: {why}"
+
+
 def pointer_body(bucket: str, key: str) -> bytes:
     """The body the extended clients send for a payload they put in S3 (the Java client's spelling)."""
     return json.dumps([POINTER_CLASS, {"s3BucketName": bucket, "s3Key": key}], separators=(",", ":")).encode()
@@ -195,8 +202,9 @@ class Resolver:
                 raise payload
             return resolved(envelope, pointer, payload if payload is not None else self.store.get(pointer))
         except PayloadError as exc:
-            self.failures.append(f"message {envelope.id}: {exc}")
-            return unresolved(envelope, pointer, str(exc))
+            left = unresolved(envelope, pointer, str(exc))
+            self.failures.append(str(named_failure(left)))
+            return left
 
     def judged(self, envelopes: list[Envelope]) -> list[tuple[Envelope, str | None]]:
         """Each envelope with its payload read in (several at a time), and why it could not be, if so."""
@@ -360,11 +368,7 @@ class OffloadingTarget:
         if not self.needs_s3(envelope):
             self.target.check(message)
             return
-        reserved = [name for name in SIZE_ATTRIBUTES if name in envelope.message_attributes]
-        if reserved:
-            raise UsageError(
-                f"attribute {reserved[0]!r} is the extended clients' own: a body put in S3 gets it"
-            )
+        refuse_reserved(envelope.message_attributes)
         self.target.check(message._replace(envelope=as_pointer(envelope, self.bucket, "0" * 36)))
 
     def send(self, messages: list[S]) -> Delivery[S]:
@@ -372,8 +376,7 @@ class OffloadingTarget:
         refused: list[tuple[S, str]] = []
         going: list[S] = []
         stored: dict[int, Pointer] = {}  # position in going -> the object its body went to
-        offloads = [self.needs_s3(m.envelope) for m in messages]
-        keys = {n: new_key() for n, offload in enumerate(offloads) if offload}
+        keys = {n: new_key() for n, m in enumerate(messages) if self.needs_s3(m.envelope)}
         outcomes = dict(parallel_map(lambda n: (n, self._put(messages[n], keys[n])), list(keys)))
         for n, message in enumerate(messages):
             if hold_back.holds(message):
@@ -415,6 +418,13 @@ class OffloadingTarget:
                 self._forget(pointer)
         with self._lock:
             self.stored += len(stored)
+
+
+def refuse_reserved(attributes: dict[str, MessageAttribute]) -> None:
+    """A body to be put in S3 must not carry the size attribute already: the pointer gets its own."""
+    for name in SIZE_ATTRIBUTES:
+        if name in attributes:
+            raise UsageError(f"attribute {name!r} is the extended clients' own: a body put in S3 gets it")
 
 
 def as_pointer(envelope: Envelope, bucket: str, key: str) -> Envelope:

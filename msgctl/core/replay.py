@@ -26,7 +26,7 @@ import orjson
 from msgctl.core.ledger import Ledger, LedgerEntry
 from msgctl.core.outbound import DEDUP_MARGIN_S, DEDUP_WINDOW_S, Delivery, HoldBack
 from msgctl.core.pacing import Pacer
-from msgctl.core.payloads import PayloadError, Resolver, failure, pointer_candidate, pointer_of
+from msgctl.core.payloads import PayloadError, Resolver, failure, pointer_candidate
 from msgctl.core.replay_ids import DEFAULT_RULE, IdRule, InvalidMessage, message_ids
 from msgctl.core.replay_input import ReplayInput
 from msgctl.core.replay_scan import FILTERED, MESSAGE, REPEATED, BadLine, OnBatch, Scan, ScanRules, scan
@@ -355,7 +355,7 @@ def _line_envelope(item: tuple[int, bytes]) -> Envelope | None:
 
 def _judged(envelope: Envelope, payloads: Resolver | None) -> Envelope:
     """What the filter judges: the message with its S3 payload read in (PayloadError when it cannot be)."""
-    if payloads is None or pointer_of(envelope) is None:
+    if payloads is None:
         return envelope
     seen = payloads.resolve(envelope)
     why = failure(seen)

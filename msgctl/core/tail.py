@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from msgctl.core.payloads import Resolver, failure
+from msgctl.core.payloads import Resolver, named_failure
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.filter.engine import FilterPolicy
@@ -92,15 +92,15 @@ def tail(
                 return
             continue
         idle_since = now
-        unread = failure(envelope) if resolver is not None else None
+        unread = named_failure(envelope) if resolver is not None else None
         judged = unread is None or options.filter is None or options.filter.scope != "body"
         if not judged or not _selected(envelope, options, oldest):
             report.skipped += 1
-            if not judged:  # the filter could not judge it: named
-                report.unresolved.append(f"message {envelope.id}: {unread}")
+            if unread is not None and not judged:  # the filter could not judge it: named
+                report.unresolved.append(unread)
             continue
         if unread is not None:  # shown as its pointer, named
-            report.unresolved.append(f"message {envelope.id}: {unread}")
+            report.unresolved.append(unread)
         yield envelope
         source.printed(envelope)
         report.shown += 1

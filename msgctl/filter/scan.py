@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, AnyStr, TypeVar
 
 from msgctl import file_ranges
-from msgctl.core.payloads import Resolver, failure, may_point, pointer_candidate, pointer_of
+from msgctl.core.payloads import POINTER_MARK, Resolver, failure, may_point, pointer_candidate
 from msgctl.envelope import Envelope
 from msgctl.errors import UsageError
 from msgctl.file_ranges import byte_ranges, range_lines
@@ -185,11 +185,10 @@ class ResolvingPolicy:
         self.policy, self.resolver, self.scope = policy, resolver, policy.scope
 
     def judge(self, envelope: Envelope) -> bool | None:
-        if pointer_of(envelope) is not None:
-            envelope = self.resolver.resolve(envelope)
-            if failure(envelope) is not None:
-                return None
-        return self.policy.matches(message_from_envelope(envelope))
+        seen = self.resolver.resolve(envelope)
+        if failure(seen) is not None:
+            return None
+        return self.policy.matches(message_from_envelope(seen))
 
     def matches_envelope(self, raw: dict[str, Any]) -> bool | None:
         body = raw.get("body")
@@ -204,7 +203,6 @@ class ResolvingPolicy:
 
 
 AnyPolicy = FilterPolicy | ResolvingPolicy
-POINTER_MARK = b"S3Pointer"  # in both pointer classes' names
 T = TypeVar("T")
 
 
